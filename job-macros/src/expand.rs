@@ -1,0 +1,281 @@
+//! Runs the stages (parse, validate) and writes the code of a valid job.
+
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Attribute, Item, ReturnType};
+
+use crate::attr;
+use crate::ctxt::Ctxt;
+use crate::keys::Key;
+use crate::model::JobFn;
+use crate::validate::{self, Options, Unique};
+
+/// The whole macro: `attr` is the inside of `#[job(...)]`, `item` what it is attached to.
+///
+/// On any error the output is the item exactly as written plus one `compile_error!` per error,
+/// and nothing else: a half-generated struct or impl would only add follow-on errors.
+pub(crate) fn job(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let entries = attr::parse::<Key>(attr, "", &mut cx);
+    let job = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(item_fn)) => JobFn::new(item_fn),
+        Ok(other) => {
+            not_a_fn(&other, &mut cx);
+            return with_errors(item, cx);
+        }
+        Err(error) => {
+            cx.syn_error(error);
+            return with_errors(item, cx);
+        }
+    };
+    let options = validate::check(entries, &job, &mut cx);
+    match cx.finish() {
+        Ok(()) => generate(&job, &options),
+        Err(errors) => quote!(#item #errors),
+    }
+}
+
+fn with_errors(item: TokenStream, cx: Ctxt) -> TokenStream {
+    let errors = cx.finish().err();
+    quote!(#item #errors)
+}
+
+/// Reports `#[job]` on something other than a fn, at the item's keyword.
+fn not_a_fn(item: &Item, cx: &mut Ctxt) {
+    let (keyword, what): (TokenStream, &str) = match item {
+        Item::Struct(item) => (item.struct_token.to_token_stream(), "a struct"),
+        Item::Enum(item) => (item.enum_token.to_token_stream(), "an enum"),
+        Item::Union(item) => (item.union_token.to_token_stream(), "a union"),
+        Item::Trait(item) => (item.trait_token.to_token_stream(), "a trait"),
+        Item::Impl(item) => (item.impl_token.to_token_stream(), "an impl block"),
+        Item::Mod(item) => (item.mod_token.to_token_stream(), "a module"),
+        Item::Const(item) => (item.const_token.to_token_stream(), "a const"),
+        Item::Static(item) => (item.static_token.to_token_stream(), "a static"),
+        Item::Type(item) => (item.type_token.to_token_stream(), "a type alias"),
+        Item::Use(item) => (item.use_token.to_token_stream(), "a `use`"),
+        other => (other.to_token_stream(), "this item"),
+    };
+    let hint = match item {
+        Item::Struct(_) | Item::Enum(_) => "; to make a type a job, implement `jobsmith::Job` for it by hand",
+        _ => "",
+    };
+    cx.error_spanned_by(
+        keyword,
+        format!(
+            "`#[job]` goes on an `async fn`, not on {what}: write `#[job] async fn name(args..) -> \
+             Result<(), E>` and the job struct is generated from its params{hint}"
+        ),
+    );
+}
+
+/// The fn unchanged, the job struct, and (in an unnamed const, so no helper leaks into the user's
+/// namespace) the `Job` impl, the checks and the registration.
+fn generate(job: &JobFn, options: &Options) -> TokenStream {
+    let krate = options.krate.as_ref().map_or_else(|| quote!(::jobsmith), ToTokens::to_token_stream);
+    let private = quote!(#krate::__private);
+    let item = &job.item;
+    let vis = &item.vis;
+    let fn_ident = job.ident();
+    let struct_ident = job.struct_ident();
+    let cfgs: Vec<&Attribute> = item.attrs.iter().filter(|attr| attr.path().is_ident("cfg")).collect();
+
+    let docs = struct_docs(job);
+    let args = job.args();
+    let fields = args.iter().map(|arg| {
+        let (ident, ty) = (arg.ident, arg.ty);
+        let doc = format!(" Arg `{}` of `{fn_ident}`.", syn::ext::IdentExt::unraw(ident));
+        quote!(#[doc = #doc] #vis #ident: #ty)
+    });
+    // serde reads its crate path from a string; a path prints as `:: a :: b`, which it parses.
+    let serde_crate = quote!(#private::serde).to_string();
+
+    let name = match &options.name {
+        Some(name) => name.to_token_stream(),
+        None => {
+            let suffix = format!("::{struct_ident}");
+            quote!(::core::concat!(::core::module_path!(), #suffix))
+        }
+    };
+    let job_options = job_options(options, &private);
+    let backoff = options.backoff.as_ref().map(|path| {
+        // The path goes through a typed binding so a fn of the wrong type is reported at the path,
+        // as "expected fn pointer `fn(u32) -> Duration`".
+        let binding = quote_spanned!(path.span()=> let backoff: fn(u32) -> #private::Duration = #path;);
+        quote! {
+            fn backoff(attempt: u32) -> #private::Duration {
+                #binding
+                backoff(attempt)
+            }
+        }
+    });
+    let perform = perform(job, &private);
+    let assert_serde = assert_args_serde(job, &private);
+
+    quote! {
+        #item
+
+        #(#cfgs)*
+        #(#docs)*
+        #[derive(
+            #private::serde::Serialize,
+            #private::serde::Deserialize,
+            ::core::fmt::Debug,
+            ::core::clone::Clone,
+        )]
+        #[serde(crate = #serde_crate)]
+        #vis struct #struct_ident {
+            #(#fields,)*
+        }
+
+        #(#cfgs)*
+        const _: () = {
+            #assert_serde
+
+            impl #private::Job for #struct_ident {
+                const NAME: &'static str = #name;
+                // With every key given, `..DEFAULT` updates nothing; it stays so that a field
+                // added to the options later keeps its default.
+                #[allow(clippy::needless_update)]
+                const OPTIONS: #private::JobOptions = #job_options;
+                #backoff
+                #perform
+            }
+
+            #private::inventory::submit! {
+                #private::WorkerEntry::of::<#struct_ident>()
+            }
+        };
+    }
+}
+
+/// The fn's doc comments, then a line that says where the struct comes from.
+fn struct_docs(job: &JobFn) -> Vec<TokenStream> {
+    let mut docs: Vec<TokenStream> = job
+        .item
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .map(ToTokens::to_token_stream)
+        .collect();
+    if !docs.is_empty() {
+        docs.push(quote!(#[doc = ""]));
+    }
+    let line = format!(
+        " The job of `{}`, generated by `#[job]`: its fields are the fn's args.",
+        syn::ext::IdentExt::unraw(job.ident())
+    );
+    docs.push(quote!(#[doc = #line]));
+    docs
+}
+
+/// `JobOptions { given fields.., ..JobOptions::DEFAULT }`, or `JobOptions::DEFAULT` if no key
+/// sets an option.
+fn job_options(options: &Options, private: &TokenStream) -> TokenStream {
+    let mut fields = Vec::new();
+    if let Some(queue) = &options.queue {
+        fields.push(quote!(queue: #queue));
+    }
+    if let Some((n, span)) = options.max_attempts {
+        let n = spanned_literal(Literal::u32_unsuffixed(n), span);
+        fields.push(quote!(max_attempts: #n));
+    }
+    if let Some((n, span)) = options.priority {
+        let n = spanned_literal(Literal::u8_unsuffixed(n), span);
+        fields.push(quote!(priority: #n));
+    }
+    if let Some(timeout) = options.timeout {
+        let timeout = millis(timeout, private);
+        fields.push(quote!(timeout: ::core::option::Option::Some(#timeout)));
+    }
+    if let Some(tags) = &options.tags {
+        fields.push(quote!(tags: &[#(#tags),*]));
+    }
+    if let Some(unique) = &options.unique {
+        let unique = unique_options(unique, private);
+        fields.push(quote!(unique: ::core::option::Option::Some(#unique)));
+    }
+    if fields.is_empty() {
+        quote!(#private::JobOptions::DEFAULT)
+    } else {
+        quote!(#private::JobOptions { #(#fields,)* ..#private::JobOptions::DEFAULT })
+    }
+}
+
+fn unique_options(unique: &Unique, private: &TokenStream) -> TokenStream {
+    let mut fields = Vec::new();
+    if let Some(period) = unique.period {
+        let period = millis(period, private);
+        fields.push(quote!(period: ::core::option::Option::Some(#period)));
+    }
+    if let Some(by) = unique.by {
+        let (worker, queue, args) = (by.worker, by.queue, by.args);
+        fields.push(quote!(by_worker: #worker, by_queue: #queue, by_args: #args));
+    }
+    if let Some(keys) = &unique.keys {
+        fields.push(quote!(keys: &[#(#keys),*]));
+    }
+    if let Some(states) = &unique.states {
+        let states = states.iter().map(|state| {
+            let variant = format_ident!("{}", state.variant());
+            quote!(#private::JobState::#variant)
+        });
+        fields.push(quote!(states: &[#(#states),*]));
+    }
+    if fields.is_empty() {
+        quote!(#private::UniqueOptions::DEFAULT)
+    } else {
+        quote!(#private::UniqueOptions { #(#fields,)* ..#private::UniqueOptions::DEFAULT })
+    }
+}
+
+fn millis((millis, span): (u64, Span), private: &TokenStream) -> TokenStream {
+    let millis = spanned_literal(Literal::u64_unsuffixed(millis), span);
+    quote!(#private::Duration::from_millis(#millis))
+}
+
+fn spanned_literal(mut literal: Literal, span: Span) -> Literal {
+    literal.set_span(span);
+    literal
+}
+
+/// `perform`: call the fn with the context (if it takes one) and the fields, and convert its
+/// result with `IntoOutcome`.
+fn perform(job: &JobFn, private: &TokenStream) -> TokenStream {
+    let fn_ident = job.ident();
+    // Mixed-site names cannot collide with the user's fn or arg names (a fn named `ctx`).
+    let ctx = Ident::new("ctx", Span::mixed_site());
+    let output = Ident::new("output", Span::mixed_site());
+    let ctx_arg = job.has_context().then(|| quote!(#ctx,));
+    let fields = job.args().into_iter().map(|arg| arg.ident);
+    let ReturnType::Type(_, return_type) = &job.item.sig.output else {
+        unreachable!("validate reports a missing return type")
+    };
+    // The conversion is spanned at the return type, so a fn returning `i32` gets
+    // `IntoOutcome`'s message with the caret on `i32`.
+    let into_outcome = quote_spanned! {return_type.span()=>
+        <#return_type as #private::IntoOutcome>::into_outcome(#output)
+    };
+    quote! {
+        fn perform(self, #ctx: #private::JobContext) -> #private::PerformFuture {
+            #private::Box::pin(async move {
+                let #output = #fn_ident(#ctx_arg #(self.#fields),*).await;
+                #into_outcome
+            })
+        }
+    }
+}
+
+/// A check that every arg type is `Serialize + DeserializeOwned`, spanned at the type.
+fn assert_args_serde(job: &JobFn, private: &TokenStream) -> TokenStream {
+    let checks = job.args().into_iter().map(|arg| {
+        let ty = arg.ty;
+        quote_spanned!(ty.span()=> assert_serde::<#ty>();)
+    });
+    quote! {
+        fn assert_args_serde() {
+            fn assert_serde<T: #private::serde::Serialize + #private::serde::de::DeserializeOwned>() {}
+            #(#checks)*
+        }
+    }
+}

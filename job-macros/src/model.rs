@@ -1,0 +1,90 @@
+//! The job fn as the macro sees it: its item, unchanged, and its parameters sorted into the
+//! receiver, the context and the args.
+
+use proc_macro2::Ident;
+use syn::ext::IdentExt;
+use syn::{FnArg, ItemFn, Pat, PatType, Type};
+
+/// A parsed `#[job]` fn. Building it never fails; `validate` reports what is wrong with it.
+pub(crate) struct JobFn {
+    /// The fn as the user wrote it; it is emitted unchanged.
+    pub(crate) item: ItemFn,
+    /// Its parameters, in order.
+    pub(crate) params: Vec<Param>,
+}
+
+/// One parameter of the fn.
+pub(crate) enum Param {
+    /// `self`, `&self`, ...: always an error.
+    Receiver(syn::Receiver),
+    /// A parameter of type `JobContext` (by its last path segment, so `jobsmith::JobContext`, a
+    /// `use`d `JobContext` and `__private::JobContext` all count).
+    Context(PatType),
+    /// Anything else: it becomes a field of the job struct.
+    Arg(PatType),
+}
+
+/// An arg that passed validation: a plain name and an owned type.
+pub(crate) struct Arg<'a> {
+    /// The parameter's name, which is also the field's name.
+    pub(crate) ident: &'a Ident,
+    /// The parameter's type, which is also the field's type.
+    pub(crate) ty: &'a Type,
+}
+
+impl JobFn {
+    pub(crate) fn new(item: ItemFn) -> Self {
+        let params = item
+            .sig
+            .inputs
+            .iter()
+            .map(|input| match input {
+                FnArg::Receiver(receiver) => Param::Receiver(receiver.clone()),
+                FnArg::Typed(typed) if is_context(&typed.ty) => Param::Context(typed.clone()),
+                FnArg::Typed(typed) => Param::Arg(typed.clone()),
+            })
+            .collect();
+        JobFn { item, params }
+    }
+
+    /// The fn's name.
+    pub(crate) fn ident(&self) -> &Ident {
+        &self.item.sig.ident
+    }
+
+    /// The job struct's name: the fn's name in PascalCase, spanned at the fn's name so "defined
+    /// here" notes point at it.
+    pub(crate) fn struct_ident(&self) -> Ident {
+        let name = heck::ToUpperCamelCase::to_upper_camel_case(self.ident().unraw().to_string().as_str());
+        Ident::new(&name, self.ident().span())
+    }
+
+    /// Whether the fn takes the context (as its first parameter, once validated).
+    pub(crate) fn has_context(&self) -> bool {
+        self.params.iter().any(|param| matches!(param, Param::Context(_)))
+    }
+
+    /// The args with a plain-name pattern. After validation, these are all the args.
+    pub(crate) fn args(&self) -> Vec<Arg<'_>> {
+        self.params
+            .iter()
+            .filter_map(|param| match param {
+                Param::Arg(typed) => match &*typed.pat {
+                    Pat::Ident(pat) => Some(Arg { ident: &pat.ident, ty: &typed.ty }),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Whether `ty` names the job context: a path whose last segment is `JobContext`.
+pub(crate) fn is_context(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path.qself.is_none() && path.path.segments.last().is_some_and(|s| s.ident == "JobContext"),
+        Type::Group(group) => is_context(&group.elem),
+        Type::Paren(paren) => is_context(&paren.elem),
+        _ => false,
+    }
+}

@@ -1,0 +1,92 @@
+//! The job context: what a running job knows about itself.
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+/// Passed as the optional first parameter of a `#[job]` fn.
+///
+/// The cancellation token fires when the job times out, is cancelled by id, or the node shuts
+/// down past its grace period; long jobs should check it (or `select!` on [`JobContext::cancelled`])
+/// and stop early. The runtime stops polling a job's future once the token fires either way.
+///
+/// ```
+/// use jobsmith::JobContext;
+/// let ctx = JobContext::for_tests();
+/// assert_eq!(ctx.attempt, 1);
+/// assert!(!ctx.is_cancelled());
+/// ```
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// The job's row id.
+    pub id: i64,
+    /// This attempt's number, starting at 1.
+    pub attempt: u32,
+    /// The attempts the job may use before it is discarded.
+    pub max_attempts: u32,
+    /// The queue the job runs on.
+    pub queue: String,
+    /// The stored worker name.
+    pub worker: String,
+    /// When the job was inserted.
+    pub inserted_at: DateTime<Utc>,
+    /// When the job was due to run.
+    pub scheduled_at: DateTime<Utc>,
+    /// The job's free-form metadata.
+    pub meta: serde_json::Value,
+    /// The job's tags.
+    pub tags: Vec<String>,
+    cancel: CancellationToken,
+}
+
+impl JobContext {
+    /// Builds a context; the runtime (and the testing helpers) use this.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: i64,
+        attempt: u32,
+        max_attempts: u32,
+        queue: String,
+        worker: String,
+        inserted_at: DateTime<Utc>,
+        scheduled_at: DateTime<Utc>,
+        meta: serde_json::Value,
+        tags: Vec<String>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self { id, attempt, max_attempts, queue, worker, inserted_at, scheduled_at, meta, tags, cancel }
+    }
+
+    /// A context for calling a job fn directly in a unit test: id 0, attempt 1 of 1, queue
+    /// `default`, empty meta, a token that never fires unless you cancel it.
+    pub fn for_tests() -> Self {
+        let now = Utc::now();
+        Self::new(
+            0,
+            1,
+            1,
+            "default".into(),
+            "test".into(),
+            now,
+            now,
+            serde_json::Value::Object(Default::default()),
+            Vec::new(),
+            CancellationToken::new(),
+        )
+    }
+
+    /// The token that fires on timeout, cancellation or shutdown.
+    pub fn cancellation_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Whether the token has fired.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Completes when the token fires.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+}

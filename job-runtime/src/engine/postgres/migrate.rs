@@ -1,0 +1,65 @@
+//! Versioned migrations for PostgreSQL, tracked in the instance's own table
+//! (`<schema>.jobsmith_migrations`), so they never touch an application's `_sqlx_migrations`.
+
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgPool;
+
+use super::sql::validate_schema;
+use crate::error::{Error, Result};
+
+/// Every migration, in order: (version, name, SQL with `__SCHEMA__` placeholders).
+pub const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "jobs", include_str!("../../../../migrations/postgres/0001_jobs.sql"))];
+
+/// Applies the pending migrations of the instance in `schema`, in one transaction under an
+/// advisory lock, so several nodes starting at once apply each migration exactly once.
+///
+/// Running it again is a no-op. A database migrated by a newer jobsmith is refused with a clear
+/// error instead of being half-understood.
+pub async fn migrate(pool: &PgPool, schema: &str) -> Result<()> {
+    validate_schema(schema)?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(format!("jobsmith.migrate.{schema}"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.jobsmith_migrations (
+             version integer PRIMARY KEY,
+             name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<i32> =
+        sqlx::query_scalar(AssertSqlSafe(format!("SELECT version FROM {schema}.jobsmith_migrations")))
+            .fetch_all(&mut *tx)
+            .await?;
+    let newest_known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
+    if let Some(newest) = applied.iter().copied().max().filter(|v| *v > newest_known) {
+        return Err(Error::Migration(format!(
+            "schema `{schema}` is at version {newest}, newer than this jobsmith knows ({newest_known}); upgrade jobsmith"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        sqlx::raw_sql(AssertSqlSafe(sql.replace("__SCHEMA__", schema)))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::Migration(format!("migration {version} ({name}) failed: {e}")))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {schema}.jobsmith_migrations (version, name) VALUES ($1, $2)"
+        )))
+        .bind(version)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(version, name, schema, "jobsmith migration applied");
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The statements of the PostgreSQL engine, formatted once per schema.
+
+use crate::error::{Error, Result};
+
+/// The columns of a [`crate::engine::JobRow`], in the form `row::job_row` reads.
+pub(super) const JOB_COLUMNS: &str = "id, state::text AS state, queue, worker, args, meta, tags, errors, \
+     attempt, max_attempts, priority, inserted_at, scheduled_at, attempted_at, attempted_by, \
+     completed_at, discarded_at, cancelled_at";
+
+/// A schema name is spliced into SQL, so it is held to a plain identifier.
+pub fn validate_schema(schema: &str) -> Result<()> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 40
+        && schema.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidOption(format!(
+            "schema `{schema}` must be 1 to 40 lower-case letters, digits or underscores, not starting with a digit"
+        )))
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Statements {
+    pub(super) channel: String,
+    pub(super) fetch: String,
+    pub(super) ack: String,
+    pub(super) stage: String,
+    pub(super) cancel: String,
+    pub(super) retry: String,
+    pub(super) get_job: String,
+}
+
+impl Statements {
+    pub(super) fn new(s: &str) -> Self {
+        Self {
+            channel: format!("{s}_signal"),
+            // MATERIALIZED is an optimisation fence: the planner must lock exactly LIMIT rows in
+            // the CTE and then update those, never re-run the locking subquery per outer row (a
+            // nested loop there once updated more rows than LIMIT and pushed attempt past
+            // max_attempts). The attempt guard keeps a row that somehow has no attempts left from
+            // being run again.
+            fetch: format!(
+                "WITH picked AS MATERIALIZED (
+                    SELECT id FROM {s}.jobs
+                    WHERE state = 'available' AND queue = $1 AND attempt < max_attempts
+                    ORDER BY priority, scheduled_at, id
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE {s}.jobs j
+                SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
+                FROM picked
+                WHERE j.id = picked.id
+                RETURNING j.id, j.worker, j.queue, j.args, j.meta, j.tags, j.attempt, j.max_attempts,
+                          j.inserted_at, j.scheduled_at"
+            ),
+            // Many results in one statement. `j.state = 'executing'` makes a concurrent cancel or
+            // rescue win over a late result.
+            ack: format!(
+                "UPDATE {s}.jobs j SET
+                    state = u.state::{s}.job_state,
+                    scheduled_at = CASE WHEN u.delay_ms IS NULL THEN j.scheduled_at
+                                        ELSE now() + u.delay_ms * interval '1 millisecond' END,
+                    completed_at = CASE WHEN u.state = 'completed' THEN now() ELSE j.completed_at END,
+                    discarded_at = CASE WHEN u.state = 'discarded' THEN now() ELSE j.discarded_at END,
+                    cancelled_at = CASE WHEN u.state = 'cancelled' THEN now() ELSE j.cancelled_at END,
+                    errors = CASE WHEN u.error IS NULL THEN j.errors
+                                  ELSE array_append(j.errors, jsonb_build_object(
+                                      'attempt', j.attempt, 'at', now(), 'error', u.error)) END,
+                    attempt = j.attempt - u.refund
+                FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[])
+                     AS u(id, state, delay_ms, error, refund)
+                WHERE j.id = u.id AND j.state = 'executing'"
+            ),
+            // Due rows become available; other nodes are told which queues got work. The next
+            // due time lets the stager sleep exactly until then.
+            stage: format!(
+                "WITH due AS MATERIALIZED (
+                    SELECT id FROM {s}.jobs
+                    WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= now()
+                    ORDER BY scheduled_at
+                    LIMIT $1
+                    FOR UPDATE SKIP LOCKED
+                ), staged AS (
+                    UPDATE {s}.jobs j SET state = 'available' FROM due WHERE j.id = due.id RETURNING j.queue
+                ), queues AS (
+                    SELECT DISTINCT queue FROM staged
+                ), notified AS (
+                    SELECT pg_notify($2, 'a:' || queue) FROM queues
+                )
+                SELECT (SELECT count(*) FROM staged) AS staged,
+                       (SELECT array_agg(queue) FROM queues) AS queues,
+                       (SELECT count(*) FROM notified) AS notified,
+                       (SELECT EXTRACT(EPOCH FROM min(scheduled_at) - now())::float8 * 1000
+                          FROM {s}.jobs
+                         WHERE state IN ('scheduled', 'retryable') AND scheduled_at > now()) AS next_due_ms"
+            ),
+            cancel: format!(
+                "WITH old AS (
+                    SELECT id, state FROM {s}.jobs
+                    WHERE id = $1 AND state NOT IN ('completed', 'discarded', 'cancelled')
+                    FOR UPDATE
+                ), upd AS (
+                    UPDATE {s}.jobs j SET state = 'cancelled', cancelled_at = now(),
+                        errors = array_append(j.errors, jsonb_build_object(
+                            'attempt', j.attempt, 'at', now(), 'error', 'cancelled by request'))
+                    FROM old WHERE j.id = old.id
+                    RETURNING old.state::text AS old_state
+                ), notified AS (
+                    SELECT pg_notify($2, 'c:' || $1::text) FROM upd WHERE old_state = 'executing'
+                )
+                SELECT old_state FROM upd WHERE (SELECT count(*) FROM notified) >= 0"
+            ),
+            retry: format!(
+                "WITH upd AS (
+                    UPDATE {s}.jobs SET state = 'available', max_attempts = GREATEST(max_attempts, attempt + 1),
+                        scheduled_at = now(), discarded_at = NULL, cancelled_at = NULL
+                    WHERE id = $1 AND state IN ('discarded', 'cancelled')
+                    RETURNING queue
+                ), notified AS (
+                    SELECT pg_notify($2, 'a:' || queue) FROM upd
+                )
+                SELECT (SELECT count(*) FROM upd) + 0 * (SELECT count(*) FROM notified)"
+            ),
+            get_job: format!("SELECT {JOB_COLUMNS} FROM {s}.jobs WHERE id = $1"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(validate_schema("jobsmith").is_ok());
+        assert!(validate_schema("tenant_2").is_ok());
+        for bad in ["", "2x", "Jobs", "a;drop", "a.b", "x\"y", &"a".repeat(41)] {
+            assert!(validate_schema(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! Typed insert: one job, many jobs, inside the caller's transaction.
+//!
+//! There is deliberately no API that takes raw JSON: a [`NewJob`] is only made from a value of a
+//! [`Job`] type, so args are checked by the compiler.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::engine::JobRow;
+use crate::error::{Error, Result};
+use crate::job::{Job, UniqueOptions};
+
+/// The default schema (PostgreSQL) that holds jobsmith's tables.
+pub const DEFAULT_SCHEMA: &str = "jobsmith";
+
+/// A job ready to insert: the encoded args and every per-row option. Made by
+/// [`InsertBuilder::build`].
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub(crate) worker: &'static str,
+    pub(crate) queue: String,
+    pub(crate) args: serde_json::Value,
+    pub(crate) meta: serde_json::Value,
+    pub(crate) tags: Vec<String>,
+    pub(crate) priority: u8,
+    pub(crate) max_attempts: u32,
+    pub(crate) schedule: Schedule,
+    pub(crate) unique_key: Option<Vec<u8>>,
+    pub(crate) unique_states: Option<i32>,
+}
+
+/// When a new job becomes due. Relative delays are added to the database's clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Schedule {
+    Now,
+    In(Duration),
+    At(DateTime<Utc>),
+}
+
+impl NewJob {
+    /// The queue this job goes to.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The worker name.
+    pub fn worker(&self) -> &'static str {
+        self.worker
+    }
+
+    /// The encoded args.
+    pub fn args(&self) -> &serde_json::Value {
+        &self.args
+    }
+
+    /// Delay in milliseconds from the database's `now()` (0 for "now"), or the absolute time.
+    pub(crate) fn schedule_parts(&self) -> (Option<i64>, Option<DateTime<Utc>>) {
+        match self.schedule {
+            Schedule::Now => (Some(0), None),
+            Schedule::In(d) => (Some(d.as_millis().min(i64::MAX as u128) as i64), None),
+            Schedule::At(t) => (None, Some(t)),
+        }
+    }
+}
+
+/// The result of inserting one job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsertedJob {
+    /// The stored row: the new one, or for a unique conflict the existing one.
+    pub job: JobRow,
+    /// True when a unique job of the same key already existed and no row was added.
+    pub conflict: bool,
+}
+
+/// Per-insert options over a job's declared defaults. Start one with a [`JobExt`] method.
+///
+/// ```no_run
+/// # use jobsmith::prelude::*;
+/// # #[jobsmith::job]
+/// # async fn ping(host: String) -> Result<(), std::io::Error> { Ok(()) }
+/// # async fn demo(pool: sqlx::PgPool) -> jobsmith::Result<()> {
+/// let stored = Ping { host: "db1".into() }
+///     .schedule_in(std::time::Duration::from_secs(60))
+///     .priority(3)
+///     .tags(["ops"])
+///     .insert(&pool)
+///     .await?;
+/// assert!(!stored.conflict);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct InsertBuilder<J: Job> {
+    job: J,
+    queue: Option<String>,
+    meta: Option<serde_json::Value>,
+    tags: Option<Vec<String>>,
+    priority: Option<u8>,
+    max_attempts: Option<u32>,
+    schedule: Schedule,
+    unique: Option<Option<UniqueOptions>>,
+    schema: Option<String>,
+}
+
+impl<J: Job> InsertBuilder<J> {
+    fn new(job: J) -> Self {
+        Self {
+            job,
+            queue: None,
+            meta: None,
+            tags: None,
+            priority: None,
+            max_attempts: None,
+            schedule: Schedule::Now,
+            unique: None,
+            schema: None,
+        }
+    }
+
+    /// Due after `delay`, measured on the database's clock.
+    pub fn schedule_in(mut self, delay: Duration) -> Self {
+        self.schedule = Schedule::In(delay);
+        self
+    }
+
+    /// Due at `at`.
+    pub fn schedule_at(mut self, at: DateTime<Utc>) -> Self {
+        self.schedule = Schedule::At(at);
+        self
+    }
+
+    /// 0 (first) to 9; out of range is an error at insert.
+    pub fn priority(mut self, priority: u8) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Another queue than the declared one.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// Attempts before discard, at least 1.
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = Some(max_attempts);
+        self
+    }
+
+    /// Tags instead of the declared ones.
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags = Some(tags.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Free-form metadata, a JSON object.
+    pub fn meta(mut self, meta: serde_json::Value) -> Self {
+        self.meta = Some(meta);
+        self
+    }
+
+    /// Uniqueness for this insert (`None` turns the declared uniqueness off).
+    pub fn unique(mut self, unique: Option<UniqueOptions>) -> Self {
+        self.unique = Some(unique);
+        self
+    }
+
+    /// The schema of the jobsmith instance to insert into (default `jobsmith`).
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Encodes and validates the job without touching the database, for [`insert_all`].
+    pub fn build(self) -> Result<NewJob> {
+        let opts = J::OPTIONS;
+        let queue = self.queue.unwrap_or_else(|| opts.queue.to_string());
+        if queue.is_empty() || queue.len() > 128 {
+            return Err(Error::InvalidOption(format!("queue name must be 1 to 128 bytes, got {:?}", queue)));
+        }
+        let priority = self.priority.unwrap_or(opts.priority);
+        if priority > 9 {
+            return Err(Error::InvalidOption(format!("priority must be 0..=9, got {priority}")));
+        }
+        let max_attempts = self.max_attempts.unwrap_or(opts.max_attempts);
+        if max_attempts == 0 || max_attempts > i32::MAX as u32 {
+            return Err(Error::InvalidOption(format!("max_attempts must be at least 1, got {max_attempts}")));
+        }
+        let meta = self.meta.unwrap_or_else(|| serde_json::json!({}));
+        if !meta.is_object() {
+            return Err(Error::InvalidOption("meta must be a JSON object".into()));
+        }
+        let args = serde_json::to_value(&self.job)?;
+        let unique = self.unique.unwrap_or(opts.unique);
+        let (unique_key, unique_states) = match unique {
+            Some(u) => {
+                let key = unique_key(J::NAME, &queue, &args, &u, Utc::now())?;
+                (Some(key), Some(u.states.iter().fold(0, |acc, s| acc | s.bit())))
+            }
+            None => (None, None),
+        };
+        Ok(NewJob {
+            worker: J::NAME,
+            queue,
+            args,
+            meta,
+            tags: self.tags.unwrap_or_else(|| opts.tags.iter().map(|t| t.to_string()).collect()),
+            priority,
+            max_attempts,
+            schedule: self.schedule,
+            unique_key,
+            unique_states,
+        })
+    }
+
+    /// Inserts the job through `executor`: a pool, a connection, or the caller's open transaction
+    /// (`&mut *tx`), so the job commits or rolls back with the caller's own writes.
+    pub async fn insert<'c, E>(self, executor: E) -> Result<InsertedJob>
+    where
+        E: sqlx::Executor<'c>,
+        E::Database: InsertDatabase,
+    {
+        let schema = self.schema.clone().unwrap_or_else(|| DEFAULT_SCHEMA.to_string());
+        let job = self.build()?;
+        let mut rows = <E::Database as InsertDatabase>::insert_jobs(executor, &schema, vec![job]).await?;
+        rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
+    }
+}
+
+/// Insert methods on every job type. Bring it into scope with `use jobsmith::prelude::*`.
+pub trait JobExt: Job + Sized {
+    /// Starts per-insert options.
+    fn build_insert(self) -> InsertBuilder<Self> {
+        InsertBuilder::new(self)
+    }
+
+    /// Inserts with the declared defaults. See [`InsertBuilder::insert`].
+    fn insert<'c, E>(self, executor: E) -> impl Future<Output = Result<InsertedJob>> + Send
+    where
+        E: sqlx::Executor<'c> + 'c,
+        E::Database: InsertDatabase,
+    {
+        InsertBuilder::new(self).insert(executor)
+    }
+
+    /// Due after `delay`.
+    fn schedule_in(self, delay: Duration) -> InsertBuilder<Self> {
+        InsertBuilder::new(self).schedule_in(delay)
+    }
+
+    /// Due at `at`.
+    fn schedule_at(self, at: DateTime<Utc>) -> InsertBuilder<Self> {
+        InsertBuilder::new(self).schedule_at(at)
+    }
+
+    /// With this priority.
+    fn priority(self, priority: u8) -> InsertBuilder<Self> {
+        InsertBuilder::new(self).priority(priority)
+    }
+
+    /// On another queue.
+    fn on_queue(self, queue: impl Into<String>) -> InsertBuilder<Self> {
+        InsertBuilder::new(self).queue(queue)
+    }
+
+    /// Encodes with the declared defaults, for [`insert_all`].
+    fn build(self) -> Result<NewJob> {
+        InsertBuilder::new(self).build()
+    }
+}
+
+impl<J: Job> JobExt for J {}
+
+/// Inserts many jobs, of any mix of types, in one statement (one round trip), through a pool, a
+/// connection or the caller's transaction. Results come back in input order.
+///
+/// ```no_run
+/// # use jobsmith::prelude::*;
+/// # #[jobsmith::job] async fn a(n: i64) -> Result<(), String> { Ok(()) }
+/// # #[jobsmith::job] async fn b(s: String) -> Result<(), String> { Ok(()) }
+/// # async fn demo(pool: sqlx::PgPool) -> jobsmith::Result<()> {
+/// let jobs = vec![A { n: 1 }.build()?, B { s: "x".into() }.schedule_in(std::time::Duration::from_secs(5)).build()?];
+/// let stored = jobsmith::insert_all(&pool, jobs).await?;
+/// assert_eq!(stored.len(), 2);
+/// # Ok(()) }
+/// ```
+pub async fn insert_all<'c, E>(executor: E, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+where
+    E: sqlx::Executor<'c>,
+    E::Database: InsertDatabase,
+{
+    insert_all_in(executor, DEFAULT_SCHEMA, jobs).await
+}
+
+/// [`insert_all`] into the instance of another schema.
+pub async fn insert_all_in<'c, E>(executor: E, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+where
+    E: sqlx::Executor<'c>,
+    E::Database: InsertDatabase,
+{
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    <E::Database as InsertDatabase>::insert_jobs(executor, schema, jobs).await
+}
+
+/// A database that jobs can be inserted into through any of its sqlx executors. Implemented by
+/// each engine module.
+pub trait InsertDatabase: sqlx::Database {
+    /// Inserts `jobs` in one statement and returns one result per job, in input order.
+    fn insert_jobs<'c, E>(
+        executor: E,
+        schema: &str,
+        jobs: Vec<NewJob>,
+    ) -> impl Future<Output = Result<Vec<InsertedJob>>> + Send
+    where
+        E: sqlx::Executor<'c, Database = Self>;
+}
+
+/// The unique key: a SHA-256 over the chosen parts, so the index stays small whatever the args.
+fn unique_key(
+    worker: &str,
+    queue: &str,
+    args: &serde_json::Value,
+    unique: &UniqueOptions,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>> {
+    let mut hasher = Sha256::new();
+    // Each part is tagged and length-prefixed so that no two different inputs hash the same bytes.
+    let mut part = |tag: &str, bytes: &[u8]| {
+        hasher.update(tag.as_bytes());
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    };
+    if unique.by_worker {
+        part("worker", worker.as_bytes());
+    }
+    if unique.by_queue {
+        part("queue", queue.as_bytes());
+    }
+    if unique.by_args {
+        // serde_json's map is ordered by key, so the encoding is canonical.
+        let chosen = if unique.keys.is_empty() {
+            args.clone()
+        } else {
+            let obj = args.as_object().ok_or_else(|| {
+                Error::InvalidOption("unique keys need args that encode as a JSON object".into())
+            })?;
+            let picked: serde_json::Map<_, _> = unique
+                .keys
+                .iter()
+                .map(|k| (k.to_string(), obj.get(*k).cloned().unwrap_or(serde_json::Value::Null)))
+                .collect();
+            serde_json::Value::Object(picked)
+        };
+        part("args", serde_json::to_string(&chosen)?.as_bytes());
+    }
+    if let Some(period) = unique.period {
+        let secs = period.as_secs().max(1) as i64;
+        let bucket = now.timestamp().div_euclid(secs);
+        part("period", format!("{secs}:{bucket}").as_bytes());
+    }
+    Ok(hasher.finalize().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::JobState;
+
+    #[test]
+    fn unique_key_depends_only_on_chosen_parts() {
+        let now = Utc::now();
+        let only_id = UniqueOptions { keys: &["id"], ..UniqueOptions::DEFAULT };
+        let a = serde_json::json!({"id": 1, "note": "x"});
+        let b = serde_json::json!({"id": 1, "note": "y"});
+        let c = serde_json::json!({"id": 2, "note": "x"});
+        let k = |args: &serde_json::Value, u: &UniqueOptions| unique_key("w", "q", args, u, now).unwrap();
+        assert_eq!(k(&a, &only_id), k(&b, &only_id));
+        assert_ne!(k(&a, &only_id), k(&c, &only_id));
+        assert_ne!(k(&a, &UniqueOptions::DEFAULT), k(&b, &UniqueOptions::DEFAULT));
+        let no_queue = UniqueOptions { by_queue: false, ..UniqueOptions::DEFAULT };
+        assert_eq!(
+            unique_key("w", "q1", &a, &no_queue, now).unwrap(),
+            unique_key("w", "q2", &a, &no_queue, now).unwrap()
+        );
+        assert_ne!(
+            unique_key("w", "q1", &a, &UniqueOptions::DEFAULT, now).unwrap(),
+            unique_key("w", "q2", &a, &UniqueOptions::DEFAULT, now).unwrap()
+        );
+        assert!(UniqueOptions::DEFAULT.states.contains(&JobState::Completed));
+    }
+
+    #[test]
+    fn unique_period_buckets_time() {
+        let hour = UniqueOptions { period: Some(Duration::from_secs(3600)), ..UniqueOptions::DEFAULT };
+        let args = serde_json::json!({});
+        let t0 = DateTime::from_timestamp(7200, 0).unwrap();
+        let same = DateTime::from_timestamp(7200 + 3599, 0).unwrap();
+        let next = DateTime::from_timestamp(7200 + 3600, 0).unwrap();
+        let k = |t| unique_key("w", "q", &args, &hour, t).unwrap();
+        assert_eq!(k(t0), k(same));
+        assert_ne!(k(t0), k(next));
+    }
+}

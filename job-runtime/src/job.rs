@@ -1,0 +1,140 @@
+//! The `Job` trait that `#[job]` implements, and the options a job type declares.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backoff::default_backoff;
+use crate::context::JobContext;
+use crate::state::JobState;
+
+/// The future a job's `perform` returns.
+pub type PerformFuture = Pin<Box<dyn Future<Output = Result<crate::Outcome, String>> + Send>>;
+
+/// A typed job: its args are the fields of the implementing struct.
+///
+/// `#[job]` writes this impl for you; writing it by hand is supported too, for example to compute
+/// the backoff from the job's own state.
+///
+/// ```
+/// use jobsmith::{Job, JobContext, JobOptions, PerformFuture, Outcome};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Ping { host: String }
+///
+/// impl Job for Ping {
+///     const NAME: &'static str = "ping";
+///     const OPTIONS: JobOptions = JobOptions { queue: "net", ..JobOptions::DEFAULT };
+///     fn perform(self, _ctx: JobContext) -> PerformFuture {
+///         Box::pin(async move { Ok(Outcome::Complete) })
+///     }
+/// }
+/// assert_eq!(Ping::OPTIONS.max_attempts, 20);
+/// ```
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The worker name stored with each row; it finds the code that runs the row.
+    const NAME: &'static str;
+    /// The defaults for each insert of this job; each can be overridden per insert.
+    const OPTIONS: JobOptions;
+
+    /// Delay before retry number `attempt + 1`, after failed attempt `attempt` (1-based).
+    fn backoff(attempt: u32) -> Duration {
+        default_backoff(attempt)
+    }
+
+    /// Runs the job.
+    fn perform(self, ctx: JobContext) -> PerformFuture;
+}
+
+/// The options a job type declares in `#[job(...)]`. Every field states its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobOptions {
+    /// Queue to run on. Default `"default"`.
+    pub queue: &'static str,
+    /// Attempts before the job is discarded, at least 1. Default 20.
+    pub max_attempts: u32,
+    /// 0 (runs first) to 9. Default 0.
+    pub priority: u8,
+    /// Longest a single attempt may run; `None` (the default) means no limit.
+    pub timeout: Option<Duration>,
+    /// Tags stored with each row. Default none.
+    pub tags: &'static [&'static str],
+    /// Uniqueness; `None` (the default) means every insert makes a new row.
+    pub unique: Option<UniqueOptions>,
+}
+
+impl JobOptions {
+    /// The defaults, for struct-update syntax: `JobOptions { queue: "x", ..JobOptions::DEFAULT }`.
+    pub const DEFAULT: JobOptions = JobOptions {
+        queue: "default",
+        max_attempts: 20,
+        priority: 0,
+        timeout: None,
+        tags: &[],
+        unique: None,
+    };
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// What makes two inserts "the same job", and for how long.
+///
+/// Two inserts with the same key while a row with that key is in one of `states` give one row:
+/// the second insert returns the existing job marked as a conflict. The key is computed from the
+/// chosen fields and, with a `period`, the time bucket of the insert (`floor(now / period)`), so
+/// "unique for 5 minutes" means "unique within the same 5-minute bucket".
+///
+/// ```
+/// use jobsmith::{UniqueOptions, JobState};
+/// use std::time::Duration;
+/// let per_hour = UniqueOptions { period: Some(Duration::from_secs(3600)), ..UniqueOptions::DEFAULT };
+/// assert!(per_hour.states.contains(&JobState::Completed));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UniqueOptions {
+    /// Length of the time bucket; `None` (the default) means for as long as a row is in `states`.
+    pub period: Option<Duration>,
+    /// Include the worker name in the key. Default true.
+    pub by_worker: bool,
+    /// Include the queue in the key. Default true.
+    pub by_queue: bool,
+    /// Include the args in the key. Default true.
+    pub by_args: bool,
+    /// With `by_args`, only these top-level arg fields count; empty (the default) means all.
+    pub keys: &'static [&'static str],
+    /// The states in which a row blocks a duplicate. Default: every state but `cancelled` and
+    /// `discarded`.
+    pub states: &'static [JobState],
+}
+
+impl UniqueOptions {
+    /// The defaults: same worker, queue and args, forever, while not cancelled or discarded.
+    pub const DEFAULT: UniqueOptions = UniqueOptions {
+        period: None,
+        by_worker: true,
+        by_queue: true,
+        by_args: true,
+        keys: &[],
+        states: &[
+            JobState::Available,
+            JobState::Scheduled,
+            JobState::Executing,
+            JobState::Retryable,
+            JobState::Completed,
+        ],
+    };
+}
+
+impl Default for UniqueOptions {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}

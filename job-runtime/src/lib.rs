@@ -1,0 +1,49 @@
+//! The runtime of jobsmith. Depend on the `jobsmith` crate, which re-exports all of this.
+
+pub mod backoff;
+pub mod context;
+pub mod engine;
+pub mod error;
+pub mod insert;
+pub mod job;
+pub mod outcome;
+pub mod registry;
+pub mod runtime;
+pub mod state;
+
+pub use backoff::default_backoff;
+pub use context::JobContext;
+pub use engine::JobRow;
+pub use error::{Error, Result};
+pub use insert::{InsertBuilder, InsertedJob, JobExt, NewJob, insert_all, insert_all_in};
+pub use job::{Job, JobOptions, PerformFuture, UniqueOptions};
+pub use outcome::{IntoOutcome, Outcome};
+pub use registry::{Registry, WorkerEntry};
+pub use runtime::{QueueInfo, Runtime, RuntimeBuilder};
+pub use state::JobState;
+
+pub use inventory;
+pub use serde;
+
+/// Applies jobsmith's PostgreSQL migrations in the default schema (`jobsmith`). Idempotent; safe
+/// beside the application's own sqlx migrations (it tracks its versions in its own table).
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> jobsmith::Result<()> {
+/// jobsmith::migrate(&pool).await?;
+/// # Ok(()) }
+/// ```
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
+    engine::postgres::migrate(pool, insert::DEFAULT_SCHEMA).await
+}
+
+/// [`migrate`] for an instance in another schema, so two isolated instances can share a database.
+pub async fn migrate_schema(pool: &sqlx::PgPool, schema: &str) -> Result<()> {
+    engine::postgres::migrate(pool, schema).await
+}
+
+/// What most programs import: the insert methods on job types.
+pub mod prelude {
+    pub use crate::insert::JobExt;
+    pub use crate::{Job, JobContext, Outcome};
+}

@@ -1,0 +1,195 @@
+//! Runs one fetched job, as a pipeline of small steps: resolve the worker, decode the args, run
+//! under the timeout with panics caught, and turn what happened into an [`AckKind`].
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use tracing::Instrument;
+
+use super::Shared;
+use super::control::{JobControl, StopReason};
+use super::queue::QueueState;
+use crate::backoff::default_backoff;
+use crate::context::JobContext;
+use crate::engine::{Ack, AckKind, FetchedJob};
+use crate::outcome::Outcome;
+
+/// Runs `job` to its end and hands the result to the completer; frees the queue slot last.
+pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: FetchedJob) {
+    let control = JobControl::default();
+    shared.running_jobs.lock().expect("running map").insert(job.id, control.clone());
+    let span = tracing::info_span!(
+        "jobsmith.job",
+        job.id = job.id,
+        job.worker = %job.worker,
+        job.queue = %job.queue,
+        job.attempt = job.attempt,
+        node = %shared.node,
+        outcome = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let kind = run(&shared, &job, &control).instrument(span.clone()).await;
+    span.record("outcome", outcome_name(&kind));
+    span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+    span.in_scope(|| match &kind {
+        AckKind::Complete | AckKind::Snooze { .. } => tracing::debug!("job finished"),
+        AckKind::Retry { error, delay } => tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "job failed; will retry"),
+        AckKind::Discard { error } => tracing::warn!(%error, "job discarded"),
+        AckKind::Cancel { reason } => tracing::info!(%reason, "job cancelled"),
+        AckKind::HandBack { reason } => tracing::info!(%reason, "job handed back"),
+    });
+    shared.running_jobs.lock().expect("running map").remove(&job.id);
+    shared.completer.send(Ack { id: job.id, kind });
+    queue.finished();
+}
+
+fn outcome_name(kind: &AckKind) -> &'static str {
+    match kind {
+        AckKind::Complete => "completed",
+        AckKind::Retry { .. } => "retryable",
+        AckKind::Discard { .. } => "discarded",
+        AckKind::Cancel { .. } => "cancelled",
+        AckKind::Snooze { .. } => "snoozed",
+        AckKind::HandBack { .. } => "handed_back",
+    }
+}
+
+async fn run(shared: &Shared, job: &FetchedJob, control: &JobControl) -> AckKind {
+    // 1. Resolve the worker. An unknown name is retried: a newer node may know it.
+    let Some(worker) = shared.registry.get(&job.worker) else {
+        let error = format!(
+            "unknown worker `{}`: no job type of that name is registered on node `{}`",
+            job.worker, shared.node
+        );
+        return failed(job, error, default_backoff);
+    };
+
+    // 2. Decode. Args that do not decode never will: discard at once, naming the field.
+    let ctx = JobContext::new(
+        job.id,
+        job.attempt,
+        job.max_attempts,
+        job.queue.clone(),
+        job.worker.clone(),
+        job.inserted_at,
+        job.scheduled_at,
+        job.meta.clone(),
+        job.tags.clone(),
+        control.token.clone(),
+    );
+    let perform = match (worker.run)(job.args.clone(), ctx) {
+        Ok(future) => future,
+        Err(error) => return AckKind::Discard { error },
+    };
+
+    // 3. Perform, with panics caught and the timeout applied.
+    let guarded = AssertUnwindSafe(perform).catch_unwind();
+    let timeout = worker.options.timeout;
+    let timed = async {
+        match timeout {
+            Some(limit) => tokio::time::timeout(limit, guarded).await.ok(),
+            None => Some(guarded.await),
+        }
+    };
+    let result = tokio::select! {
+        // Checked first: once the token fired (cancel or shutdown), whatever the job returns is a
+        // reaction to being stopped, not a finished run. It also stops a job whose code never
+        // looks at the token.
+        biased;
+        _ = control.token.cancelled() => None,
+        r = timed => Some(r),
+    };
+
+    // 4. Normalise what happened into a row update.
+    match result {
+        None => match control.reason() {
+            Some(StopReason::Cancelled) => AckKind::Cancel { reason: "cancelled by request".into() },
+            _ => AckKind::HandBack { reason: format!("node `{}` shut down before the job finished", shared.node) },
+        },
+        Some(None) => {
+            control.stop(StopReason::Timeout);
+            let limit = timeout.unwrap_or_default();
+            failed(job, format!("timed out after {}", fmt_duration(limit)), worker.backoff)
+        }
+        Some(Some(Err(panic))) => failed(job, format!("panicked: {}", panic_message(&*panic)), worker.backoff),
+        Some(Some(Ok(Err(error)))) => failed(job, error, worker.backoff),
+        Some(Some(Ok(Ok(outcome)))) => match outcome {
+            Outcome::Complete => AckKind::Complete,
+            Outcome::Snooze(delay) => AckKind::Snooze { delay },
+            Outcome::Cancel(reason) => AckKind::Cancel { reason },
+            Outcome::Discard(reason) => AckKind::Discard { error: reason },
+        },
+    }
+}
+
+/// A failed attempt: retry after the backoff, or discard when no attempt is left.
+fn failed(job: &FetchedJob, error: String, backoff: fn(u32) -> Duration) -> AckKind {
+    if job.attempt >= job.max_attempts {
+        AckKind::Discard { error }
+    } else {
+        AckKind::Retry { delay: backoff(job.attempt), error }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(attempt: u32, max_attempts: u32) -> FetchedJob {
+        FetchedJob {
+            id: 1,
+            worker: "w".into(),
+            queue: "q".into(),
+            args: serde_json::json!({}),
+            meta: serde_json::json!({}),
+            tags: vec![],
+            attempt,
+            max_attempts,
+            inserted_at: chrono::Utc::now(),
+            scheduled_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_failure_retries_until_the_last_attempt() {
+        let backoff: fn(u32) -> Duration = |a| Duration::from_secs(u64::from(a));
+        assert_eq!(
+            failed(&job(2, 3), "boom".into(), backoff),
+            AckKind::Retry { delay: Duration::from_secs(2), error: "boom".into() }
+        );
+        assert_eq!(failed(&job(3, 3), "boom".into(), backoff), AckKind::Discard { error: "boom".into() });
+    }
+
+    #[test]
+    fn panic_payloads_become_messages() {
+        let p = std::panic::catch_unwind(|| panic!("static")).unwrap_err();
+        assert_eq!(panic_message(&*p), "static");
+        let n = 7;
+        let p = std::panic::catch_unwind(|| panic!("formatted {n}")).unwrap_err();
+        assert_eq!(panic_message(&*p), "formatted 7");
+    }
+
+    #[test]
+    fn durations_print_plainly() {
+        assert_eq!(fmt_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(fmt_duration(Duration::from_millis(250)), "250ms");
+    }
+}

@@ -1,0 +1,57 @@
+//! One producer per queue: fetches up to its free slots in one statement and starts the jobs.
+//!
+//! It fetches when there may be work (an insert or staging notification, a resume, the poll
+//! timer, or the last fetch came back full) and slots are free; otherwise it sleeps. An idle
+//! queue therefore costs one query per poll interval, and a busy one refills slots as they free.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::executor::execute;
+use super::queue::QueueState;
+use crate::backoff::reconnect_delay as backoff;
+
+pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: CancellationToken) {
+    let mut may_have_work = true;
+    let mut failures = 0u32;
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        may_have_work |= queue.take_work_hint();
+        let free = queue.free();
+        if may_have_work && free > 0 {
+            let asked = free.min(shared.config.fetch_batch);
+            match shared.engine.fetch(&queue.name, asked as u32, &shared.node).await {
+                Ok(jobs) => {
+                    failures = 0;
+                    // A full answer means more may be waiting; fetch again once slots free.
+                    may_have_work = jobs.len() == asked;
+                    queue.started(jobs.len());
+                    for job in jobs {
+                        shared.tasks.spawn(execute(shared.clone(), queue.clone(), job));
+                    }
+                    if may_have_work && queue.free() > 0 {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(queue = %queue.name, error = %e, "jobsmith fetch failed; backing off");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(backoff(failures)) => {}
+                    }
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = queue.woken() => {}
+            _ = tokio::time::sleep(shared.config.poll_interval) => may_have_work = true,
+        }
+    }
+}

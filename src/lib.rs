@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+
+pub use job_macros::job;
+pub use job_runtime::*;
+
+/// Paths used by the code `#[job]` generates. Not public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use job_runtime::inventory;
+    pub use job_runtime::serde;
+    pub use job_runtime::{
+        IntoOutcome, Job, JobContext, JobOptions, JobState, Outcome, PerformFuture, UniqueOptions, WorkerEntry,
+    };
+    pub use std::boxed::Box;
+    pub use std::time::Duration;
+}
