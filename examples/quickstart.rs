@@ -23,7 +23,10 @@ pub enum ReminderKind {
 /// Sends an appointment reminder (here: prints it).
 #[job(queue = "events", max_attempts = 3)]
 async fn send_reminder(ctx: JobContext, appointment_id: i64, kind: ReminderKind) -> Result<(), String> {
-    println!("  [events]  reminder {kind:?} for appointment {appointment_id} (job {}, attempt {})", ctx.id, ctx.attempt);
+    println!(
+        "  [events]  reminder {kind:?} for appointment {appointment_id} (job {}, attempt {})",
+        ctx.id, ctx.attempt
+    );
     Ok(())
 }
 
@@ -56,7 +59,8 @@ async fn send_digest(ctx: JobContext, user: String) -> Result<Outcome, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let pool = sqlx::PgPool::connect(&url).await.map_err(|e| format!("cannot connect to {url}: {e}"))?;
     jobsmith::migrate(&pool).await?;
 

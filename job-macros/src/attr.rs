@@ -107,4 +107,3 @@ fn parse_entry(input: ParseStream<'_>) -> syn::Result<Entry> {
     };
     Ok(Entry { key, value })
 }
-

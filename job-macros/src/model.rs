@@ -82,7 +82,9 @@ impl JobFn {
 /// Whether `ty` names the job context: a path whose last segment is `JobContext`.
 pub(crate) fn is_context(ty: &Type) -> bool {
     match ty {
-        Type::Path(path) => path.qself.is_none() && path.path.segments.last().is_some_and(|s| s.ident == "JobContext"),
+        Type::Path(path) => {
+            path.qself.is_none() && path.path.segments.last().is_some_and(|s| s.ident == "JobContext")
+        }
         Type::Group(group) => is_context(&group.elem),
         Type::Paren(paren) => is_context(&paren.elem),
         _ => false,

@@ -8,7 +8,9 @@ use std::time::Duration;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::ext::IdentExt;
-use syn::{Expr, ExprArray, ExprLit, GenericArgument, Lit, LitStr, Pat, PathArguments, ReturnType, Type, UnOp};
+use syn::{
+    Expr, ExprArray, ExprLit, GenericArgument, Lit, LitStr, Pat, PathArguments, ReturnType, Type, UnOp,
+};
 
 use crate::attr::{self, Entry, Value};
 use crate::ctxt::Ctxt;
@@ -72,7 +74,8 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
     for (key, entry) in entries {
         match key {
             Key::Queue => {
-                options.queue = non_empty_str(key, &entry, "remove `queue` to use the `\"default\"` queue", cx);
+                options.queue =
+                    non_empty_str(key, &entry, "remove `queue` to use the `\"default\"` queue", cx);
             }
             Key::MaxAttempts => {
                 options.max_attempts = int(key, &entry, cx).and_then(|(n, span)| {
@@ -372,7 +375,9 @@ fn backoff(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<syn::ExprPath> {
         Expr::Path(path) => Some(path.clone()),
         _ => {
             let example = match lit(expr) {
-                Some(Lit::Str(lit)) if lit.parse::<syn::Path>().is_ok() => format!("backoff = {}", lit.value()),
+                Some(Lit::Str(lit)) if lit.parse::<syn::Path>().is_ok() => {
+                    format!("backoff = {}", lit.value())
+                }
                 _ => key.example().to_owned(),
             };
             cx.error_spanned_by(
@@ -419,11 +424,12 @@ fn unique(entry: &Entry, cx: &mut Ctxt) -> Option<Unique> {
                 );
             }
             UniqueKey::By => {
-                unique.by = word_list::<ByItem>(key.as_str(), key.example(), "item", expr, cx).map(|items| By {
-                    worker: items.contains(&ByItem::Worker),
-                    queue: items.contains(&ByItem::Queue),
-                    args: items.contains(&ByItem::Args),
-                });
+                unique.by =
+                    word_list::<ByItem>(key.as_str(), key.example(), "item", expr, cx).map(|items| By {
+                        worker: items.contains(&ByItem::Worker),
+                        queue: items.contains(&ByItem::Queue),
+                        args: items.contains(&ByItem::Args),
+                    });
             }
             UniqueKey::Keys => {
                 unique.keys = str_list(key.as_str(), key.example(), expr, cx);
@@ -483,7 +489,8 @@ fn unique_keys_are_args(keys: &[LitStr], job: &JobFn, cx: &mut Ctxt) {
 fn signature(job: &JobFn, cx: &mut Ctxt) {
     let sig = &job.item.sig;
     if let Some(constness) = &sig.constness {
-        let instead = if sig.asyncness.is_some() { "remove `const`" } else { "write `async fn` instead of `const fn`" };
+        let instead =
+            if sig.asyncness.is_some() { "remove `const`" } else { "write `async fn` instead of `const fn`" };
         cx.error_spanned_by(constness, format!("a job fn cannot be `const`: {instead}"));
     } else if sig.asyncness.is_none() {
         cx.error_spanned_by(
@@ -502,10 +509,7 @@ fn signature(job: &JobFn, cx: &mut Ctxt) {
         );
     }
     if let Some(abi) = &sig.abi {
-        cx.error_spanned_by(
-            abi,
-            format!("a job fn cannot have an ABI: remove `{}`", abi.to_token_stream()),
-        );
+        cx.error_spanned_by(abi, format!("a job fn cannot have an ABI: remove `{}`", abi.to_token_stream()));
     }
     if !sig.generics.params.is_empty() {
         let lifetimes_only = sig.generics.params.iter().all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
@@ -572,7 +576,9 @@ fn signature(job: &JobFn, cx: &mut Ctxt) {
 /// Checks that an arg's pattern is a plain name, which becomes the field's name.
 fn arg_pattern(pat: &Pat, ty: &Type, cx: &mut Ctxt) -> bool {
     let problem = match pat {
-        Pat::Ident(ident) if ident.by_ref.is_some() => Some("remove `ref`: a job arg is passed by value".to_owned()),
+        Pat::Ident(ident) if ident.by_ref.is_some() => {
+            Some("remove `ref`: a job arg is passed by value".to_owned())
+        }
         Pat::Ident(ident) if ident.subpat.is_some() => {
             Some(format!("write `{}: {}` and match on it in the body", ident.ident, ty.to_token_stream()))
         }

@@ -104,6 +104,12 @@ pub struct InsertBuilder<J: Job> {
     schema: Option<String>,
 }
 
+impl<J: Job> From<J> for InsertBuilder<J> {
+    fn from(job: J) -> Self {
+        InsertBuilder::new(job)
+    }
+}
+
 impl<J: Job> InsertBuilder<J> {
     fn new(job: J) -> Self {
         Self {
@@ -219,16 +225,16 @@ impl<J: Job> InsertBuilder<J> {
         })
     }
 
-    /// Inserts the job through `executor`: a pool, a connection, or the caller's open transaction
-    /// (`&mut *tx`), so the job commits or rolls back with the caller's own writes.
-    pub async fn insert<'c, E>(self, executor: E) -> Result<InsertedJob>
+    /// Inserts the job through `db`: a pool, a connection, or the caller's open transaction
+    /// (`&mut *tx` or `&mut tx`), so the job commits or rolls back with the caller's own writes.
+    pub async fn insert<'c, A>(self, db: A) -> Result<InsertedJob>
     where
-        E: sqlx::Executor<'c>,
-        E::Database: InsertDatabase,
+        A: sqlx::Acquire<'c> + Send,
+        A::Database: InsertDatabase,
     {
         let schema = self.schema.clone().unwrap_or_else(|| DEFAULT_SCHEMA.to_string());
         let job = self.build()?;
-        let mut rows = <E::Database as InsertDatabase>::insert_jobs(executor, &schema, vec![job]).await?;
+        let mut rows = <A::Database as InsertDatabase>::insert_jobs(db, &schema, vec![job]).await?;
         rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
     }
 }
@@ -241,12 +247,12 @@ pub trait JobExt: Job + Sized {
     }
 
     /// Inserts with the declared defaults. See [`InsertBuilder::insert`].
-    fn insert<'c, E>(self, executor: E) -> impl Future<Output = Result<InsertedJob>> + Send
+    fn insert<'c, A>(self, db: A) -> impl Future<Output = Result<InsertedJob>> + Send
     where
-        E: sqlx::Executor<'c> + 'c,
-        E::Database: InsertDatabase,
+        A: sqlx::Acquire<'c> + Send + 'c,
+        A::Database: InsertDatabase,
     {
-        InsertBuilder::new(self).insert(executor)
+        InsertBuilder::new(self).insert(db)
     }
 
     /// Due after `delay`.
@@ -290,37 +296,38 @@ impl<J: Job> JobExt for J {}
 /// assert_eq!(stored.len(), 2);
 /// # Ok(()) }
 /// ```
-pub async fn insert_all<'c, E>(executor: E, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+pub async fn insert_all<'c, A>(db: A, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
 where
-    E: sqlx::Executor<'c>,
-    E::Database: InsertDatabase,
+    A: sqlx::Acquire<'c> + Send,
+    A::Database: InsertDatabase,
 {
-    insert_all_in(executor, DEFAULT_SCHEMA, jobs).await
+    insert_all_in(db, DEFAULT_SCHEMA, jobs).await
 }
 
 /// [`insert_all`] into the instance of another schema.
-pub async fn insert_all_in<'c, E>(executor: E, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+pub async fn insert_all_in<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
 where
-    E: sqlx::Executor<'c>,
-    E::Database: InsertDatabase,
+    A: sqlx::Acquire<'c> + Send,
+    A::Database: InsertDatabase,
 {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    <E::Database as InsertDatabase>::insert_jobs(executor, schema, jobs).await
+    <A::Database as InsertDatabase>::insert_jobs(db, schema, jobs).await
 }
 
-/// A database that jobs can be inserted into through any of its sqlx executors. Implemented by
-/// each engine module.
+/// A database that jobs can be inserted into through a pool, a connection or a transaction.
+/// Implemented by each engine module.
 pub trait InsertDatabase: sqlx::Database {
-    /// Inserts `jobs` in one statement and returns one result per job, in input order.
-    fn insert_jobs<'c, E>(
-        executor: E,
+    /// Inserts `jobs` atomically and returns one result per job, in input order. `schema` names
+    /// the instance (a PostgreSQL schema, or a SQLite table prefix).
+    fn insert_jobs<'c, A>(
+        db: A,
         schema: &str,
         jobs: Vec<NewJob>,
     ) -> impl Future<Output = Result<Vec<InsertedJob>>> + Send
     where
-        E: sqlx::Executor<'c, Database = Self>;
+        A: sqlx::Acquire<'c, Database = Self> + Send;
 }
 
 /// The unique key: a SHA-256 over the chosen parts, so the index stays small whatever the args.

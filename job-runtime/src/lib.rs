@@ -2,6 +2,7 @@
 
 pub mod backoff;
 pub mod context;
+pub mod db;
 pub mod engine;
 pub mod error;
 pub mod insert;
@@ -13,6 +14,7 @@ pub mod state;
 
 pub use backoff::default_backoff;
 pub use context::JobContext;
+pub use db::{Db, Pool};
 pub use engine::JobRow;
 pub use error::{Error, Result};
 pub use insert::{InsertBuilder, InsertedJob, JobExt, NewJob, insert_all, insert_all_in};

@@ -3,7 +3,9 @@
 //! The runtime (producers, executor, completer, stager, handle) only calls these operations, each
 //! taking plain Rust values, so a new database is one new module and the shared conformance suite.
 
+pub mod instrumented;
 pub mod postgres;
+pub mod sqlite;
 
 use std::time::Duration;
 
@@ -150,6 +152,17 @@ pub struct JobRow {
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 
+/// How many jobs of one queue are in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateCount {
+    /// Queue.
+    pub queue: String,
+    /// State.
+    pub state: JobState,
+    /// Rows.
+    pub count: i64,
+}
+
 /// Every database operation the runtime needs. One implementation per database.
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
@@ -183,6 +196,9 @@ pub trait Engine: Send + Sync + 'static {
 
     /// One job by id.
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>>;
+
+    /// Job counts per queue and state, for status views and tests.
+    async fn count_by_state(&self) -> Result<Vec<StateCount>>;
 
     /// Delivers outside signals (inserts from other processes, cancels) to `signals` until
     /// `stop` fires, reconnecting as needed. Engines without notifications return at once.

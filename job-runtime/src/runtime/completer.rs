@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Ack, AckKind, Engine};
 use crate::backoff::reconnect_delay as backoff;
+use crate::engine::{Ack, AckKind, Engine};
 
 /// The sending side, held by every executing job.
 #[derive(Debug, Clone)]
@@ -79,8 +79,9 @@ impl Completer {
             let n = pending.len().min(self.batch);
             match self.engine.ack(&pending[..n]).await {
                 Ok(_) => {
-                    let wakes_stager =
-                        pending[..n].iter().any(|a| matches!(a.kind, AckKind::Retry { .. } | AckKind::Snooze { .. }));
+                    let wakes_stager = pending[..n]
+                        .iter()
+                        .any(|a| matches!(a.kind, AckKind::Retry { .. } | AckKind::Snooze { .. }));
                     pending.drain(..n);
                     failures = 0;
                     if wakes_stager {
@@ -91,7 +92,8 @@ impl Completer {
                     failures += 1;
                     tracing::warn!(error = %e, pending = pending.len(), "jobsmith could not record job results; retrying");
                     // During shutdown keep trying too, but without waiting long between tries.
-                    let wait = if stop.is_cancelled() { Duration::from_millis(100) } else { backoff(failures) };
+                    let wait =
+                        if stop.is_cancelled() { Duration::from_millis(100) } else { backoff(failures) };
                     tokio::time::sleep(wait).await;
                 }
             }

@@ -37,7 +37,9 @@ pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: Fe
     span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
     span.in_scope(|| match &kind {
         AckKind::Complete | AckKind::Snooze { .. } => tracing::debug!("job finished"),
-        AckKind::Retry { error, delay } => tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "job failed; will retry"),
+        AckKind::Retry { error, delay } => {
+            tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "job failed; will retry")
+        }
         AckKind::Discard { error } => tracing::warn!(%error, "job discarded"),
         AckKind::Cancel { reason } => tracing::info!(%reason, "job cancelled"),
         AckKind::HandBack { reason } => tracing::info!(%reason, "job handed back"),
@@ -108,14 +110,18 @@ async fn run(shared: &Shared, job: &FetchedJob, control: &JobControl) -> AckKind
     match result {
         None => match control.reason() {
             Some(StopReason::Cancelled) => AckKind::Cancel { reason: "cancelled by request".into() },
-            _ => AckKind::HandBack { reason: format!("node `{}` shut down before the job finished", shared.node) },
+            _ => AckKind::HandBack {
+                reason: format!("node `{}` shut down before the job finished", shared.node),
+            },
         },
         Some(None) => {
             control.stop(StopReason::Timeout);
             let limit = timeout.unwrap_or_default();
             failed(job, format!("timed out after {}", fmt_duration(limit)), worker.backoff)
         }
-        Some(Some(Err(panic))) => failed(job, format!("panicked: {}", panic_message(&*panic)), worker.backoff),
+        Some(Some(Err(panic))) => {
+            failed(job, format!("panicked: {}", panic_message(&*panic)), worker.backoff)
+        }
         Some(Some(Ok(Err(error)))) => failed(job, error, worker.backoff),
         Some(Some(Ok(Ok(outcome)))) => match outcome {
             Outcome::Complete => AckKind::Complete,

@@ -159,6 +159,7 @@ impl RuntimeBuilder {
             Source::Postgres { pool, schema } => Arc::new(PostgresEngine::new(pool, &schema)?),
             Source::Engine(engine) => engine,
         };
+        let engine: Arc<dyn Engine> = Arc::new(crate::engine::instrumented::Instrumented(engine));
         let registry = match self.registry {
             Some(r) => r,
             None => Registry::from_inventory()?,
@@ -215,11 +216,23 @@ impl RuntimeBuilder {
         if !shared.queues.is_empty() {
             services.push(tokio::spawn(stager::run(shared.clone(), stop_services.clone())));
             for queue in shared.queues.values() {
-                producers.push(tokio::spawn(producer::run(shared.clone(), queue.clone(), stop_fetching.clone())));
+                producers.push(tokio::spawn(producer::run(
+                    shared.clone(),
+                    queue.clone(),
+                    stop_fetching.clone(),
+                )));
             }
         }
         tracing::info!(node = %node, engine = engine.name(), queues = shared.queues.len(), "jobsmith node started");
-        Ok(Runtime { shared, stop_fetching, stop_services, stop_completer, producers, services, completer_task })
+        Ok(Runtime {
+            shared,
+            stop_fetching,
+            stop_services,
+            stop_completer,
+            producers,
+            services,
+            completer_task,
+        })
     }
 }
 
@@ -289,7 +302,9 @@ impl Runtime {
     /// starts no new ones until the count is under the new limit.
     pub fn scale_queue(&self, queue: &str, concurrency: usize) -> Result<()> {
         if concurrency == 0 {
-            return Err(Error::InvalidOption("concurrency must be at least 1; pause the queue instead".into()));
+            return Err(Error::InvalidOption(
+                "concurrency must be at least 1; pause the queue instead".into(),
+            ));
         }
         self.queue(queue)?.set_limit(concurrency);
         Ok(())
@@ -297,7 +312,8 @@ impl Runtime {
 
     /// The state of every queue on this node, sorted by name.
     pub fn queues(&self) -> Vec<QueueInfo> {
-        let mut all: Vec<QueueInfo> = self.shared.queues.values().map(|q| QueueInfo::from(q.as_ref())).collect();
+        let mut all: Vec<QueueInfo> =
+            self.shared.queues.values().map(|q| QueueInfo::from(q.as_ref())).collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
@@ -360,7 +376,11 @@ fn stop_local_job(shared: &Shared, id: i64, reason: StopReason) {
 }
 
 /// Turns outside signals into local wake-ups and cancels.
-async fn dispatch_signals(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Signal>, stop: CancellationToken) {
+async fn dispatch_signals(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Signal>,
+    stop: CancellationToken,
+) {
     loop {
         let signal = tokio::select! {
             _ = stop.cancelled() => return,

@@ -47,7 +47,11 @@ fn statement(s: &str) -> String {
     )
 }
 
-pub(super) async fn insert_jobs<'c, E>(executor: E, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+pub(super) async fn insert_jobs<'c, E>(
+    executor: E,
+    schema: &str,
+    jobs: Vec<NewJob>,
+) -> Result<Vec<InsertedJob>>
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
 {
@@ -139,7 +143,9 @@ where
                 // A repeat within the batch is a conflict with its first occurrence.
                 InsertedJob { conflict: found.conflict || repeat.is_some(), ..found }
             }
-            (None, _) => plain.next().ok_or_else(|| Error::Unexpected("insert returned too few rows".into()))?,
+            (None, _) => {
+                plain.next().ok_or_else(|| Error::Unexpected("insert returned too few rows".into()))?
+            }
         };
         out.push(result);
     }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::reconnect_delay as backoff;
-use crate::engine::{Ack, AckKind, Engine, FetchedJob, JobRow, Signal, StageReport};
+use crate::engine::{Ack, AckKind, Engine, FetchedJob, JobRow, Signal, StageReport, StateCount};
 use crate::error::Result;
 use crate::insert::{InsertDatabase, InsertedJob, NewJob};
 use crate::state::JobState;
@@ -68,7 +68,9 @@ impl AckArrays {
     fn push(&mut self, ack: &Ack) {
         let (state, delay, error, refund) = match &ack.kind {
             AckKind::Complete => (JobState::Completed, None, None, 0),
-            AckKind::Retry { delay, error } => (JobState::Retryable, Some(ms(*delay)), Some(error.clone()), 0),
+            AckKind::Retry { delay, error } => {
+                (JobState::Retryable, Some(ms(*delay)), Some(error.clone()), 0)
+            }
             AckKind::Discard { error } => (JobState::Discarded, None, Some(error.clone()), 0),
             AckKind::Cancel { reason } => (JobState::Cancelled, None, Some(reason.clone()), 0),
             AckKind::Snooze { delay } => (JobState::Scheduled, Some(ms(*delay)), None, 1),
@@ -157,8 +159,23 @@ impl Engine for PostgresEngine {
     }
 
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
-        let row = sqlx::query(AssertSqlSafe(self.sql.get_job.clone())).bind(id).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query(AssertSqlSafe(self.sql.get_job.clone())).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(row::job_row).transpose()
+    }
+
+    async fn count_by_state(&self) -> Result<Vec<StateCount>> {
+        let rows = sqlx::query(AssertSqlSafe(self.sql.count_by_state.clone())).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                Ok(StateCount {
+                    queue: r.try_get("queue")?,
+                    state: state.parse().map_err(crate::error::Error::Unexpected)?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
     }
 
     async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
@@ -236,12 +253,13 @@ fn parse_payload(payload: &str) -> Option<Signal> {
 }
 
 impl InsertDatabase for sqlx::Postgres {
-    async fn insert_jobs<'c, E>(executor: E, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+    async fn insert_jobs<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
     where
-        E: sqlx::Executor<'c, Database = Self>,
+        A: sqlx::Acquire<'c, Database = Self> + Send,
     {
         validate_schema(schema)?;
-        insert::insert_jobs(executor, schema, jobs).await
+        let mut conn = db.acquire().await?;
+        insert::insert_jobs(&mut *conn, schema, jobs).await
     }
 }
 

@@ -31,6 +31,7 @@ pub(super) struct Statements {
     pub(super) cancel: String,
     pub(super) retry: String,
     pub(super) get_job: String,
+    pub(super) count_by_state: String,
 }
 
 impl Statements {
@@ -126,6 +127,9 @@ impl Statements {
                 SELECT (SELECT count(*) FROM upd) + 0 * (SELECT count(*) FROM notified)"
             ),
             get_job: format!("SELECT {JOB_COLUMNS} FROM {s}.jobs WHERE id = $1"),
+            count_by_state: format!(
+                "SELECT queue, state::text AS state, count(*) AS n FROM {s}.jobs GROUP BY queue, state ORDER BY queue, state"
+            ),
         }
     }
 }

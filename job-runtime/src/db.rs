@@ -1,0 +1,106 @@
+//! A handle on a jobsmith database, PostgreSQL or SQLite, chosen from the URL.
+
+use std::sync::Arc;
+
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+
+use crate::engine::Engine;
+use crate::engine::postgres::PostgresEngine;
+use crate::engine::sqlite::{self, SqliteEngine};
+use crate::error::{Error, Result};
+use crate::insert::{DEFAULT_SCHEMA, InsertBuilder, InsertedJob, NewJob};
+use crate::job::Job;
+use crate::runtime::{Runtime, RuntimeBuilder};
+
+/// The pool behind a [`Db`], for inserting inside your own transactions.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite.
+    Sqlite(SqlitePool),
+}
+
+/// A jobsmith database: insert jobs, migrate, build runtimes, on either engine.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> jobsmith::Result<()> {
+/// let db = jobsmith::Db::connect("sqlite::memory:").await?;
+/// db.migrate().await?;
+/// assert_eq!(db.engine().name(), "sqlite");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Db {
+    engine: Arc<dyn Engine>,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("engine", &self.engine.name()).finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Connects by URL: `postgres://...` / `postgresql://...` for PostgreSQL, `sqlite:...` for
+    /// SQLite (`sqlite:jobs.db`, `sqlite://path/jobs.db`, `sqlite::memory:`).
+    pub async fn connect(url: &str) -> Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(20).connect(url).await?;
+            Db::postgres(pool, DEFAULT_SCHEMA)
+        } else if url.starts_with("sqlite:") {
+            Db::sqlite(sqlite::connect(url).await?, DEFAULT_SCHEMA).await
+        } else {
+            Err(Error::InvalidOption(format!(
+                "cannot tell the database from `{url}`: use postgres://... or sqlite:..."
+            )))
+        }
+    }
+
+    /// A PostgreSQL database through your pool, for the instance in `schema`.
+    pub fn postgres(pool: PgPool, schema: &str) -> Result<Db> {
+        Ok(Db { engine: Arc::new(PostgresEngine::new(pool.clone(), schema)?), pool: Pool::Postgres(pool) })
+    }
+
+    /// A SQLite database through your pool (open it with [`crate::engine::sqlite::connect`] for
+    /// WAL and a busy timeout), for the instance named `schema` (table prefix).
+    pub async fn sqlite(pool: SqlitePool, schema: &str) -> Result<Db> {
+        Ok(Db { engine: Arc::new(SqliteEngine::new(pool.clone(), schema).await?), pool: Pool::Sqlite(pool) })
+    }
+
+    /// Applies the engine's migrations (idempotent).
+    pub async fn migrate(&self) -> Result<()> {
+        self.engine.migrate().await
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
+    }
+
+    /// The pool, to insert inside your own transactions with `job.insert(&mut *tx)`.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Inserts one job (or a job with per-insert options) through the engine's pool.
+    pub async fn insert<J: Job>(&self, job: impl Into<InsertBuilder<J>>) -> Result<InsertedJob> {
+        let mut rows = self.engine.insert(vec![job.into().build()?]).await?;
+        rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
+    }
+
+    /// Inserts many jobs of any types at once; results in input order.
+    pub async fn insert_all(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.engine.insert(jobs).await
+    }
+
+    /// A runtime builder on this database.
+    pub fn runtime(&self) -> RuntimeBuilder {
+        Runtime::builder_with_engine(self.engine.clone())
+    }
+}

@@ -1,0 +1,61 @@
+//! Versioned migrations for SQLite, tracked in `<prefix>migrations`.
+
+use sqlx::AssertSqlSafe;
+use sqlx::sqlite::SqlitePool;
+
+use crate::error::{Error, Result};
+
+/// Every migration, in order: (version, name, SQL with `__P__` placeholders).
+pub const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "jobs", include_str!("../../../../migrations/sqlite/0001_jobs.sql"))];
+
+/// Applies pending migrations for the instance whose tables start with `prefix`, in one
+/// immediate (write-locked) transaction. Idempotent; a newer schema is refused.
+pub async fn migrate(pool: &SqlitePool, prefix: &str) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let result = async {
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {prefix}migrations (
+                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+        )))
+        .execute(&mut *conn)
+        .await?;
+        let applied: Vec<i32> = sqlx::query_scalar(AssertSqlSafe(format!("SELECT version FROM {prefix}migrations")))
+            .fetch_all(&mut *conn)
+            .await?;
+        let newest_known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
+        if let Some(newest) = applied.iter().copied().max().filter(|v| *v > newest_known) {
+            return Err(Error::Migration(format!(
+                "database is at version {newest}, newer than this jobsmith knows ({newest_known}); upgrade jobsmith"
+            )));
+        }
+        for (version, name, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            sqlx::raw_sql(AssertSqlSafe(sql.replace("__P__", prefix)))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| Error::Migration(format!("migration {version} ({name}) failed: {e}")))?;
+            sqlx::query(AssertSqlSafe(format!("INSERT INTO {prefix}migrations (version, name) VALUES (?1, ?2)")))
+                .bind(version)
+                .bind(name)
+                .execute(&mut *conn)
+                .await?;
+            tracing::info!(version, name, "jobsmith sqlite migration applied");
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The SQLite engine: the embedded default, for one node.
+//!
+//! - WAL mode and a busy timeout; the engine's own writes go through one async mutex, so its
+//!   workers never fight each other for the write lock ("database is locked").
+//! - No SKIP LOCKED is needed: SQLite has one writer at a time, and a fetch is one
+//!   `UPDATE ... RETURNING` statement.
+//! - No LISTEN/NOTIFY: inserts wake runtimes of the same process directly (see `wake`); other
+//!   processes on the same file find work by polling.
+//! - Times are integer milliseconds on this machine's clock (one node, one clock).
+
+mod insert;
+mod migrate;
+mod row;
+mod wake;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::postgres::validate_schema;
+use crate::engine::{Ack, AckKind, Engine, FetchedJob, JobRow, Signal, StageReport, StateCount};
+use crate::error::{Error, Result};
+use crate::insert::{InsertDatabase, InsertedJob, NewJob};
+use crate::state::JobState;
+
+pub use migrate::{MIGRATIONS, migrate};
+
+/// The SQLite engine over a pool, for one table prefix (`<schema>_`).
+#[derive(Debug, Clone)]
+pub struct SqliteEngine {
+    pool: SqlitePool,
+    prefix: String,
+    file: String,
+    write: Arc<Mutex<()>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Opens a pool the way the engine wants it: WAL, a 30 s busy timeout, the file created if
+/// missing. `sqlite::memory:` (or `sqlite://:memory:`) gives a private in-memory database held by
+/// a single connection.
+pub async fn connect(url: &str) -> Result<SqlitePool> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let opts = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_secs(30))
+        .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal });
+    let pool = if in_memory {
+        // Every connection to :memory: is a new database: keep exactly one, forever.
+        SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await?
+    } else {
+        SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?
+    };
+    Ok(pool)
+}
+
+impl SqliteEngine {
+    /// An engine for the instance named `schema` (its tables are `<schema>_jobs`, ...).
+    pub async fn new(pool: SqlitePool, schema: &str) -> Result<Self> {
+        validate_schema(schema)?;
+        let file = database_file(&pool).await?;
+        Ok(Self { pool, prefix: format!("{schema}_"), file, write: Arc::new(Mutex::new(())) })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    fn wake_for(&self, queues: impl IntoIterator<Item = String>) {
+        let signals: Vec<Signal> = queues.into_iter().map(Signal::Available).collect();
+        wake::signal(&self.file, signals);
+    }
+}
+
+async fn database_file<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(e: E) -> Result<String> {
+    let file: Option<String> =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_optional(e)
+            .await?;
+    Ok(file.unwrap_or_default())
+}
+
+#[async_trait]
+impl Engine for SqliteEngine {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let _w = self.write.lock().await;
+        migrate(&self.pool, &self.prefix).await
+    }
+
+    async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let out = insert::insert_jobs(&mut tx, &self.prefix, jobs).await?;
+        tx.commit().await?;
+        drop(_w);
+        wake::signal(&self.file, insert::signals_for(&out));
+        Ok(out)
+    }
+
+    async fn fetch(&self, queue: &str, limit: u32, node: &str) -> Result<Vec<FetchedJob>> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
+             WHERE id IN (
+                 SELECT id FROM {p}jobs
+                 WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
+                 ORDER BY priority, scheduled_at, id
+                 LIMIT ?2)
+             RETURNING id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at"
+        )))
+        .bind(queue)
+        .bind(i64::from(limit))
+        .bind(now_ms())
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row::fetched_job).collect()
+    }
+
+    async fn ack(&self, acks: &[Ack]) -> Result<u64> {
+        let p = &self.prefix;
+        let sql = format!(
+            "UPDATE {p}jobs SET
+                state = ?2,
+                scheduled_at = CASE WHEN ?3 IS NULL THEN scheduled_at ELSE ?4 + ?3 END,
+                completed_at = CASE WHEN ?2 = 'completed' THEN ?4 ELSE completed_at END,
+                discarded_at = CASE WHEN ?2 = 'discarded' THEN ?4 ELSE discarded_at END,
+                cancelled_at = CASE WHEN ?2 = 'cancelled' THEN ?4 ELSE cancelled_at END,
+                errors = CASE WHEN ?5 IS NULL THEN errors
+                              ELSE json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?6, 'error', ?5)) END,
+                attempt = attempt - ?7
+             WHERE id = ?1 AND state = 'executing'"
+        );
+        let now = now_ms();
+        let at = Utc::now().to_rfc3339();
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let mut changed = 0;
+        for ack in acks {
+            let (state, delay, error, refund) = match &ack.kind {
+                AckKind::Complete => (JobState::Completed, None, None, 0),
+                AckKind::Retry { delay, error } => {
+                    (JobState::Retryable, Some(ms(*delay)), Some(error.as_str()), 0)
+                }
+                AckKind::Discard { error } => (JobState::Discarded, None, Some(error.as_str()), 0),
+                AckKind::Cancel { reason } => (JobState::Cancelled, None, Some(reason.as_str()), 0),
+                AckKind::Snooze { delay } => (JobState::Scheduled, Some(ms(*delay)), None, 1),
+                AckKind::HandBack { reason } => (JobState::Available, Some(0), Some(reason.as_str()), 1),
+            };
+            changed += sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(ack.id)
+                .bind(state.as_str())
+                .bind(delay)
+                .bind(now)
+                .bind(error)
+                .bind(&at)
+                .bind(refund)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn stage(&self, limit: u32) -> Result<StageReport> {
+        let p = &self.prefix;
+        let now = now_ms();
+        let _w = self.write.lock().await;
+        let queues: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'available'
+             WHERE id IN (SELECT id FROM {p}jobs
+                          WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= ?1
+                          ORDER BY scheduled_at LIMIT ?2)
+             RETURNING queue"
+        )))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        drop(_w);
+        let next: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT min(scheduled_at) FROM {p}jobs WHERE state IN ('scheduled', 'retryable') AND scheduled_at > ?1"
+        )))
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let staged = queues.len() as u64;
+        let mut distinct = queues;
+        distinct.sort();
+        distinct.dedup();
+        self.wake_for(distinct.clone());
+        Ok(StageReport {
+            staged,
+            queues: distinct,
+            next_due_in: next.map(|t| Duration::from_millis((t - now_ms()).max(0) as u64)),
+        })
+    }
+
+    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let old: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT state FROM {p}jobs WHERE id = ?1 AND state NOT IN ('completed', 'discarded', 'cancelled')"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(old) = old else { return Ok(None) };
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'cancelled', cancelled_at = ?2,
+                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', 'cancelled by request'))
+             WHERE id = ?1"
+        )))
+        .bind(id)
+        .bind(now_ms())
+        .bind(Utc::now().to_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // Only runtimes of this process can be told to stop a running job.
+        wake::signal(&self.file, [Signal::CancelJob(id)]);
+        Ok(Some(old.parse().map_err(Error::Unexpected)?))
+    }
+
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let queue: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
+                 scheduled_at = ?2, discarded_at = NULL, cancelled_at = NULL
+             WHERE id = ?1 AND state IN ('discarded', 'cancelled')
+             RETURNING queue"
+        )))
+        .bind(id)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        drop(_w);
+        let retried = queue.is_some();
+        self.wake_for(queue);
+        Ok(retried)
+    }
+
+    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
+        let p = &self.prefix;
+        let cols = row::JOB_COLUMNS;
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {cols} FROM {p}jobs WHERE id = ?1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row::job_row).transpose()
+    }
+
+    async fn count_by_state(&self) -> Result<Vec<StateCount>> {
+        let p = &self.prefix;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT queue, state, count(*) AS n FROM {p}jobs GROUP BY queue, state ORDER BY queue, state"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                Ok(StateCount {
+                    queue: r.try_get("queue")?,
+                    state: state.parse().map_err(Error::Unexpected)?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
+        let id = wake::register(&self.file, signals);
+        stop.cancelled().await;
+        wake::unregister(&self.file, id);
+    }
+}
+
+impl InsertDatabase for sqlx::Sqlite {
+    async fn insert_jobs<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+    where
+        A: sqlx::Acquire<'c, Database = Self> + Send,
+    {
+        validate_schema(schema)?;
+        let prefix = format!("{schema}_");
+        // A transaction (a savepoint inside the caller's), so a bulk insert is all or nothing.
+        let mut tx = db.begin().await?;
+        let out = insert::insert_jobs(&mut tx, &prefix, jobs).await?;
+        let file = database_file(&mut *tx).await?;
+        tx.commit().await?;
+        // Inside the caller's transaction this is before their commit: a woken runtime may find
+        // nothing yet and will see the job on its next poll.
+        wake::signal(&file, insert::signals_for(&out));
+        Ok(out)
+    }
+}

@@ -1,0 +1,45 @@
+//! SQLite has no LISTEN/NOTIFY. Runtimes in this process register here by database file, and an
+//! insert through any connection to that file wakes them directly. Other processes that share
+//! the file find new work by polling.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::engine::Signal;
+
+type Listeners = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Signal>)>>;
+
+static LISTENERS: LazyLock<Mutex<Listeners>> = LazyLock::new(Default::default);
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Registers `tx` for signals about `file`; returns the id to unregister with.
+pub(super) fn register(file: &str, tx: mpsc::UnboundedSender<Signal>) -> u64 {
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    LISTENERS.lock().expect("wake registry").entry(file.to_string()).or_default().push((id, tx));
+    id
+}
+
+pub(super) fn unregister(file: &str, id: u64) {
+    let mut all = LISTENERS.lock().expect("wake registry");
+    if let Some(list) = all.get_mut(file) {
+        list.retain(|(i, _)| *i != id);
+        if list.is_empty() {
+            all.remove(file);
+        }
+    }
+}
+
+/// Tells every runtime of this process on `file`. An in-memory database has the file name "",
+/// so in-memory runtimes may wake each other: a wasted fetch, never a missed one.
+pub(super) fn signal(file: &str, signals: impl IntoIterator<Item = Signal> + Clone) {
+    let all = LISTENERS.lock().expect("wake registry");
+    if let Some(list) = all.get(file) {
+        for (_, tx) in list {
+            for s in signals.clone() {
+                let _ = tx.send(s);
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Insert: options, defaults, transactions, bulk. Each test runs on both engines.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use jobsmith::prelude::*;
+use jobsmith::{JobState, Pool};
+
+use super::jobs::{A, B, Kind, Record, SendReminder, WithDefaults};
+
+conformance! {
+    async fn insert_uses_the_declared_defaults(db) {
+        let stored = db.insert(WithDefaults { to: "a@example.com".into() }).await.unwrap();
+        assert!(!stored.conflict);
+        let job = stored.job;
+        assert_eq!(job.state, JobState::Available);
+        assert_eq!(job.queue, "mailers");
+        assert_eq!(job.max_attempts, 7);
+        assert_eq!(job.priority, 4);
+        assert_eq!(job.tags, vec!["mail".to_string(), "user".to_string()]);
+        assert_eq!(job.attempt, 0);
+        assert_eq!(job.args, serde_json::json!({"to": "a@example.com"}));
+        assert_eq!(job.worker, <WithDefaults as jobsmith::Job>::NAME);
+        assert!(job.worker.ends_with("WithDefaults"), "{}", job.worker);
+    }
+}
+
+conformance! {
+    async fn every_option_overrides_its_default(db) {
+        let job = db
+            .insert(
+                WithDefaults { to: "b@example.com".into() }
+                    .build_insert()
+                    .queue("urgent")
+                    .priority(9)
+                    .max_attempts(2)
+                    .tags(["vip"])
+                    .meta(serde_json::json!({"trace": "abc"})),
+            )
+            .await
+            .unwrap()
+            .job;
+        assert_eq!((job.queue.as_str(), job.priority, job.max_attempts), ("urgent", 9, 2));
+        assert_eq!(job.tags, vec!["vip".to_string()]);
+        assert_eq!(job.meta, serde_json::json!({"trace": "abc"}));
+    }
+}
+
+conformance! {
+    async fn schedule_in_and_schedule_at_make_scheduled_jobs(db) {
+        let before = Utc::now();
+        let later = db.insert(WithDefaults { to: "x".into() }.schedule_in(Duration::from_secs(3600))).await.unwrap().job;
+        assert_eq!(later.state, JobState::Scheduled);
+        let offset = (later.scheduled_at - before).num_seconds();
+        assert!((3590..=3610).contains(&offset), "scheduled {offset}s ahead");
+
+        let at = Utc::now() + chrono::Duration::days(2);
+        let fixed = db.insert(WithDefaults { to: "y".into() }.schedule_at(at)).await.unwrap().job;
+        assert_eq!(fixed.state, JobState::Scheduled);
+        assert!((fixed.scheduled_at - at).num_milliseconds().abs() <= 1);
+
+        let past = db.insert(WithDefaults { to: "z".into() }.schedule_at(Utc::now() - chrono::Duration::hours(1))).await.unwrap().job;
+        assert_eq!(past.state, JobState::Available, "a time in the past is due now");
+    }
+}
+
+conformance! {
+    async fn invalid_options_are_refused_with_a_clear_error(db) {
+        let err = db.insert(WithDefaults { to: "x".into() }.priority(10)).await.unwrap_err().to_string();
+        assert!(err.contains("priority must be 0..=9"), "{err}");
+        let err = db.insert(WithDefaults { to: "x".into() }.build_insert().max_attempts(0)).await.unwrap_err().to_string();
+        assert!(err.contains("max_attempts"), "{err}");
+        let err = db.insert(WithDefaults { to: "x".into() }.on_queue("")).await.unwrap_err().to_string();
+        assert!(err.contains("queue name"), "{err}");
+        let err = db.insert(WithDefaults { to: "x".into() }.build_insert().meta(serde_json::json!([1]))).await.unwrap_err().to_string();
+        assert!(err.contains("meta must be a JSON object"), "{err}");
+        assert_eq!(db.count_all().await, 0, "nothing was inserted");
+    }
+}
+
+conformance! {
+    /// Through the caller's own transaction: rollback leaves nothing, commit keeps the job.
+    async fn a_rolled_back_transaction_leaves_no_job_and_a_committed_one_does(db) {
+        match db.pool().clone() {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                assert!(SendReminder { appointment_id: 1, kind: Kind::DayBefore }.insert(&mut *tx).await.unwrap().job.id > 0);
+                tx.rollback().await.unwrap();
+                assert_eq!(db.count_all().await, 0);
+                let mut tx = pool.begin().await.unwrap();
+                SendReminder { appointment_id: 2, kind: Kind::HoursBefore }.insert(&mut *tx).await.unwrap();
+                assert_eq!(db.count_all().await, 0, "invisible until commit");
+                tx.commit().await.unwrap();
+            }
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                assert!(SendReminder { appointment_id: 1, kind: Kind::DayBefore }.insert(&mut *tx).await.unwrap().job.id > 0);
+                tx.rollback().await.unwrap();
+                assert_eq!(db.count_all().await, 0);
+                let mut tx = pool.begin().await.unwrap();
+                SendReminder { appointment_id: 2, kind: Kind::HoursBefore }.insert(&mut *tx).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        }
+        assert_eq!(db.count_all().await, 1);
+    }
+}
+
+conformance! {
+    async fn insert_through_the_pool_and_a_connection(db) {
+        let (a, b) = match db.pool().clone() {
+            Pool::Postgres(pool) => {
+                let a = WithDefaults { to: "c".into() }.insert(&pool).await.unwrap();
+                let mut conn = pool.acquire().await.unwrap();
+                (a, WithDefaults { to: "d".into() }.insert(&mut *conn).await.unwrap())
+            }
+            Pool::Sqlite(pool) => {
+                let a = WithDefaults { to: "c".into() }.insert(&pool).await.unwrap();
+                let mut conn = pool.acquire().await.unwrap();
+                (a, WithDefaults { to: "d".into() }.insert(&mut *conn).await.unwrap())
+            }
+        };
+        assert_eq!(b.job.id, a.job.id + 1);
+    }
+}
+
+conformance! {
+    async fn bulk_insert_of_ten_thousand_mixed_jobs(db) {
+        let mut jobs = Vec::new();
+        for i in 0..10_000i64 {
+            let job = match i % 3 {
+                0 => A { n: i }.build(),
+                1 => B { s: format!("s{i}") }.schedule_in(Duration::from_secs(60)).build(),
+                _ => Record { probe: "none".into(), label: format!("r{i}"), sleep_ms: 0 }.priority(5).build(),
+            };
+            jobs.push(job.unwrap());
+        }
+        let stored = db.insert_all(jobs).await.unwrap();
+        assert_eq!(stored.len(), 10_000);
+        for (i, s) in stored.iter().enumerate() {
+            let i = i as i64;
+            match i % 3 {
+                0 => assert_eq!(s.job.args, serde_json::json!({"n": i})),
+                1 => {
+                    assert_eq!(s.job.args, serde_json::json!({"s": format!("s{i}")}));
+                    assert_eq!(s.job.state, JobState::Scheduled);
+                    assert_eq!(s.job.queue, "other");
+                }
+                _ => assert_eq!(s.job.priority, 5),
+            }
+        }
+        let ids: std::collections::HashSet<i64> = stored.iter().map(|s| s.job.id).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert_eq!(db.count_all().await, 10_000);
+        // One transaction wrote them all: a single insert time.
+        assert_eq!(db.scalar("SELECT count(DISTINCT inserted_at) FROM {jobs}").await, 1);
+    }
+}
+
+conformance! {
+    async fn bulk_insert_inside_a_transaction_rolls_back_whole(db) {
+        let jobs: Vec<_> = (0..100).map(|n| A { n }.build().unwrap()).collect();
+        match db.pool().clone() {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                jobsmith::insert_all(&mut *tx, jobs).await.unwrap();
+                tx.rollback().await.unwrap();
+            }
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                jobsmith::insert_all(&mut *tx, jobs).await.unwrap();
+                tx.rollback().await.unwrap();
+            }
+        }
+        assert_eq!(db.count_all().await, 0);
+        assert!(db.insert_all(Vec::new()).await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,16 @@
+//! Integration tests against real databases. The conformance tests run once per engine
+//! (`<test>::postgres` and `<test>::sqlite`); a few are specific to one engine.
+//!
+//! Run them with `bash scripts/test.sh`, which makes sure a PostgreSQL server is there.
+
+#![allow(unreachable_pub)]
+
+#[macro_use]
+mod harness;
+mod insert;
+mod jobs;
+mod postgres_only;
+mod probe;
+mod runtime;
+mod sqlite_only;
+mod unique;

@@ -1,0 +1,162 @@
+//! PostgreSQL only: migrations in schemas, coexistence with sqlx migrations, the table's own
+//! rules, and surviving terminated connections.
+
+use std::collections::HashMap;
+
+use jobsmith::prelude::*;
+use sqlx::AssertSqlSafe;
+
+use super::harness::{Kind, LONG, TestDb, wait_for};
+use super::probe::Probe;
+use super::runtime::{record, start};
+
+#[tokio::test]
+async fn migrations_apply_once_and_twice_is_a_no_op() {
+    let db = TestDb::empty(Kind::Postgres).await;
+    jobsmith::migrate(db.pg()).await.unwrap();
+    jobsmith::migrate(db.pg()).await.unwrap();
+    let versions: Vec<i32> =
+        sqlx::query_scalar("SELECT version FROM jobsmith.jobsmith_migrations ORDER BY version")
+            .fetch_all(db.pg())
+            .await
+            .unwrap();
+    let known: Vec<i32> = jobsmith::engine::postgres::MIGRATIONS.iter().map(|m| m.0).collect();
+    assert_eq!(versions, known);
+}
+
+#[tokio::test]
+async fn concurrent_migrations_from_several_nodes_do_not_collide() {
+    let db = TestDb::empty(Kind::Postgres).await;
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = db.pg().clone();
+            tokio::spawn(async move { jobsmith::migrate(&pool).await })
+        })
+        .collect();
+    for r in runs {
+        r.await.unwrap().unwrap();
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM jobsmith.jobsmith_migrations")
+        .fetch_one(db.pg())
+        .await
+        .unwrap();
+    assert_eq!(n as usize, jobsmith::engine::postgres::MIGRATIONS.len());
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_jobsmith_is_refused() {
+    let db = TestDb::new(Kind::Postgres).await;
+    sqlx::query("INSERT INTO jobsmith.jobsmith_migrations (version, name) VALUES (9999, 'future')")
+        .execute(db.pg())
+        .await
+        .unwrap();
+    let err = jobsmith::migrate(db.pg()).await.unwrap_err().to_string();
+    assert!(err.contains("newer than this jobsmith"), "{err}");
+}
+
+#[tokio::test]
+async fn coexists_with_the_apps_own_sqlx_migrations() {
+    let db = TestDb::empty(Kind::Postgres).await;
+    let app =
+        sqlx::migrate::Migrator::new(std::path::Path::new("tests/fixtures/app_migrations")).await.unwrap();
+    app.run(db.pg()).await.unwrap();
+    jobsmith::migrate(db.pg()).await.unwrap();
+    // The app's migrator still sees exactly its own history and has nothing to do.
+    app.run(db.pg()).await.unwrap();
+    let app_versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations").fetch_all(db.pg()).await.unwrap();
+    assert_eq!(app_versions, vec![20240101000000]);
+    // And jobsmith keeps its own.
+    jobsmith::migrate(db.pg()).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM jobsmith.jobsmith_migrations")
+        .fetch_one(db.pg())
+        .await
+        .unwrap();
+    assert!(n >= 1);
+}
+
+#[tokio::test]
+async fn two_schemas_are_isolated_instances() {
+    use jobsmith::prelude::*;
+    let db = TestDb::empty(Kind::Postgres).await;
+    jobsmith::migrate_schema(db.pg(), "tenant_a").await.unwrap();
+    jobsmith::migrate_schema(db.pg(), "tenant_b").await.unwrap();
+    let a = super::jobs::WithDefaults { to: "a@x".into() }
+        .build_insert()
+        .schema("tenant_a")
+        .insert(db.pg())
+        .await
+        .unwrap();
+    let count = |s: &'static str| {
+        let pool = db.pg().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {s}.jobs")))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("tenant_a").await, 1);
+    assert_eq!(count("tenant_b").await, 0);
+    assert_eq!(a.job.id, 1);
+    // A runtime on tenant_b does not see tenant_a's job.
+    let engine_b = jobsmith::engine::postgres::PostgresEngine::new(db.pg().clone(), "tenant_b").unwrap();
+    use jobsmith::engine::Engine;
+    assert!(engine_b.fetch("mailers", 10, "n").await.unwrap().is_empty());
+    let engine_a = jobsmith::engine::postgres::PostgresEngine::new(db.pg().clone(), "tenant_a").unwrap();
+    assert_eq!(engine_a.fetch("mailers", 10, "n").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_schema_names_are_refused_before_any_sql() {
+    let db = TestDb::empty(Kind::Postgres).await;
+    let err = jobsmith::migrate_schema(db.pg(), "x; DROP TABLE y").await.unwrap_err().to_string();
+    assert!(err.contains("lower-case letters"), "{err}");
+}
+
+#[tokio::test]
+async fn the_table_enforces_its_rules() {
+    let db = TestDb::new(Kind::Postgres).await;
+    for (what, sql) in [
+        ("priority", "INSERT INTO jobsmith.jobs (worker, priority) VALUES ('w', 10)"),
+        ("empty queue", "INSERT INTO jobsmith.jobs (worker, queue) VALUES ('w', '')"),
+        ("empty worker", "INSERT INTO jobsmith.jobs (worker) VALUES ('')"),
+        ("attempts", "INSERT INTO jobsmith.jobs (worker, attempt, max_attempts) VALUES ('w', 3, 2)"),
+        ("zero attempts", "INSERT INTO jobsmith.jobs (worker, max_attempts) VALUES ('w', 0)"),
+    ] {
+        let r = sqlx::query(sql).execute(db.pg()).await;
+        assert!(r.is_err(), "{what} should violate a check constraint");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_connections_lose_no_job() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let p = Probe::new();
+    let jobs = (0..600).map(|i| record(&p, format!("j{i}"), 5).build().unwrap()).collect();
+    db.insert_all(jobs).await.unwrap();
+    let rt = start(&db, &[("default", 10)]).await;
+    wait_for("some progress", LONG, || async { (p.start_count() >= 50).then_some(()) }).await;
+    // Kill every backend of the test database but the one asking, twice, mid-run.
+    let admin = super::harness::pg_admin().await;
+    for _ in 0..2 {
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&db.name)
+        .fetch_all(&admin)
+        .await
+        .unwrap();
+        assert!(!killed.is_empty());
+        let seen = p.start_count();
+        wait_for("progress after the kill", LONG, || async { (p.start_count() > seen + 20).then_some(()) })
+            .await;
+    }
+    db.wait_state_count(jobsmith::JobState::Completed, 600).await;
+    rt.shutdown().await.unwrap();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for label in p.labels() {
+        *seen.entry(label).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 600, "every job ran");
+}

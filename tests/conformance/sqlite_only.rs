@@ -1,0 +1,95 @@
+//! SQLite only: many concurrent writers without "database is locked", in-memory databases,
+//! migrations, and choosing the engine from a URL.
+
+use jobsmith::prelude::*;
+use jobsmith::{Db, JobState, Pool};
+
+use super::harness::{Kind, LONG, TestDb, wait_for};
+use super::probe::Probe;
+use super::runtime::record;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_workers_and_inserters_never_hit_database_is_locked() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let p = Probe::new();
+    let jobs = (0..1500).map(|i| record(&p, format!("j{i}"), 1).build().unwrap()).collect();
+    db.insert_all(jobs).await.unwrap();
+    let rt = db.runtime().queue("default", 50).start().await.unwrap();
+    // Meanwhile 10 tasks insert through the pool, one job at a time, some in transactions.
+    let Pool::Sqlite(pool) = db.pool().clone() else { unreachable!() };
+    let inserters: Vec<_> = (0..10)
+        .map(|t| {
+            let pool = pool.clone();
+            let key = p.key.clone();
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    let job = jobsmith_record(&key, format!("t{t}-{i}"));
+                    if i % 5 == 0 {
+                        let mut tx = pool.begin().await?;
+                        job.insert(&mut *tx).await?;
+                        tx.commit().await?;
+                    } else {
+                        job.insert(&pool).await?;
+                    }
+                }
+                Ok::<_, jobsmith::Error>(())
+            })
+        })
+        .collect();
+    for t in inserters {
+        t.await.unwrap().expect("no insert failed");
+    }
+    db.wait_state_count(JobState::Completed, 2000).await;
+    rt.shutdown().await.unwrap();
+    assert_eq!(p.start_count(), 2000);
+    let peak = p.peak.lock().unwrap()["default"];
+    assert!(peak <= 50, "peak {peak}");
+    assert!(peak > 1, "jobs ran concurrently");
+}
+
+fn jobsmith_record(key: &str, label: String) -> super::jobs::Record {
+    super::jobs::Record { probe: key.to_string(), label, sleep_ms: 1 }
+}
+
+#[tokio::test]
+async fn an_in_memory_database_runs_jobs_end_to_end() {
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    db.migrate().await.unwrap();
+    let p = Probe::new();
+    let rt = db.runtime().queue("default", 4).start().await.unwrap();
+    let id = db.insert(record(&p, "mem", 0)).await.unwrap().job.id;
+    wait_for("the in-memory job", LONG, || async {
+        db.engine().get_job(id).await.unwrap().filter(|j| j.state == JobState::Completed)
+    })
+    .await;
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_migrations_are_idempotent_and_refuse_a_newer_schema() {
+    let db = TestDb::empty(Kind::Sqlite).await;
+    db.migrate().await.unwrap();
+    db.migrate().await.unwrap();
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM jobsmith_migrations").await,
+        jobsmith::engine::sqlite::MIGRATIONS.len() as i64
+    );
+    db.exec("INSERT INTO jobsmith_migrations (version, name) VALUES (9999, 'future')").await;
+    let err = db.migrate().await.unwrap_err().to_string();
+    assert!(err.contains("newer than this jobsmith"), "{err}");
+}
+
+#[tokio::test]
+async fn the_engine_is_chosen_from_the_url() {
+    let err = Db::connect("mysql://localhost/x").await.unwrap_err().to_string();
+    assert!(err.contains("use postgres://... or sqlite:..."), "{err}");
+    let path = std::env::temp_dir().join(format!("jobsmith-url-{}.db", std::process::id()));
+    let db = Db::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    assert_eq!(db.engine().name(), "sqlite");
+    db.migrate().await.unwrap();
+    assert!(path.exists(), "the file was created");
+    drop(db);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}

@@ -1,0 +1,139 @@
+//! Unique jobs: one row per key, under races and rollbacks. Each test runs on both engines.
+
+use std::time::Duration;
+
+use jobsmith::prelude::*;
+use jobsmith::{JobState, Pool, UniqueOptions};
+
+use super::harness::{LONG, wait_for};
+use super::jobs::{UniqueReminder, UniqueWhilePending, WithDefaults};
+
+conformance! {
+    async fn a_duplicate_returns_the_existing_job_marked_as_conflict(db) {
+        let first = db.insert(UniqueReminder { appointment_id: 7, note: "a".into() }).await.unwrap();
+        // Only appointment_id is part of the key, so a different note is still the same job.
+        let second = db.insert(UniqueReminder { appointment_id: 7, note: "b".into() }).await.unwrap();
+        assert!(!first.conflict);
+        assert!(second.conflict);
+        assert_eq!(second.job.id, first.job.id);
+        assert_eq!(second.job.args, first.job.args, "the existing row is returned unchanged");
+        assert!(!db.insert(UniqueReminder { appointment_id: 8, note: "a".into() }).await.unwrap().conflict);
+        assert_eq!(db.count_all().await, 2);
+    }
+}
+
+conformance! {
+    async fn twenty_five_concurrent_inserts_make_exactly_one_row(db) {
+        let tasks: Vec<_> = (0..25)
+            .map(|i| {
+                let pool = db.pool().clone();
+                tokio::spawn(async move {
+                    let job = UniqueReminder { appointment_id: 1, note: format!("{i}") };
+                    // Half of them inside explicit transactions, to widen the race window.
+                    match (pool, i % 2 == 0) {
+                        (Pool::Postgres(p), true) => {
+                            let mut tx = p.begin().await.unwrap();
+                            let r = job.insert(&mut *tx).await.unwrap();
+                            tx.commit().await.unwrap();
+                            r
+                        }
+                        (Pool::Postgres(p), false) => job.insert(&p).await.unwrap(),
+                        (Pool::Sqlite(p), true) => {
+                            let mut tx = p.begin().await.unwrap();
+                            let r = job.insert(&mut *tx).await.unwrap();
+                            tx.commit().await.unwrap();
+                            r
+                        }
+                        (Pool::Sqlite(p), false) => job.insert(&p).await.unwrap(),
+                    }
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        assert_eq!(db.count_all().await, 1);
+        assert_eq!(results.iter().filter(|r| !r.conflict).count(), 1);
+        let id = results[0].job.id;
+        assert!(results.iter().all(|r| r.job.id == id), "every caller sees the one row");
+    }
+}
+
+conformance! {
+    async fn a_rolled_back_unique_insert_does_not_block_the_next(db) {
+        match db.pool().clone() {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                assert!(!UniqueReminder { appointment_id: 3, note: "tx".into() }.insert(&mut *tx).await.unwrap().conflict);
+                // A concurrent insert waits for the open transaction, then inserts once it rolls back.
+                let p2 = pool.clone();
+                let waiter = tokio::spawn(async move { UniqueReminder { appointment_id: 3, note: "other".into() }.insert(&p2).await });
+                wait_for("the second insert to wait on the first", LONG, || async {
+                    let waiting: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    )
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                    (waiting >= 1).then_some(())
+                })
+                .await;
+                tx.rollback().await.unwrap();
+                assert!(!waiter.await.unwrap().unwrap().conflict);
+            }
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                assert!(!UniqueReminder { appointment_id: 3, note: "tx".into() }.insert(&mut *tx).await.unwrap().conflict);
+                tx.rollback().await.unwrap();
+                assert!(!UniqueReminder { appointment_id: 3, note: "other".into() }.insert(&pool).await.unwrap().conflict);
+            }
+        }
+        assert_eq!(db.count_all().await, 1);
+    }
+}
+
+conformance! {
+    async fn uniqueness_applies_only_in_the_chosen_states(db) {
+        let first = db.insert(UniqueWhilePending { n: 1 }).await.unwrap();
+        assert!(db.insert(UniqueWhilePending { n: 1 }).await.unwrap().conflict);
+        db.exec(&format!("UPDATE {{jobs}} SET state = 'completed' WHERE id = {}", first.job.id)).await;
+        let again = db.insert(UniqueWhilePending { n: 1 }).await.unwrap();
+        assert!(!again.conflict, "a completed row is outside the unique states");
+        assert_ne!(again.job.id, first.job.id);
+    }
+}
+
+conformance! {
+    async fn per_insert_uniqueness_and_periods(db) {
+        let hourly = UniqueOptions { period: Some(Duration::from_secs(3600)), ..UniqueOptions::DEFAULT };
+        let a = db.insert(WithDefaults { to: "x".into() }.build_insert().unique(Some(hourly))).await.unwrap();
+        let b = db.insert(WithDefaults { to: "x".into() }.build_insert().unique(Some(hourly))).await.unwrap();
+        // The two inserts could straddle an hour boundary only at hh:59:59.999.
+        assert!(b.conflict && b.job.id == a.job.id);
+        let c = db.insert(WithDefaults { to: "x".into() }).await.unwrap();
+        assert!(!c.conflict && c.job.id != a.job.id, "without uniqueness the same args make a new row");
+        let d = db.insert(WithDefaults { to: "x".into() }.build_insert().queue("q2").unique(Some(hourly))).await.unwrap();
+        assert!(!d.conflict, "a different queue is a different job by default");
+    }
+}
+
+conformance! {
+    async fn bulk_insert_honours_uniqueness_within_and_across_batches(db) {
+        let existing = db.insert(UniqueReminder { appointment_id: 1, note: "old".into() }).await.unwrap();
+        let batch = vec![
+            UniqueReminder { appointment_id: 1, note: "dup of existing".into() }.build().unwrap(),
+            UniqueReminder { appointment_id: 2, note: "new".into() }.build().unwrap(),
+            UniqueReminder { appointment_id: 2, note: "dup within batch".into() }.build().unwrap(),
+            WithDefaults { to: "plain".into() }.build().unwrap(),
+        ];
+        let r = db.insert_all(batch).await.unwrap();
+        assert_eq!(r.len(), 4);
+        assert!(r[0].conflict && r[0].job.id == existing.job.id);
+        assert!(!r[1].conflict);
+        assert!(r[2].conflict && r[2].job.id == r[1].job.id);
+        assert!(!r[3].conflict && r[3].job.queue == "mailers");
+        assert_eq!(db.count_all().await, 3);
+        assert_eq!(r[1].job.state, JobState::Available);
+    }
+}
