@@ -9,7 +9,7 @@ pub mod __private {
     pub use job_runtime::inventory;
     pub use job_runtime::serde;
     pub use job_runtime::{
-        IntoOutcome, Job, JobContext, JobOptions, JobState, Outcome, PerformFuture, UniqueOptions,
+        CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, Outcome, PerformFuture, UniqueOptions,
         WorkerEntry,
     };
     pub use std::boxed::Box;

@@ -53,7 +53,7 @@ impl Entry {
 /// An unknown or repeated key is reported and its entry dropped, so the remaining keys are still
 /// checked. `within` names the enclosing key (`unique`) for messages, or is empty at the top.
 pub(crate) fn parse<W: Word>(tokens: TokenStream, within: &str, cx: &mut Ctxt) -> Vec<(W, Entry)> {
-    let entries = match parse_entries.parse2(tokens) {
+    let entries = match (|input: ParseStream<'_>| parse_entries::<W>(input)).parse2(tokens) {
         Ok(entries) => entries,
         Err(error) => {
             // A grammar error leaves nothing reliable to check; report it alone.
@@ -75,7 +75,7 @@ pub(crate) fn parse<W: Word>(tokens: TokenStream, within: &str, cx: &mut Ctxt) -
             Some(word) if known.iter().any(|(seen, _)| *seen == word) => {
                 cx.error_spanned_by(
                     &entry.key,
-                    format!("duplicate key `{text}`{place}: it is already given before; keep one of them"),
+                    format!("duplicate key `{text}`{place}: it is already set earlier; keep one of the two"),
                 );
             }
             Some(word) => known.push((word, entry)),
@@ -84,14 +84,17 @@ pub(crate) fn parse<W: Word>(tokens: TokenStream, within: &str, cx: &mut Ctxt) -
     known
 }
 
-fn parse_entries(input: ParseStream<'_>) -> syn::Result<Vec<Entry>> {
-    let entries = Punctuated::<Entry, Token![,]>::parse_terminated_with(input, parse_entry)?;
+fn parse_entries<W: Word>(input: ParseStream<'_>) -> syn::Result<Vec<Entry>> {
+    let entries = Punctuated::<Entry, Token![,]>::parse_terminated_with(input, parse_entry::<W>)?;
     Ok(entries.into_iter().collect())
 }
 
-fn parse_entry(input: ParseStream<'_>) -> syn::Result<Entry> {
+fn parse_entry<W: Word>(input: ParseStream<'_>) -> syn::Result<Entry> {
     if !input.peek(Ident::peek_any) {
-        return Err(input.error("expected a key, like `queue = \"emails\"`"));
+        let example = W::ALL[0].example();
+        return Err(
+            input.error(format!("expected `key = value`, like `{example}`; the keys are {}", W::expected()))
+        );
     }
     // `Ident::parse_any` accepts keywords, so `crate = "..."` parses as a key.
     let key = input.call(Ident::parse_any)?;

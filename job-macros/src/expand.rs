@@ -58,14 +58,16 @@ fn not_a_fn(item: &Item, cx: &mut Ctxt) {
         other => (other.to_token_stream(), "this item"),
     };
     let hint = match item {
-        Item::Struct(_) | Item::Enum(_) => "; to make a type a job, implement `jobsmith::Job` for it by hand",
+        Item::Struct(_) | Item::Enum(_) => {
+            "; to make an existing type a job, implement `jobsmith::Job` for it by hand"
+        }
         _ => "",
     };
     cx.error_spanned_by(
         keyword,
         format!(
-            "`#[job]` goes on an `async fn`, not on {what}: write `#[job] async fn name(args..) -> \
-             Result<(), E>` and the job struct is generated from its params{hint}"
+            "`#[job]` goes on an `async fn`, not on {what}: the job struct is generated from the fn's \
+             params, so write `#[job] async fn name(arg: Type, ..) -> Result<(), E>`{hint}"
         ),
     );
 }
@@ -104,11 +106,12 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
     let backoff = options.backoff.as_ref().map(|path| {
         // The path goes through a typed binding so a fn of the wrong type is reported at the path,
         // as "expected fn pointer `fn(u32) -> Duration`".
-        let binding = quote_spanned!(path.span()=> let backoff: fn(u32) -> #private::Duration = #path;);
+        let (attempt, f) = (Ident::new("attempt", Span::mixed_site()), Ident::new("f", Span::mixed_site()));
+        let binding = quote_spanned!(path.span()=> let #f: fn(u32) -> #private::Duration = #path;);
         quote! {
-            fn backoff(attempt: u32) -> #private::Duration {
+            fn backoff(#attempt: u32) -> #private::Duration {
                 #binding
-                backoff(attempt)
+                #f(#attempt)
             }
         }
     });
@@ -258,6 +261,8 @@ fn perform(job: &JobFn, private: &TokenStream) -> TokenStream {
         <#return_type as #private::IntoOutcome>::into_outcome(#output)
     };
     quote! {
+        // Calling a `#[deprecated]` job fn is the job's own business, not a warning at `#[job]`.
+        #[allow(deprecated)]
         fn perform(self, #ctx: #private::JobContext) -> #private::PerformFuture {
             #private::Box::pin(async move {
                 let #output = #fn_ident(#ctx_arg #(self.#fields),*).await;

@@ -10,6 +10,7 @@ use quote::{ToTokens, quote};
 use syn::ext::IdentExt;
 use syn::{
     Expr, ExprArray, ExprLit, GenericArgument, Lit, LitStr, Pat, PathArguments, ReturnType, Type, UnOp,
+    parse_quote,
 };
 
 use crate::attr::{self, Entry, Value};
@@ -58,10 +59,10 @@ pub(crate) fn check(entries: Vec<(Key, Entry)>, job: &JobFn, cx: &mut Ctxt) -> O
     signature(job, cx);
     // With a broken parameter list, the arg names may be incomplete; checking the keys against
     // them would report keys that are actually fine.
-    if cx.len() == before {
-        if let Some(keys) = options.unique.as_ref().and_then(|unique| unique.keys.as_ref()) {
-            unique_keys_are_args(keys, job, cx);
-        }
+    if cx.len() == before
+        && let Some(keys) = options.unique.as_ref().and_then(|unique| unique.keys.as_ref())
+    {
+        unique_keys_are_args(keys, job, cx);
     }
     options
 }
@@ -196,7 +197,7 @@ fn str(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<LitStr> {
 fn non_empty_str(key: Key, entry: &Entry, instead: &str, cx: &mut Ctxt) -> Option<LitStr> {
     let lit = str(key, entry, cx)?;
     if lit.value().is_empty() {
-        cx.error_spanned_by(&lit, format!("`{}` must not be empty; {instead}", key.as_str()));
+        cx.error_spanned_by(lit, format!("`{}` must not be empty; {instead}", key.as_str()));
         return None;
     }
     Some(lit)
@@ -252,7 +253,7 @@ fn duration(key: &str, example: &str, entry: &Entry, if_none: &str, cx: &mut Ctx
         Ok(parsed) => parsed,
         Err(error) => {
             cx.error_spanned_by(
-                &lit,
+                lit,
                 format!(
                     "`{key}` must be a duration like \"30s\", \"5m\", \"1h30m\" or \"250ms\"; \
                      \"{}\" is not one ({error})",
@@ -263,17 +264,17 @@ fn duration(key: &str, example: &str, entry: &Entry, if_none: &str, cx: &mut Ctx
         }
     };
     if parsed.is_zero() {
-        cx.error_spanned_by(&lit, format!("`{key}` must be longer than zero; {if_none}"));
+        cx.error_spanned_by(lit, format!("`{key}` must be longer than zero; {if_none}"));
         return None;
     }
     if parsed.subsec_nanos() % 1_000_000 != 0 {
-        cx.error_spanned_by(&lit, format!("`{key}` must be a whole number of milliseconds, like \"250ms\""));
+        cx.error_spanned_by(lit, format!("`{key}` must be a whole number of milliseconds, like \"250ms\""));
         return None;
     }
     match u64::try_from(parsed.as_millis()) {
         Ok(millis) if Duration::from_millis(millis) == parsed => Some((millis, lit.span())),
         _ => {
-            cx.error_spanned_by(&lit, format!("`{key}` is too long"));
+            cx.error_spanned_by(lit, format!("`{key}` is too long"));
             None
         }
     }
@@ -287,7 +288,7 @@ fn array<'e>(key: &str, example: &str, what: &str, expr: &'e Expr, cx: &mut Ctxt
         _ => {
             // A single item: suggest wrapping it, `tags = "a"` becomes `tags = ["a"]`.
             let example = if matches!(lit(expr), Some(Lit::Str(_))) || matches!(expr, Expr::Path(_)) {
-                format!("{key} = [{}]", expr.to_token_stream())
+                format!("{key} = [{}]", source(expr))
             } else {
                 example.to_owned()
             };
@@ -311,7 +312,7 @@ fn str_list(key: &str, example: &str, expr: &Expr, cx: &mut Ctxt) -> Option<Vec<
             _ => {
                 let example = match (unquoted_text(elem), elem) {
                     (Some(text), _) => format!("\"{text}\""),
-                    (None, Expr::Path(path)) => format!("\"{}\"", path.to_token_stream()),
+                    (None, Expr::Path(path)) => format!("\"{}\"", source(path)),
                     _ => "\"...\"".to_owned(),
                 };
                 cx.error_spanned_by(elem, format!("`{key}` takes a list of strings: write `{example}`"));
@@ -440,24 +441,25 @@ fn unique(entry: &Entry, cx: &mut Ctxt) -> Option<Unique> {
             }
         }
     }
-    if let (Some(by), Some(keys), Some(tokens)) = (unique.by, &unique.keys, keys_entry) {
-        if !keys.is_empty() && !by.args {
-            let mut items: Vec<&str> = Vec::new();
-            for (on, item) in [(by.worker, ByItem::Worker), (by.queue, ByItem::Queue)] {
-                if on {
-                    items.push(item.as_str());
-                }
+    if let (Some(by), Some(keys), Some(tokens)) = (unique.by, &unique.keys, keys_entry)
+        && !keys.is_empty()
+        && !by.args
+    {
+        let mut items: Vec<&str> = Vec::new();
+        for (on, item) in [(by.worker, ByItem::Worker), (by.queue, ByItem::Queue)] {
+            if on {
+                items.push(item.as_str());
             }
-            items.push(ByItem::Args.as_str());
-            cx.error_spanned_by(
-                tokens,
-                format!(
-                    "`keys` picks the args that make two jobs the same, so `by` must include `args`: \
-                     write `by = [{}]`",
-                    items.join(", ")
-                ),
-            );
         }
+        items.push(ByItem::Args.as_str());
+        cx.error_spanned_by(
+            tokens,
+            format!(
+                "`keys` picks the args that make two jobs the same, so `by` must include `args`: \
+                 write `by = [{}]`",
+                items.join(", ")
+            ),
+        );
     }
     (cx.len() == before).then_some(unique)
 }
@@ -509,10 +511,32 @@ fn signature(job: &JobFn, cx: &mut Ctxt) {
         );
     }
     if let Some(abi) = &sig.abi {
-        cx.error_spanned_by(abi, format!("a job fn cannot have an ABI: remove `{}`", abi.to_token_stream()));
+        cx.error_spanned_by(abi, format!("a job fn cannot have an ABI: remove `{}`", source(abi)));
     }
-    if !sig.generics.params.is_empty() {
-        let lifetimes_only = sig.generics.params.iter().all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+    // Whether an arg was reported as borrowed: then a lifetime parameter is part of that mistake.
+    let mut borrows = false;
+    for (index, param) in job.params.iter().enumerate() {
+        match param {
+            Param::Receiver(receiver) => cx.error_spanned_by(
+                receiver,
+                "a job fn cannot take `self`: its params become the fields of the job struct; \
+                 write a free `async fn` outside the `impl` and pass what it needs as params",
+            ),
+            Param::Context(typed) if index > 0 => cx.error_spanned_by(
+                typed,
+                format!("the job context must be the first parameter: move `{}` to the front", source(typed)),
+            ),
+            Param::Context(_) => {}
+            Param::Arg(typed) => {
+                let name_ok = arg_pattern(&typed.pat, &typed.ty, cx);
+                borrows |= owned_type(&typed.ty, name_ok.then_some(&*typed.pat), cx);
+            }
+        }
+    }
+    let lifetimes_only = sig.generics.params.iter().all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+    // `<'a>(x: &'a str)` is one mistake: the borrow, already reported; removing it removes `'a`.
+    let explained_by_borrow = lifetimes_only && borrows;
+    if !sig.generics.params.is_empty() && !explained_by_borrow {
         let instead = if lifetimes_only {
             "remove them and take owned args, like `String` instead of `&'a str`"
         } else {
@@ -539,27 +563,6 @@ fn signature(job: &JobFn, cx: &mut Ctxt) {
             "a job fn cannot be variadic: its args become the fields of the job struct; remove `...`",
         );
     }
-    for (index, param) in job.params.iter().enumerate() {
-        match param {
-            Param::Receiver(receiver) => cx.error_spanned_by(
-                receiver,
-                "a job fn cannot take `self`: its params become the fields of the job struct; \
-                 write a free `async fn` outside the `impl` and pass what it needs as params",
-            ),
-            Param::Context(typed) if index > 0 => cx.error_spanned_by(
-                typed,
-                format!(
-                    "the job context must be the first parameter: move `{}` to the front",
-                    typed.to_token_stream()
-                ),
-            ),
-            Param::Context(_) => {}
-            Param::Arg(typed) => {
-                let name_ok = arg_pattern(&typed.pat, &typed.ty, cx);
-                owned_type(&typed.ty, name_ok.then_some(&*typed.pat), cx);
-            }
-        }
-    }
     if let ReturnType::Default = sig.output {
         let fn_token = sig.fn_token;
         let ident = &sig.ident;
@@ -580,11 +583,11 @@ fn arg_pattern(pat: &Pat, ty: &Type, cx: &mut Ctxt) -> bool {
             Some("remove `ref`: a job arg is passed by value".to_owned())
         }
         Pat::Ident(ident) if ident.subpat.is_some() => {
-            Some(format!("write `{}: {}` and match on it in the body", ident.ident, ty.to_token_stream()))
+            Some(format!("write `{}: {}` and match on it in the body", ident.ident, source(ty)))
         }
         Pat::Ident(_) => None,
-        Pat::Wild(_) => Some(format!("give it a name, like `name: {}`", ty.to_token_stream())),
-        _ => Some(format!("write `name: {}` and destructure it in the body", ty.to_token_stream())),
+        Pat::Wild(_) => Some(format!("give it a name, like `name: {}`", source(ty))),
+        _ => Some(format!("write `name: {}` and destructure it in the body", source(ty))),
     };
     match problem {
         Some(instead) => {
@@ -602,83 +605,151 @@ fn arg_pattern(pat: &Pat, ty: &Type, cx: &mut Ctxt) -> bool {
 
 /// Checks that an arg's type is owned and concrete: job args are stored as JSON and read back
 /// later, so they cannot borrow from the caller or be an opaque `impl Trait`. Serializability
-/// itself is left to the compiler (see `expand::assert_args_serde`).
-fn owned_type(ty: &Type, pat: Option<&Pat>, cx: &mut Ctxt) {
-    if let Type::Reference(reference) = ty {
-        if is_context(&reference.elem) {
-            let name = pat.map_or_else(|| "ctx".to_owned(), |pat| pat.to_token_stream().to_string());
-            cx.error_spanned_by(
-                ty,
-                format!(
-                    "the job context is passed by value: write `{name}: {}` as the first parameter",
-                    reference.elem.to_token_stream()
-                ),
-            );
-            return;
-        }
+/// itself is left to the compiler (see the comment on `expand::field_serde_attrs`).
+///
+/// Returns whether it reported a borrow.
+fn owned_type(ty: &Type, pat: Option<&Pat>, cx: &mut Ctxt) -> bool {
+    if let Type::Reference(reference) = ty
+        && is_context(&reference.elem)
+    {
+        let name = pat.map_or_else(|| "ctx".to_owned(), source);
+        cx.error_spanned_by(
+            ty,
+            format!(
+                "the job context is passed by value: write `{name}: {}` as the first parameter",
+                source(&reference.elem)
+            ),
+        );
+        return false;
     }
-    if let Some((part, problem)) = unowned_part(ty) {
-        cx.error_spanned_by(part, problem);
-    }
+    let Some((part, problem)) = unowned_part(ty) else { return false };
+    let message = match problem {
+        Unowned::Reference => format!(
+            "job args are stored as JSON and must be owned: use `{}` instead of `{}`",
+            source(&owned(ty)),
+            source(ty)
+        ),
+        Unowned::Lifetime => format!(
+            "job args are stored as JSON and must be owned: use `'static` or an owned type instead of \
+             borrowing for `{}`",
+            source(&part)
+        ),
+        Unowned::ImplTrait => "a job arg cannot be `impl Trait`: it becomes a field of the job struct, \
+                               which is stored as JSON and needs a concrete type; name the type"
+            .to_owned(),
+    };
+    cx.error_spanned_by(part, message);
+    problem != Unowned::ImplTrait
 }
 
-/// The first part of `ty` that is borrowed or opaque, with the message for it.
-fn unowned_part(ty: &Type) -> Option<(TokenStream, String)> {
+/// What makes a part of an arg's type unfit for a field stored as JSON.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Unowned {
+    /// `&T`.
+    Reference,
+    /// A lifetime other than `'static` in a type's generic args: `Cow<'a, str>`.
+    Lifetime,
+    /// `impl Trait`.
+    ImplTrait,
+}
+
+/// The first part of `ty` that is borrowed or opaque.
+fn unowned_part(ty: &Type) -> Option<(TokenStream, Unowned)> {
     match ty {
-        Type::Reference(reference) => Some((
-            ty.to_token_stream(),
-            format!(
-                "job args are stored as JSON and must be owned: use `{}` instead of `{}`",
-                owned_version(&reference.elem),
-                ty.to_token_stream()
-            ),
-        )),
-        Type::ImplTrait(_) => Some((
-            ty.to_token_stream(),
-            "a job arg cannot be `impl Trait`: it becomes a field of the job struct, which is stored as \
-             JSON and needs a concrete type; name the type"
-                .to_owned(),
-        )),
+        Type::Reference(_) => Some((ty.to_token_stream(), Unowned::Reference)),
+        Type::ImplTrait(_) => Some((ty.to_token_stream(), Unowned::ImplTrait)),
         Type::Array(array) => unowned_part(&array.elem),
         Type::Group(group) => unowned_part(&group.elem),
         Type::Paren(paren) => unowned_part(&paren.elem),
         Type::Slice(slice) => unowned_part(&slice.elem),
         Type::Tuple(tuple) => tuple.elems.iter().find_map(unowned_part),
         Type::Path(path) => {
-            if let Some(qself) = &path.qself {
-                if let Some(found) = unowned_part(&qself.ty) {
-                    return Some(found);
-                }
-            }
-            path.path.segments.iter().find_map(|segment| match &segment.arguments {
-                PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
-                    GenericArgument::Type(ty) => unowned_part(ty),
-                    GenericArgument::Lifetime(lifetime) if lifetime.ident != "static" => Some((
-                        lifetime.to_token_stream(),
-                        format!(
-                            "job args are stored as JSON and must be owned: use `'static` or an owned \
-                             type instead of borrowing for `{lifetime}`"
-                        ),
-                    )),
+            let in_qself = path.qself.as_ref().and_then(|qself| unowned_part(&qself.ty));
+            in_qself.or_else(|| {
+                path.path.segments.iter().find_map(|segment| match &segment.arguments {
+                    PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+                        GenericArgument::Type(ty) => unowned_part(ty),
+                        GenericArgument::Lifetime(lifetime) if lifetime.ident != "static" => {
+                            Some((lifetime.to_token_stream(), Unowned::Lifetime))
+                        }
+                        _ => None,
+                    }),
                     _ => None,
-                }),
-                _ => None,
+                })
             })
         }
         _ => None,
     }
 }
 
-/// The owned type to suggest for a borrowed `&elem`.
-fn owned_version(elem: &Type) -> String {
-    let text = elem.to_token_stream().to_string();
-    match elem {
-        Type::Path(path) if path.qself.is_none() && path.path.is_ident("str") => "String".to_owned(),
-        Type::Path(path) if path.qself.is_none() && path.path.is_ident("Path") => "PathBuf".to_owned(),
-        Type::Path(path) if path.qself.is_none() && path.path.is_ident("OsStr") => "OsString".to_owned(),
-        Type::Slice(slice) => format!("Vec<{}>", slice.elem.to_token_stream()),
-        // `&&str`, `&Vec<&str>`: suggest the owned version of the inner part too.
-        Type::Reference(inner) => owned_version(&inner.elem),
-        _ => text,
+/// `ty` with each reference replaced by the owned type to suggest: `&str` by `String`, `&[T]` by
+/// `Vec<T>`, `&Path` by `PathBuf`, `&T` by `T`.
+fn owned(ty: &Type) -> Type {
+    match ty {
+        Type::Reference(reference) => match &*reference.elem {
+            Type::Path(path) if path.qself.is_none() && path.path.is_ident("str") => parse_quote!(String),
+            Type::Path(path) if path.qself.is_none() && path.path.is_ident("Path") => parse_quote!(PathBuf),
+            Type::Path(path) if path.qself.is_none() && path.path.is_ident("OsStr") => parse_quote!(OsString),
+            Type::Slice(slice) => {
+                let elem = owned(&slice.elem);
+                parse_quote!(Vec<#elem>)
+            }
+            elem => owned(elem),
+        },
+        Type::Array(array) => {
+            let mut array = array.clone();
+            *array.elem = owned(&array.elem);
+            Type::Array(array)
+        }
+        Type::Paren(paren) => owned(&paren.elem),
+        Type::Group(group) => owned(&group.elem),
+        Type::Slice(slice) => {
+            let mut slice = slice.clone();
+            *slice.elem = owned(&slice.elem);
+            Type::Slice(slice)
+        }
+        Type::Tuple(tuple) => {
+            let mut tuple = tuple.clone();
+            tuple.elems.iter_mut().for_each(|elem| *elem = owned(elem));
+            Type::Tuple(tuple)
+        }
+        Type::Path(path) => {
+            let mut path = path.clone();
+            for segment in &mut path.path.segments {
+                if let PathArguments::AngleBracketed(args) = &mut segment.arguments {
+                    for arg in &mut args.args {
+                        if let GenericArgument::Type(ty) = arg {
+                            *ty = owned(ty);
+                        }
+                    }
+                }
+            }
+            Type::Path(path)
+        }
+        other => other.clone(),
     }
+}
+
+/// Tokens as a person would write them, for messages: `Vec<&'a str>`, not `Vec < & 'a str >`.
+pub(crate) fn source(tokens: &impl ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" :", ":"),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
 }

@@ -65,6 +65,17 @@ pub struct JobOptions {
     pub tags: &'static [&'static str],
     /// Uniqueness; `None` (the default) means every insert makes a new row.
     pub unique: Option<UniqueOptions>,
+    /// A schedule on which the runtime inserts this job (jobs without args only). Default none.
+    pub cron: Option<CronSpec>,
+}
+
+/// `#[job(cron = "...", timezone = "...")]`: insert the job on a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronSpec {
+    /// The cron expression (see [`crate::cron::Schedule`]).
+    pub expr: &'static str,
+    /// IANA time zone name. Default `"UTC"`.
+    pub timezone: &'static str,
 }
 
 impl JobOptions {
@@ -76,6 +87,7 @@ impl JobOptions {
         timeout: None,
         tags: &[],
         unique: None,
+        cron: None,
     };
 }
 

@@ -2,6 +2,7 @@
 
 pub mod backoff;
 pub mod context;
+pub mod cron;
 pub mod db;
 pub mod engine;
 pub mod error;
@@ -18,9 +19,11 @@ pub use db::{Db, Pool};
 pub use engine::JobRow;
 pub use error::{Error, Result};
 pub use insert::{InsertBuilder, InsertedJob, JobExt, NewJob, insert_all, insert_all_in};
-pub use job::{Job, JobOptions, PerformFuture, UniqueOptions};
+pub use job::{CronSpec, Job, JobOptions, PerformFuture, UniqueOptions};
 pub use outcome::{IntoOutcome, Outcome};
 pub use registry::{Registry, WorkerEntry};
+pub use cron::{CronEntry, MissedSlots};
+pub use engine::{NodeRow, QueueSettings, RescueReport, Retention};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder};
 pub use state::JobState;
 

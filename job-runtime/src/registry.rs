@@ -22,13 +22,27 @@ pub struct WorkerEntry {
     pub run: DecodeAndPerform,
     /// The job type's retry delay.
     pub backoff: fn(u32) -> Duration,
+    /// Builds the job from empty args, for `#[job(cron = ...)]` on a job without args.
+    pub build_empty: fn() -> crate::error::Result<crate::insert::NewJob>,
 }
 
 impl WorkerEntry {
     /// The entry of job type `J`; `#[job]` submits `WorkerEntry::of::<J>()`.
     pub const fn of<J: Job>() -> Self {
-        WorkerEntry { name: J::NAME, options: J::OPTIONS, run: decode_and_perform::<J>, backoff: J::backoff }
+        WorkerEntry {
+            name: J::NAME,
+            options: J::OPTIONS,
+            run: decode_and_perform::<J>,
+            backoff: J::backoff,
+            build_empty: build_empty::<J>,
+        }
     }
+}
+
+fn build_empty<J: Job>() -> crate::error::Result<crate::insert::NewJob> {
+    use crate::insert::JobExt;
+    let job: J = decode_args(serde_json::json!({})).map_err(crate::error::Error::InvalidOption)?;
+    job.build()
 }
 
 inventory::collect!(WorkerEntry);
@@ -78,6 +92,11 @@ impl Registry {
     /// The worker of that name.
     pub fn get(&self, name: &str) -> Option<&WorkerEntry> {
         self.workers.get(name)
+    }
+
+    /// Every worker.
+    pub fn iter(&self) -> impl Iterator<Item = &WorkerEntry> {
+        self.workers.values()
     }
 
     /// How many workers are known.

@@ -102,9 +102,9 @@ async fn two_schemas_are_isolated_instances() {
     // A runtime on tenant_b does not see tenant_a's job.
     let engine_b = jobsmith::engine::postgres::PostgresEngine::new(db.pg().clone(), "tenant_b").unwrap();
     use jobsmith::engine::Engine;
-    assert!(engine_b.fetch("mailers", 10, "n").await.unwrap().is_empty());
+    assert!(engine_b.fetch(&fetch_mailers()).await.unwrap().is_empty());
     let engine_a = jobsmith::engine::postgres::PostgresEngine::new(db.pg().clone(), "tenant_a").unwrap();
-    assert_eq!(engine_a.fetch("mailers", 10, "n").await.unwrap().len(), 1);
+    assert_eq!(engine_a.fetch(&fetch_mailers()).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -159,4 +159,8 @@ async fn terminated_connections_lose_no_job() {
         *seen.entry(label).or_default() += 1;
     }
     assert_eq!(seen.len(), 600, "every job ran");
+}
+
+fn fetch_mailers() -> jobsmith::engine::FetchRequest<'static> {
+    jobsmith::engine::FetchRequest { queue: "mailers", limit: 10, node: "n", global_limit: None }
 }

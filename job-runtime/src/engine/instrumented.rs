@@ -2,13 +2,19 @@
 //! and the engine's name), instead of each engine instrumenting itself.
 
 use std::sync::Arc;
-
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{Ack, Engine, FetchedJob, JobRow, Signal, StageReport, StateCount};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    Ack, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention, Signal, StageReport,
+    StateCount,
+};
 use crate::error::Result;
 use crate::insert::{InsertedJob, NewJob};
 use crate::state::JobState;
@@ -34,11 +40,56 @@ impl Engine for Instrumented {
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
         traced!(self, "insert", self.0.insert(jobs))
     }
-    async fn fetch(&self, queue: &str, limit: u32, node: &str) -> Result<Vec<FetchedJob>> {
-        traced!(self, "fetch", self.0.fetch(queue, limit, node))
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
+        traced!(self, "fetch", self.0.fetch(request))
     }
-    async fn ack(&self, acks: &[Ack]) -> Result<u64> {
-        traced!(self, "ack", self.0.ack(acks))
+    async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
+        traced!(self, "ack", self.0.ack(node, acks))
+    }
+    async fn now(&self) -> Result<DateTime<Utc>> {
+        traced!(self, "now", self.0.now())
+    }
+    async fn heartbeat(&self, node: &str, queues: &[String]) -> Result<()> {
+        traced!(self, "heartbeat", self.0.heartbeat(node, queues))
+    }
+    async fn remove_node(&self, node: &str) -> Result<()> {
+        traced!(self, "remove_node", self.0.remove_node(node))
+    }
+    async fn live_nodes(&self, ttl: Duration) -> Result<Vec<NodeRow>> {
+        traced!(self, "live_nodes", self.0.live_nodes(ttl))
+    }
+    async fn lead(&self, node: &str, ttl: Duration) -> Result<bool> {
+        traced!(self, "lead", self.0.lead(node, ttl))
+    }
+    async fn resign(&self, node: &str) -> Result<()> {
+        traced!(self, "resign", self.0.resign(node))
+    }
+    async fn leader(&self) -> Result<Option<String>> {
+        traced!(self, "leader", self.0.leader())
+    }
+    async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport> {
+        traced!(self, "rescue", self.0.rescue(node_ttl, limit))
+    }
+    async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
+        traced!(self, "prune", self.0.prune(retention, limit))
+    }
+    async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+        traced!(self, "cron_last", self.0.cron_last(name))
+    }
+    async fn cron_fire(
+        &self,
+        name: &str,
+        expected: Option<DateTime<Utc>>,
+        new_last: DateTime<Utc>,
+        jobs: Vec<NewJob>,
+    ) -> Result<bool> {
+        traced!(self, "cron_fire", self.0.cron_fire(name, expected, new_last, jobs))
+    }
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
+        traced!(self, "queue_settings", self.0.queue_settings())
+    }
+    async fn set_queue_settings(&self, settings: &QueueSettings) -> Result<()> {
+        traced!(self, "set_queue_settings", self.0.set_queue_settings(settings))
     }
     async fn stage(&self, limit: u32) -> Result<StageReport> {
         traced!(self, "stage", self.0.stage(limit))

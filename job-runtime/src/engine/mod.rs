@@ -83,8 +83,71 @@ pub enum AckKind {
 pub struct Ack {
     /// Row id.
     pub id: i64,
+    /// The attempt this result belongs to: a result of an attempt that was rescued and run again
+    /// elsewhere must not overwrite the newer run.
+    pub attempt: u32,
     /// The ending.
     pub kind: AckKind,
+}
+
+/// What a fetch asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchRequest<'a> {
+    /// Queue.
+    pub queue: &'a str,
+    /// Most rows to take.
+    pub limit: u32,
+    /// The fetching node, stored in `attempted_by`.
+    pub node: &'a str,
+    /// At most this many rows of the queue may be executing across all nodes.
+    pub global_limit: Option<u32>,
+}
+
+/// A node's heartbeat row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    /// Node name.
+    pub name: String,
+    /// Queues it runs.
+    pub queues: Vec<String>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+/// Cluster-wide settings of one queue, persisted so nodes started later apply them too. `None`
+/// leaves each node's own configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Queue name.
+    pub name: String,
+    /// Paused on every node.
+    pub paused: Option<bool>,
+    /// Concurrency on every node.
+    pub concurrency: Option<u32>,
+    /// Most jobs executing across all nodes.
+    pub global_limit: Option<u32>,
+}
+
+/// What one rescue pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RescueReport {
+    /// Jobs of dead nodes made available again.
+    pub rescued: u64,
+    /// Jobs of dead nodes that had no attempt left and were discarded.
+    pub discarded: u64,
+}
+
+/// How long finished rows are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// `completed` rows.
+    pub completed: Duration,
+    /// `cancelled` rows.
+    pub cancelled: Duration,
+    /// `discarded` rows.
+    pub discarded: Duration,
 }
 
 /// What one staging pass did.
@@ -109,6 +172,10 @@ pub enum Signal {
     CancelJob(i64),
     /// The listener lost its connection and notifications may have been missed: look everywhere.
     Resync,
+    /// A queue's persisted settings changed: reload them.
+    QueueSettings(String),
+    /// The leader resigned: try to take the lease now.
+    LeaderResigned,
 }
 
 /// A stored job, as returned by insert and look-ups.
@@ -175,13 +242,13 @@ pub trait Engine: Send + Sync + 'static {
     /// Inserts jobs through the engine's own pool, in one statement.
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>;
 
-    /// Marks up to `limit` available jobs of `queue` as executing by `node` and returns them, in
-    /// priority, scheduled_at, id order.
-    async fn fetch(&self, queue: &str, limit: u32, node: &str) -> Result<Vec<FetchedJob>>;
+    /// Marks available jobs as executing by the node and returns them, taking them in priority,
+    /// scheduled_at, id order, honouring a global limit if one is given.
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>>;
 
-    /// Writes many results in one statement; rows no longer `executing` (cancelled or rescued in
-    /// the meantime) are left alone. Returns how many rows changed.
-    async fn ack(&self, acks: &[Ack]) -> Result<u64>;
+    /// Writes many results of `node`'s jobs at once; rows no longer `executing` by that node and
+    /// attempt (cancelled, or rescued and run elsewhere) are left alone. Returns rows changed.
+    async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64>;
 
     /// Moves due `scheduled`/`retryable` rows to `available`, at most `limit` per call.
     async fn stage(&self, limit: u32) -> Result<StageReport>;
@@ -196,6 +263,55 @@ pub trait Engine: Send + Sync + 'static {
 
     /// One job by id.
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>>;
+
+    /// The database's clock: leases, cron slots and due times use it, not each node's.
+    async fn now(&self) -> Result<DateTime<Utc>>;
+
+    /// Records that `node` is alive and which queues it runs.
+    async fn heartbeat(&self, node: &str, queues: &[String]) -> Result<()>;
+
+    /// Removes a node's row on clean shutdown (its jobs were handed back already).
+    async fn remove_node(&self, node: &str) -> Result<()>;
+
+    /// Nodes whose heartbeat is younger than `ttl`.
+    async fn live_nodes(&self, ttl: Duration) -> Result<Vec<NodeRow>>;
+
+    /// Takes the leader lease if it is free or expired, or renews it if `node` holds it, for
+    /// `ttl`. True when `node` leads afterwards.
+    async fn lead(&self, node: &str, ttl: Duration) -> Result<bool>;
+
+    /// Gives up the lease if `node` holds it, and tells the other nodes.
+    async fn resign(&self, node: &str) -> Result<()>;
+
+    /// The node holding a live lease.
+    async fn leader(&self) -> Result<Option<String>>;
+
+    /// Moves `executing` jobs of nodes whose heartbeat is older than `node_ttl` back to
+    /// `available` (or `discarded` when out of attempts) with an error entry, and forgets those
+    /// nodes. Jobs of live nodes are never touched.
+    async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport>;
+
+    /// Deletes finished rows older than their retention, at most `limit` in one statement.
+    async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64>;
+
+    /// The last slot cron entry `name` fired.
+    async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>>;
+
+    /// In one transaction: if the entry's last slot is still `expected`, inserts `jobs` and
+    /// records `new_last`; returns false (inserting nothing) if another node fired meanwhile.
+    async fn cron_fire(
+        &self,
+        name: &str,
+        expected: Option<DateTime<Utc>>,
+        new_last: DateTime<Utc>,
+        jobs: Vec<NewJob>,
+    ) -> Result<bool>;
+
+    /// Every persisted queue setting.
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>>;
+
+    /// Persists a queue's settings (replacing them) and tells every node.
+    async fn set_queue_settings(&self, settings: &QueueSettings) -> Result<()>;
 
     /// Job counts per queue and state, for status views and tests.
     async fn count_by_state(&self) -> Result<Vec<StateCount>>;

@@ -31,6 +31,7 @@ impl CompleterHandle {
 
 pub(crate) struct Completer {
     pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) node: String,
     pub(crate) rx: mpsc::UnboundedReceiver<Ack>,
     pub(crate) batch: usize,
     pub(crate) delay: Duration,
@@ -77,7 +78,7 @@ impl Completer {
         let mut failures = 0;
         while !pending.is_empty() {
             let n = pending.len().min(self.batch);
-            match self.engine.ack(&pending[..n]).await {
+            match self.engine.ack(&self.node, &pending[..n]).await {
                 Ok(_) => {
                     let wakes_stager = pending[..n]
                         .iter()

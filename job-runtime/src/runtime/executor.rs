@@ -45,7 +45,7 @@ pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: Fe
         AckKind::HandBack { reason } => tracing::info!(%reason, "job handed back"),
     });
     shared.running_jobs.lock().expect("running map").remove(&job.id);
-    shared.completer.send(Ack { id: job.id, kind });
+    shared.completer.send(Ack { id: job.id, attempt: job.attempt, kind });
     queue.finished();
 }
 

@@ -9,11 +9,14 @@
 mod completer;
 mod control;
 mod executor;
+mod maintenance;
+mod node;
 mod producer;
 mod queue;
 mod stager;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::engine::postgres::PostgresEngine;
-use crate::engine::{Engine, JobRow, Signal};
+use crate::cron::CronEntry;
+use crate::engine::{Engine, JobRow, NodeRow, QueueSettings, Retention, Signal};
 use crate::error::{Error, Result};
 use crate::insert::DEFAULT_SCHEMA;
 use crate::registry::Registry;
@@ -41,6 +45,15 @@ pub(crate) struct Config {
     pub(crate) fetch_batch: usize,
     pub(crate) ack_batch: usize,
     pub(crate) ack_delay: Duration,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) node_ttl: Duration,
+    pub(crate) leader_lease: Duration,
+    pub(crate) leader_eligible: bool,
+    pub(crate) rescue_interval: Duration,
+    pub(crate) prune_interval: Duration,
+    pub(crate) prune_batch: u32,
+    pub(crate) retention: Retention,
+    pub(crate) cron_from_attributes: bool,
 }
 
 impl Default for Config {
@@ -51,6 +64,19 @@ impl Default for Config {
             fetch_batch: 1_000,
             ack_batch: 1_000,
             ack_delay: Duration::from_millis(1),
+            heartbeat_interval: Duration::from_secs(1),
+            node_ttl: Duration::from_secs(10),
+            leader_lease: Duration::from_secs(5),
+            leader_eligible: true,
+            rescue_interval: Duration::from_secs(2),
+            prune_interval: Duration::from_secs(30),
+            prune_batch: 10_000,
+            retention: Retention {
+                completed: Duration::from_secs(24 * 3600),
+                cancelled: Duration::from_secs(7 * 24 * 3600),
+                discarded: Duration::from_secs(7 * 24 * 3600),
+            },
+            cron_from_attributes: true,
         }
     }
 }
@@ -66,6 +92,11 @@ pub(crate) struct Shared {
     pub(crate) completer: completer::CompleterHandle,
     pub(crate) stager_wake: Arc<Notify>,
     pub(crate) tasks: TaskTracker,
+    pub(crate) is_leader: AtomicBool,
+    /// Wakes the leader-only services when this node becomes leader.
+    pub(crate) leader_wake: Notify,
+    /// Makes the heartbeat loop try for the lease now (the leader resigned).
+    pub(crate) try_lead: Notify,
 }
 
 enum Source {
@@ -93,7 +124,9 @@ pub struct RuntimeBuilder {
     source: Source,
     node: Option<String>,
     queues: Vec<(String, usize)>,
+    global_limits: Vec<(String, u32)>,
     registry: Option<Registry>,
+    cron: Vec<Result<CronEntry>>,
     config: Config,
 }
 
@@ -146,6 +179,73 @@ impl RuntimeBuilder {
         self
     }
 
+    /// At most `limit` jobs of `queue` executing across all nodes at once (persisted, so every
+    /// node honours it).
+    pub fn global_limit(mut self, queue: impl Into<String>, limit: u32) -> Self {
+        self.global_limits.push((queue.into(), limit));
+        self
+    }
+
+    /// How often the node writes its heartbeat and renews or seeks the leader lease. Default 1 s.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_interval = interval;
+        self
+    }
+
+    /// A node whose heartbeat is older than this is dead: its running jobs are rescued. Default
+    /// 10 s. Keep it well above the heartbeat interval; a live node that misses it (a long GC-like
+    /// stall, a partition) has its jobs run again elsewhere.
+    pub fn node_ttl(mut self, ttl: Duration) -> Self {
+        self.config.node_ttl = ttl;
+        self
+    }
+
+    /// How long a leader lease lasts without renewal. Default 5 s; another node takes over at most
+    /// `lease + heartbeat_interval` after the leader dies.
+    pub fn leader_lease(mut self, lease: Duration) -> Self {
+        self.config.leader_lease = lease;
+        self
+    }
+
+    /// Whether this node may lead (run cron, rescue and pruning). Default true; web nodes that
+    /// only insert can opt out.
+    pub fn leader_eligible(mut self, eligible: bool) -> Self {
+        self.config.leader_eligible = eligible;
+        self
+    }
+
+    /// How often the leader looks for jobs of dead nodes. Default 2 s.
+    pub fn rescue_interval(mut self, interval: Duration) -> Self {
+        self.config.rescue_interval = interval;
+        self
+    }
+
+    /// How long finished rows are kept, and how often the leader prunes. Defaults: completed
+    /// 1 day, cancelled and discarded 7 days, every 30 s, 10,000 rows per statement.
+    pub fn retention(mut self, retention: Retention, interval: Duration) -> Self {
+        self.config.retention = retention;
+        self.config.prune_interval = interval;
+        self
+    }
+
+    /// Inserts `job` at every slot of `expr` (UTC; see [`CronEntry`] for time zones and catch-up).
+    pub fn cron<J: crate::job::Job>(mut self, expr: &str, job: impl Into<crate::insert::InsertBuilder<J>>) -> Self {
+        self.cron.push(CronEntry::new(expr, job));
+        self
+    }
+
+    /// Adds a configured cron entry.
+    pub fn cron_entry(mut self, entry: CronEntry) -> Self {
+        self.cron.push(Ok(entry));
+        self
+    }
+
+    /// Whether `#[job(cron = ...)]` schedules run. Default true.
+    pub fn cron_from_attributes(mut self, enabled: bool) -> Self {
+        self.config.cron_from_attributes = enabled;
+        self
+    }
+
     /// Runs exactly these workers instead of every `#[job]` linked into the binary.
     pub fn registry(mut self, registry: Registry) -> Self {
         self.registry = Some(registry);
@@ -175,6 +275,27 @@ impl RuntimeBuilder {
                 return Err(Error::InvalidOption(format!("queue `{name}` is configured twice")));
             }
         }
+        let mut cron = Vec::new();
+        for entry in self.cron {
+            cron.push(entry?);
+        }
+        if self.config.cron_from_attributes {
+            for worker in registry.iter() {
+                if let Some(spec) = worker.options.cron {
+                    let schedule = crate::cron::Schedule::parse(spec.expr, spec.timezone)?;
+                    cron.push(CronEntry::from_parts(worker.name.to_string(), schedule, (worker.build_empty)()?));
+                }
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for entry in &cron {
+            if !names.insert(entry.name().to_string()) {
+                return Err(Error::InvalidOption(format!(
+                    "two cron entries are named `{}`; name one with CronEntry::named",
+                    entry.name()
+                )));
+            }
+        }
         let node = self.node.unwrap_or_else(default_node_name);
         let (completer_handle, ack_rx) = completer::channel();
         let stager_wake = Arc::new(Notify::new());
@@ -188,15 +309,28 @@ impl RuntimeBuilder {
             completer: completer_handle,
             stager_wake: stager_wake.clone(),
             tasks: TaskTracker::new(),
+            is_leader: AtomicBool::new(false),
+            leader_wake: Notify::new(),
+            try_lead: Notify::new(),
         });
+
+        // Persisted queue settings: global limits from this builder first, then apply all.
+        for (queue, limit) in &self.global_limits {
+            let mut settings = load_settings(&engine, queue).await?;
+            settings.global_limit = Some(*limit);
+            engine.set_queue_settings(&settings).await?;
+        }
+        apply_settings(&shared).await?;
 
         let stop_fetching = CancellationToken::new();
         let stop_services = CancellationToken::new();
         let stop_completer = CancellationToken::new();
+        let stop_heartbeat = CancellationToken::new();
         let mut services = Vec::new();
 
         let completer = completer::Completer {
             engine: engine.clone(),
+            node: node.clone(),
             rx: ack_rx,
             batch: shared.config.ack_batch,
             delay: shared.config.ack_delay,
@@ -211,6 +345,37 @@ impl RuntimeBuilder {
             services.push(tokio::spawn(async move { engine.listen(signal_tx, stop).await }));
         }
         services.push(tokio::spawn(dispatch_signals(shared.clone(), signal_rx, stop_services.clone())));
+
+        // The first heartbeat (and lease attempt) before any job starts, so this node's jobs are
+        // never taken for a dead node's.
+        engine.heartbeat(&node, &shared.queues.keys().cloned().collect::<Vec<_>>()).await?;
+        let heartbeat = tokio::spawn(node::run(shared.clone(), stop_heartbeat.clone()));
+        let maintain = |interval: Duration, what: &'static str| {
+            let shared = shared.clone();
+            let stop = stop_services.clone();
+            (shared, stop, interval, what)
+        };
+        {
+            let (shared, stop, interval, what) = maintain(shared.config.rescue_interval, "rescue");
+            services.push(tokio::spawn(maintenance::every(shared, interval, stop, what, |s| async move {
+                maintenance::rescue_once(&s).await.map(|_| None)
+            })));
+        }
+        {
+            let (shared, stop, interval, what) = maintain(shared.config.prune_interval, "prune");
+            services.push(tokio::spawn(maintenance::every(shared, interval, stop, what, |s| async move {
+                let retention = s.config.retention;
+                maintenance::prune_once(&s, &retention, s.config.prune_batch).await.map(|_| None)
+            })));
+        }
+        if !cron.is_empty() {
+            let entries = Arc::new(cron);
+            let (shared, stop, _, what) = maintain(Duration::from_secs(1), "cron");
+            services.push(tokio::spawn(maintenance::every(shared, Duration::from_secs(1), stop, what, move |s| {
+                let entries = entries.clone();
+                async move { maintenance::cron_once(&s, &entries).await.map(|(_, next)| next) }
+            })));
+        }
 
         let mut producers = Vec::new();
         if !shared.queues.is_empty() {
@@ -229,9 +394,11 @@ impl RuntimeBuilder {
             stop_fetching,
             stop_services,
             stop_completer,
+            stop_heartbeat,
             producers,
             services,
             completer_task,
+            heartbeat,
         })
     }
 }
@@ -243,9 +410,11 @@ pub struct Runtime {
     stop_fetching: CancellationToken,
     stop_services: CancellationToken,
     stop_completer: CancellationToken,
+    stop_heartbeat: CancellationToken,
     producers: Vec<JoinHandle<()>>,
     services: Vec<JoinHandle<()>>,
     completer_task: JoinHandle<()>,
+    heartbeat: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -266,7 +435,15 @@ impl Runtime {
     }
 
     fn builder_with(source: Source) -> RuntimeBuilder {
-        RuntimeBuilder { source, node: None, queues: Vec::new(), registry: None, config: Config::default() }
+        RuntimeBuilder {
+            source,
+            node: None,
+            queues: Vec::new(),
+            global_limits: Vec::new(),
+            registry: None,
+            cron: Vec::new(),
+            config: Config::default(),
+        }
     }
 
     /// This node's name.
@@ -308,6 +485,55 @@ impl Runtime {
         }
         self.queue(queue)?.set_limit(concurrency);
         Ok(())
+    }
+
+    /// Pauses `queue` on every node, now and for nodes started later (persisted).
+    pub async fn pause_queue_everywhere(&self, queue: &str) -> Result<()> {
+        self.change_settings(queue, |s| s.paused = Some(true)).await
+    }
+
+    /// Resumes `queue` on every node (persisted).
+    pub async fn resume_queue_everywhere(&self, queue: &str) -> Result<()> {
+        self.change_settings(queue, |s| s.paused = Some(false)).await
+    }
+
+    /// Sets the concurrency of `queue` on every node (persisted).
+    pub async fn scale_queue_everywhere(&self, queue: &str, concurrency: u32) -> Result<()> {
+        if concurrency == 0 {
+            return Err(Error::InvalidOption("concurrency must be at least 1; pause the queue instead".into()));
+        }
+        self.change_settings(queue, |s| s.concurrency = Some(concurrency)).await
+    }
+
+    /// Sets or clears the cluster-wide limit of `queue` (persisted).
+    pub async fn set_global_limit(&self, queue: &str, limit: Option<u32>) -> Result<()> {
+        if limit == Some(0) {
+            return Err(Error::InvalidOption("a global limit must be at least 1; pause the queue instead".into()));
+        }
+        self.change_settings(queue, |s| s.global_limit = limit).await
+    }
+
+    async fn change_settings(&self, queue: &str, change: impl FnOnce(&mut QueueSettings)) -> Result<()> {
+        let mut settings = load_settings(&self.shared.engine, queue).await?;
+        change(&mut settings);
+        self.shared.engine.set_queue_settings(&settings).await?;
+        // Apply here at once; other nodes apply on the notification (or at their start).
+        apply_settings(&self.shared).await
+    }
+
+    /// Whether this node holds the leader lease.
+    pub fn is_leader(&self) -> bool {
+        self.shared.is_leader.load(Ordering::Acquire)
+    }
+
+    /// The current leader, if any node holds a live lease.
+    pub async fn leader(&self) -> Result<Option<String>> {
+        self.shared.engine.leader().await
+    }
+
+    /// Nodes with a live heartbeat.
+    pub async fn nodes(&self) -> Result<Vec<NodeRow>> {
+        self.shared.engine.live_nodes(self.shared.config.node_ttl).await
     }
 
     /// The state of every queue on this node, sorted by name.
@@ -364,6 +590,9 @@ impl Runtime {
         for s in self.services {
             let _ = s.await;
         }
+        // Last: resign and remove the node row, once nothing of ours is executing.
+        self.stop_heartbeat.cancel();
+        let _ = self.heartbeat.await;
         tracing::info!(node = %shared.node, "jobsmith node stopped");
         Ok(())
     }
@@ -399,9 +628,46 @@ async fn dispatch_signals(
                     q.hint_work();
                 }
                 shared.stager_wake.notify_one();
+                if let Err(e) = apply_settings(&shared).await {
+                    tracing::warn!(error = %e, "jobsmith could not reload queue settings");
+                }
             }
+            Signal::QueueSettings(queue) => {
+                if shared.queues.contains_key(&queue)
+                    && let Err(e) = apply_settings(&shared).await
+                {
+                    tracing::warn!(error = %e, "jobsmith could not reload queue settings");
+                }
+            }
+            Signal::LeaderResigned => shared.try_lead.notify_one(),
         }
     }
+}
+
+/// The persisted settings of one queue (empty if none were stored).
+async fn load_settings(engine: &Arc<dyn Engine>, queue: &str) -> Result<QueueSettings> {
+    Ok(engine
+        .queue_settings()
+        .await?
+        .into_iter()
+        .find(|s| s.name == queue)
+        .unwrap_or_else(|| QueueSettings { name: queue.to_string(), ..Default::default() }))
+}
+
+/// Applies persisted settings to this node's queues.
+async fn apply_settings(shared: &Shared) -> Result<()> {
+    for settings in shared.engine.queue_settings().await? {
+        if let Some(q) = shared.queues.get(&settings.name) {
+            if let Some(paused) = settings.paused {
+                q.set_paused(paused);
+            }
+            if let Some(n) = settings.concurrency {
+                q.set_limit(n as usize);
+            }
+            q.set_global_limit(settings.global_limit);
+        }
+    }
+    Ok(())
 }
 
 /// `hostname-pid`: unique per process on a host, readable in `attempted_by`.

@@ -12,6 +12,7 @@ use super::Shared;
 use super::executor::execute;
 use super::queue::QueueState;
 use crate::backoff::reconnect_delay as backoff;
+use crate::engine::FetchRequest;
 
 pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: CancellationToken) {
     let mut may_have_work = true;
@@ -24,7 +25,13 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
         let free = queue.free();
         if may_have_work && free > 0 {
             let asked = free.min(shared.config.fetch_batch);
-            match shared.engine.fetch(&queue.name, asked as u32, &shared.node).await {
+            let request = FetchRequest {
+                queue: &queue.name,
+                limit: asked as u32,
+                node: &shared.node,
+                global_limit: queue.global_limit(),
+            };
+            match shared.engine.fetch(&request).await {
                 Ok(jobs) => {
                     failures = 0;
                     // A full answer means more may be waiting; fetch again once slots free.

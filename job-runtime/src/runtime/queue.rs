@@ -1,6 +1,6 @@
 //! The live state of one queue on this node: its limit, what runs, whether it is paused.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -11,6 +11,8 @@ pub(crate) struct QueueState {
     limit: AtomicUsize,
     running: AtomicUsize,
     paused: AtomicBool,
+    /// Most jobs of this queue executing across all nodes; 0 for none.
+    global_limit: AtomicU32,
     /// Set when there may be new work (an insert, a staged row, a resume); cleared by the producer.
     work_hint: AtomicBool,
     /// Wakes the producer: work may have arrived, a slot freed, or the limit changed.
@@ -24,6 +26,7 @@ impl QueueState {
             limit: AtomicUsize::new(limit),
             running: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
+            global_limit: AtomicU32::new(0),
             work_hint: AtomicBool::new(true),
             wake: Notify::new(),
         }
@@ -75,6 +78,15 @@ impl QueueState {
         self.hint_work();
     }
 
+    pub(crate) fn global_limit(&self) -> Option<u32> {
+        Some(self.global_limit.load(Ordering::Acquire)).filter(|n| *n > 0)
+    }
+
+    pub(crate) fn set_global_limit(&self, limit: Option<u32>) {
+        self.global_limit.store(limit.unwrap_or(0), Ordering::Release);
+        self.hint_work();
+    }
+
     pub(crate) fn set_limit(&self, limit: usize) {
         self.limit.store(limit, Ordering::Release);
         self.hint_work();
@@ -92,10 +104,18 @@ pub struct QueueInfo {
     pub running: usize,
     /// Whether fetching is paused on this node.
     pub paused: bool,
+    /// Most jobs of the queue executing across all nodes, if limited.
+    pub global_limit: Option<u32>,
 }
 
 impl From<&QueueState> for QueueInfo {
     fn from(q: &QueueState) -> Self {
-        QueueInfo { name: q.name.clone(), limit: q.limit(), running: q.running(), paused: q.is_paused() }
+        QueueInfo {
+            name: q.name.clone(),
+            limit: q.limit(),
+            running: q.running(),
+            paused: q.is_paused(),
+            global_limit: q.global_limit(),
+        }
     }
 }

@@ -10,13 +10,17 @@ mod sql;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgPool};
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::reconnect_delay as backoff;
-use crate::engine::{Ack, AckKind, Engine, FetchedJob, JobRow, Signal, StageReport, StateCount};
+use crate::engine::{
+    Ack, AckKind, Engine, FetchedJob, FetchRequest, JobRow, NodeRow, QueueSettings, RescueReport, Retention, Signal,
+    StageReport, StateCount,
+};
 use crate::error::Result;
 use crate::insert::{InsertDatabase, InsertedJob, NewJob};
 use crate::state::JobState;
@@ -62,6 +66,7 @@ struct AckArrays {
     delays: Vec<Option<i64>>,
     errors: Vec<Option<String>>,
     refunds: Vec<i32>,
+    attempts: Vec<i32>,
 }
 
 impl AckArrays {
@@ -81,6 +86,7 @@ impl AckArrays {
         self.delays.push(delay);
         self.errors.push(error);
         self.refunds.push(refund);
+        self.attempts.push(ack.attempt as i32);
     }
 }
 
@@ -98,17 +104,37 @@ impl Engine for PostgresEngine {
         <sqlx::Postgres as InsertDatabase>::insert_jobs(&self.pool, &self.schema, jobs).await
     }
 
-    async fn fetch(&self, queue: &str, limit: u32, node: &str) -> Result<Vec<FetchedJob>> {
-        let rows = sqlx::query(AssertSqlSafe(self.sql.fetch.clone()))
-            .bind(queue)
-            .bind(i64::from(limit))
-            .bind(node)
-            .fetch_all(&self.pool)
-            .await?;
+    async fn fetch(&self, r: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
+        let rows = match r.global_limit {
+            None => {
+                sqlx::query(AssertSqlSafe(self.sql.fetch.clone()))
+                    .bind(r.queue)
+                    .bind(i64::from(r.limit))
+                    .bind(r.node)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(global) => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(format!("jobsmith.{}.queue.{}", self.schema, r.queue))
+                    .execute(&mut *tx)
+                    .await?;
+                let rows = sqlx::query(AssertSqlSafe(self.sql.fetch_limited.clone()))
+                    .bind(r.queue)
+                    .bind(i64::from(r.limit))
+                    .bind(r.node)
+                    .bind(i64::from(global))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows
+            }
+        };
         rows.iter().map(row::fetched_job).collect()
     }
 
-    async fn ack(&self, acks: &[Ack]) -> Result<u64> {
+    async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         let mut a = AckArrays::default();
         for ack in acks {
             a.push(ack);
@@ -119,6 +145,8 @@ impl Engine for PostgresEngine {
             .bind(&a.delays)
             .bind(&a.errors)
             .bind(&a.refunds)
+            .bind(&a.attempts)
+            .bind(node)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
@@ -162,6 +190,135 @@ impl Engine for PostgresEngine {
         let row =
             sqlx::query(AssertSqlSafe(self.sql.get_job.clone())).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(row::job_row).transpose()
+    }
+
+    async fn now(&self) -> Result<DateTime<Utc>> {
+        Ok(sqlx::query_scalar("SELECT now()").fetch_one(&self.pool).await?)
+    }
+
+    async fn heartbeat(&self, node: &str, queues: &[String]) -> Result<()> {
+        sqlx::query(AssertSqlSafe(self.sql.heartbeat.clone())).bind(node).bind(queues).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn remove_node(&self, node: &str) -> Result<()> {
+        sqlx::query(AssertSqlSafe(self.sql.remove_node.clone())).bind(node).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn live_nodes(&self, ttl: Duration) -> Result<Vec<NodeRow>> {
+        let rows = sqlx::query(AssertSqlSafe(self.sql.live_nodes.clone())).bind(ms(ttl)).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NodeRow {
+                    name: r.try_get("name")?,
+                    queues: r.try_get("queues")?,
+                    started_at: r.try_get("started_at")?,
+                    heartbeat_at: r.try_get("heartbeat_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn lead(&self, node: &str, ttl: Duration) -> Result<bool> {
+        let won: Option<String> = sqlx::query_scalar(AssertSqlSafe(self.sql.lead.clone()))
+            .bind(node)
+            .bind(ms(ttl))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(won.is_some())
+    }
+
+    async fn resign(&self, node: &str) -> Result<()> {
+        sqlx::query(AssertSqlSafe(self.sql.resign.clone())).bind(node).bind(&self.sql.channel).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn leader(&self) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.leader.clone())).fetch_optional(&self.pool).await?)
+    }
+
+    async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport> {
+        let row = sqlx::query(AssertSqlSafe(self.sql.rescue.clone()))
+            .bind(ms(node_ttl))
+            .bind(i64::from(limit))
+            .bind(&self.sql.channel)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(RescueReport {
+            rescued: row.try_get::<i64, _>("rescued")? as u64,
+            discarded: row.try_get::<i64, _>("discarded")? as u64,
+        })
+    }
+
+    async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
+        let done = sqlx::query(AssertSqlSafe(self.sql.prune.clone()))
+            .bind(ms(retention.completed))
+            .bind(ms(retention.cancelled))
+            .bind(ms(retention.discarded))
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.cron_last.clone())).bind(name).fetch_optional(&self.pool).await?)
+    }
+
+    async fn cron_fire(
+        &self,
+        name: &str,
+        expected: Option<DateTime<Utc>>,
+        new_last: DateTime<Utc>,
+        jobs: Vec<NewJob>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<DateTime<Utc>> =
+            sqlx::query_scalar(AssertSqlSafe(self.sql.cron_lock.clone())).bind(name).fetch_optional(&mut *tx).await?;
+        if current != expected {
+            return Ok(false);
+        }
+        let recorded = if current.is_none() {
+            sqlx::query(AssertSqlSafe(self.sql.cron_first.clone())).bind(name).bind(new_last).execute(&mut *tx).await?
+        } else {
+            sqlx::query(AssertSqlSafe(self.sql.cron_update.clone())).bind(name).bind(new_last).execute(&mut *tx).await?
+        };
+        if recorded.rows_affected() != 1 {
+            // Another node recorded the entry's first slot at the same moment.
+            return Ok(false);
+        }
+        if !jobs.is_empty() {
+            insert::insert_jobs(&mut *tx, &self.schema, jobs).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
+        let rows = sqlx::query(AssertSqlSafe(self.sql.queue_settings.clone())).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueueSettings {
+                    name: r.try_get("name")?,
+                    paused: r.try_get("paused")?,
+                    concurrency: r.try_get::<Option<i32>, _>("concurrency")?.map(|n| n as u32),
+                    global_limit: r.try_get::<Option<i32>, _>("global_limit")?.map(|n| n as u32),
+                })
+            })
+            .collect()
+    }
+
+    async fn set_queue_settings(&self, s: &QueueSettings) -> Result<()> {
+        sqlx::query(AssertSqlSafe(self.sql.set_queue_settings.clone()))
+            .bind(&s.name)
+            .bind(s.paused)
+            .bind(s.concurrency.map(|n| n as i32))
+            .bind(s.global_limit.map(|n| n as i32))
+            .bind(&self.sql.channel)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
@@ -248,6 +405,8 @@ fn parse_payload(payload: &str) -> Option<Signal> {
         "a" => Some(Signal::Available(rest.to_string())),
         "s" => Some(Signal::Scheduled),
         "c" => rest.parse().ok().map(Signal::CancelJob),
+        "q" => Some(Signal::QueueSettings(rest.to_string())),
+        "l" => Some(Signal::LeaderResigned),
         _ => None,
     }
 }

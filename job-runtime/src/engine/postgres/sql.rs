@@ -32,6 +32,21 @@ pub(super) struct Statements {
     pub(super) retry: String,
     pub(super) get_job: String,
     pub(super) count_by_state: String,
+    pub(super) fetch_limited: String,
+    pub(super) heartbeat: String,
+    pub(super) remove_node: String,
+    pub(super) live_nodes: String,
+    pub(super) lead: String,
+    pub(super) resign: String,
+    pub(super) leader: String,
+    pub(super) rescue: String,
+    pub(super) prune: String,
+    pub(super) cron_last: String,
+    pub(super) cron_lock: String,
+    pub(super) cron_first: String,
+    pub(super) cron_update: String,
+    pub(super) queue_settings: String,
+    pub(super) set_queue_settings: String,
 }
 
 impl Statements {
@@ -72,9 +87,9 @@ impl Statements {
                                   ELSE array_append(j.errors, jsonb_build_object(
                                       'attempt', j.attempt, 'at', now(), 'error', u.error)) END,
                     attempt = j.attempt - u.refund
-                FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[])
-                     AS u(id, state, delay_ms, error, refund)
-                WHERE j.id = u.id AND j.state = 'executing'"
+                FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::int[])
+                     AS u(id, state, delay_ms, error, refund, attempt)
+                WHERE j.id = u.id AND j.state = 'executing' AND j.attempted_by = $7 AND j.attempt = u.attempt"
             ),
             // Due rows become available; other nodes are told which queues got work. The next
             // due time lets the stager sleep exactly until then.
@@ -127,6 +142,112 @@ impl Statements {
                 SELECT (SELECT count(*) FROM upd) + 0 * (SELECT count(*) FROM notified)"
             ),
             get_job: format!("SELECT {JOB_COLUMNS} FROM {s}.jobs WHERE id = $1"),
+            // With a global limit: run under the queue's advisory lock (taken by the caller in the
+            // same transaction), so the count of executing rows cannot change between counting
+            // and taking; READ COMMITTED gives this statement a snapshot taken after the lock.
+            fetch_limited: format!(
+                "WITH picked AS MATERIALIZED (
+                    SELECT id FROM {s}.jobs
+                    WHERE state = 'available' AND queue = $1 AND attempt < max_attempts
+                    ORDER BY priority, scheduled_at, id
+                    LIMIT GREATEST(0, LEAST($2, $4 - (SELECT count(*) FROM {s}.jobs
+                                                      WHERE state = 'executing' AND queue = $1)))
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE {s}.jobs j
+                SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
+                FROM picked
+                WHERE j.id = picked.id
+                RETURNING j.id, j.worker, j.queue, j.args, j.meta, j.tags, j.attempt, j.max_attempts,
+                          j.inserted_at, j.scheduled_at"
+            ),
+            heartbeat: format!(
+                "INSERT INTO {s}.nodes (name, queues, heartbeat_at) VALUES ($1, $2, now())
+                 ON CONFLICT (name) DO UPDATE SET queues = EXCLUDED.queues, heartbeat_at = now()"
+            ),
+            remove_node: format!("DELETE FROM {s}.nodes WHERE name = $1"),
+            live_nodes: format!(
+                "SELECT name, queues, started_at, heartbeat_at FROM {s}.nodes
+                 WHERE heartbeat_at > now() - $1 * interval '1 millisecond' ORDER BY name"
+            ),
+            // Take the lease when it is free or expired, renew it when ours; a row comes back
+            // only if we lead afterwards.
+            lead: format!(
+                "INSERT INTO {s}.leader AS l (id, node, elected_at, expires_at)
+                 VALUES (1, $1, now(), now() + $2 * interval '1 millisecond')
+                 ON CONFLICT (id) DO UPDATE SET
+                     node = EXCLUDED.node,
+                     expires_at = EXCLUDED.expires_at,
+                     elected_at = CASE WHEN l.node = EXCLUDED.node THEN l.elected_at ELSE now() END
+                 WHERE l.node = EXCLUDED.node OR l.expires_at < now()
+                 RETURNING node"
+            ),
+            resign: format!(
+                "WITH gone AS (DELETE FROM {s}.leader WHERE node = $1 RETURNING 1)
+                 SELECT count(pg_notify($2, 'l:')) FROM gone"
+            ),
+            leader: format!("SELECT node FROM {s}.leader WHERE expires_at > now()"),
+            // By node liveness only: a job is rescued when the node that runs it has not
+            // heartbeated within the TTL, however long the job itself has been running.
+            rescue: format!(
+                "WITH orphans AS MATERIALIZED (
+                    SELECT id FROM {s}.jobs j
+                    WHERE state = 'executing'
+                      AND NOT EXISTS (SELECT 1 FROM {s}.nodes n
+                                      WHERE n.name = j.attempted_by
+                                        AND n.heartbeat_at > now() - $1 * interval '1 millisecond')
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED
+                ), moved AS (
+                    UPDATE {s}.jobs j SET
+                        state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END::{s}.job_state,
+                        discarded_at = CASE WHEN j.attempt >= j.max_attempts THEN now() ELSE j.discarded_at END,
+                        errors = array_append(j.errors, jsonb_build_object(
+                            'attempt', j.attempt, 'at', now(),
+                            'error', 'rescued: node `' || coalesce(j.attempted_by, '?') || '` stopped heartbeating while the job ran'))
+                    FROM orphans WHERE j.id = orphans.id
+                    RETURNING j.state, j.queue
+                ), notified AS (
+                    SELECT pg_notify($3, 'a:' || queue) FROM (SELECT DISTINCT queue FROM moved WHERE state = 'available') q
+                ), forgotten AS (
+                    DELETE FROM {s}.nodes WHERE heartbeat_at <= now() - $1 * interval '1 millisecond' RETURNING 1
+                )
+                SELECT count(*) FILTER (WHERE state = 'available') AS rescued,
+                       count(*) FILTER (WHERE state = 'discarded') AS discarded,
+                       (SELECT count(*) FROM notified) AS notified,
+                       (SELECT count(*) FROM forgotten) AS forgotten
+                FROM moved"
+            ),
+            prune: format!(
+                "WITH doomed AS MATERIALIZED (
+                    SELECT id FROM {s}.jobs
+                    WHERE (state = 'completed' AND completed_at < now() - $1 * interval '1 millisecond')
+                       OR (state = 'cancelled' AND cancelled_at < now() - $2 * interval '1 millisecond')
+                       OR (state = 'discarded' AND discarded_at < now() - $3 * interval '1 millisecond')
+                    LIMIT $4
+                    FOR UPDATE SKIP LOCKED
+                )
+                DELETE FROM {s}.jobs j USING doomed WHERE j.id = doomed.id"
+            ),
+            cron_last: format!("SELECT last_slot FROM {s}.cron WHERE name = $1"),
+            cron_lock: format!("SELECT last_slot FROM {s}.cron WHERE name = $1 FOR UPDATE"),
+            cron_first: format!(
+                "INSERT INTO {s}.cron (name, last_slot) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
+            ),
+            cron_update: format!("UPDATE {s}.cron SET last_slot = $2, fired_at = now() WHERE name = $1"),
+            queue_settings: format!(
+                "SELECT name, paused, concurrency, global_limit FROM {s}.queues ORDER BY name"
+            ),
+            set_queue_settings: format!(
+                "WITH up AS (
+                    INSERT INTO {s}.queues (name, paused, concurrency, global_limit, updated_at)
+                    VALUES ($1, $2, $3, $4, now())
+                    ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused, concurrency = EXCLUDED.concurrency,
+                        global_limit = EXCLUDED.global_limit, updated_at = now()
+                    RETURNING name
+                )
+                SELECT count(pg_notify($5, 'q:' || name)) FROM up"
+            ),
             count_by_state: format!(
                 "SELECT queue, state::text AS state, count(*) AS n FROM {s}.jobs GROUP BY queue, state ORDER BY queue, state"
             ),

@@ -18,14 +18,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::postgres::validate_schema;
-use crate::engine::{Ack, AckKind, Engine, FetchedJob, JobRow, Signal, StageReport, StateCount};
+use crate::engine::{
+    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention, Signal,
+    StageReport, StateCount,
+};
 use crate::error::{Error, Result};
 use crate::insert::{InsertDatabase, InsertedJob, NewJob};
 use crate::state::JobState;
@@ -121,8 +124,15 @@ impl Engine for SqliteEngine {
         Ok(out)
     }
 
-    async fn fetch(&self, queue: &str, limit: u32, node: &str) -> Result<Vec<FetchedJob>> {
+    async fn fetch(&self, r: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         let p = &self.prefix;
+        // One writer at a time, so counting executing rows for a global limit is exact.
+        let limit = match r.global_limit {
+            None => "?2".to_string(),
+            Some(_) => format!(
+                "max(0, min(?2, ?5 - (SELECT count(*) FROM {p}jobs WHERE state = 'executing' AND queue = ?1)))"
+            ),
+        };
         let _w = self.write.lock().await;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
@@ -130,19 +140,20 @@ impl Engine for SqliteEngine {
                  SELECT id FROM {p}jobs
                  WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
                  ORDER BY priority, scheduled_at, id
-                 LIMIT ?2)
+                 LIMIT {limit})
              RETURNING id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at"
         )))
-        .bind(queue)
-        .bind(i64::from(limit))
+        .bind(r.queue)
+        .bind(i64::from(r.limit))
         .bind(now_ms())
-        .bind(node)
+        .bind(r.node)
+        .bind(r.global_limit.map(i64::from))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(row::fetched_job).collect()
     }
 
-    async fn ack(&self, acks: &[Ack]) -> Result<u64> {
+    async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         let p = &self.prefix;
         let sql = format!(
             "UPDATE {p}jobs SET
@@ -154,7 +165,7 @@ impl Engine for SqliteEngine {
                 errors = CASE WHEN ?5 IS NULL THEN errors
                               ELSE json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?6, 'error', ?5)) END,
                 attempt = attempt - ?7
-             WHERE id = ?1 AND state = 'executing'"
+             WHERE id = ?1 AND state = 'executing' AND attempted_by = ?8 AND attempt = ?9"
         );
         let now = now_ms();
         let at = Utc::now().to_rfc3339();
@@ -180,6 +191,8 @@ impl Engine for SqliteEngine {
                 .bind(error)
                 .bind(&at)
                 .bind(refund)
+                .bind(node)
+                .bind(i64::from(ack.attempt))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -276,6 +289,243 @@ impl Engine for SqliteEngine {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(row::job_row).transpose()
+    }
+
+    async fn now(&self) -> Result<DateTime<Utc>> {
+        Ok(Utc::now())
+    }
+
+    async fn heartbeat(&self, node: &str, queues: &[String]) -> Result<()> {
+        let p = &self.prefix;
+        let now = now_ms();
+        let _w = self.write.lock().await;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}nodes (name, queues, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (name) DO UPDATE SET queues = excluded.queues, heartbeat_at = excluded.heartbeat_at"
+        )))
+        .bind(node)
+        .bind(serde_json::Value::from(queues.to_vec()).to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_node(&self, node: &str) -> Result<()> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}nodes WHERE name = ?1"))).bind(node).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn live_nodes(&self, ttl: Duration) -> Result<Vec<NodeRow>> {
+        let p = &self.prefix;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT name, queues, started_at, heartbeat_at FROM {p}nodes WHERE heartbeat_at > ?1 ORDER BY name"
+        )))
+        .bind(now_ms() - ms(ttl))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let queues: String = r.try_get("queues")?;
+                Ok(NodeRow {
+                    name: r.try_get("name")?,
+                    queues: serde_json::from_str(&queues).map_err(|e| Error::Unexpected(e.to_string()))?,
+                    started_at: row::time(r.try_get("started_at")?)?,
+                    heartbeat_at: row::time(r.try_get("heartbeat_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn lead(&self, node: &str, ttl: Duration) -> Result<bool> {
+        let p = &self.prefix;
+        let now = now_ms();
+        let _w = self.write.lock().await;
+        let won: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "INSERT INTO {p}leader (id, node, elected_at, expires_at) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET
+                 node = excluded.node,
+                 expires_at = excluded.expires_at,
+                 elected_at = CASE WHEN node = excluded.node THEN elected_at ELSE excluded.elected_at END
+             WHERE node = excluded.node OR expires_at < ?2
+             RETURNING node"
+        )))
+        .bind(node)
+        .bind(now)
+        .bind(now + ms(ttl))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(won.is_some())
+    }
+
+    async fn resign(&self, node: &str) -> Result<()> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let gone = sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}leader WHERE node = ?1")))
+            .bind(node)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        drop(_w);
+        if gone > 0 {
+            wake::signal(&self.file, [Signal::LeaderResigned]);
+        }
+        Ok(())
+    }
+
+    async fn leader(&self) -> Result<Option<String>> {
+        let p = &self.prefix;
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!("SELECT node FROM {p}leader WHERE expires_at > ?1")))
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport> {
+        let p = &self.prefix;
+        let now = now_ms();
+        let cutoff = now - ms(node_ttl);
+        let at = Utc::now().to_rfc3339();
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let moved: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET
+                 state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+                 discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
+                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3,
+                     'error', 'rescued: node `' || coalesce(attempted_by, '?') || '` stopped heartbeating while the job ran'))
+             WHERE id IN (
+                 SELECT id FROM {p}jobs j WHERE state = 'executing'
+                   AND NOT EXISTS (SELECT 1 FROM {p}nodes n WHERE n.name = j.attempted_by AND n.heartbeat_at > ?1)
+                 LIMIT ?4)
+             RETURNING state, queue"
+        )))
+        .bind(cutoff)
+        .bind(now)
+        .bind(&at)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}nodes WHERE heartbeat_at <= ?1")))
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        drop(_w);
+        let rescued: Vec<String> = moved.iter().filter(|m| m.0 == "available").map(|m| m.1.clone()).collect();
+        let report = RescueReport { rescued: rescued.len() as u64, discarded: (moved.len() - rescued.len()) as u64 };
+        self.wake_for(rescued);
+        Ok(report)
+    }
+
+    async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
+        let p = &self.prefix;
+        let now = now_ms();
+        let _w = self.write.lock().await;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {p}jobs WHERE id IN (
+                 SELECT id FROM {p}jobs
+                 WHERE (state = 'completed' AND completed_at < ?1)
+                    OR (state = 'cancelled' AND cancelled_at < ?2)
+                    OR (state = 'discarded' AND discarded_at < ?3)
+                 LIMIT ?4)"
+        )))
+        .bind(now - ms(retention.completed))
+        .bind(now - ms(retention.cancelled))
+        .bind(now - ms(retention.discarded))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+        let p = &self.prefix;
+        let last: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!("SELECT last_slot FROM {p}cron WHERE name = ?1")))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        last.map(row::time).transpose()
+    }
+
+    async fn cron_fire(
+        &self,
+        name: &str,
+        expected: Option<DateTime<Utc>>,
+        new_last: DateTime<Utc>,
+        jobs: Vec<NewJob>,
+    ) -> Result<bool> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        // Write first, so this transaction holds the write lock before it reads.
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}cron (name, last_slot, fired_at) VALUES (?1, -1, ?2) ON CONFLICT (name) DO NOTHING"
+        )))
+        .bind(name)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let current: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT last_slot FROM {p}cron WHERE name = ?1")))
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        let current = if current == -1 { None } else { Some(row::time(current)?) };
+        if current != expected {
+            return Ok(false);
+        }
+        sqlx::query(AssertSqlSafe(format!("UPDATE {p}cron SET last_slot = ?2, fired_at = ?3 WHERE name = ?1")))
+            .bind(name)
+            .bind(new_last.timestamp_millis())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        let out = insert::insert_jobs(&mut tx, p, jobs).await?;
+        tx.commit().await?;
+        drop(_w);
+        wake::signal(&self.file, insert::signals_for(&out));
+        Ok(true)
+    }
+
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
+        let p = &self.prefix;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT name, paused, concurrency, global_limit FROM {p}queues ORDER BY name"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueueSettings {
+                    name: r.try_get("name")?,
+                    paused: r.try_get::<Option<bool>, _>("paused")?,
+                    concurrency: r.try_get::<Option<i64>, _>("concurrency")?.map(|n| n as u32),
+                    global_limit: r.try_get::<Option<i64>, _>("global_limit")?.map(|n| n as u32),
+                })
+            })
+            .collect()
+    }
+
+    async fn set_queue_settings(&self, s: &QueueSettings) -> Result<()> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, concurrency = excluded.concurrency,
+                 global_limit = excluded.global_limit, updated_at = excluded.updated_at"
+        )))
+        .bind(&s.name)
+        .bind(s.paused)
+        .bind(s.concurrency.map(i64::from))
+        .bind(s.global_limit.map(i64::from))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        drop(_w);
+        wake::signal(&self.file, [Signal::QueueSettings(s.name.clone())]);
+        Ok(())
     }
 
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {

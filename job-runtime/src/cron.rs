@@ -1,0 +1,292 @@
+//! Cron entries: when they fire, and which slots are due.
+//!
+//! Each firing is a *slot*: a time the expression matches, in the entry's time zone. The leader
+//! asks [`due_slots`] which slots fell due since the entry's last recorded slot, and records the
+//! newest one in the same transaction as the inserted jobs (see `Engine::cron_fire`), so a slot
+//! fires once however many nodes, leader changes or restarts there are. Every cron job also
+//! carries a unique key per entry and slot, so even two leaders at once cannot double-fire.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use croner::{Cron, Direction};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::insert::{InsertBuilder, NewJob};
+use crate::job::Job;
+use crate::state::JobState;
+
+/// What to do with slots that fell due while no node was running (or no leader was elected).
+///
+/// A slot is *missed* when it is more than [`MISSED_AFTER`] old by the time the leader sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissedSlots {
+    /// Run once for the newest missed slot, skip the older ones (the default: a daily report that
+    /// was missed at 02:00 runs once when the cluster comes back).
+    #[default]
+    RunOnce,
+    /// Run none of them: only slots that are due now fire.
+    Skip,
+    /// Run every missed slot, oldest first, but at most this many (the newest ones).
+    RunAll {
+        /// The most slots one catch-up fires.
+        max: u32,
+    },
+}
+
+/// How old a due slot must be to count as missed rather than just due.
+pub const MISSED_AFTER: Duration = Duration::from_secs(60);
+
+/// A parsed schedule: five fields (minute hour day month weekday) with names, ranges, steps and
+/// lists, an optional leading seconds field, and `@hourly`, `@daily`, `@weekly`, `@monthly`,
+/// `@yearly`; evaluated in an IANA time zone.
+///
+/// Daylight saving: a fixed-time slot that falls in a spring-forward gap runs at the first valid
+/// time after the gap; in a fall-back overlap it runs once. Interval slots (`*/15 * * * *`) inside
+/// a gap are skipped. (This is the croner crate's documented behaviour, tested here.)
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    expr: String,
+    cron: Cron,
+    tz: Tz,
+}
+
+impl Schedule {
+    /// Parses `expr` for time zone `tz` (an IANA name such as `America/New_York`, or `UTC`).
+    ///
+    /// ```
+    /// let s = jobsmith::cron::Schedule::parse("0 2 * * *", "America/New_York").unwrap();
+    /// assert_eq!(s.expr(), "0 2 * * *");
+    /// assert!(jobsmith::cron::Schedule::parse("61 * * * *", "UTC").is_err());
+    /// ```
+    pub fn parse(expr: &str, tz: &str) -> Result<Self> {
+        let cron = Cron::from_str(expr)
+            .map_err(|e| Error::InvalidOption(format!("cron expression `{expr}` is invalid: {e}")))?;
+        let tz = Tz::from_str(tz).map_err(|_| Error::InvalidOption(format!("unknown time zone `{tz}`")))?;
+        Ok(Self { expr: expr.to_string(), cron, tz })
+    }
+
+    /// The expression as written.
+    pub fn expr(&self) -> &str {
+        &self.expr
+    }
+
+    /// The time zone.
+    pub fn timezone(&self) -> Tz {
+        self.tz
+    }
+
+    /// The newest slots at or before `now` and after `after`, newest first, at most `max`.
+    pub fn slots_back(&self, after: Option<DateTime<Utc>>, now: DateTime<Utc>, max: usize) -> Vec<DateTime<Utc>> {
+        let local = now.with_timezone(&self.tz);
+        self.cron
+            .iter_from(local, Direction::Backward)
+            .map(|t| t.with_timezone(&Utc))
+            .take_while(|t| after.is_none_or(|a| *t > a))
+            .take(max)
+            .collect()
+    }
+
+    /// The first slot after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron.find_next_occurrence(&t.with_timezone(&self.tz), false).ok().map(|t| t.with_timezone(&Utc))
+    }
+}
+
+/// Which slots to fire now, oldest first, and the slot to record as the entry's last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// Slots to insert jobs for, oldest first.
+    pub fire: Vec<DateTime<Utc>>,
+    /// The newest due slot (recorded even when skipped), or `None` if nothing is due.
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// The slots due at `now` for an entry whose last recorded slot is `last`.
+///
+/// An entry seen for the first time (`last == None`) fires nothing for the past: it records the
+/// newest slot and fires from the next one on.
+pub fn due_slots(schedule: &Schedule, last: Option<DateTime<Utc>>, now: DateTime<Utc>, missed: MissedSlots) -> Due {
+    let Some(last) = last else {
+        let newest = schedule.slots_back(None, now, 1).into_iter().next();
+        return Due { fire: Vec::new(), last: newest.or(Some(now)) };
+    };
+    let cap = match missed {
+        MissedSlots::RunAll { max } => max.max(1) as usize,
+        _ => 1,
+    };
+    let newest_first = schedule.slots_back(Some(last), now, cap);
+    let Some(&newest) = newest_first.first() else {
+        return Due { fire: Vec::new(), last: None };
+    };
+    let missed_cutoff = now - chrono::Duration::from_std(MISSED_AFTER).expect("small duration");
+    let mut fire: Vec<DateTime<Utc>> = match missed {
+        MissedSlots::Skip => newest_first.into_iter().filter(|s| *s >= missed_cutoff).collect(),
+        _ => newest_first,
+    };
+    fire.reverse();
+    Due { fire, last: Some(newest) }
+}
+
+/// One cron entry: a schedule, the job it inserts, and its catch-up policy.
+///
+/// ```
+/// # use jobsmith::prelude::*;
+/// # #[jobsmith::job] async fn sync_feed(feed: String) -> Result<(), String> { Ok(()) }
+/// let entry = jobsmith::cron::CronEntry::new("*/5 * * * *", SyncFeed { feed: "news".into() })
+///     .unwrap()
+///     .timezone("Europe/Paris")
+///     .unwrap()
+///     .missed(jobsmith::cron::MissedSlots::Skip);
+/// assert_eq!(entry.name(), "sync_feed:*/5 * * * *".replace("sync_feed", &entry.name()[..entry.name().find(':').unwrap()]));
+/// ```
+#[derive(Debug, Clone)]
+pub struct CronEntry {
+    name: String,
+    schedule: Schedule,
+    job: NewJob,
+    missed: MissedSlots,
+}
+
+impl CronEntry {
+    /// An entry that inserts `job` (with its per-insert options) at every slot of `expr`, in UTC.
+    /// Its name, which keys its bookkeeping, defaults to `<worker>:<expr>`.
+    pub fn new<J: Job>(expr: &str, job: impl Into<InsertBuilder<J>>) -> Result<Self> {
+        let schedule = Schedule::parse(expr, "UTC")?;
+        let job = job.into().build()?;
+        Ok(Self { name: format!("{}:{expr}", J::NAME), schedule, job, missed: MissedSlots::default() })
+    }
+
+    /// Built from a registered worker's `#[job(cron = ...)]`.
+    pub(crate) fn from_parts(name: String, schedule: Schedule, job: NewJob) -> Self {
+        Self { name, schedule, job, missed: MissedSlots::default() }
+    }
+
+    /// Evaluate the expression in `tz` (an IANA name).
+    pub fn timezone(mut self, tz: &str) -> Result<Self> {
+        self.schedule = Schedule::parse(self.schedule.expr(), tz)?;
+        Ok(self)
+    }
+
+    /// The catch-up policy. Default [`MissedSlots::RunOnce`].
+    pub fn missed(mut self, missed: MissedSlots) -> Self {
+        self.missed = missed;
+        self
+    }
+
+    /// A name of your own; keep it stable across deploys, it keys the entry's last slot.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The entry's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The schedule.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The policy.
+    pub fn missed_policy(&self) -> MissedSlots {
+        self.missed
+    }
+
+    /// The job for `slot`: unique per entry and slot in every state, with the slot in its meta.
+    pub(crate) fn job_for(&self, slot: DateTime<Utc>) -> NewJob {
+        let mut job = self.job.clone();
+        let mut hasher = Sha256::new();
+        hasher.update(b"cron\0");
+        hasher.update(self.name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(slot.timestamp_millis().to_be_bytes());
+        job.unique_key = Some(hasher.finalize().to_vec());
+        job.unique_states = Some(JobState::ALL.iter().fold(0, |acc, s| acc | s.bit()));
+        if let Some(meta) = job.meta.as_object_mut() {
+            meta.insert("cron".into(), self.name.clone().into());
+            meta.insert("cron_slot".into(), slot.to_rfc3339().into());
+        }
+        job
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+    }
+
+    #[test]
+    fn a_new_entry_fires_nothing_for_the_past() {
+        let s = Schedule::parse("*/5 * * * *", "UTC").unwrap();
+        let due = due_slots(&s, None, utc(2026, 1, 1, 10, 7, 0), MissedSlots::RunAll { max: 10 });
+        assert!(due.fire.is_empty());
+        assert_eq!(due.last, Some(utc(2026, 1, 1, 10, 5, 0)));
+    }
+
+    #[test]
+    fn due_slots_fire_once_and_not_again() {
+        let s = Schedule::parse("*/5 * * * *", "UTC").unwrap();
+        let last = Some(utc(2026, 1, 1, 10, 0, 0));
+        let due = due_slots(&s, last, utc(2026, 1, 1, 10, 5, 0), MissedSlots::RunOnce);
+        assert_eq!(due.fire, vec![utc(2026, 1, 1, 10, 5, 0)]);
+        let again = due_slots(&s, due.last, utc(2026, 1, 1, 10, 5, 30), MissedSlots::RunOnce);
+        assert!(again.fire.is_empty() && again.last.is_none());
+    }
+
+    #[test]
+    fn missed_slot_policies() {
+        let s = Schedule::parse("0 * * * *", "UTC").unwrap();
+        let last = Some(utc(2026, 1, 1, 0, 0, 0));
+        let now = utc(2026, 1, 1, 5, 30, 0); // 01:00..05:00 were missed
+        assert_eq!(due_slots(&s, last, now, MissedSlots::RunOnce).fire, vec![utc(2026, 1, 1, 5, 0, 0)]);
+        assert!(due_slots(&s, last, now, MissedSlots::Skip).fire.is_empty());
+        assert_eq!(
+            due_slots(&s, last, now, MissedSlots::RunAll { max: 3 }).fire,
+            vec![utc(2026, 1, 1, 3, 0, 0), utc(2026, 1, 1, 4, 0, 0), utc(2026, 1, 1, 5, 0, 0)]
+        );
+        for policy in [MissedSlots::RunOnce, MissedSlots::Skip, MissedSlots::RunAll { max: 3 }] {
+            assert_eq!(due_slots(&s, last, now, policy).last, Some(utc(2026, 1, 1, 5, 0, 0)));
+        }
+        // A slot due just now is not "missed", so Skip fires it.
+        assert_eq!(due_slots(&s, last, utc(2026, 1, 1, 5, 0, 10), MissedSlots::Skip).fire.len(), 1);
+    }
+
+    #[test]
+    fn seconds_field_and_nicknames() {
+        let s = Schedule::parse("*/2 * * * * *", "UTC").unwrap();
+        let due = due_slots(&s, Some(utc(2026, 1, 1, 0, 0, 0)), utc(2026, 1, 1, 0, 0, 7), MissedSlots::RunAll { max: 10 });
+        assert_eq!(due.fire.len(), 3);
+        assert_eq!(due.last, Some(utc(2026, 1, 1, 0, 0, 6)));
+        let hourly = Schedule::parse("@hourly", "UTC").unwrap();
+        assert_eq!(hourly.next_after(utc(2026, 1, 1, 0, 30, 0)), Some(utc(2026, 1, 1, 1, 0, 0)));
+        let named = Schedule::parse("0 9 * JAN-MAR MON-FRI", "UTC").unwrap();
+        assert_eq!(named.next_after(utc(2026, 1, 3, 0, 0, 0)), Some(utc(2026, 1, 5, 9, 0, 0)), "next Monday");
+    }
+
+    #[test]
+    fn time_zones_and_daylight_saving() {
+        // 02:00 daily in New York: 07:00 UTC in winter, 06:00 UTC in summer.
+        let s = Schedule::parse("0 2 * * *", "America/New_York").unwrap();
+        assert_eq!(s.next_after(utc(2026, 1, 10, 0, 0, 0)), Some(utc(2026, 1, 10, 7, 0, 0)));
+        assert_eq!(s.next_after(utc(2026, 7, 10, 0, 0, 0)), Some(utc(2026, 7, 10, 6, 0, 0)));
+        // 2026-03-08 has no 02:00 in New York (02:00 -> 03:00): the slot runs at 03:00 EDT.
+        assert_eq!(s.next_after(utc(2026, 3, 8, 0, 0, 0)), Some(utc(2026, 3, 8, 7, 0, 0)));
+        // 2026-11-01 01:30 happens twice (fall back): the slot runs once.
+        let half = Schedule::parse("30 1 * * *", "America/New_York").unwrap();
+        let first = half.next_after(utc(2026, 11, 1, 0, 0, 0)).unwrap();
+        let second = half.next_after(first).unwrap();
+        assert_eq!(first, utc(2026, 11, 1, 5, 30, 0));
+        assert_eq!(second, utc(2026, 11, 2, 6, 30, 0), "not again an hour later");
+        assert!(Schedule::parse("0 2 * * *", "Mars/Olympus").is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! Leader-only maintenance. Each service has its config, a `run_once` that returns what it did,
+//! and runs in [`every`]: a ticker that only works while this node leads.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use crate::cron::{CronEntry, due_slots};
+use crate::engine::{RescueReport, Retention};
+use crate::error::Result;
+
+/// Runs `job` every `interval` while this node leads (and once as soon as it becomes leader).
+pub(crate) async fn every<F, Fut>(shared: Arc<Shared>, interval: Duration, stop: CancellationToken, what: &str, mut job: F)
+where
+    F: FnMut(Arc<Shared>) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Duration>>>,
+{
+    loop {
+        let mut wait = interval;
+        if shared.is_leader.load(Ordering::Acquire) {
+            match job(shared.clone()).await {
+                Ok(sooner) => wait = sooner.map_or(interval, |s| s.min(interval)),
+                Err(e) => tracing::warn!(error = %e, service = what, "jobsmith maintenance failed; will retry"),
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = shared.leader_wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Rescue: jobs `executing` on nodes whose heartbeat lapsed go back to `available`.
+pub(crate) async fn rescue_once(shared: &Shared) -> Result<RescueReport> {
+    let mut total = RescueReport::default();
+    loop {
+        let r = shared.engine.rescue(shared.config.node_ttl, 1_000).await?;
+        total.rescued += r.rescued;
+        total.discarded += r.discarded;
+        if r.rescued + r.discarded < 1_000 {
+            break;
+        }
+    }
+    if total.rescued + total.discarded > 0 {
+        tracing::warn!(rescued = total.rescued, discarded = total.discarded, "jobsmith rescued jobs of dead nodes");
+    }
+    Ok(total)
+}
+
+/// Prune: deletes finished rows past their retention, in bounded batches so no statement holds
+/// many locks or runs long.
+pub(crate) async fn prune_once(shared: &Shared, retention: &Retention, batch: u32) -> Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = shared.engine.prune(retention, batch).await?;
+        total += n;
+        if n < u64::from(batch) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    if total > 0 {
+        tracing::info!(pruned = total, "jobsmith pruned finished jobs");
+    }
+    Ok(total)
+}
+
+/// Cron: inserts the jobs of every due slot. Returns the jobs inserted and when the next slot of
+/// any entry falls due.
+pub(crate) async fn cron_once(shared: &Shared, entries: &[CronEntry]) -> Result<(usize, Option<Duration>)> {
+    let mut fired = 0;
+    let now = shared.engine.now().await?;
+    let mut next: Option<Duration> = None;
+    for entry in entries {
+        let last = shared.engine.cron_last(entry.name()).await?;
+        let due = due_slots(entry.schedule(), last, now, entry.missed_policy());
+        if let Some(new_last) = due.last {
+            let jobs = due.fire.iter().map(|slot| entry.job_for(*slot)).collect::<Vec<_>>();
+            let n = jobs.len();
+            if shared.engine.cron_fire(entry.name(), last, new_last, jobs).await? {
+                fired += n;
+                if n > 0 {
+                    tracing::info!(entry = entry.name(), slots = n, "jobsmith cron fired");
+                }
+            }
+        }
+        if let Some(t) = entry.schedule().next_after(now) {
+            let d = (t - now).to_std().unwrap_or_default();
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
+    }
+    Ok((fired, next))
+}
