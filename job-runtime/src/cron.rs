@@ -80,7 +80,12 @@ impl Schedule {
     }
 
     /// The newest slots at or before `now` and after `after`, newest first, at most `max`.
-    pub fn slots_back(&self, after: Option<DateTime<Utc>>, now: DateTime<Utc>, max: usize) -> Vec<DateTime<Utc>> {
+    pub fn slots_back(
+        &self,
+        after: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Vec<DateTime<Utc>> {
         let local = now.with_timezone(&self.tz);
         self.cron
             .iter_from(local, Direction::Backward)
@@ -109,7 +114,12 @@ pub struct Due {
 ///
 /// An entry seen for the first time (`last == None`) fires nothing for the past: it records the
 /// newest slot and fires from the next one on.
-pub fn due_slots(schedule: &Schedule, last: Option<DateTime<Utc>>, now: DateTime<Utc>, missed: MissedSlots) -> Due {
+pub fn due_slots(
+    schedule: &Schedule,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    missed: MissedSlots,
+) -> Due {
     let Some(last) = last else {
         let newest = schedule.slots_back(None, now, 1).into_iter().next();
         return Due { fire: Vec::new(), last: newest.or(Some(now)) };
@@ -264,7 +274,12 @@ mod tests {
     #[test]
     fn seconds_field_and_nicknames() {
         let s = Schedule::parse("*/2 * * * * *", "UTC").unwrap();
-        let due = due_slots(&s, Some(utc(2026, 1, 1, 0, 0, 0)), utc(2026, 1, 1, 0, 0, 7), MissedSlots::RunAll { max: 10 });
+        let due = due_slots(
+            &s,
+            Some(utc(2026, 1, 1, 0, 0, 0)),
+            utc(2026, 1, 1, 0, 0, 7),
+            MissedSlots::RunAll { max: 10 },
+        );
         assert_eq!(due.fire.len(), 3);
         assert_eq!(due.last, Some(utc(2026, 1, 1, 0, 0, 6)));
         let hourly = Schedule::parse("@hourly", "UTC").unwrap();

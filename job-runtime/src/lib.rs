@@ -15,15 +15,15 @@ pub mod state;
 
 pub use backoff::default_backoff;
 pub use context::JobContext;
+pub use cron::{CronEntry, MissedSlots};
 pub use db::{Db, Pool};
 pub use engine::JobRow;
+pub use engine::{NodeRow, QueueSettings, RescueReport, Retention};
 pub use error::{Error, Result};
 pub use insert::{InsertBuilder, InsertedJob, JobExt, NewJob, insert_all, insert_all_in};
 pub use job::{CronSpec, Job, JobOptions, PerformFuture, UniqueOptions};
 pub use outcome::{IntoOutcome, Outcome};
 pub use registry::{Registry, WorkerEntry};
-pub use cron::{CronEntry, MissedSlots};
-pub use engine::{NodeRow, QueueSettings, RescueReport, Retention};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder};
 pub use state::JobState;
 

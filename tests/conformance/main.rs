@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod harness;
+mod cluster;
 mod insert;
 mod jobs;
 mod postgres_only;

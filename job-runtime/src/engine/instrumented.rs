@@ -1,8 +1,8 @@
 //! Wraps any engine so every call gets one tracing span (`jobsmith.engine`, with the operation
 //! and the engine's name), instead of each engine instrumenting itself.
 
-use std::sync::Arc;
 use async_trait::async_trait;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Ack, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention, Signal, StageReport,
-    StateCount,
+    Ack, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention, Signal,
+    StageReport, StateCount,
 };
 use crate::error::Result;
 use crate::insert::{InsertedJob, NewJob};

@@ -13,8 +13,13 @@ use crate::engine::{RescueReport, Retention};
 use crate::error::Result;
 
 /// Runs `job` every `interval` while this node leads (and once as soon as it becomes leader).
-pub(crate) async fn every<F, Fut>(shared: Arc<Shared>, interval: Duration, stop: CancellationToken, what: &str, mut job: F)
-where
+pub(crate) async fn every<F, Fut>(
+    shared: Arc<Shared>,
+    interval: Duration,
+    stop: CancellationToken,
+    what: &str,
+    mut job: F,
+) where
     F: FnMut(Arc<Shared>) -> Fut,
     Fut: std::future::Future<Output = Result<Option<Duration>>>,
 {
@@ -23,7 +28,9 @@ where
         if shared.is_leader.load(Ordering::Acquire) {
             match job(shared.clone()).await {
                 Ok(sooner) => wait = sooner.map_or(interval, |s| s.min(interval)),
-                Err(e) => tracing::warn!(error = %e, service = what, "jobsmith maintenance failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(error = %e, service = what, "jobsmith maintenance failed; will retry")
+                }
             }
         }
         tokio::select! {
@@ -46,7 +53,11 @@ pub(crate) async fn rescue_once(shared: &Shared) -> Result<RescueReport> {
         }
     }
     if total.rescued + total.discarded > 0 {
-        tracing::warn!(rescued = total.rescued, discarded = total.discarded, "jobsmith rescued jobs of dead nodes");
+        tracing::warn!(
+            rescued = total.rescued,
+            discarded = total.discarded,
+            "jobsmith rescued jobs of dead nodes"
+        );
     }
     Ok(total)
 }

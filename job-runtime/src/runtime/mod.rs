@@ -26,8 +26,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::engine::postgres::PostgresEngine;
 use crate::cron::CronEntry;
+use crate::engine::postgres::PostgresEngine;
 use crate::engine::{Engine, JobRow, NodeRow, QueueSettings, Retention, Signal};
 use crate::error::{Error, Result};
 use crate::insert::DEFAULT_SCHEMA;
@@ -229,7 +229,11 @@ impl RuntimeBuilder {
     }
 
     /// Inserts `job` at every slot of `expr` (UTC; see [`CronEntry`] for time zones and catch-up).
-    pub fn cron<J: crate::job::Job>(mut self, expr: &str, job: impl Into<crate::insert::InsertBuilder<J>>) -> Self {
+    pub fn cron<J: crate::job::Job>(
+        mut self,
+        expr: &str,
+        job: impl Into<crate::insert::InsertBuilder<J>>,
+    ) -> Self {
         self.cron.push(CronEntry::new(expr, job));
         self
     }
@@ -283,7 +287,11 @@ impl RuntimeBuilder {
             for worker in registry.iter() {
                 if let Some(spec) = worker.options.cron {
                     let schedule = crate::cron::Schedule::parse(spec.expr, spec.timezone)?;
-                    cron.push(CronEntry::from_parts(worker.name.to_string(), schedule, (worker.build_empty)()?));
+                    cron.push(CronEntry::from_parts(
+                        worker.name.to_string(),
+                        schedule,
+                        (worker.build_empty)()?,
+                    ));
                 }
             }
         }
@@ -371,10 +379,16 @@ impl RuntimeBuilder {
         if !cron.is_empty() {
             let entries = Arc::new(cron);
             let (shared, stop, _, what) = maintain(Duration::from_secs(1), "cron");
-            services.push(tokio::spawn(maintenance::every(shared, Duration::from_secs(1), stop, what, move |s| {
-                let entries = entries.clone();
-                async move { maintenance::cron_once(&s, &entries).await.map(|(_, next)| next) }
-            })));
+            services.push(tokio::spawn(maintenance::every(
+                shared,
+                Duration::from_secs(1),
+                stop,
+                what,
+                move |s| {
+                    let entries = entries.clone();
+                    async move { maintenance::cron_once(&s, &entries).await.map(|(_, next)| next) }
+                },
+            )));
         }
 
         let mut producers = Vec::new();
@@ -500,7 +514,9 @@ impl Runtime {
     /// Sets the concurrency of `queue` on every node (persisted).
     pub async fn scale_queue_everywhere(&self, queue: &str, concurrency: u32) -> Result<()> {
         if concurrency == 0 {
-            return Err(Error::InvalidOption("concurrency must be at least 1; pause the queue instead".into()));
+            return Err(Error::InvalidOption(
+                "concurrency must be at least 1; pause the queue instead".into(),
+            ));
         }
         self.change_settings(queue, |s| s.concurrency = Some(concurrency)).await
     }
@@ -508,7 +524,9 @@ impl Runtime {
     /// Sets or clears the cluster-wide limit of `queue` (persisted).
     pub async fn set_global_limit(&self, queue: &str, limit: Option<u32>) -> Result<()> {
         if limit == Some(0) {
-            return Err(Error::InvalidOption("a global limit must be at least 1; pause the queue instead".into()));
+            return Err(Error::InvalidOption(
+                "a global limit must be at least 1; pause the queue instead".into(),
+            ));
         }
         self.change_settings(queue, |s| s.global_limit = limit).await
     }

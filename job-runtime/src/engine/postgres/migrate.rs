@@ -8,11 +8,10 @@ use super::sql::validate_schema;
 use crate::error::{Error, Result};
 
 /// Every migration, in order: (version, name, SQL with `__SCHEMA__` placeholders).
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[
-        (1, "jobs", include_str!("../../../../migrations/postgres/0001_jobs.sql")),
-        (2, "cluster", include_str!("../../../../migrations/postgres/0002_cluster.sql")),
-    ];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "jobs", include_str!("../../../../migrations/postgres/0001_jobs.sql")),
+    (2, "cluster", include_str!("../../../../migrations/postgres/0002_cluster.sql")),
+];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an
 /// advisory lock, so several nodes starting at once apply each migration exactly once.

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::reconnect_delay as backoff;
 use crate::engine::{
-    Ack, AckKind, Engine, FetchedJob, FetchRequest, JobRow, NodeRow, QueueSettings, RescueReport, Retention, Signal,
-    StageReport, StateCount,
+    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention,
+    Signal, StageReport, StateCount,
 };
 use crate::error::Result;
 use crate::insert::{InsertDatabase, InsertedJob, NewJob};
@@ -197,7 +197,11 @@ impl Engine for PostgresEngine {
     }
 
     async fn heartbeat(&self, node: &str, queues: &[String]) -> Result<()> {
-        sqlx::query(AssertSqlSafe(self.sql.heartbeat.clone())).bind(node).bind(queues).execute(&self.pool).await?;
+        sqlx::query(AssertSqlSafe(self.sql.heartbeat.clone()))
+            .bind(node)
+            .bind(queues)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -207,7 +211,10 @@ impl Engine for PostgresEngine {
     }
 
     async fn live_nodes(&self, ttl: Duration) -> Result<Vec<NodeRow>> {
-        let rows = sqlx::query(AssertSqlSafe(self.sql.live_nodes.clone())).bind(ms(ttl)).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(AssertSqlSafe(self.sql.live_nodes.clone()))
+            .bind(ms(ttl))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(NodeRow {
@@ -230,7 +237,11 @@ impl Engine for PostgresEngine {
     }
 
     async fn resign(&self, node: &str) -> Result<()> {
-        sqlx::query(AssertSqlSafe(self.sql.resign.clone())).bind(node).bind(&self.sql.channel).execute(&self.pool).await?;
+        sqlx::query(AssertSqlSafe(self.sql.resign.clone()))
+            .bind(node)
+            .bind(&self.sql.channel)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -263,7 +274,10 @@ impl Engine for PostgresEngine {
     }
 
     async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
-        Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.cron_last.clone())).bind(name).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.cron_last.clone()))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn cron_fire(
@@ -274,15 +288,25 @@ impl Engine for PostgresEngine {
         jobs: Vec<NewJob>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let current: Option<DateTime<Utc>> =
-            sqlx::query_scalar(AssertSqlSafe(self.sql.cron_lock.clone())).bind(name).fetch_optional(&mut *tx).await?;
+        let current: Option<DateTime<Utc>> = sqlx::query_scalar(AssertSqlSafe(self.sql.cron_lock.clone()))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
         if current != expected {
             return Ok(false);
         }
         let recorded = if current.is_none() {
-            sqlx::query(AssertSqlSafe(self.sql.cron_first.clone())).bind(name).bind(new_last).execute(&mut *tx).await?
+            sqlx::query(AssertSqlSafe(self.sql.cron_first.clone()))
+                .bind(name)
+                .bind(new_last)
+                .execute(&mut *tx)
+                .await?
         } else {
-            sqlx::query(AssertSqlSafe(self.sql.cron_update.clone())).bind(name).bind(new_last).execute(&mut *tx).await?
+            sqlx::query(AssertSqlSafe(self.sql.cron_update.clone()))
+                .bind(name)
+                .bind(new_last)
+                .execute(&mut *tx)
+                .await?
         };
         if recorded.rows_affected() != 1 {
             // Another node recorded the entry's first slot at the same moment.

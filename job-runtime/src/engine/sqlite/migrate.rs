@@ -6,11 +6,10 @@ use sqlx::sqlite::SqlitePool;
 use crate::error::{Error, Result};
 
 /// Every migration, in order: (version, name, SQL with `__P__` placeholders).
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[
-        (1, "jobs", include_str!("../../../../migrations/sqlite/0001_jobs.sql")),
-        (2, "cluster", include_str!("../../../../migrations/sqlite/0002_cluster.sql")),
-    ];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "jobs", include_str!("../../../../migrations/sqlite/0001_jobs.sql")),
+    (2, "cluster", include_str!("../../../../migrations/sqlite/0002_cluster.sql")),
+];
 
 /// Applies pending migrations for the instance whose tables start with `prefix`, in one
 /// immediate (write-locked) transaction. Idempotent; a newer schema is refused.

@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::postgres::validate_schema;
 use crate::engine::{
-    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention, Signal,
-    StageReport, StateCount,
+    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention,
+    Signal, StageReport, StateCount,
 };
 use crate::error::{Error, Result};
 use crate::insert::{InsertDatabase, InsertedJob, NewJob};
@@ -314,7 +314,10 @@ impl Engine for SqliteEngine {
     async fn remove_node(&self, node: &str) -> Result<()> {
         let p = &self.prefix;
         let _w = self.write.lock().await;
-        sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}nodes WHERE name = ?1"))).bind(node).execute(&self.pool).await?;
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}nodes WHERE name = ?1")))
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -415,7 +418,8 @@ impl Engine for SqliteEngine {
         tx.commit().await?;
         drop(_w);
         let rescued: Vec<String> = moved.iter().filter(|m| m.0 == "available").map(|m| m.1.clone()).collect();
-        let report = RescueReport { rescued: rescued.len() as u64, discarded: (moved.len() - rescued.len()) as u64 };
+        let report =
+            RescueReport { rescued: rescued.len() as u64, discarded: (moved.len() - rescued.len()) as u64 };
         self.wake_for(rescued);
         Ok(report)
     }
@@ -443,10 +447,11 @@ impl Engine for SqliteEngine {
 
     async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
         let p = &self.prefix;
-        let last: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!("SELECT last_slot FROM {p}cron WHERE name = ?1")))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let last: Option<i64> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT last_slot FROM {p}cron WHERE name = ?1")))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
         last.map(row::time).transpose()
     }
 
@@ -468,20 +473,23 @@ impl Engine for SqliteEngine {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        let current: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT last_slot FROM {p}cron WHERE name = ?1")))
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await?;
+        let current: i64 =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT last_slot FROM {p}cron WHERE name = ?1")))
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
         let current = if current == -1 { None } else { Some(row::time(current)?) };
         if current != expected {
             return Ok(false);
         }
-        sqlx::query(AssertSqlSafe(format!("UPDATE {p}cron SET last_slot = ?2, fired_at = ?3 WHERE name = ?1")))
-            .bind(name)
-            .bind(new_last.timestamp_millis())
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {p}cron SET last_slot = ?2, fired_at = ?3 WHERE name = ?1"
+        )))
+        .bind(name)
+        .bind(new_last.timestamp_millis())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         let out = insert::insert_jobs(&mut tx, p, jobs).await?;
         tx.commit().await?;
         drop(_w);
