@@ -296,24 +296,34 @@ impl<J: Job> JobExt for J {}
 /// assert_eq!(stored.len(), 2);
 /// # Ok(()) }
 /// ```
-pub async fn insert_all<'c, A>(db: A, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+pub fn insert_all<'c, A>(
+    db: A,
+    jobs: Vec<NewJob>,
+) -> impl Future<Output = Result<Vec<InsertedJob>>> + Send + 'c
 where
-    A: sqlx::Acquire<'c> + Send,
+    A: sqlx::Acquire<'c> + Send + 'c,
     A::Database: InsertDatabase,
 {
-    insert_all_in(db, DEFAULT_SCHEMA, jobs).await
+    insert_all_in(db, DEFAULT_SCHEMA.to_string(), jobs)
 }
 
 /// [`insert_all`] into the instance of another schema.
-pub async fn insert_all_in<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+pub fn insert_all_in<'c, A>(
+    db: A,
+    schema: impl Into<String>,
+    jobs: Vec<NewJob>,
+) -> impl Future<Output = Result<Vec<InsertedJob>>> + Send + 'c
 where
-    A: sqlx::Acquire<'c> + Send,
+    A: sqlx::Acquire<'c> + Send + 'c,
     A::Database: InsertDatabase,
 {
-    if jobs.is_empty() {
-        return Ok(Vec::new());
+    let schema = schema.into();
+    async move {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        <A::Database as InsertDatabase>::insert_jobs(db, &schema, jobs).await
     }
-    <A::Database as InsertDatabase>::insert_jobs(db, schema, jobs).await
 }
 
 /// A database that jobs can be inserted into through a pool, a connection or a transaction.

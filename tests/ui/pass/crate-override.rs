@@ -1,4 +1,5 @@
 //! `crate = "..."` makes the generated code name jobsmith through a re-export.
+#![deny(warnings)]
 
 mod reexport {
     pub use jobsmith;

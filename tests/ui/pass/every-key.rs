@@ -1,4 +1,5 @@
 //! A job with every key of `#[job(...)]`.
+#![deny(warnings)]
 
 use std::time::Duration;
 

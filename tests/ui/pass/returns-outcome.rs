@@ -1,4 +1,5 @@
 //! A job fn that returns `Result<Outcome, E>` to choose how it ends.
+#![deny(warnings)]
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
 //! A job fn that does not take the context, with no keys at all.
+#![deny(warnings)]
 
 use jobsmith::{Job, JobOptions, job};
 

@@ -1,0 +1,83 @@
+//! One node of a test cluster, run as its own process by `tests/cluster.rs`.
+//!
+//! Configured by environment: `DATABASE_URL`, `NODE_NAME`, `CONCURRENCY` (default 20),
+//! `GLOBAL_LIMIT` (optional), `CRON=1` (a per-second cron entry). Jobs record every run in the
+//! `cluster_runs` table and the cluster-wide concurrency in `cluster_gauge`, so the test can check
+//! from outside what ran where. SIGTERM shuts down cleanly; SIGKILL is the crash under test.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use jobsmith::{CronEntry, MissedSlots, job};
+use sqlx::PgPool;
+
+static POOL: OnceLock<PgPool> = OnceLock::new();
+static NODE: OnceLock<String> = OnceLock::new();
+
+fn pool() -> &'static PgPool {
+    POOL.get().expect("pool set at start")
+}
+
+/// Records the run, holds a slot of the cluster-wide gauge for `sleep_ms`, and completes.
+#[job(queue = "work", max_attempts = 5)]
+async fn cluster_work(ctx: jobsmith::JobContext, n: i64, sleep_ms: u64) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO cluster_runs (job_id, n, node, attempt) VALUES ($1, $2, $3, $4)")
+        .bind(ctx.id)
+        .bind(n)
+        .bind(NODE.get().unwrap())
+        .bind(ctx.attempt as i32)
+        .execute(pool())
+        .await?;
+    sqlx::query("UPDATE cluster_gauge SET cur = cur + 1, peak = greatest(peak, cur + 1)")
+        .execute(pool())
+        .await?;
+    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    sqlx::query("UPDATE cluster_gauge SET cur = cur - 1").execute(pool()).await?;
+    Ok(())
+}
+
+/// Inserted by the per-second cron entry; the slot is in its meta.
+#[job(queue = "work")]
+async fn cluster_tick() -> Result<(), String> {
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .init();
+    let url = std::env::var("DATABASE_URL")?;
+    let name = std::env::var("NODE_NAME")?;
+    let concurrency: usize = std::env::var("CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(20);
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(10).connect(&url).await?;
+    POOL.set(pool.clone()).ok();
+    NODE.set(name.clone()).ok();
+
+    let mut builder = jobsmith::Runtime::builder(pool)
+        .node_name(&name)
+        .queue("work", concurrency)
+        .poll_interval(Duration::from_millis(200))
+        .heartbeat_interval(Duration::from_millis(200))
+        .node_ttl(Duration::from_secs(2))
+        .leader_lease(Duration::from_secs(1))
+        .rescue_interval(Duration::from_millis(250))
+        .shutdown_grace(Duration::from_secs(10));
+    if let Some(limit) = std::env::var("GLOBAL_LIMIT").ok().and_then(|l| l.parse().ok()) {
+        builder = builder.global_limit("work", limit);
+    }
+    if std::env::var("CRON").as_deref() == Ok("1") {
+        let entry = CronEntry::new("* * * * * *", ClusterTick {})?
+            .named("tick")
+            .missed(MissedSlots::RunAll { max: 60 });
+        builder = builder.cron_entry(entry);
+    }
+    let runtime = builder.start().await?;
+    println!("ready {name}");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    term.recv().await;
+    runtime.shutdown().await?;
+    println!("stopped {name}");
+    Ok(())
+}

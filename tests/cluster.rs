@@ -1,0 +1,254 @@
+//! Real processes on one PostgreSQL: crash a node, crash the leader, restart every node under
+//! load, and hold a global limit across nodes. Each node is `examples/cluster_node.rs` in its own
+//! OS process (built by `cargo test`, which builds the examples).
+
+#![allow(unreachable_pub, dead_code, unused_macros)]
+
+#[path = "conformance/harness.rs"]
+#[macro_use]
+mod harness;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::{new_pg_database, wait_for};
+use jobsmith::prelude::*;
+use sqlx::PgPool;
+
+/// The example binary, next to this test binary's directory.
+fn node_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("examples").join("cluster_node");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test` (which builds examples) or `cargo build --example cluster_node`",
+        bin.display()
+    );
+    bin
+}
+
+struct Node {
+    name: String,
+    child: Child,
+}
+
+impl Node {
+    fn start(url: &str, name: &str, env: &[(&str, &str)]) -> Node {
+        let mut cmd = Command::new(node_binary());
+        cmd.env("DATABASE_URL", url).env("NODE_NAME", name).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn node");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("ready"), "node {name} did not start: {line:?}");
+        Node { name: name.to_string(), child }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(mut self) {
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "node {} exited with {status}", self.name);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn setup() -> (PgPool, String) {
+    let pool = new_pg_database().await;
+    jobsmith::migrate(&pool).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE cluster_runs (job_id bigint NOT NULL, n bigint NOT NULL, node text NOT NULL, attempt int NOT NULL);
+         CREATE TABLE cluster_gauge (cur int NOT NULL, peak int NOT NULL);
+         INSERT INTO cluster_gauge VALUES (0, 0);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let db: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.unwrap();
+    let mut url = harness::base_url();
+    let cut = url.rfind('/').unwrap();
+    url.truncate(cut + 1);
+    url.push_str(&db);
+    (pool, url)
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(pool).await.unwrap()
+}
+
+async fn insert_work(pool: &PgPool, from: i64, n: i64, sleep_ms: u64) {
+    let jobs = (from..from + n).map(|i| ClusterWork { n: i, sleep_ms }.build().unwrap()).collect();
+    jobsmith::insert_all(pool, jobs).await.unwrap();
+}
+
+/// The same job type as the node binary's (same worker name), so the test can insert it.
+#[jobsmith::job(queue = "work", max_attempts = 5, name = "cluster_node::ClusterWork")]
+async fn cluster_work(n: i64, sleep_ms: u64) -> Result<(), String> {
+    let _ = (n, sleep_ms);
+    unreachable!("runs only in the node processes")
+}
+
+const MINUTES: Duration = Duration::from_secs(180);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_no_job_and_live_nodes_run_nothing_twice() {
+    let (pool, url) = setup().await;
+    insert_work(&pool, 0, 5_000, 3).await;
+    let n1 = Node::start(&url, "n1", &[]);
+    let n2 = Node::start(&url, "n2", &[]);
+    let n3 = Node::start(&url, "n3", &[]);
+    wait_for("n2 to be busy", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM cluster_runs WHERE node = 'n2'").await >= 300).then_some(())
+    })
+    .await;
+    n2.kill();
+    wait_for("all 5,000 jobs to complete", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 5_000)
+            .then_some(())
+    })
+    .await;
+    n1.terminate();
+    n3.terminate();
+
+    assert_eq!(count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state <> 'completed'").await, 0);
+    assert_eq!(count(&pool, "SELECT count(DISTINCT job_id) FROM cluster_runs").await, 5_000, "every job ran");
+    let twice_on_live = count(
+        &pool,
+        "SELECT count(*) FROM (SELECT job_id FROM cluster_runs WHERE node <> 'n2' GROUP BY job_id HAVING count(*) > 1) t",
+    )
+    .await;
+    assert_eq!(twice_on_live, 0, "a job of a live node ran twice");
+    let rescued =
+        count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE errors::text LIKE '%rescued: node `n2`%'")
+            .await;
+    assert!(rescued >= 1, "the killed node had jobs in flight that were rescued");
+    let rerun = count(
+        &pool,
+        "SELECT count(*) FROM jobsmith.jobs j WHERE errors::text LIKE '%rescued%'
+           AND NOT EXISTS (SELECT 1 FROM cluster_runs r WHERE r.job_id = j.id AND r.node <> 'n2')",
+    )
+    .await;
+    assert_eq!(rerun, 0, "every rescued job ran again on a live node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_replaced_in_time_and_cron_fires_each_slot_once() {
+    let (pool, url) = setup().await;
+    let cron = [("CRON", "1")];
+    let mut nodes: HashMap<String, Node> =
+        ["c1", "c2", "c3"].iter().map(|n| (n.to_string(), Node::start(&url, n, &cron))).collect();
+    let leader: String = wait_for("a leader", MINUTES, || async {
+        sqlx::query_scalar("SELECT node FROM jobsmith.leader WHERE expires_at > now()")
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+    })
+    .await;
+    wait_for("three cron firings", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE meta ? 'cron_slot'").await >= 3).then_some(())
+    })
+    .await;
+    nodes.remove(&leader).unwrap().kill();
+    let killed = Instant::now();
+    let next: String = wait_for("a new leader", MINUTES, || async {
+        let l: Option<String> =
+            sqlx::query_scalar("SELECT node FROM jobsmith.leader WHERE expires_at > now()")
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+        l.filter(|l| *l != leader)
+    })
+    .await;
+    let takeover = killed.elapsed();
+    // Documented bound: lease (1 s here) + heartbeat interval (200 ms); allow scheduling slack.
+    assert!(takeover < Duration::from_secs(4), "takeover took {takeover:?}");
+    let fired = count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE meta ? 'cron_slot'").await;
+    wait_for("cron under the new leader", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE meta ? 'cron_slot'").await >= fired + 3)
+            .then_some(())
+    })
+    .await;
+    for (_, node) in nodes.drain() {
+        node.terminate();
+    }
+    let slots: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT (meta->>'cron_slot')::timestamptz FROM jobsmith.jobs WHERE meta ? 'cron_slot' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for w in slots.windows(2) {
+        assert_eq!((w[1] - w[0]).num_seconds(), 1, "a slot fired twice or not at all: {slots:?}");
+    }
+    assert!(!next.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_under_load_loses_nothing_and_leaves_nothing_executing() {
+    let (pool, url) = setup().await;
+    let mut nodes: Vec<Node> = ["r1", "r2", "r3"].iter().map(|n| Node::start(&url, n, &[])).collect();
+    let producer = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            for batch in 0..40 {
+                insert_work(&pool, batch * 50, 50, 20).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    for i in 0..3 {
+        let old = nodes.remove(0);
+        let name = format!("{}-b", old.name);
+        old.terminate();
+        nodes.push(Node::start(&url, &name, &[]));
+        let _ = i;
+    }
+    producer.await.unwrap();
+    wait_for("all 2,000 jobs to complete", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 2_000)
+            .then_some(())
+    })
+    .await;
+    for node in nodes {
+        node.terminate();
+    }
+    assert_eq!(count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'executing'").await, 0);
+    assert_eq!(count(&pool, "SELECT count(DISTINCT n) FROM cluster_runs").await, 2_000);
+    assert_eq!(count(&pool, "SELECT count(*) FROM jobsmith.nodes").await, 0, "every node removed its row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_limit_of_five_holds_over_three_nodes() {
+    let (pool, url) = setup().await;
+    insert_work(&pool, 0, 300, 20).await;
+    let limit = [("GLOBAL_LIMIT", "5"), ("CONCURRENCY", "10")];
+    let nodes: Vec<Node> = ["g1", "g2", "g3"].iter().map(|n| Node::start(&url, n, &limit)).collect();
+    wait_for("300 jobs", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 300)
+            .then_some(())
+    })
+    .await;
+    for node in nodes {
+        node.terminate();
+    }
+    let peak = count(&pool, "SELECT peak::bigint FROM cluster_gauge").await;
+    assert!((2..=5).contains(&peak), "peak {peak} with a global limit of 5");
+    assert!(count(&pool, "SELECT count(DISTINCT node) FROM cluster_runs").await >= 2, "work was shared");
+}
