@@ -76,10 +76,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let ids = vec![
         db.insert(SendReminder { appointment_id: 7, kind: ReminderKind::DayBefore }).await?.job.id,
-        db.insert(SendReminder { appointment_id: 7, kind: ReminderKind::HoursBefore }.schedule_in(Duration::from_secs(1)))
-            .await?
-            .job
-            .id,
+        db.insert(
+            SendReminder { appointment_id: 7, kind: ReminderKind::HoursBefore }
+                .schedule_in(Duration::from_secs(1)),
+        )
+        .await?
+        .job
+        .id,
         db.insert(SyncBenefits { patient_id: 42 }).await?.job.id,
         db.insert(SendDigest { user: "ada".into() }).await?.job.id,
     ];

@@ -18,7 +18,7 @@ pub use context::JobContext;
 pub use cron::{CronEntry, MissedSlots};
 pub use db::{Db, Pool};
 pub use engine::JobRow;
-pub use engine::{NodeRow, QueueSettings, RescueReport, Retention};
+pub use engine::{JobFilter, MinuteStats, NodeRow, Page, QueueSettings, RescueReport, Retention, StateCount};
 pub use error::{Error, Result};
 pub use insert::{InsertBuilder, InsertedJob, JobExt, NewJob, insert_all, insert_all_in};
 pub use job::{CronSpec, Job, JobOptions, PerformFuture, UniqueOptions};

@@ -10,6 +10,7 @@ mod harness;
 mod cluster;
 mod insert;
 mod jobs;
+mod listing;
 mod postgres_only;
 mod probe;
 mod runtime;

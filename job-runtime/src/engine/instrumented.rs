@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Ack, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention, Signal,
-    StageReport, StateCount,
+    Ack, Engine, FetchRequest, FetchedJob, JobFilter, JobRow, MinuteStats, NodeRow, Page, QueueSettings,
+    RescueReport, Retention, Signal, StageReport, StateCount,
 };
 use crate::error::Result;
 use crate::insert::{InsertedJob, NewJob};
@@ -102,6 +102,18 @@ impl Engine for Instrumented {
     }
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
         traced!(self, "get_job", self.0.get_job(id))
+    }
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
+        traced!(self, "list_jobs", self.0.list_jobs(filter, page))
+    }
+    async fn delete_job(&self, id: i64) -> Result<bool> {
+        traced!(self, "delete_job", self.0.delete_job(id))
+    }
+    async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
+        traced!(self, "retry_jobs", self.0.retry_jobs(filter))
+    }
+    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
+        traced!(self, "throughput", self.0.throughput(window))
     }
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         traced!(self, "count_by_state", self.0.count_by_state())

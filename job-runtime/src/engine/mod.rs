@@ -139,6 +139,47 @@ pub struct RescueReport {
     pub discarded: u64,
 }
 
+/// Which jobs a listing shows. Every field narrows; the default lists everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Any of these states (empty: all).
+    pub states: Vec<JobState>,
+    /// This queue.
+    pub queue: Option<String>,
+    /// This worker name.
+    pub worker: Option<String>,
+    /// Jobs carrying this tag.
+    pub tag: Option<String>,
+    /// A job id, or text that occurs in the args.
+    pub search: Option<String>,
+}
+
+/// One page of a listing: newest first, ids below `before_id` when given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Most rows.
+    pub limit: u32,
+    /// Only ids below this (the last id of the previous page).
+    pub before_id: Option<i64>,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page { limit: 50, before_id: None }
+    }
+}
+
+/// Jobs finished per minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteStats {
+    /// Start of the minute.
+    pub minute: DateTime<Utc>,
+    /// Jobs completed in it.
+    pub completed: i64,
+    /// Failed attempts in it (retried or discarded).
+    pub failed: i64,
+}
+
 /// How long finished rows are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
@@ -312,6 +353,19 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Persists a queue's settings (replacing them) and tells every node.
     async fn set_queue_settings(&self, settings: &QueueSettings) -> Result<()>;
+
+    /// Jobs matching `filter`, newest first, one page.
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>>;
+
+    /// Deletes a job that is not executing; false if it is executing or does not exist.
+    async fn delete_job(&self, id: i64) -> Result<bool>;
+
+    /// Retries every discarded or cancelled job matching `filter` (as [`Engine::retry_job`]);
+    /// returns how many.
+    async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64>;
+
+    /// Completed jobs and failed attempts per minute over the last `window`, oldest first.
+    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>>;
 
     /// Job counts per queue and state, for status views and tests.
     async fn count_by_state(&self) -> Result<Vec<StateCount>>;

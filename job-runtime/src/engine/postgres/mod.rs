@@ -18,14 +18,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::reconnect_delay as backoff;
 use crate::engine::{
-    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention,
-    Signal, StageReport, StateCount,
+    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobFilter, JobRow, MinuteStats, NodeRow, Page,
+    QueueSettings, RescueReport, Retention, Signal, StageReport, StateCount,
 };
 use crate::error::Result;
 use crate::insert::{InsertDatabase, InsertedJob, NewJob};
 use crate::state::JobState;
 
 pub use migrate::{MIGRATIONS, migrate};
+use sql::JOB_COLUMNS;
 pub use sql::validate_schema;
 
 /// The PostgreSQL engine over a pool, for one schema.
@@ -345,6 +346,95 @@ impl Engine for PostgresEngine {
         Ok(())
     }
 
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
+        let s = &self.schema;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM {s}.jobs WHERE {FILTER} AND ($7::bigint IS NULL OR id < $7)
+             ORDER BY id DESC LIMIT $8"
+        )))
+        .bind(filter_states(filter))
+        .bind(&filter.queue)
+        .bind(&filter.worker)
+        .bind(&filter.tag)
+        .bind(filter.search.as_deref().map(like_pattern))
+        .bind(filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
+        .bind(page.before_id)
+        .bind(i64::from(page.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row::job_row).collect()
+    }
+
+    async fn delete_job(&self, id: i64) -> Result<bool> {
+        let s = &self.schema;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {s}.jobs WHERE id = $1 AND state <> 'executing'"
+        )))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
+        let s = &self.schema;
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "WITH upd AS (
+                UPDATE {s}.jobs SET state = 'available', max_attempts = GREATEST(max_attempts, attempt + 1),
+                    scheduled_at = now(), discarded_at = NULL, cancelled_at = NULL
+                WHERE state IN ('discarded', 'cancelled') AND {FILTER}
+                RETURNING queue
+            ), notified AS (
+                SELECT pg_notify($7, 'a:' || queue) FROM (SELECT DISTINCT queue FROM upd) q
+            )
+            SELECT (SELECT count(*) FROM upd) + 0 * (SELECT count(*) FROM notified)"
+        )))
+        .bind(filter_states(filter))
+        .bind(&filter.queue)
+        .bind(&filter.worker)
+        .bind(&filter.tag)
+        .bind(filter.search.as_deref().map(like_pattern))
+        .bind(filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
+        .bind(&self.sql.channel)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
+        let s = &self.schema;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "WITH since AS (SELECT now() - $1 * interval '1 millisecond' AS t),
+             minutes AS (
+                SELECT generate_series(date_trunc('minute', (SELECT t FROM since)), date_trunc('minute', now()),
+                                       interval '1 minute') AS minute
+             ), done AS (
+                SELECT date_trunc('minute', completed_at) AS minute, count(*) AS n FROM {s}.jobs
+                WHERE state = 'completed' AND completed_at >= (SELECT t FROM since) GROUP BY 1
+             ), failed AS (
+                SELECT date_trunc('minute', (e->>'at')::timestamptz) AS minute, count(*) AS n
+                FROM {s}.jobs j, unnest(j.errors) e
+                WHERE j.attempted_at >= (SELECT t FROM since) AND (e->>'at')::timestamptz >= (SELECT t FROM since)
+                GROUP BY 1
+             )
+             SELECT m.minute, coalesce(d.n, 0) AS completed, coalesce(f.n, 0) AS failed
+             FROM minutes m LEFT JOIN done d USING (minute) LEFT JOIN failed f USING (minute)
+             ORDER BY m.minute"
+        )))
+        .bind(ms(window))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MinuteStats {
+                    minute: r.try_get("minute")?,
+                    completed: r.try_get("completed")?,
+                    failed: r.try_get("failed")?,
+                })
+            })
+            .collect()
+    }
+
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         let rows = sqlx::query(AssertSqlSafe(self.sql.count_by_state.clone())).fetch_all(&self.pool).await?;
         rows.iter()
@@ -420,6 +510,24 @@ async fn sleep_or_stop(d: Duration, stop: &CancellationToken) {
         _ = stop.cancelled() => {}
         _ = tokio::time::sleep(d) => {}
     }
+}
+
+/// The shared WHERE clause of listings: $1 states, $2 queue, $3 worker, $4 tag, $5 args
+/// pattern, $6 id.
+const FILTER: &str = "(cardinality($1::text[]) = 0 OR state::text = ANY($1::text[]))
+    AND ($2::text IS NULL OR queue = $2)
+    AND ($3::text IS NULL OR worker = $3)
+    AND ($4::text IS NULL OR $4 = ANY(tags))
+    AND ($5::text IS NULL OR id = $6 OR args::text ILIKE $5)";
+
+fn filter_states(filter: &JobFilter) -> Vec<&'static str> {
+    filter.states.iter().map(|s| s.as_str()).collect()
+}
+
+/// `%text%` with LIKE's own wildcards escaped, so a search is for the text itself.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let escaped = text.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 /// Notification payloads: `a:<queue>` work available, `s:` a scheduled insert, `c:<id>` cancel.

@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::postgres::validate_schema;
 use crate::engine::{
-    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobRow, NodeRow, QueueSettings, RescueReport, Retention,
-    Signal, StageReport, StateCount,
+    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobFilter, JobRow, MinuteStats, NodeRow, Page,
+    QueueSettings, RescueReport, Retention, Signal, StageReport, StateCount,
 };
 use crate::error::{Error, Result};
 use crate::insert::{InsertDatabase, InsertedJob, NewJob};
@@ -536,6 +536,109 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
+        let p = &self.prefix;
+        let cols = row::JOB_COLUMNS;
+        let (filter_sql, states) = sqlite_filter(filter);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {cols} FROM {p}jobs WHERE {filter_sql} AND (?7 IS NULL OR id < ?7) ORDER BY id DESC LIMIT ?8"
+        )))
+        .bind(states)
+        .bind(&filter.queue)
+        .bind(&filter.worker)
+        .bind(&filter.tag)
+        .bind(filter.search.as_deref().map(sqlite_like))
+        .bind(filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
+        .bind(page.before_id)
+        .bind(i64::from(page.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row::job_row).collect()
+    }
+
+    async fn delete_job(&self, id: i64) -> Result<bool> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let done =
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}jobs WHERE id = ?1 AND state <> 'executing'")))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
+        let p = &self.prefix;
+        let (filter_sql, states) = sqlite_filter(filter);
+        let _w = self.write.lock().await;
+        let queues: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
+                 scheduled_at = ?7, discarded_at = NULL, cancelled_at = NULL
+             WHERE state IN ('discarded', 'cancelled') AND {filter_sql}
+             RETURNING queue"
+        )))
+        .bind(states)
+        .bind(&filter.queue)
+        .bind(&filter.worker)
+        .bind(&filter.tag)
+        .bind(filter.search.as_deref().map(sqlite_like))
+        .bind(filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        drop(_w);
+        let n = queues.len() as u64;
+        let mut distinct = queues;
+        distinct.sort();
+        distinct.dedup();
+        self.wake_for(distinct);
+        Ok(n)
+    }
+
+    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
+        let p = &self.prefix;
+        let now = Utc::now();
+        let since = now - chrono::Duration::from_std(window).unwrap_or_default();
+        let rows: Vec<(String, Option<i64>, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT state, completed_at, errors FROM {p}jobs WHERE attempted_at >= ?1"
+        )))
+        .bind(since.timestamp_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        // One node's worth of rows: bucketing here keeps the SQL plain.
+        let minute = |t: DateTime<Utc>| t.timestamp().div_euclid(60);
+        let first = minute(since);
+        let mut out: Vec<MinuteStats> = (first..=minute(now))
+            .map(|m| MinuteStats {
+                minute: DateTime::from_timestamp(m * 60, 0).unwrap_or(now),
+                completed: 0,
+                failed: 0,
+            })
+            .collect();
+        for (state, completed_at, errors) in rows {
+            if let (true, Some(ms)) = (state == "completed", completed_at) {
+                let t = row::time(ms)?;
+                if t >= since
+                    && let Some(slot) = out.get_mut((minute(t) - first) as usize)
+                {
+                    slot.completed += 1;
+                }
+            }
+            let errors: Vec<serde_json::Value> = serde_json::from_str(&errors).unwrap_or_default();
+            for e in errors {
+                if let Some(t) = e["at"].as_str().and_then(|a| DateTime::parse_from_rfc3339(a).ok()) {
+                    let t = t.with_timezone(&Utc);
+                    if t >= since
+                        && let Some(slot) = out.get_mut((minute(t) - first) as usize)
+                    {
+                        slot.failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         let p = &self.prefix;
         let rows = sqlx::query(AssertSqlSafe(format!(
@@ -560,6 +663,24 @@ impl Engine for SqliteEngine {
         stop.cancelled().await;
         wake::unregister(&self.file, id);
     }
+}
+
+/// The WHERE clause of listings (?1 states as a JSON array, ?2 queue, ?3 worker, ?4 tag, ?5 args
+/// pattern, ?6 id) and the states argument.
+fn sqlite_filter(filter: &JobFilter) -> (&'static str, String) {
+    let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+    (
+        "(json_array_length(?1) = 0 OR state IN (SELECT value FROM json_each(?1)))
+         AND (?2 IS NULL OR queue = ?2)
+         AND (?3 IS NULL OR worker = ?3)
+         AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?4))
+         AND (?5 IS NULL OR id = ?6 OR args LIKE ?5 ESCAPE '\\')",
+        serde_json::Value::from(states).to_string(),
+    )
+}
+
+fn sqlite_like(text: &str) -> String {
+    crate::engine::postgres::like_pattern(text)
 }
 
 impl InsertDatabase for sqlx::Sqlite {
