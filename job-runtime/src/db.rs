@@ -6,6 +6,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 use crate::engine::Engine;
+use crate::engine::instrumented::Instrumented;
 use crate::engine::postgres::PostgresEngine;
 use crate::engine::sqlite::{self, SqliteEngine};
 use crate::error::{Error, Result};
@@ -61,13 +62,15 @@ impl Db {
 
     /// A PostgreSQL database through your pool, for the instance in `schema`.
     pub fn postgres(pool: PgPool, schema: &str) -> Result<Db> {
-        Ok(Db { engine: Arc::new(PostgresEngine::new(pool.clone(), schema)?), pool: Pool::Postgres(pool) })
+        let engine: Arc<dyn Engine> = Arc::new(PostgresEngine::new(pool.clone(), schema)?);
+        Ok(Db { engine: Instrumented::wrap(engine), pool: Pool::Postgres(pool) })
     }
 
     /// A SQLite database through your pool (open it with [`crate::engine::sqlite::connect`] for
     /// WAL and a busy timeout), for the instance named `schema` (table prefix).
     pub async fn sqlite(pool: SqlitePool, schema: &str) -> Result<Db> {
-        Ok(Db { engine: Arc::new(SqliteEngine::new(pool.clone(), schema).await?), pool: Pool::Sqlite(pool) })
+        let engine: Arc<dyn Engine> = Arc::new(SqliteEngine::new(pool.clone(), schema).await?);
+        Ok(Db { engine: Instrumented::wrap(engine), pool: Pool::Sqlite(pool) })
     }
 
     /// Applies the engine's migrations (idempotent).

@@ -235,6 +235,7 @@ impl<J: Job> InsertBuilder<J> {
         let schema = self.schema.clone().unwrap_or_else(|| DEFAULT_SCHEMA.to_string());
         let job = self.build()?;
         let mut rows = <A::Database as InsertDatabase>::insert_jobs(db, &schema, vec![job]).await?;
+        record_inserted(&rows);
         rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
     }
 }
@@ -322,7 +323,17 @@ where
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        <A::Database as InsertDatabase>::insert_jobs(db, &schema, jobs).await
+        let rows = <A::Database as InsertDatabase>::insert_jobs(db, &schema, jobs).await?;
+        record_inserted(&rows);
+        Ok(rows)
+    }
+}
+
+/// Metrics and a debug event for each new row (conflicts are not inserts).
+pub(crate) fn record_inserted(rows: &[InsertedJob]) {
+    for r in rows.iter().filter(|r| !r.conflict) {
+        crate::telemetry::inserted(&r.job.queue, &r.job.worker);
+        tracing::debug!(job.id = r.job.id, job.queue = %r.job.queue, job.worker = %r.job.worker, state = %r.job.state, "job inserted");
     }
 }
 

@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod registry;
 pub mod runtime;
 pub mod state;
+pub mod telemetry;
 
 pub use backoff::default_backoff;
 pub use context::JobContext;

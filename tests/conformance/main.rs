@@ -15,4 +15,5 @@ mod postgres_only;
 mod probe;
 mod runtime;
 mod sqlite_only;
+mod telemetry;
 mod unique;

@@ -22,6 +22,13 @@ use crate::state::JobState;
 /// An engine whose calls are traced.
 pub struct Instrumented(pub Arc<dyn Engine>);
 
+impl Instrumented {
+    /// Wraps `engine` unless it is wrapped already.
+    pub fn wrap(engine: Arc<dyn Engine>) -> Arc<dyn Engine> {
+        if engine.is_instrumented() { engine } else { Arc::new(Instrumented(engine)) }
+    }
+}
+
 macro_rules! traced {
     ($self:ident, $op:literal, $call:expr) => {{
         let span = tracing::debug_span!("jobsmith.engine", op = $op, engine = $self.0.name());
@@ -34,11 +41,16 @@ impl Engine for Instrumented {
     fn name(&self) -> &'static str {
         self.0.name()
     }
+    fn is_instrumented(&self) -> bool {
+        true
+    }
     async fn migrate(&self) -> Result<()> {
         traced!(self, "migrate", self.0.migrate())
     }
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
-        traced!(self, "insert", self.0.insert(jobs))
+        let out = traced!(self, "insert", self.0.insert(jobs))?;
+        crate::insert::record_inserted(&out);
+        Ok(out)
     }
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         traced!(self, "fetch", self.0.fetch(request))

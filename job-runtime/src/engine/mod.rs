@@ -277,6 +277,11 @@ pub trait Engine: Send + Sync + 'static {
     /// A short name for logs: `postgres`, `sqlite`.
     fn name(&self) -> &'static str;
 
+    /// True for the tracing wrapper, so nothing wraps an engine twice.
+    fn is_instrumented(&self) -> bool {
+        false
+    }
+
     /// Applies the engine's migrations (idempotent, safe to run from several nodes at once).
     async fn migrate(&self) -> Result<()>;
 

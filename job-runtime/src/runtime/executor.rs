@@ -28,13 +28,21 @@ pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: Fe
         job.queue = %job.queue,
         job.attempt = job.attempt,
         node = %shared.node,
+        job.args = tracing::field::Empty,
         outcome = tracing::field::Empty,
         duration_ms = tracing::field::Empty,
     );
+    // Args may hold personal data: only with `RuntimeBuilder::log_args(true)`.
+    if shared.config.log_args {
+        span.record("job.args", tracing::field::display(&job.args));
+    }
+    let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
     let kind = run(&shared, &job, &control).instrument(span.clone()).await;
+    let run_time = started.elapsed();
     span.record("outcome", outcome_name(&kind));
-    span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+    span.record("duration_ms", run_time.as_secs_f64() * 1000.0);
+    crate::telemetry::finished(&job.queue, &job.worker, &kind, wait, run_time);
     span.in_scope(|| match &kind {
         AckKind::Complete | AckKind::Snooze { .. } => tracing::debug!("job finished"),
         AckKind::Retry { error, delay } => {

@@ -52,6 +52,7 @@ pub(crate) async fn rescue_once(shared: &Shared) -> Result<RescueReport> {
             break;
         }
     }
+    crate::telemetry::rescued(total.rescued + total.discarded);
     if total.rescued + total.discarded > 0 {
         tracing::warn!(
             rescued = total.rescued,
@@ -105,4 +106,15 @@ pub(crate) async fn cron_once(shared: &Shared, entries: &[CronEntry]) -> Result<
         }
     }
     Ok((fired, next))
+}
+
+/// Gauges: jobs per queue and state, refreshed by the leader only, so a cluster does not run the
+/// count on every node.
+pub(crate) async fn gauges_once(
+    shared: &Shared,
+    previous: &mut std::collections::HashSet<(String, String)>,
+) -> Result<()> {
+    let counts = shared.engine.count_by_state().await?;
+    crate::telemetry::state_gauges(&counts, previous);
+    Ok(())
 }

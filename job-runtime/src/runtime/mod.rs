@@ -54,6 +54,8 @@ pub(crate) struct Config {
     pub(crate) prune_batch: u32,
     pub(crate) retention: Retention,
     pub(crate) cron_from_attributes: bool,
+    pub(crate) log_args: bool,
+    pub(crate) gauge_interval: Duration,
 }
 
 impl Default for Config {
@@ -77,6 +79,8 @@ impl Default for Config {
                 discarded: Duration::from_secs(7 * 24 * 3600),
             },
             cron_from_attributes: true,
+            log_args: false,
+            gauge_interval: Duration::from_secs(10),
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct RuntimeBuilder {
     registry: Option<Registry>,
     cron: Vec<Result<CronEntry>>,
     config: Config,
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<std::net::SocketAddr>,
 }
 
 impl RuntimeBuilder {
@@ -250,6 +256,26 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Records each job's args in its tracing span. Default false: args may hold personal data.
+    pub fn log_args(mut self, enabled: bool) -> Self {
+        self.config.log_args = enabled;
+        self
+    }
+
+    /// How often the leader refreshes the jobs-per-state gauges. Default 10 s.
+    pub fn gauge_interval(mut self, interval: Duration) -> Self {
+        self.config.gauge_interval = interval;
+        self
+    }
+
+    /// Serves Prometheus metrics at `http://addr/metrics` (feature `prometheus`). Installs the
+    /// process-wide metrics recorder, so call it on one runtime only.
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus(mut self, addr: std::net::SocketAddr) -> Self {
+        self.prometheus = Some(addr);
+        self
+    }
+
     /// Runs exactly these workers instead of every `#[job]` linked into the binary.
     pub fn registry(mut self, registry: Registry) -> Self {
         self.registry = Some(registry);
@@ -263,7 +289,7 @@ impl RuntimeBuilder {
             Source::Postgres { pool, schema } => Arc::new(PostgresEngine::new(pool, &schema)?),
             Source::Engine(engine) => engine,
         };
-        let engine: Arc<dyn Engine> = Arc::new(crate::engine::instrumented::Instrumented(engine));
+        let engine = crate::engine::instrumented::Instrumented::wrap(engine);
         let registry = match self.registry {
             Some(r) => r,
             None => Registry::from_inventory()?,
@@ -278,6 +304,15 @@ impl RuntimeBuilder {
             if queues.insert(name.clone(), Arc::new(QueueState::new(name.clone(), limit))).is_some() {
                 return Err(Error::InvalidOption(format!("queue `{name}` is configured twice")));
             }
+        }
+        #[cfg(feature = "prometheus")]
+        if let Some(addr) = self.prometheus {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .with_http_listener(addr)
+                .install()
+                .map_err(|e| {
+                    Error::InvalidOption(format!("cannot serve Prometheus metrics on {addr}: {e}"))
+                })?;
         }
         let mut cron = Vec::new();
         for entry in self.cron {
@@ -376,6 +411,14 @@ impl RuntimeBuilder {
                 maintenance::prune_once(&s, &retention, s.config.prune_batch).await.map(|_| None)
             })));
         }
+        {
+            let (shared, stop, interval, what) = maintain(shared.config.gauge_interval, "gauges");
+            let previous = Arc::new(tokio::sync::Mutex::new(std::collections::HashSet::new()));
+            services.push(tokio::spawn(maintenance::every(shared, interval, stop, what, move |s| {
+                let previous = previous.clone();
+                async move { maintenance::gauges_once(&s, &mut *previous.lock().await).await.map(|_| None) }
+            })));
+        }
         if !cron.is_empty() {
             let entries = Arc::new(cron);
             let (shared, stop, _, what) = maintain(Duration::from_secs(1), "cron");
@@ -457,6 +500,8 @@ impl Runtime {
             registry: None,
             cron: Vec::new(),
             config: Config::default(),
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
         }
     }
 

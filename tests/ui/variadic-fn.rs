@@ -1,9 +1,0 @@
-use jobsmith::job;
-
-#[job]
-async fn send_reminder(appointment_id: i64, ...) -> Result<(), String> {
-    let _ = appointment_id;
-    Ok(())
-}
-
-fn main() {}
