@@ -36,6 +36,8 @@ pub enum Pool {
 pub struct Db {
     engine: Arc<dyn Engine>,
     pool: Pool,
+    /// Testing: run jobs as they are inserted (see [`crate::testing::inline`]).
+    inline: bool,
 }
 
 impl std::fmt::Debug for Db {
@@ -63,14 +65,14 @@ impl Db {
     /// A PostgreSQL database through your pool, for the instance in `schema`.
     pub fn postgres(pool: PgPool, schema: &str) -> Result<Db> {
         let engine: Arc<dyn Engine> = Arc::new(PostgresEngine::new(pool.clone(), schema)?);
-        Ok(Db { engine: Instrumented::wrap(engine), pool: Pool::Postgres(pool) })
+        Ok(Db { engine: Instrumented::wrap(engine), pool: Pool::Postgres(pool), inline: false })
     }
 
     /// A SQLite database through your pool (open it with [`crate::engine::sqlite::connect`] for
     /// WAL and a busy timeout), for the instance named `schema` (table prefix).
     pub async fn sqlite(pool: SqlitePool, schema: &str) -> Result<Db> {
         let engine: Arc<dyn Engine> = Arc::new(SqliteEngine::new(pool.clone(), schema).await?);
-        Ok(Db { engine: Instrumented::wrap(engine), pool: Pool::Sqlite(pool) })
+        Ok(Db { engine: Instrumented::wrap(engine), pool: Pool::Sqlite(pool), inline: false })
     }
 
     /// Applies the engine's migrations (idempotent).
@@ -90,7 +92,7 @@ impl Db {
 
     /// Inserts one job (or a job with per-insert options) through the engine's pool.
     pub async fn insert<J: Job>(&self, job: impl Into<InsertBuilder<J>>) -> Result<InsertedJob> {
-        let mut rows = self.engine.insert(vec![job.into().build()?]).await?;
+        let mut rows = self.insert_all(vec![job.into().build()?]).await?;
         rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
     }
 
@@ -99,7 +101,23 @@ impl Db {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        self.engine.insert(jobs).await
+        let rows = self.engine.insert(jobs).await?;
+        if self.inline {
+            let mut queues: Vec<&str> = rows.iter().filter(|r| !r.conflict).map(|r| r.job.queue.as_str()).collect();
+            queues.sort();
+            queues.dedup();
+            let drain = crate::testing::Drain { with_scheduled: true, recursive: true };
+            for queue in queues {
+                Box::pin(crate::testing::drain_queue(self, queue, drain)).await?;
+            }
+        }
+        Ok(rows)
+    }
+
+    /// This database in inline mode (testing): jobs run as they are inserted.
+    pub(crate) fn into_inline(mut self) -> Db {
+        self.inline = true;
+        self
     }
 
     /// A runtime builder on this database.

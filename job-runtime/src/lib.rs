@@ -13,6 +13,7 @@ pub mod registry;
 pub mod runtime;
 pub mod state;
 pub mod telemetry;
+pub mod testing;
 
 pub use backoff::default_backoff;
 pub use context::JobContext;

@@ -139,3 +139,22 @@ pub async fn b(s: String) -> Result<(), String> {
     let _ = s;
     Ok(())
 }
+
+/// Inserts a follow-up job through the database in its args' probe (for recursive drains).
+#[job(queue = "chain", max_attempts = 2, backoff = fast_backoff)]
+pub async fn chain(probe: String, left: u32) -> Result<(), String> {
+    Probe::get(&probe).enter(&format!("chain{left}"), 1, "chain");
+    Probe::get(&probe).leave("chain");
+    if left > 0 {
+        let db = super::testing_helpers::db_for(&probe);
+        db.insert(Chain { probe, left: left - 1 }).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Works only when its args went through JSON: a float that survives, and a map key that must be a
+/// string.
+#[job]
+pub async fn json_picky(values: std::collections::HashMap<String, f64>) -> Result<(), String> {
+    if values.is_empty() { Err("no values".into()) } else { Ok(()) }
+}

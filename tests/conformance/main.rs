@@ -16,4 +16,5 @@ mod probe;
 mod runtime;
 mod sqlite_only;
 mod telemetry;
+mod testing_helpers;
 mod unique;

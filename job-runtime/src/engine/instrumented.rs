@@ -127,6 +127,12 @@ impl Engine for Instrumented {
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
         traced!(self, "throughput", self.0.throughput(window))
     }
+    async fn make_due(&self, queue: &str) -> Result<u64> {
+        traced!(self, "make_due", self.0.make_due(queue))
+    }
+    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
+        traced!(self, "claim", self.0.claim(ids, node))
+    }
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         traced!(self, "count_by_state", self.0.count_by_state())
     }

@@ -372,6 +372,14 @@ pub trait Engine: Send + Sync + 'static {
     /// Completed jobs and failed attempts per minute over the last `window`, oldest first.
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>>;
 
+    /// Makes every `scheduled` or `retryable` job of `queue` due now (testing helpers); returns
+    /// how many.
+    async fn make_due(&self, queue: &str) -> Result<u64>;
+
+    /// Marks these jobs executing by `node` if they are `available`, and returns them (testing
+    /// helpers run exactly the jobs they chose).
+    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>>;
+
     /// Job counts per queue and state, for status views and tests.
     async fn count_by_state(&self) -> Result<Vec<StateCount>>;
 

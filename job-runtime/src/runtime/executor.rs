@@ -16,6 +16,7 @@ use crate::backoff::default_backoff;
 use crate::context::JobContext;
 use crate::engine::{Ack, AckKind, FetchedJob};
 use crate::outcome::Outcome;
+use crate::registry::Registry;
 
 /// Runs `job` to its end and hands the result to the completer; frees the queue slot last.
 pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: FetchedJob) {
@@ -38,7 +39,7 @@ pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: Fe
     }
     let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
-    let kind = run(&shared, &job, &control).instrument(span.clone()).await;
+    let kind = run(&shared.registry, &shared.node, &job, &control).instrument(span.clone()).await;
     let run_time = started.elapsed();
     span.record("outcome", outcome_name(&kind));
     span.record("duration_ms", run_time.as_secs_f64() * 1000.0);
@@ -68,12 +69,13 @@ fn outcome_name(kind: &AckKind) -> &'static str {
     }
 }
 
-async fn run(shared: &Shared, job: &FetchedJob, control: &JobControl) -> AckKind {
+/// Runs one job and says how it ended; shared by the runtime and the testing helpers.
+pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, control: &JobControl) -> AckKind {
     // 1. Resolve the worker. An unknown name is retried: a newer node may know it.
-    let Some(worker) = shared.registry.get(&job.worker) else {
+    let Some(worker) = registry.get(&job.worker) else {
         let error = format!(
             "unknown worker `{}`: no job type of that name is registered on node `{}`",
-            job.worker, shared.node
+            job.worker, node
         );
         return failed(job, error, default_backoff);
     };
@@ -119,7 +121,7 @@ async fn run(shared: &Shared, job: &FetchedJob, control: &JobControl) -> AckKind
         None => match control.reason() {
             Some(StopReason::Cancelled) => AckKind::Cancel { reason: "cancelled by request".into() },
             _ => AckKind::HandBack {
-                reason: format!("node `{}` shut down before the job finished", shared.node),
+                reason: format!("node `{node}` shut down before the job finished"),
             },
         },
         Some(None) => {

@@ -7,8 +7,8 @@
 //! through the [`Engine`](crate::engine::Engine).
 
 mod completer;
-mod control;
-mod executor;
+pub(crate) mod control;
+pub(crate) mod executor;
 mod maintenance;
 mod node;
 mod producer;

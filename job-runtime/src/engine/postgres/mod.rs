@@ -435,6 +435,34 @@ impl Engine for PostgresEngine {
             .collect()
     }
 
+    async fn make_due(&self, queue: &str) -> Result<u64> {
+        let s = &self.schema;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {s}.jobs SET state = 'available', scheduled_at = now()
+             WHERE queue = $1 AND state IN ('scheduled', 'retryable')"
+        )))
+        .bind(queue)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
+        let s = &self.schema;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {s}.jobs SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $2
+             WHERE id = ANY($1) AND state = 'available' AND attempt < max_attempts
+             RETURNING id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at"
+        )))
+        .bind(ids)
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut jobs: Vec<FetchedJob> = rows.iter().map(row::fetched_job).collect::<Result<_>>()?;
+        jobs.sort_by_key(|j| ids.iter().position(|i| *i == j.id));
+        Ok(jobs)
+    }
+
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         let rows = sqlx::query(AssertSqlSafe(self.sql.count_by_state.clone())).fetch_all(&self.pool).await?;
         rows.iter()

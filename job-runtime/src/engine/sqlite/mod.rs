@@ -639,6 +639,38 @@ impl Engine for SqliteEngine {
         Ok(out)
     }
 
+    async fn make_due(&self, queue: &str) -> Result<u64> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'available', scheduled_at = ?2
+             WHERE queue = ?1 AND state IN ('scheduled', 'retryable')"
+        )))
+        .bind(queue)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?2
+             WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'available' AND attempt < max_attempts
+             RETURNING id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at"
+        )))
+        .bind(serde_json::Value::from(ids.to_vec()).to_string())
+        .bind(node)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut jobs: Vec<FetchedJob> = rows.iter().map(row::fetched_job).collect::<Result<_>>()?;
+        jobs.sort_by_key(|j| ids.iter().position(|i| *i == j.id));
+        Ok(jobs)
+    }
+
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         let p = &self.prefix;
         let rows = sqlx::query(AssertSqlSafe(format!(
