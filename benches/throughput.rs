@@ -1,0 +1,420 @@
+//! The throughput benchmark: `cargo bench --bench throughput -- --database-url URL [--jobs N]
+//! [--concurrency C] [--scenario S] [--seconds T]`. Prints one JSON object per scenario.
+//!
+//! Scenarios: insert-single, insert-bulk, burn-down, steady, latency, floor (PostgreSQL only),
+//! or `all` (the default). Each scenario runs on a fresh database (PostgreSQL: a new database on
+//! the server of the URL; SQLite: a new file), so results do not depend on earlier runs. Method
+//! and results: docs/performance.md.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use jobsmith::prelude::*;
+use jobsmith::{Db, JobState, Pool, job};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, PgPool};
+
+static DONE: AtomicUsize = AtomicUsize::new(0);
+static LATENCIES: OnceLock<Mutex<Vec<f64>>> = OnceLock::new();
+static T0: OnceLock<Instant> = OnceLock::new();
+
+fn micros_now() -> u64 {
+    T0.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// A job that does nothing: the framework's own cost is what is measured.
+#[job(queue = "bench", max_attempts = 1)]
+async fn noop(n: u64) -> Result<(), String> {
+    let _ = n;
+    DONE.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Records insert-to-start latency (both times from this process's monotonic clock).
+#[job(queue = "bench", max_attempts = 1)]
+async fn timed(inserted_us: u64) -> Result<(), String> {
+    let waited = micros_now().saturating_sub(inserted_us) as f64 / 1000.0;
+    LATENCIES.get_or_init(Default::default).lock().unwrap().push(waited);
+    DONE.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+struct Args {
+    url: String,
+    jobs: usize,
+    concurrency: usize,
+    scenario: String,
+    seconds: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        url: std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+        jobs: 100_000,
+        concurrency: 100,
+        scenario: "all".into(),
+        seconds: 10,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--database-url" => a.url = value(),
+            "--jobs" => a.jobs = value().parse().expect("--jobs N"),
+            "--concurrency" => a.concurrency = value().parse().expect("--concurrency C"),
+            "--scenario" => a.scenario = value(),
+            "--seconds" => a.seconds = value().parse().expect("--seconds T"),
+            "--bench" => {} // cargo bench passes this
+            other => panic!("unknown argument {other}; see the header of benches/throughput.rs"),
+        }
+    }
+    a
+}
+
+/// A fresh database for one scenario.
+async fn fresh(url: &str) -> Db {
+    if url.starts_with("sqlite:") {
+        let path =
+            std::env::temp_dir().join(format!("jobsmith-bench-{}-{}.db", std::process::id(), micros_now()));
+        let db = Db::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        db.migrate().await.unwrap();
+        return db;
+    }
+    let admin = PgPool::connect(url).await.expect("connect to PostgreSQL");
+    let name = format!("jobsmith_bench_{}_{}", std::process::id(), micros_now());
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    let mut db_url = url.to_string();
+    db_url.truncate(db_url.rfind('/').unwrap() + 1);
+    db_url.push_str(&name);
+    let db = Db::connect(&db_url).await.unwrap();
+    db.migrate().await.unwrap();
+    db
+}
+
+fn report(scenario: &str, figure: f64, unit: &str, extra: serde_json::Value, a: &Args, engine: &str) {
+    let mut obj = json!({
+        "scenario": scenario,
+        "figure": (figure * 10.0).round() / 10.0,
+        "unit": unit,
+        "engine": engine,
+        "jobs": a.jobs,
+        "concurrency": a.concurrency,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    if let (Some(o), serde_json::Value::Object(e)) = (obj.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    println!("{obj}");
+}
+
+/// Peak resident memory of this process (the worker), from /proc.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Committed transactions of the database so far (PostgreSQL's statistics).
+async fn commits(db: &Db) -> Option<i64> {
+    let Pool::Postgres(pool) = db.pool() else { return None };
+    // Statistics are flushed by each backend at most once a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(pool)
+        .await
+        .ok()
+}
+
+fn noop_jobs(from: usize, n: usize) -> Vec<jobsmith::NewJob> {
+    (from..from + n).map(|i| Noop { n: i as u64 }.build().unwrap()).collect()
+}
+
+async fn insert_single(a: &Args) {
+    let db = fresh(&a.url).await;
+    let n = a.jobs.min(20_000);
+    let start = Instant::now();
+    for i in 0..n {
+        db.insert(Noop { n: i as u64 }).await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    report(
+        "insert-single",
+        n as f64 / secs,
+        "jobs/s",
+        json!({"jobs": n, "seconds": secs}),
+        a,
+        db.engine().name(),
+    );
+}
+
+async fn insert_bulk(a: &Args) {
+    let db = fresh(&a.url).await;
+    let batch = 5_000;
+    let start = Instant::now();
+    let mut i = 0;
+    while i < a.jobs {
+        let n = batch.min(a.jobs - i);
+        db.insert_all(noop_jobs(i, n)).await.unwrap();
+        i += n;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    report(
+        "insert-bulk",
+        a.jobs as f64 / secs,
+        "jobs/s",
+        json!({"batch": batch, "seconds": secs}),
+        a,
+        db.engine().name(),
+    );
+}
+
+async fn wait_recorded(db: &Db, n: usize) {
+    loop {
+        let done: i64 = db
+            .engine()
+            .count_by_state()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|c| c.state == JobState::Completed)
+            .map(|c| c.count)
+            .sum();
+        if done as usize >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn burn_down(a: &Args) -> f64 {
+    let db = fresh(&a.url).await;
+    let mut i = 0;
+    while i < a.jobs {
+        let n = 5_000.min(a.jobs - i);
+        db.insert_all(noop_jobs(i, n)).await.unwrap();
+        i += n;
+    }
+    let before = commits(&db).await;
+    DONE.store(0, Ordering::SeqCst);
+    let start = Instant::now();
+    let rt = db.runtime().queue("bench", a.concurrency).start().await.unwrap();
+    while DONE.load(Ordering::Relaxed) < a.jobs {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    wait_recorded(&db, a.jobs).await;
+    let secs = start.elapsed().as_secs_f64();
+    rt.shutdown().await.unwrap();
+    let after = commits(&db).await;
+    let per_job = match (before, after) {
+        (Some(b), Some(a2)) => json!(((a2 - b) as f64 / a.jobs as f64 * 1000.0).round() / 1000.0),
+        _ => json!(null),
+    };
+    let rate = a.jobs as f64 / secs;
+    report(
+        "burn-down",
+        rate,
+        "jobs/s",
+        json!({"seconds": secs, "transactions_per_job": per_job}),
+        a,
+        db.engine().name(),
+    );
+    rate
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    (sorted[idx] * 100.0).round() / 100.0
+}
+
+fn latency_stats() -> serde_json::Value {
+    let mut l = std::mem::take(&mut *LATENCIES.get_or_init(Default::default).lock().unwrap());
+    l.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    json!({"p50_ms": percentile(&l, 0.5), "p99_ms": percentile(&l, 0.99), "max_ms": percentile(&l, 1.0), "samples": l.len()})
+}
+
+async fn steady(a: &Args) {
+    let db = fresh(&a.url).await;
+    DONE.store(0, Ordering::SeqCst);
+    LATENCIES.get_or_init(Default::default).lock().unwrap().clear();
+    let rt = db.runtime().queue("bench", a.concurrency).start().await.unwrap();
+    let stop = Arc::new(AtomicU64::new(0));
+    let backlog = (a.concurrency * 2) as i64;
+    let producers: Vec<_> = (0..2)
+        .map(|_| {
+            let db = db.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                while stop.load(Ordering::Relaxed) == 0 {
+                    let jobs =
+                        (0..50).map(|_| Timed { inserted_us: micros_now() }.build().unwrap()).collect();
+                    db.insert_all(jobs).await.unwrap();
+                    // Keep the queue short: a steady state, not a backlog.
+                    while db
+                        .engine()
+                        .count_by_state()
+                        .await
+                        .unwrap()
+                        .iter()
+                        .filter(|c| c.state == JobState::Available)
+                        .map(|c| c.count)
+                        .sum::<i64>()
+                        > backlog
+                    {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await; // warm-up
+    let from = DONE.load(Ordering::Relaxed);
+    LATENCIES.get().unwrap().lock().unwrap().clear();
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(a.seconds)).await;
+    let done = DONE.load(Ordering::Relaxed) - from;
+    let secs = start.elapsed().as_secs_f64();
+    let stats = latency_stats();
+    stop.store(1, Ordering::Relaxed);
+    for p in producers {
+        p.await.unwrap();
+    }
+    rt.shutdown().await.unwrap();
+    let mut extra = stats;
+    extra["seconds"] = json!(secs);
+    report("steady", done as f64 / secs, "jobs/s", extra, a, db.engine().name());
+}
+
+async fn latency(a: &Args) {
+    let db = fresh(&a.url).await;
+    DONE.store(0, Ordering::SeqCst);
+    LATENCIES.get_or_init(Default::default).lock().unwrap().clear();
+    let rt = db.runtime().queue("bench", a.concurrency).start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await; // idle
+    for _ in 0..200 {
+        db.insert(Timed { inserted_us: micros_now() }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    while DONE.load(Ordering::Relaxed) < 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    rt.shutdown().await.unwrap();
+    let stats = latency_stats();
+    let p50 = stats["p50_ms"].as_f64().unwrap_or_default();
+    report("latency", p50, "ms (p50 insert-to-start)", stats, a, db.engine().name());
+}
+
+/// The floor: the same table driven by a minimal hand-written pipeline (fetchers taking batches
+/// with SKIP LOCKED, one completer writing batches), tuned over a few settings; the best counts.
+async fn floor(a: &Args) -> Option<f64> {
+    if a.url.starts_with("sqlite:") {
+        return None;
+    }
+    let mut best: (f64, usize, usize) = (0.0, 0, 0);
+    for (fetchers, batch) in [(1, 100), (2, 100), (2, 250), (4, 200)] {
+        let db = fresh(&a.url).await;
+        let Pool::Postgres(pool) = db.pool().clone() else { unreachable!() };
+        let mut i = 0;
+        while i < a.jobs {
+            let n = 5_000.min(a.jobs - i);
+            db.insert_all(noop_jobs(i, n)).await.unwrap();
+            i += n;
+        }
+        let start = Instant::now();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<i64>>();
+        let completer = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                while let Some(mut ids) = rx.recv().await {
+                    while let Ok(more) = rx.try_recv() {
+                        ids.extend(more);
+                    }
+                    sqlx::query(
+                        "UPDATE jobsmith.jobs SET state = 'completed', completed_at = now()
+                         WHERE id = ANY($1) AND state = 'executing'",
+                    )
+                    .bind(&ids)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                }
+            })
+        };
+        let workers: Vec<_> = (0..fetchers)
+            .map(|_| {
+                let pool = pool.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let ids: Vec<i64> = sqlx::query_scalar(
+                            "WITH picked AS MATERIALIZED (
+                                SELECT id FROM jobsmith.jobs WHERE state = 'available' AND queue = 'bench'
+                                ORDER BY priority, scheduled_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
+                             UPDATE jobsmith.jobs j SET state = 'executing', attempt = j.attempt + 1,
+                                 attempted_at = now(), attempted_by = 'floor'
+                             FROM picked WHERE j.id = picked.id RETURNING j.id",
+                        )
+                        .bind(batch as i64)
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                        if ids.is_empty() {
+                            break;
+                        }
+                        tx.send(ids).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for w in workers {
+            w.await.unwrap();
+        }
+        completer.await.unwrap();
+        let rate = a.jobs as f64 / start.elapsed().as_secs_f64();
+        if rate > best.0 {
+            best = (rate, fetchers, batch);
+        }
+    }
+    report("floor", best.0, "jobs/s", json!({"fetchers": best.1, "batch": best.2}), a, "postgres");
+    Some(best.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    micros_now();
+    let all = a.scenario == "all";
+    let run = |s: &str| all || a.scenario == s;
+    if run("insert-single") {
+        insert_single(&a).await;
+    }
+    if run("insert-bulk") {
+        insert_bulk(&a).await;
+    }
+    let mut burn = None;
+    if run("burn-down") {
+        burn = Some(burn_down(&a).await);
+    }
+    if run("steady") {
+        steady(&a).await;
+    }
+    if run("latency") {
+        latency(&a).await;
+    }
+    if run("floor")
+        && let Some(f) = floor(&a).await
+        && let Some(b) = burn
+    {
+        println!(
+            "{}",
+            json!({"scenario": "burn-down-vs-floor", "figure": (b / f * 1000.0).round() / 10.0, "unit": "% of floor"})
+        );
+    }
+}
