@@ -39,6 +39,9 @@ pub(crate) struct Completer {
     pub(crate) stager: Arc<Notify>,
 }
 
+/// How long shutdown keeps trying to write the last results.
+const FINAL_FLUSH: Duration = Duration::from_secs(30);
+
 pub(crate) fn channel() -> (CompleterHandle, mpsc::UnboundedReceiver<Ack>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (CompleterHandle { tx }, rx)
@@ -71,7 +74,14 @@ impl Completer {
         while let Ok(ack) = self.rx.try_recv() {
             pending.push(ack);
         }
-        self.flush(&mut pending, &CancellationToken::new()).await;
+        // Shutting down: keep trying for a while, but do not hang forever on a dead database. Rows
+        // not written stay `executing` and are rescued once this node's heartbeat lapses.
+        let stopping = CancellationToken::new();
+        stopping.cancel();
+        if tokio::time::timeout(FINAL_FLUSH, self.flush(&mut pending, &stopping)).await.is_err() {
+            let ids: Vec<i64> = pending.iter().map(|a| a.id).collect();
+            tracing::error!(?ids, "jobsmith could not record these results before stopping; they will be rescued");
+        }
     }
 
     async fn flush(&self, pending: &mut Vec<Ack>, stop: &CancellationToken) {
