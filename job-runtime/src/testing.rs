@@ -230,10 +230,13 @@ async fn rows(db: &Db, filter: JobFilter) -> Result<Vec<JobRow>> {
 /// The states in which a job counts as enqueued: waiting to run.
 const ENQUEUED: [JobState; 3] = [JobState::Available, JobState::Scheduled, JobState::Retryable];
 
+/// A test on the decoded, typed args.
+type Predicate<J> = Box<dyn Fn(&J) -> bool + Send + Sync>;
+
 /// A description of an enqueued job to look for. Every part is optional and narrows the match.
 pub struct Expected<J> {
     args: Option<serde_json::Value>,
-    predicate: Option<Box<dyn Fn(&J) -> bool + Send + Sync>>,
+    predicate: Option<Predicate<J>>,
     queue: Option<String>,
     scheduled_at: Option<(DateTime<Utc>, Duration)>,
     tags: Option<Vec<String>>,

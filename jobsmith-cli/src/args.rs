@@ -1,0 +1,227 @@
+//! The command line, as clap types. Parsing only; the commands live in `commands`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use jobsmith::JobState;
+
+use crate::duration;
+
+/// Shown after the top-level help: what scripts may rely on.
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  success
+  1  runtime error: bad database URL, unreachable or unmigrated database, refused operation
+     (the cause is printed on stderr)
+  2  usage error
+  3  the job named by ID does not exist (jobs show/retry/cancel/delete)";
+
+/// The help heading of the options every subcommand takes, to keep them apart from its own.
+const GLOBAL: &str = "Global options";
+
+/// Inspect and operate a jobsmith job database (PostgreSQL or SQLite).
+#[derive(Debug, Parser)]
+#[command(name = "jobsmith", version, after_help = EXIT_STATUS)]
+pub(crate) struct Cli {
+    /// Database URL: postgres://user@host/db or sqlite:path/to/jobs.db.
+    // Global and optional so `--help` of every subcommand works without it; `main` insists on it.
+    // The value is hidden from help output because it may carry a password.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, help_heading = GLOBAL)]
+    pub(crate) database_url: Option<String>,
+
+    /// Print one JSON document instead of tables.
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub(crate) json: bool,
+
+    /// How long to wait for the database server to answer (e.g. 5s, 1m).
+    #[arg(long, global = true, default_value = "10s", value_parser = duration::parse, help_heading = GLOBAL)]
+    pub(crate) connect_timeout: Duration,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Apply jobsmith's migrations (idempotent; creates a missing SQLite file).
+    Migrate,
+    /// Queues with job counts per state and their cluster-wide settings, live nodes, the leader.
+    Status,
+    /// List, inspect, retry, cancel or delete jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Pause, resume or scale a queue on every node (persisted for nodes started later).
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Delete finished jobs older than their retention.
+    Prune(PruneArgs),
+    /// Serve the web dashboard until Ctrl-C (needs --token and/or --read-only-token).
+    Web(WebArgs),
+}
+
+/// `jobs ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// Jobs matching filters, newest first, one page at a time.
+    List(ListArgs),
+    /// Everything about one job: args, meta, tags, errors per attempt, timestamps.
+    Show {
+        /// Job id.
+        id: i64,
+    },
+    /// Make a discarded or cancelled job available again, or every such job matching filters.
+    Retry(RetryArgs),
+    /// Cancel a job that has not finished (a running job is told to stop).
+    Cancel {
+        /// Job id.
+        id: i64,
+    },
+    /// Delete a job that is not executing.
+    Delete {
+        /// Job id.
+        id: i64,
+    },
+}
+
+/// `jobs list` options.
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only jobs in this state (repeatable or comma-separated): available, scheduled, executing,
+    /// retryable, completed, discarded, cancelled.
+    #[arg(long = "state", value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub(crate) states: Vec<JobState>,
+    /// Only jobs of this queue.
+    #[arg(long)]
+    pub(crate) queue: Option<String>,
+    /// Only jobs of this worker (its stored name).
+    #[arg(long)]
+    pub(crate) worker: Option<String>,
+    /// Only jobs carrying this tag.
+    #[arg(long)]
+    pub(crate) tag: Option<String>,
+    /// A job id, or text that occurs in the args.
+    #[arg(long)]
+    pub(crate) search: Option<String>,
+    /// Most jobs to show.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) limit: u32,
+    /// Only jobs with an id below this one: the last id of the previous page.
+    #[arg(long, value_name = "ID")]
+    pub(crate) before: Option<i64>,
+}
+
+/// `jobs retry` options: one job by id, or all jobs in the given final states.
+#[derive(Debug, Args)]
+pub(crate) struct RetryArgs {
+    /// Job id.
+    #[arg(required_unless_present = "states", conflicts_with_all = ["states", "queue", "worker", "tag"])]
+    pub(crate) id: Option<i64>,
+    /// Retry every job in this state (discarded or cancelled; repeatable or comma-separated).
+    #[arg(long = "state", value_name = "STATE", value_delimiter = ',', value_parser = parse_retry_state)]
+    pub(crate) states: Vec<JobState>,
+    /// With --state: only jobs of this queue.
+    #[arg(long, requires = "states")]
+    pub(crate) queue: Option<String>,
+    /// With --state: only jobs of this worker.
+    #[arg(long, requires = "states")]
+    pub(crate) worker: Option<String>,
+    /// With --state: only jobs carrying this tag.
+    #[arg(long, requires = "states")]
+    pub(crate) tag: Option<String>,
+}
+
+/// `queue ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum QueueCommand {
+    /// Stop fetching new jobs of a queue on every node; running jobs finish.
+    Pause {
+        /// Queue name.
+        queue: String,
+    },
+    /// Fetch jobs of a queue again on every node.
+    Resume {
+        /// Queue name.
+        queue: String,
+    },
+    /// Set how many jobs of a queue each node runs at once.
+    Scale {
+        /// Queue name.
+        queue: String,
+        /// Jobs at once per node (at least 1; pause the queue to stop it).
+        #[arg(value_parser = clap::value_parser!(u32).range(1..))]
+        concurrency: u32,
+    },
+}
+
+/// `prune` options.
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Delete completed jobs that completed longer ago than this.
+    #[arg(long, value_name = "AGE", default_value = "1d", value_parser = duration::parse)]
+    pub(crate) completed_older_than: Duration,
+    /// Delete cancelled jobs that were cancelled longer ago than this.
+    #[arg(long, value_name = "AGE", default_value = "7d", value_parser = duration::parse)]
+    pub(crate) cancelled_older_than: Duration,
+    /// Delete discarded jobs that were discarded longer ago than this.
+    #[arg(long, value_name = "AGE", default_value = "7d", value_parser = duration::parse)]
+    pub(crate) discarded_older_than: Duration,
+}
+
+/// `web` options. At least one token is required: the dashboard refuses to run open.
+#[derive(Debug, Args)]
+pub(crate) struct WebArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: SocketAddr,
+    /// Token that grants full access (sent as a bearer token, or typed into the login page).
+    #[arg(
+        long,
+        env = "JOBSMITH_WEB_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "read_only_token"
+    )]
+    pub(crate) token: Option<String>,
+    /// Token that grants read-only access.
+    #[arg(long, env = "JOBSMITH_WEB_READ_ONLY_TOKEN", hide_env_values = true)]
+    pub(crate) read_only_token: Option<String>,
+}
+
+/// A job state by its stored name.
+fn parse_state(text: &str) -> Result<JobState, String> {
+    text.trim().parse()
+}
+
+/// A state `jobs retry` accepts: only final states that did not succeed can be retried.
+fn parse_retry_state(text: &str) -> Result<JobState, String> {
+    match parse_state(text)? {
+        state @ (JobState::Discarded | JobState::Cancelled) => Ok(state),
+        other => Err(format!("only discarded or cancelled jobs can be retried, not {other} ones")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn retry_takes_an_id_or_final_states() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["jobsmith", "jobs", "retry"], args].concat());
+        assert!(parse(&["5"]).is_ok());
+        assert!(parse(&["--state", "discarded,cancelled", "--queue", "q"]).is_ok());
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["5", "--state", "discarded"]).is_err());
+        assert!(parse(&["--queue", "q"]).is_err());
+        let err = parse(&["--state", "completed"]).unwrap_err().to_string();
+        assert!(err.contains("only discarded or cancelled"), "{err}");
+    }
+}

@@ -1,0 +1,84 @@
+//! `jobsmith jobs retry|cancel|delete`: each tries the operation first and only looks the job up
+//! when it was refused, to say why (missing, or in a state that does not allow it).
+
+use jobsmith::engine::Engine;
+use jobsmith::{JobFilter, JobState};
+use serde_json::json;
+
+use crate::args::RetryArgs;
+use crate::error::Failure;
+use crate::output;
+
+/// Retries one job by id, or every discarded/cancelled job matching the filters.
+pub(crate) async fn retry(engine: &dyn Engine, args: RetryArgs, json: bool) -> Result<(), Failure> {
+    let Some(id) = args.id else {
+        let filter = JobFilter {
+            states: args.states,
+            queue: args.queue,
+            worker: args.worker,
+            tag: args.tag,
+            search: None,
+        };
+        let n = engine.retry_jobs(&filter).await?;
+        if json {
+            output::print_json(&json!({ "retried": n }));
+        } else {
+            println!("retried {n} job{}", if n == 1 { "" } else { "s" });
+        }
+        return Ok(());
+    };
+    if !engine.retry_job(id).await? {
+        let state = state_of(engine, id).await?;
+        return Err(Failure::new(format!(
+            "job {id} is {state}; only discarded or cancelled jobs can be retried"
+        )));
+    }
+    if json {
+        output::print_json(&json!({ "id": id, "retried": 1 }));
+    } else {
+        println!("job {id} is available again");
+    }
+    Ok(())
+}
+
+/// Cancels a job that has not finished.
+pub(crate) async fn cancel(engine: &dyn Engine, id: i64, json: bool) -> Result<(), Failure> {
+    let Some(before) = engine.cancel_job(id).await? else {
+        let state = state_of(engine, id).await?;
+        return Err(Failure::new(format!(
+            "job {id} is already {state}; only unfinished jobs can be cancelled"
+        )));
+    };
+    if json {
+        output::print_json(&json!({ "id": id, "cancelled": true, "previous_state": before.as_str() }));
+    } else {
+        println!("job {id} is cancelled (it was {before})");
+    }
+    Ok(())
+}
+
+/// Deletes a job that is not executing.
+pub(crate) async fn delete(engine: &dyn Engine, id: i64, json: bool) -> Result<(), Failure> {
+    if !engine.delete_job(id).await? {
+        let state = state_of(engine, id).await?;
+        return Err(Failure::new(if state == JobState::Executing {
+            format!(
+                "job {id} is executing and cannot be deleted; cancel it first (`jobsmith jobs cancel {id}`)"
+            )
+        } else {
+            // The job changed state between the delete and the look-up; say what it is now.
+            format!("job {id} was not deleted; it is {state} now, try again")
+        }));
+    }
+    if json {
+        output::print_json(&json!({ "id": id, "deleted": true }));
+    } else {
+        println!("job {id} is deleted");
+    }
+    Ok(())
+}
+
+/// The job's current state, or "no job with id" when it does not exist.
+async fn state_of(engine: &dyn Engine, id: i64) -> Result<JobState, Failure> {
+    Ok(engine.get_job(id).await?.ok_or(Failure::no_job(id))?.state)
+}

@@ -1,0 +1,21 @@
+//! `jobsmith jobs ...`: listing, one job in full, and the operations on jobs.
+
+mod act;
+mod list;
+mod show;
+
+use jobsmith::engine::Engine;
+
+use crate::args::JobsCommand;
+use crate::error::Failure;
+
+/// Runs one `jobs` subcommand.
+pub(crate) async fn run(engine: &dyn Engine, command: JobsCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        JobsCommand::List(args) => list::run(engine, args, json).await,
+        JobsCommand::Show { id } => show::run(engine, id, json).await,
+        JobsCommand::Retry(args) => act::retry(engine, args, json).await,
+        JobsCommand::Cancel { id } => act::cancel(engine, id, json).await,
+        JobsCommand::Delete { id } => act::delete(engine, id, json).await,
+    }
+}
