@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/ensure-postgres.sh
-cargo test --workspace "$@"
+# The dashboard's browser test needs Debian's Chromium and chromedriver.
+bash scripts/ensure-chromium.sh
+# --all-features: the optional dashboard and Prometheus features are tested too.
+cargo test --workspace --all-features "$@"

@@ -3,6 +3,9 @@
 pub use job_macros::job;
 pub use job_runtime::*;
 
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
+
 /// Paths used by the code `#[job]` generates. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {

@@ -11,6 +11,9 @@ use quote::ToTokens;
 #[derive(Default)]
 pub(crate) struct Ctxt {
     errors: Vec<syn::Error>,
+    /// Set when the fn is something rustc itself rejects (such as `const async fn`): nothing is
+    /// generated, and no error is added to rustc's.
+    left_to_rustc: bool,
 }
 
 impl Ctxt {
@@ -29,6 +32,12 @@ impl Ctxt {
         self.errors.push(error);
     }
 
+    /// Gives up on the expansion without an error of our own, because rustc reports the mistake
+    /// on the fn (which is emitted unchanged) and a second message would only repeat it.
+    pub(crate) fn leave_to_rustc(&mut self) {
+        self.left_to_rustc = true;
+    }
+
     /// How many errors were collected; checks compare it before and after to learn whether they
     /// found something.
     pub(crate) fn len(&self) -> usize {
@@ -37,7 +46,7 @@ impl Ctxt {
 
     /// `Ok` if nothing was reported, else one `compile_error!` per error.
     pub(crate) fn finish(self) -> Result<(), TokenStream> {
-        if self.errors.is_empty() {
+        if self.errors.is_empty() && !self.left_to_rustc {
             Ok(())
         } else {
             Err(self.errors.iter().map(syn::Error::to_compile_error).collect())

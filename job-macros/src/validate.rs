@@ -76,7 +76,7 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
         match key {
             Key::Queue => {
                 options.queue =
-                    non_empty_str(key, &entry, "remove `queue` to use the `\"default\"` queue", cx);
+                    non_empty_string(key, &entry, "remove `queue` to use the `\"default\"` queue", cx);
             }
             Key::MaxAttempts => {
                 options.max_attempts = int(key, &entry, cx).and_then(|(n, span)| {
@@ -121,7 +121,7 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
             Key::Tags => options.tags = tags(key, &entry, cx),
             Key::Unique => options.unique = unique(&entry, cx),
             Key::Name => {
-                options.name = non_empty_str(
+                options.name = non_empty_string(
                     key,
                     &entry,
                     "remove `name` to use the module path and the struct's name",
@@ -129,7 +129,7 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
                 );
             }
             Key::Crate => {
-                options.krate = str(key, &entry, cx).and_then(|lit| match lit.parse::<syn::Path>() {
+                options.krate = string(key, &entry, cx).and_then(|lit| match lit.parse::<syn::Path>() {
                     Ok(path) => Some(path),
                     Err(_) => {
                         cx.error_spanned_by(
@@ -181,7 +181,8 @@ fn unquoted_text(expr: &Expr) -> Option<String> {
     }
 }
 
-fn str(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<LitStr> {
+/// A string literal.
+fn string(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<LitStr> {
     let expr = assigned(key.as_str(), key.example(), entry, cx)?;
     if let Some(Lit::Str(lit)) = lit(expr) {
         return Some(lit.clone());
@@ -194,8 +195,9 @@ fn str(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<LitStr> {
     None
 }
 
-fn non_empty_str(key: Key, entry: &Entry, instead: &str, cx: &mut Ctxt) -> Option<LitStr> {
-    let lit = str(key, entry, cx)?;
+/// A string literal that is not `""`; `instead` says what to do rather than give an empty one.
+fn non_empty_string(key: Key, entry: &Entry, instead: &str, cx: &mut Ctxt) -> Option<LitStr> {
+    let lit = string(key, entry, cx)?;
     if lit.value().is_empty() {
         cx.error_spanned_by(lit, format!("`{}` must not be empty; {instead}", key.as_str()));
         return None;
@@ -203,8 +205,8 @@ fn non_empty_str(key: Key, entry: &Entry, instead: &str, cx: &mut Ctxt) -> Optio
     Some(lit)
 }
 
-/// A non-negative integer and its span. Negative numbers are returned as an error here, so
-/// range messages can say what is allowed.
+/// A non-negative integer and its span. A negative number is reported here, saying what range
+/// the key allows; the caller checks the upper bounds.
 fn int(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<(u64, Span)> {
     let expr = assigned(key.as_str(), key.example(), entry, cx)?;
     match (lit(expr), expr) {
@@ -490,18 +492,23 @@ fn unique_keys_are_args(keys: &[LitStr], job: &JobFn, cx: &mut Ctxt) {
 
 fn signature(job: &JobFn, cx: &mut Ctxt) {
     let sig = &job.item.sig;
-    if let Some(constness) = &sig.constness {
-        let instead =
-            if sig.asyncness.is_some() { "remove `const`" } else { "write `async fn` instead of `const fn`" };
-        cx.error_spanned_by(constness, format!("a job fn cannot be `const`: {instead}"));
-    } else if sig.asyncness.is_none() {
-        cx.error_spanned_by(
+    match (&sig.constness, &sig.asyncness) {
+        // rustc rejects `const async fn` itself: "functions cannot be both `const` and `async`".
+        (Some(_), Some(_)) => cx.leave_to_rustc(),
+        (Some(constness), None) => {
+            cx.error_spanned_by(
+                constness,
+                "a job fn cannot be `const`: write `async fn` instead of `const fn`",
+            );
+        }
+        (None, None) => cx.error_spanned_by(
             sig.fn_token,
             format!(
                 "the `async` keyword is missing: a job fn must be an `async fn`; write `async fn {}(...)`",
                 sig.ident
             ),
-        );
+        ),
+        (None, Some(_)) => {}
     }
     if let Some(unsafety) = &sig.unsafety {
         cx.error_spanned_by(
@@ -557,11 +564,9 @@ fn signature(job: &JobFn, cx: &mut Ctxt) {
              which needs concrete types; remove the `where` clause",
         );
     }
-    if let Some(variadic) = &sig.variadic {
-        cx.error_spanned_by(
-            variadic,
-            "a job fn cannot be variadic: its args become the fields of the job struct; remove `...`",
-        );
+    if sig.variadic.is_some() {
+        // rustc rejects `...` outside `extern` fns, and `async` with `...`, by itself.
+        cx.leave_to_rustc();
     }
     if let ReturnType::Default = sig.output {
         let fn_token = sig.fn_token;

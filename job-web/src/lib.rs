@@ -1,1 +1,52 @@
-//! The jobsmith dashboard.
+//! The jobsmith dashboard: a small server-rendered web UI over any [`Engine`].
+//!
+//! It shows every queue with its job counts per state and lets an operator pause, resume and
+//! scale a queue cluster-wide; lists jobs with filters and search; shows one job with its args,
+//! metadata, errors and timeline and retries, cancels or deletes it; and charts throughput next to
+//! the live nodes and the leader.
+//!
+//! Every page and action needs a credential from an [`Auth`]: a token (as
+//! `Authorization: Bearer`, or typed once into the login form, which then sets an HttpOnly,
+//! SameSite=Strict session cookie) or basic-auth credentials. Read-only credentials see everything
+//! and change nothing. Every action is a POST carrying a per-session CSRF token.
+//!
+//! ```no_run
+//! # async fn demo(engine: std::sync::Arc<dyn job_runtime::engine::Engine>) -> std::io::Result<()> {
+//! let auth = job_web::Auth::token("a-long-random-admin-token").read_only_token("a-long-random-viewer-token");
+//! let server = job_web::serve(engine, "127.0.0.1:8080".parse().unwrap(), auth).await?;
+//! println!("dashboard on http://{}", server.local_addr());
+//! // ... later
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The dashboard speaks plain HTTP: put it behind a TLS-terminating proxy (or keep it on
+//! loopback) when the network between it and the browser is not trusted. It expects to be served
+//! at the root of its host and port (its links and cookie are absolute).
+//!
+//! [`Engine`]: job_runtime::engine::Engine
+
+mod auth;
+mod chart;
+mod csrf;
+mod guard;
+mod render;
+mod routes;
+mod secret;
+mod server;
+
+use std::sync::Arc;
+
+use job_runtime::engine::Engine;
+
+pub use auth::{Access, Auth};
+pub use server::{Server, serve};
+
+/// The dashboard as an axum [`Router`](axum::Router), to serve with your own listener or merge
+/// into another router at its root.
+///
+/// With an `auth` that has no usable credential every request is refused; [`serve`] rejects such
+/// an `auth` outright.
+pub fn router(engine: Arc<dyn Engine>, auth: Auth) -> axum::Router {
+    routes::build(engine, auth)
+}

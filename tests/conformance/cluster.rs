@@ -36,11 +36,8 @@ conformance! {
         assert_eq!(names, vec!["node-a".to_string(), "node-b".to_string()]);
 
         leader.shutdown().await.unwrap();
-        let next = wait_for("the follower to take over", Duration::from_secs(10), || async {
-            follower.is_leader().then_some(())
-        })
-        .await;
-        let _ = next;
+        wait_for("the follower to take over", Duration::from_secs(10), || async { follower.is_leader().then_some(()) })
+            .await;
         assert_ne!(db.engine().leader().await.unwrap().as_deref(), Some(first.as_str()));
         let names: Vec<String> = follower.nodes().await.unwrap().into_iter().map(|n| n.name).collect();
         assert_eq!(names.len(), 1, "the stopped node removed its row: {names:?}");

@@ -1,0 +1,373 @@
+//! Who may use the dashboard: the configured credentials ([`Auth`]), and at run time the
+//! [`Gate`] that checks presented credentials and keeps login sessions.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use base64::Engine as _;
+
+use crate::secret::{ct_eq, digest, random_token};
+
+/// What a credential allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Every page; every action answers 403.
+    ReadOnly,
+    /// Every page and every action.
+    Full,
+}
+
+#[derive(Clone)]
+enum Secret {
+    Token(String),
+    Basic { user: String, password: String },
+}
+
+#[derive(Clone)]
+struct Credential {
+    secret: Secret,
+    access: Access,
+}
+
+impl Credential {
+    /// Empty secrets never match: a blank `Authorization: Bearer ` must not log anyone in.
+    fn usable(&self) -> bool {
+        match &self.secret {
+            Secret::Token(t) => !t.is_empty(),
+            Secret::Basic { user, password } => !user.is_empty() && !password.is_empty(),
+        }
+    }
+}
+
+/// The credentials the dashboard accepts, each with an [`Access`].
+///
+/// A token is presented as `Authorization: Bearer <token>` or typed into the login form; basic
+/// credentials as `Authorization: Basic` or typed into the same form. Use long random secrets:
+/// they are the only thing between the network and your jobs.
+///
+/// ```
+/// use job_web::Auth;
+/// let auth = Auth::token("admin-token")
+///     .read_only_token("viewer-token")
+///     .basic("ops", "correct horse battery staple");
+/// assert!(!auth.is_empty());
+/// ```
+#[derive(Clone, Default)]
+pub struct Auth {
+    credentials: Vec<Credential>,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secrets themselves.
+        let count = |want: Access| self.credentials.iter().filter(|c| c.access == want).count();
+        f.debug_struct("Auth")
+            .field("full", &count(Access::Full))
+            .field("read_only", &count(Access::ReadOnly))
+            .finish()
+    }
+}
+
+impl Auth {
+    /// No credentials yet: add some with the methods below.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Accepts `token` with [`Access::Full`].
+    pub fn token(token: impl Into<String>) -> Self {
+        Self::new().with_token(token, Access::Full)
+    }
+
+    /// Also accepts `token`, with `access`.
+    pub fn with_token(mut self, token: impl Into<String>, access: Access) -> Self {
+        self.credentials.push(Credential { secret: Secret::Token(token.into()), access });
+        self
+    }
+
+    /// Also accepts `token`, read-only.
+    pub fn read_only_token(self, token: impl Into<String>) -> Self {
+        self.with_token(token, Access::ReadOnly)
+    }
+
+    /// Also accepts basic-auth `user` and `password`, with [`Access::Full`]. A user name with a
+    /// `:` can never match (basic auth splits at the first colon).
+    pub fn basic(self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.with_basic(user, password, Access::Full)
+    }
+
+    /// Also accepts basic-auth `user` and `password`, read-only.
+    pub fn read_only_basic(self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.with_basic(user, password, Access::ReadOnly)
+    }
+
+    /// Also accepts basic-auth `user` and `password`, with `access`.
+    pub fn with_basic(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+        access: Access,
+    ) -> Self {
+        self.credentials.push(Credential {
+            secret: Secret::Basic { user: user.into(), password: password.into() },
+            access,
+        });
+        self
+    }
+
+    /// Whether no credential can ever match (none given, or only empty secrets).
+    pub fn is_empty(&self) -> bool {
+        !self.credentials.iter().any(Credential::usable)
+    }
+
+    /// Whether any basic-auth credential is configured (the login form then asks for a user name
+    /// and password too, and 401 answers offer basic auth to the browser).
+    pub(crate) fn has_basic(&self) -> bool {
+        self.credentials.iter().any(|c| c.usable() && matches!(c.secret, Secret::Basic { .. }))
+    }
+}
+
+/// The cookie that carries a login session's id.
+pub(crate) const SESSION_COOKIE: &str = "jobsmith_session";
+/// How long a login session lasts.
+pub(crate) const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// At most this many sessions are kept; the oldest go first, so repeated logins cannot grow
+/// memory without bound.
+const MAX_SESSIONS: usize = 10_000;
+
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// The login session cookie (the page offers a logout button).
+    Session,
+    /// An `Authorization` header, sent again with every request.
+    Header,
+}
+
+/// The authenticated caller of one request, put into the request's extensions by the guard.
+#[derive(Debug, Clone)]
+pub(crate) struct Principal {
+    pub(crate) access: Access,
+    /// The token every form of this caller embeds and every POST must bring back.
+    pub(crate) csrf: String,
+    pub(crate) via: Via,
+}
+
+impl Principal {
+    pub(crate) fn can_act(&self) -> bool {
+        self.access == Access::Full
+    }
+}
+
+/// What the `Authorization` header and cookies of a request amount to.
+#[derive(Debug)]
+pub(crate) enum Presented {
+    /// A valid credential or session.
+    Known(Principal),
+    /// An `Authorization` header that matches nothing.
+    Wrong,
+    /// Neither a header nor a live session.
+    Nothing,
+}
+
+struct Session {
+    access: Access,
+    csrf: String,
+    expires: Instant,
+}
+
+/// The run-time side of [`Auth`]: checks credentials, keeps sessions.
+pub(crate) struct Gate {
+    /// Each credential with its CSRF token. Header-authenticated callers have no session, so
+    /// their token belongs to the credential; it is random per process, so no other site can know
+    /// it even when the browser attaches basic-auth credentials by itself.
+    credentials: Vec<(Credential, String)>,
+    has_basic: bool,
+    sessions: Mutex<HashMap<[u8; 32], Session>>,
+}
+
+impl Gate {
+    pub(crate) fn new(auth: Auth) -> Self {
+        let has_basic = auth.has_basic();
+        let credentials =
+            auth.credentials.into_iter().filter(Credential::usable).map(|c| (c, random_token())).collect();
+        Gate { credentials, has_basic, sessions: Mutex::new(HashMap::new()) }
+    }
+
+    pub(crate) fn has_basic(&self) -> bool {
+        self.has_basic
+    }
+
+    /// Checks the `Authorization` header first (when present it must be right), then the
+    /// session cookie.
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Presented {
+        if let Some(value) = headers.get(AUTHORIZATION) {
+            let found = value.to_str().ok().and_then(|v| self.match_authorization(v));
+            return match found {
+                Some((access, csrf)) => Presented::Known(Principal { access, csrf, via: Via::Header }),
+                None => Presented::Wrong,
+            };
+        }
+        match session_cookie(headers).and_then(|id| self.session(id)) {
+            Some(principal) => Presented::Known(principal),
+            None => Presented::Nothing,
+        }
+    }
+
+    fn match_authorization(&self, value: &str) -> Option<(Access, String)> {
+        let (scheme, rest) = value.trim().split_once(' ')?;
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            self.match_token(rest)
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+            let decoded = String::from_utf8(decoded).ok()?;
+            let (user, password) = decoded.split_once(':')?;
+            self.match_basic(user, password)
+        } else {
+            None
+        }
+    }
+
+    /// The access and CSRF token of the credential with this token.
+    pub(crate) fn match_token(&self, token: &str) -> Option<(Access, String)> {
+        self.find(|secret| match secret {
+            Secret::Token(t) => ct_eq(t.as_bytes(), token.as_bytes()),
+            Secret::Basic { .. } => false,
+        })
+    }
+
+    /// The access and CSRF token of the credential with this user and password.
+    pub(crate) fn match_basic(&self, user: &str, password: &str) -> Option<(Access, String)> {
+        self.find(|secret| match secret {
+            // `&` rather than `&&`: check the password even when the user is wrong, so timing
+            // does not tell which user names exist.
+            Secret::Basic { user: u, password: p } => {
+                ct_eq(u.as_bytes(), user.as_bytes()) & ct_eq(p.as_bytes(), password.as_bytes())
+            }
+            Secret::Token(_) => false,
+        })
+    }
+
+    /// Tries every credential (no early exit) and keeps the first match.
+    fn find(&self, matches: impl Fn(&Secret) -> bool) -> Option<(Access, String)> {
+        let mut found = None;
+        for (credential, csrf) in &self.credentials {
+            if matches(&credential.secret) && found.is_none() {
+                found = Some((credential.access, csrf.clone()));
+            }
+        }
+        found
+    }
+
+    /// Opens a session with `access`; returns its id, for the cookie.
+    pub(crate) fn start_session(&self, access: Access) -> String {
+        let id = random_token();
+        let now = Instant::now();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|_, s| s.expires > now);
+        if sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k)
+        {
+            sessions.remove(&oldest);
+        }
+        sessions.insert(
+            digest(id.as_bytes()),
+            Session { access, csrf: random_token(), expires: now + SESSION_TTL },
+        );
+        id
+    }
+
+    fn session(&self, id: &str) -> Option<Principal> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let session = sessions.get(&digest(id.as_bytes()))?;
+        (session.expires > Instant::now()).then(|| Principal {
+            access: session.access,
+            csrf: session.csrf.clone(),
+            via: Via::Session,
+        })
+    }
+
+    /// Ends the session whose cookie `headers` carry, if any.
+    pub(crate) fn end_session(&self, headers: &HeaderMap) {
+        if let Some(id) = session_cookie(headers) {
+            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&digest(id.as_bytes()));
+        }
+    }
+}
+
+/// The session id from the `Cookie` headers.
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(name: axum::http::HeaderName, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    fn access(p: Presented) -> Option<Access> {
+        match p {
+            Presented::Known(p) => Some(p.access),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn headers_match_their_credentials() {
+        let gate = Gate::new(Auth::token("full").read_only_token("ro").read_only_basic("u", "p"));
+        assert_eq!(access(gate.check(&headers(AUTHORIZATION, "Bearer full"))), Some(Access::Full));
+        assert_eq!(access(gate.check(&headers(AUTHORIZATION, "bearer ro"))), Some(Access::ReadOnly));
+        let basic = base64::engine::general_purpose::STANDARD.encode("u:p");
+        assert_eq!(
+            access(gate.check(&headers(AUTHORIZATION, &format!("Basic {basic}")))),
+            Some(Access::ReadOnly)
+        );
+        assert!(matches!(gate.check(&headers(AUTHORIZATION, "Bearer nope")), Presented::Wrong));
+        assert!(matches!(gate.check(&headers(AUTHORIZATION, "Bearer ")), Presented::Wrong));
+        assert!(matches!(gate.check(&HeaderMap::new()), Presented::Nothing));
+    }
+
+    #[test]
+    fn empty_secrets_never_match() {
+        let auth = Auth::token("").basic("", "");
+        assert!(auth.is_empty());
+        let gate = Gate::new(auth);
+        assert!(gate.match_token("").is_none());
+        assert!(gate.match_basic("", "").is_none());
+    }
+
+    #[test]
+    fn sessions_carry_access_and_end() {
+        let gate = Gate::new(Auth::token("t"));
+        let id = gate.start_session(Access::ReadOnly);
+        let cookie = headers(COOKIE, &format!("other=1; {SESSION_COOKIE}={id}"));
+        assert_eq!(access(gate.check(&cookie)), Some(Access::ReadOnly));
+        gate.end_session(&cookie);
+        assert!(matches!(gate.check(&cookie), Presented::Nothing));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let text = format!("{:?}", Auth::token("s3cr3t").basic("u", "pa55"));
+        assert!(!text.contains("s3cr3t") && !text.contains("pa55"), "{text}");
+    }
+}

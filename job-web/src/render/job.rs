@@ -1,0 +1,213 @@
+//! One job: details, args and meta, errors by attempt, timeline, actions.
+
+use std::fmt::Write as _;
+
+use axum::response::Html;
+use chrono::{DateTime, Utc};
+use job_runtime::{JobRow, JobState};
+
+use super::{Nav, action_button, esc, jobs_url, notice, page as layout, state_badge, time_el};
+use crate::auth::Principal;
+
+pub(crate) fn page(who: &Principal, job: &JobRow, done: Option<&str>) -> Html<String> {
+    let mut b = String::new();
+    let _ = write!(b, "<h1>Job {} {}</h1>", job.id, state_badge(job.state, true));
+    b.push_str(&notice(done));
+
+    if who.can_act() {
+        b.push_str("<p id=\"actions\">");
+        b.push_str(&actions(who, job));
+        b.push_str("</p>");
+    }
+
+    let tags = if job.tags.is_empty() {
+        "<span class=\"muted\">none</span>".to_string()
+    } else {
+        job.tags
+            .iter()
+            .map(|t| format!("<a href=\"{}\">{}</a>", esc(&jobs_url(&[("tag", t)])), esc(t)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = write!(
+        b,
+        "<table id=\"details\"><tbody>\
+         <tr><th>Queue</th><td><a href=\"{}\">{}</a></td></tr>\
+         <tr><th>Worker</th><td><a href=\"{}\">{}</a></td></tr>\
+         <tr><th>Attempt</th><td>{} of {}</td></tr>\
+         <tr><th>Priority</th><td>{}</td></tr>\
+         <tr><th>Tags</th><td>{tags}</td></tr>\
+         <tr><th>Last run by</th><td>{}</td></tr>\
+         </tbody></table>",
+        esc(&jobs_url(&[("queue", &job.queue)])),
+        esc(&job.queue),
+        esc(&jobs_url(&[("worker", &job.worker)])),
+        esc(&job.worker),
+        job.attempt,
+        job.max_attempts,
+        job.priority,
+        job.attempted_by
+            .as_deref()
+            .map_or_else(|| "<span class=\"muted\">never ran</span>".to_string(), |n| esc(n).to_string()),
+    );
+
+    let _ = write!(b, "<h2>Args</h2><pre id=\"args\">{}</pre>", esc(&pretty(&job.args)));
+    let _ = write!(b, "<h2>Meta</h2><pre id=\"meta\">{}</pre>", esc(&pretty(&job.meta)));
+
+    b.push_str("<h2>Errors</h2>");
+    if job.errors.is_empty() {
+        b.push_str("<p class=\"muted\">No attempt failed.</p>");
+    } else {
+        b.push_str(
+            "<table id=\"errors\"><thead><tr><th>Attempt</th><th>At</th><th>Error</th></tr></thead><tbody>",
+        );
+        for e in &job.errors {
+            let entry = ErrorEntry::from(e);
+            let _ = write!(
+                b,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+                entry.attempt_text(),
+                entry.at_html(),
+                esc(&entry.error)
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+
+    b.push_str("<h2>Timeline</h2><ol class=\"timeline\" id=\"timeline\">");
+    for event in timeline(job) {
+        let _ = write!(
+            b,
+            "<li>{} {}</li>",
+            event.at.map_or_else(|| "<time>?</time>".to_string(), time_el),
+            event.html
+        );
+    }
+    b.push_str("</ol>");
+    layout(&format!("Job {}", job.id), Nav::Jobs, who, &b)
+}
+
+/// Retry, cancel and delete, each disabled with the reason when it does not apply.
+fn actions(who: &Principal, job: &JobRow) -> String {
+    let id = job.id;
+    let retry = matches!(job.state, JobState::Discarded | JobState::Cancelled);
+    let cancel = !job.state.is_final();
+    let delete = job.state != JobState::Executing;
+    let mut out = action_button(
+        who,
+        &format!("/jobs/{id}/retry"),
+        "",
+        "Retry",
+        "",
+        (!retry).then_some("Only discarded or cancelled jobs can be retried"),
+    );
+    out.push_str(&action_button(
+        who,
+        &format!("/jobs/{id}/cancel"),
+        "",
+        "Cancel",
+        "",
+        (!cancel).then_some("The job has finished"),
+    ));
+    out.push_str(&action_button(
+        who,
+        &format!("/jobs/{id}/delete"),
+        "<label><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> sure</label>",
+        "Delete",
+        "danger",
+        (!delete).then_some("Executing jobs cannot be deleted; cancel it first"),
+    ));
+    out
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// One entry of `errors`, read leniently: rows written by other versions may lack a field.
+struct ErrorEntry {
+    attempt: Option<u64>,
+    at: Option<DateTime<Utc>>,
+    at_raw: String,
+    error: String,
+}
+
+impl From<&serde_json::Value> for ErrorEntry {
+    fn from(e: &serde_json::Value) -> Self {
+        let at = match &e["at"] {
+            serde_json::Value::String(s) => {
+                DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+            }
+            serde_json::Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
+            _ => None,
+        };
+        let at_raw = match &e["at"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let error = match &e["error"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => e.to_string(),
+            other => other.to_string(),
+        };
+        ErrorEntry { attempt: e["attempt"].as_u64(), at, at_raw, error }
+    }
+}
+
+impl ErrorEntry {
+    fn attempt_text(&self) -> String {
+        self.attempt.map_or_else(|| "?".to_string(), |a| a.to_string())
+    }
+
+    fn at_html(&self) -> String {
+        self.at.map_or_else(|| esc(&self.at_raw).to_string(), time_el)
+    }
+}
+
+struct Event {
+    at: Option<DateTime<Utc>>,
+    html: String,
+}
+
+/// Every recorded moment of the job, oldest first: insert, due time, each failed attempt, the
+/// last attempt's start, and how it ended.
+fn timeline(job: &JobRow) -> Vec<Event> {
+    let mut events = vec![Event { at: Some(job.inserted_at), html: "inserted".into() }];
+    if job.scheduled_at != job.inserted_at {
+        events.push(Event { at: Some(job.scheduled_at), html: "scheduled to run".into() });
+    }
+    for e in &job.errors {
+        let entry = ErrorEntry::from(e);
+        events.push(Event {
+            at: entry.at,
+            html: format!(
+                "attempt {} failed: <code>{}</code>",
+                entry.attempt_text(),
+                esc(&first_line(&entry.error))
+            ),
+        });
+    }
+    if let Some(at) = job.attempted_at {
+        let by = job.attempted_by.as_deref().map(|n| format!(" on {}", esc(n))).unwrap_or_default();
+        events.push(Event { at: Some(at), html: format!("attempt {} started{by}", job.attempt) });
+    }
+    for (at, what) in
+        [(job.completed_at, "completed"), (job.discarded_at, "discarded"), (job.cancelled_at, "cancelled")]
+    {
+        if let Some(at) = at {
+            events.push(Event { at: Some(at), html: format!("<strong>{what}</strong>") });
+        }
+    }
+    // Stable: equal times keep the lifecycle order above; unknown times go last.
+    events.sort_by_key(|e| (e.at.is_none(), e.at));
+    events
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}

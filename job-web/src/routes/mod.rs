@@ -1,0 +1,117 @@
+//! The router: which handler answers which path, and the layers around them.
+//!
+//! Every route except `/login` sits behind [`crate::guard::guard`]. tests/security.rs walks every
+//! route listed here: add new routes there too.
+
+pub(crate) mod cluster;
+pub(crate) mod jobs;
+pub(crate) mod login;
+pub(crate) mod queues;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use job_runtime::engine::Engine;
+
+use crate::auth::{Auth, Gate};
+use crate::guard::guard;
+use crate::render;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) gate: Arc<Gate>,
+}
+
+pub(crate) fn build(engine: Arc<dyn Engine>, auth: Auth) -> Router {
+    let state = AppState { engine, gate: Arc::new(Gate::new(auth)) };
+    let guarded = Router::new()
+        .route("/", get(queues::overview))
+        .route("/queues/pause", post(queues::pause))
+        .route("/queues/resume", post(queues::resume))
+        .route("/queues/scale", post(queues::scale))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/delete", post(jobs::delete))
+        .route("/cluster", get(cluster::page))
+        .route("/logout", post(login::logout))
+        // Unknown paths are guarded too, so they tell an anonymous caller nothing.
+        .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), guard));
+    Router::new()
+        .route("/login", get(login::page).post(login::submit))
+        .merge(guarded)
+        .layer(map_response(security_headers))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    render::error_page(StatusCode::NOT_FOUND, "There is no such page.")
+}
+
+/// Headers on every response: no framing (clickjacking), no scripts at all (the pages need
+/// none, so an injection that slipped past escaping still could not run), no caching of pages
+/// that show job data, no referrer leaking filter values.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Why a handler could not answer.
+#[derive(Debug)]
+pub(crate) enum WebError {
+    /// The engine failed.
+    Engine(job_runtime::Error),
+    /// The request does not make sense.
+    BadRequest(String),
+    /// Nothing there.
+    NotFound(String),
+}
+
+impl From<job_runtime::Error> for WebError {
+    fn from(e: job_runtime::Error) -> Self {
+        WebError::Engine(e)
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::Engine(e) => {
+                tracing::error!(error = %e, "dashboard: engine call failed");
+                render::error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("The database call failed: {e}"),
+                )
+            }
+            WebError::BadRequest(why) => render::error_page(StatusCode::BAD_REQUEST, &why),
+            WebError::NotFound(what) => render::error_page(StatusCode::NOT_FOUND, &what),
+        }
+    }
+}
+
+/// A query or form value, `None` when missing or blank (an empty filter field means "any").
+pub(crate) fn non_empty(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+}

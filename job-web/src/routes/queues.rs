@@ -1,0 +1,126 @@
+//! The queues overview and the cluster-wide pause, resume and scale actions.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::{Extension, Form, Query, State};
+use axum::response::{IntoResponse, Response};
+use job_runtime::QueueSettings;
+use serde::Deserialize;
+
+use crate::auth::Principal;
+use crate::render::{self, queues::QueueView};
+use crate::routes::{AppState, WebError};
+
+/// Nodes whose heartbeat is younger than this count as running a queue.
+pub(crate) const NODE_TTL: Duration = Duration::from_secs(60);
+
+/// The most concurrency the form accepts: a typo of 10000000 should not reach every node.
+const MAX_CONCURRENCY: u32 = 10_000;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Done {
+    done: Option<String>,
+}
+
+pub(crate) async fn overview(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<Done>,
+) -> Result<Response, WebError> {
+    let counts = state.engine.count_by_state().await?;
+    let settings = state.engine.queue_settings().await?;
+    let nodes = state.engine.live_nodes(NODE_TTL).await?;
+    // Every queue anyone knows of: with jobs, with settings, or run by a live node.
+    let mut queues: BTreeMap<String, QueueView> = BTreeMap::new();
+    let names = counts
+        .iter()
+        .map(|c| c.queue.as_str())
+        .chain(settings.iter().map(|s| s.name.as_str()))
+        .chain(nodes.iter().flat_map(|n| n.queues.iter().map(String::as_str)));
+    for name in names {
+        queues.entry(name.to_string()).or_insert_with(|| QueueView::new(name));
+    }
+    for c in counts {
+        if let Some(view) = queues.get_mut(&c.queue) {
+            view.add(c.state, c.count);
+        }
+    }
+    for s in settings {
+        if let Some(view) = queues.get_mut(&s.name) {
+            view.settings = s;
+        }
+    }
+    for n in &nodes {
+        for q in &n.queues {
+            if let Some(view) = queues.get_mut(q) {
+                view.nodes += 1;
+            }
+        }
+    }
+    let views: Vec<QueueView> = queues.into_values().collect();
+    Ok(render::queues::page(&who, &views, q.done.as_deref()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct QueueForm {
+    #[serde(default)]
+    queue: String,
+    concurrency: Option<String>,
+}
+
+pub(crate) async fn pause(
+    State(state): State<AppState>,
+    Form(form): Form<QueueForm>,
+) -> Result<Response, WebError> {
+    update(&state, &form.queue, |s| s.paused = Some(true)).await?;
+    Ok(render::see_other("/?done=paused"))
+}
+
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    Form(form): Form<QueueForm>,
+) -> Result<Response, WebError> {
+    update(&state, &form.queue, |s| s.paused = Some(false)).await?;
+    Ok(render::see_other("/?done=resumed"))
+}
+
+pub(crate) async fn scale(
+    State(state): State<AppState>,
+    Form(form): Form<QueueForm>,
+) -> Result<Response, WebError> {
+    let concurrency = form
+        .concurrency
+        .as_deref()
+        .map(str::trim)
+        .and_then(|c| c.parse::<u32>().ok())
+        .filter(|c| (1..=MAX_CONCURRENCY).contains(c))
+        .ok_or_else(|| {
+            WebError::BadRequest(format!("Concurrency must be a whole number from 1 to {MAX_CONCURRENCY}."))
+        })?;
+    update(&state, &form.queue, |s| s.concurrency = Some(concurrency)).await?;
+    Ok(render::see_other("/?done=scaled"))
+}
+
+/// Reads the queue's persisted settings, changes one field, writes them back (which tells every
+/// node). `set_queue_settings` replaces the whole row, so the other fields are carried over.
+async fn update(
+    state: &AppState,
+    queue: &str,
+    change: impl FnOnce(&mut QueueSettings),
+) -> Result<(), WebError> {
+    let queue = queue.trim();
+    if queue.is_empty() {
+        return Err(WebError::BadRequest("Which queue? The form names none.".into()));
+    }
+    let mut settings = state
+        .engine
+        .queue_settings()
+        .await?
+        .into_iter()
+        .find(|s| s.name == queue)
+        .unwrap_or_else(|| QueueSettings { name: queue.to_string(), ..QueueSettings::default() });
+    change(&mut settings);
+    state.engine.set_queue_settings(&settings).await?;
+    Ok(())
+}

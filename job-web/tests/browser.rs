@@ -1,0 +1,255 @@
+//! End to end in a real browser: Debian's Chromium, headless, driven through chromedriver.
+//!
+//! A job fails its only attempt and is discarded; the test logs into the dashboard with the
+//! token, filters the job list to discarded jobs, opens the job, clicks retry, and a runtime
+//! started here runs it again; the job page then shows `completed`.
+//!
+//! Needs /usr/bin/chromium and /usr/bin/chromedriver: `bash scripts/ensure-chromium.sh`.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt as _;
+use hyper_util::client::legacy::connect::HttpConnector;
+use jobsmith::{Db, JobContext, JobState, Runtime};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const TOKEN: &str = "e2e-admin-token-5b8e1f0c";
+/// Generous: a cold Chromium on two shared cores can take a while.
+const DEADLINE: Duration = Duration::from_secs(90);
+const ACCOUNT: &str = "acme <script>alert('e2e')</script>";
+
+/// Exports an account's ledger. The ledger service is "down" on the first attempt, and one
+/// attempt is all the job has, so it is discarded; a retry from the dashboard succeeds.
+#[jobsmith::job(queue = "exports", max_attempts = 1)]
+async fn export_ledger(ctx: JobContext, account: String) -> Result<(), String> {
+    if ctx.attempt == 1 {
+        return Err(format!("ledger service unavailable for {account}"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrying_a_discarded_job_from_the_browser_runs_it_to_completion() {
+    let started = Instant::now();
+    for bin in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            Path::new(bin).exists(),
+            "{bin} is missing: the browser test needs Debian's chromium and chromium-driver. \
+             Install them with `bash scripts/ensure-chromium.sh` (as root)."
+        );
+    }
+    let dir = TempDir::new("e2e");
+
+    // A SQLite file database with a discarded job, and a node running its queue.
+    let db = Db::connect(&format!("sqlite://{}", dir.path().join("jobs.db").display())).await.unwrap();
+    db.migrate().await.unwrap();
+    let engine = db.engine().clone();
+    let runtime = Runtime::builder_with_engine(engine.clone())
+        .queue("exports", 2)
+        .poll_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let id = db.insert(ExportLedger { account: ACCOUNT.into() }).await.unwrap().job.id;
+    wait_for(&format!("job {id} to be discarded"), || async {
+        engine.get_job(id).await.unwrap().is_some_and(|j| j.state == JobState::Discarded)
+    })
+    .await;
+
+    let server = job_web::serve(engine.clone(), "127.0.0.1:0".parse().unwrap(), job_web::Auth::token(TOKEN))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let driver = ChromeDriver::start(&dir);
+    let client = driver.connect(&dir).await;
+
+    // Assertions panic; the session is closed either way so no Chromium outlives the test.
+    let outcome = AssertUnwindSafe(scenario(&client, &base, id)).catch_unwind().await;
+    let _ = client.close().await;
+    if let Err(panic) = outcome {
+        eprintln!("chromedriver log:\n{}", driver.log_tail());
+        std::panic::resume_unwind(panic);
+    }
+    assert_eq!(engine.get_job(id).await.unwrap().unwrap().state, JobState::Completed);
+
+    drop(driver);
+    server.shutdown().await;
+    runtime.shutdown().await.unwrap();
+    eprintln!("browser test took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+async fn scenario(c: &Client, base: &str, id: i64) {
+    // Not logged in: the dashboard sends the browser to the login page.
+    c.goto(&format!("{base}/")).await.unwrap();
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/login", "{url}");
+    c.find(Locator::Css("#token")).await.unwrap().send_keys(TOKEN).await.unwrap();
+    c.find(Locator::Css("#login")).await.unwrap().click().await.unwrap();
+    let queues = wait_css(c, "#queues").await;
+    assert!(queues.text().await.unwrap().contains("exports"));
+
+    // The job list, filtered to discarded jobs through the form.
+    c.find(Locator::LinkText("Jobs")).await.unwrap().click().await.unwrap();
+    let state = wait_css(c, "#filters select[name=state]").await;
+    state.select_by_value("discarded").await.unwrap();
+    c.find(Locator::Css("#filter")).await.unwrap().click().await.unwrap();
+    let link = wait_css(c, &format!("#jobs a.job[href='/jobs/{id}']")).await;
+    let url = c.current_url().await.unwrap();
+    assert!(url.query().unwrap_or("").contains("state=discarded"), "{url}");
+    let rows = c.find(Locator::Css("#jobs")).await.unwrap().text().await.unwrap();
+    assert!(rows.contains("discarded") && !rows.contains("completed"), "{rows}");
+
+    // The job: discarded, its args shown as text (escaped, not run), its error listed.
+    link.click().await.unwrap();
+    assert_eq!(wait_css(c, "#state").await.text().await.unwrap(), "discarded");
+    assert!(c.find(Locator::Css("#args")).await.unwrap().text().await.unwrap().contains(ACCOUNT));
+    let errors = c.find(Locator::Css("#errors")).await.unwrap().text().await.unwrap();
+    assert!(errors.contains("ledger service unavailable"), "{errors}");
+
+    c.find(Locator::Css(&format!("form[action='/jobs/{id}/retry'] button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let notice = wait_css(c, ".notice").await.text().await.unwrap();
+    assert!(notice.contains("available again"), "{notice}");
+
+    // The node picks the job up; reload until the page says so.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let state = wait_css(c, "#state").await.text().await.unwrap();
+        if state == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job page still says {state} after {DEADLINE:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.refresh().await.unwrap();
+    }
+    let timeline = c.find(Locator::Css("#timeline")).await.unwrap().text().await.unwrap();
+    assert!(timeline.contains("attempt 1 failed") && timeline.contains("completed"), "{timeline}");
+}
+
+/// The element once it is on the page (after a navigation the click started).
+async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(DEADLINE)
+        .every(Duration::from_millis(100))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}` on the page within {DEADLINE:?}: {e}"))
+}
+
+/// Polls `done` until it holds or the deadline passes.
+async fn wait_for<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + DEADLINE;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// chromedriver on a free loopback port, killed on drop.
+struct ChromeDriver {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl ChromeDriver {
+    fn start(dir: &TempDir) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = dir.path().join("chromedriver.log");
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {CHROMEDRIVER} ({e}); try `bash scripts/ensure-chromium.sh`")
+            });
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ChromeDriver { child, addr, log }
+    }
+
+    async fn connect(&self, dir: &TempDir) -> Client {
+        let profile = dir.path().join("chromium-profile");
+        std::fs::create_dir_all(&profile).unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://{}", self.addr))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot open a Chromium session through chromedriver: {e}\n{}", self.log_tail())
+            })
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let path = std::env::temp_dir().join(format!("job-web-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
