@@ -199,6 +199,10 @@ fn job_options(options: &Options, private: &TokenStream) -> TokenStream {
         let unique = unique_options(unique, private);
         fields.push(quote!(unique: ::core::option::Option::Some(#unique)));
     }
+    if let Some(cron) = &options.cron {
+        let timezone = options.timezone.as_ref().map_or_else(|| quote!("UTC"), ToTokens::to_token_stream);
+        fields.push(quote!(cron: ::core::option::Option::Some(#private::CronSpec { expr: #cron, timezone: #timezone })));
+    }
     if fields.is_empty() {
         quote!(#private::JobOptions::DEFAULT)
     } else {

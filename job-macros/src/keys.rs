@@ -70,6 +70,8 @@ words! {
         Name => "name", example "name = \"send_reminder\"";
         Crate => "crate", example "crate = \"my_crate::jobsmith\"";
         Backoff => "backoff", example "backoff = my_backoff";
+        Cron => "cron", example "cron = \"0 2 * * *\"";
+        Timezone => "timezone", example "timezone = \"America/New_York\"";
     }
 }
 

@@ -54,6 +54,8 @@ use proc_macro::TokenStream;
 /// | `name` | string: the worker name stored with each job | `concat!(module_path!(), "::SendReminder")` |
 /// | `crate` | path of the `jobsmith` crate, in a string: `crate = "my_crate::jobsmith"` | `"::jobsmith"` |
 /// | `backoff` | path of a `fn(u32) -> Duration`: `backoff = my_backoff` | `jobsmith::default_backoff` |
+/// | `cron` | a schedule on which every runtime's leader inserts this job, checked at compile time: `cron = "0 2 * * *"` (five fields, optional leading seconds, or `@daily` and friends); only for fns without args | none |
+/// | `timezone` | IANA time zone of `cron`: `timezone = "America/New_York"` | `"UTC"` |
 ///
 /// Keys of `unique(...)`, all optional (bare `unique` uses every default):
 ///

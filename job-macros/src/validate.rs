@@ -3,6 +3,7 @@
 //! Every check reports into the `Ctxt` and carries on, so independent mistakes are reported
 //! together; a check that depends on a failed one is skipped, so one mistake gives one error.
 
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
@@ -31,6 +32,10 @@ pub(crate) struct Options {
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<syn::Path>,
     pub(crate) backoff: Option<syn::ExprPath>,
+    /// A cron expression, checked at compile time.
+    pub(crate) cron: Option<LitStr>,
+    /// An IANA time zone for `cron`, checked at compile time.
+    pub(crate) timezone: Option<LitStr>,
 }
 
 /// The checked `unique` / `unique(...)`. Empty means the runtime's `UniqueOptions::DEFAULT`.
@@ -63,6 +68,9 @@ pub(crate) fn check(entries: Vec<(Key, Entry)>, job: &JobFn, cx: &mut Ctxt) -> O
         && let Some(keys) = options.unique.as_ref().and_then(|unique| unique.keys.as_ref())
     {
         unique_keys_are_args(keys, job, cx);
+    }
+    if cx.len() == before {
+        cron_fits(&options, job, cx);
     }
     options
 }
@@ -145,9 +153,74 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
                 });
             }
             Key::Backoff => options.backoff = backoff(key, &entry, cx),
+            Key::Cron => options.cron = cron(key, &entry, cx),
+            Key::Timezone => options.timezone = timezone(key, &entry, cx),
         }
     }
     options
+}
+
+/// A cron expression that parses the way the runtime will parse it.
+fn cron(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<LitStr> {
+    let lit = string(key, entry, cx)?;
+    match croner::Cron::from_str(&lit.value()) {
+        Ok(_) => Some(lit),
+        Err(e) => {
+            cx.error_spanned_by(
+                &lit,
+                format!(
+                    "`{}` is not a valid cron expression ({e}); write five fields, minute hour day month \
+                     weekday, like `0 2 * * *`, optionally with a leading seconds field, or one of \
+                     `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`",
+                    lit.value().escape_default()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// An IANA time zone name.
+fn timezone(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<LitStr> {
+    let lit = string(key, entry, cx)?;
+    match lit.value().parse::<chrono_tz::Tz>() {
+        Ok(_) => Some(lit),
+        Err(_) => {
+            cx.error_spanned_by(
+                &lit,
+                format!(
+                    "unknown time zone `{}`; use an IANA name like `America/New_York`, `Europe/Paris` or `UTC`",
+                    lit.value().escape_default()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `cron` jobs are inserted by the runtime with empty args, so the fn may take only the context;
+/// `timezone` means nothing without `cron`.
+fn cron_fits(options: &Options, job: &JobFn, cx: &mut Ctxt) {
+    if let (Some(tz), None) = (&options.timezone, &options.cron) {
+        cx.error_spanned_by(
+            tz,
+            "`timezone` applies to a `cron` schedule: add `cron = \"...\"` or remove `timezone`",
+        );
+    }
+    if let Some(cron) = &options.cron {
+        let args = job.args();
+        if let Some(first) = args.first() {
+            cx.error_spanned_by(
+                cron,
+                format!(
+                    "a `cron` job is inserted by the runtime with no args, but `{}` takes `{}`; remove its \
+                     parameters (the context may stay), or schedule it with `RuntimeBuilder::cron(expr, job)`",
+                    job.ident().unraw(),
+                    first.ident.unraw()
+                ),
+            );
+        }
+    }
 }
 
 /// The value of `key = value`, or an error saying a value is needed.
