@@ -103,7 +103,8 @@ impl Db {
         }
         let rows = self.engine.insert(jobs).await?;
         if self.inline {
-            let mut queues: Vec<&str> = rows.iter().filter(|r| !r.conflict).map(|r| r.job.queue.as_str()).collect();
+            let mut queues: Vec<&str> =
+                rows.iter().filter(|r| !r.conflict).map(|r| r.job.queue.as_str()).collect();
             queues.sort();
             queues.dedup();
             let drain = crate::testing::Drain { with_scheduled: true, recursive: true };

@@ -227,16 +227,21 @@ impl<J: Job> InsertBuilder<J> {
 
     /// Inserts the job through `db`: a pool, a connection, or the caller's open transaction
     /// (`&mut *tx` or `&mut tx`), so the job commits or rolls back with the caller's own writes.
-    pub async fn insert<'c, A>(self, db: A) -> Result<InsertedJob>
+    ///
+    /// The future is declared `Send`, so it can be awaited inside other `Send` futures (a job, an
+    /// axum handler) that hold the caller's transaction.
+    pub fn insert<'c, A>(self, db: A) -> impl Future<Output = Result<InsertedJob>> + Send + 'c
     where
-        A: sqlx::Acquire<'c> + Send,
+        A: sqlx::Acquire<'c> + Send + 'c,
         A::Database: InsertDatabase,
     {
         let schema = self.schema.clone().unwrap_or_else(|| DEFAULT_SCHEMA.to_string());
-        let job = self.build()?;
-        let mut rows = <A::Database as InsertDatabase>::insert_jobs(db, &schema, vec![job]).await?;
-        record_inserted(&rows);
-        rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
+        let job = self.build();
+        async move {
+            let mut rows = <A::Database as InsertDatabase>::insert_jobs(db, &schema, vec![job?]).await?;
+            record_inserted(&rows);
+            rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
+        }
     }
 }
 
@@ -248,7 +253,7 @@ pub trait JobExt: Job + Sized {
     }
 
     /// Inserts with the declared defaults. See [`InsertBuilder::insert`].
-    fn insert<'c, A>(self, db: A) -> impl Future<Output = Result<InsertedJob>> + Send
+    fn insert<'c, A>(self, db: A) -> impl Future<Output = Result<InsertedJob>> + Send + 'c
     where
         A: sqlx::Acquire<'c> + Send + 'c,
         A::Database: InsertDatabase,

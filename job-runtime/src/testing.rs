@@ -191,9 +191,11 @@ pub async fn drain_queue(db: &Db, queue: &str, options: Drain) -> Result<DrainRe
         if options.with_scheduled {
             engine.make_due(queue).await?;
         }
-        let mut waiting =
-            rows(db, JobFilter { states: vec![JobState::Available], queue: Some(queue.into()), ..Default::default() })
-                .await?;
+        let mut waiting = rows(
+            db,
+            JobFilter { states: vec![JobState::Available], queue: Some(queue.into()), ..Default::default() },
+        )
+        .await?;
         if waiting.is_empty() {
             return Ok(report);
         }
@@ -412,7 +414,11 @@ pub async fn all_enqueued<J: Job>(db: &Db) -> Vec<(J, JobRow)> {
 pub async fn assert_enqueued<J: Job>(db: &Db, expected: Expected<J>) {
     let rows = enqueued_rows(db).await;
     if !rows.iter().any(|r| expected.matches(r)) {
-        panic!("expected {} to be enqueued, but it is not. Enqueued:\n{}", expected.describe(), listing(&rows));
+        panic!(
+            "expected {} to be enqueued, but it is not. Enqueued:\n{}",
+            expected.describe(),
+            listing(&rows)
+        );
     }
 }
 
@@ -420,7 +426,11 @@ pub async fn assert_enqueued<J: Job>(db: &Db, expected: Expected<J>) {
 pub async fn refute_enqueued<J: Job>(db: &Db, expected: Expected<J>) {
     let rows = enqueued_rows(db).await;
     if rows.iter().any(|r| expected.matches(r)) {
-        panic!("expected no {} to be enqueued, but one is. Enqueued:\n{}", expected.describe(), listing(&rows));
+        panic!(
+            "expected no {} to be enqueued, but one is. Enqueued:\n{}",
+            expected.describe(),
+            listing(&rows)
+        );
     }
 }
 

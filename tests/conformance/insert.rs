@@ -176,3 +176,23 @@ conformance! {
         assert!(db.insert_all(Vec::new()).await.unwrap().is_empty());
     }
 }
+
+/// Compile-time check: inserting inside the caller's transaction works from within other `Send`
+/// futures, such as a job's own code or a web handler (this used to fail with "Acquire is not
+/// general enough").
+#[allow(dead_code)]
+fn insert_futures_are_send_inside_transactions(pg: sqlx::PgPool, lite: sqlx::SqlitePool) {
+    fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+    spawnable(async move {
+        let mut tx = pg.begin().await.unwrap();
+        A { n: 1 }.insert(&mut *tx).await.unwrap();
+        A { n: 2 }.schedule_in(Duration::from_secs(1)).insert(&mut *tx).await.unwrap();
+        jobsmith::insert_all(&mut *tx, vec![A { n: 3 }.build().unwrap()]).await.unwrap();
+        tx.commit().await.unwrap();
+    });
+    spawnable(async move {
+        let mut tx = lite.begin().await.unwrap();
+        A { n: 1 }.insert(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    });
+}

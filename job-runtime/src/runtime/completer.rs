@@ -80,7 +80,10 @@ impl Completer {
         stopping.cancel();
         if tokio::time::timeout(FINAL_FLUSH, self.flush(&mut pending, &stopping)).await.is_err() {
             let ids: Vec<i64> = pending.iter().map(|a| a.id).collect();
-            tracing::error!(?ids, "jobsmith could not record these results before stopping; they will be rescued");
+            tracing::error!(
+                ?ids,
+                "jobsmith could not record these results before stopping; they will be rescued"
+            );
         }
     }
 

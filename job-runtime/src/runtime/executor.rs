@@ -120,9 +120,7 @@ pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, contr
     match result {
         None => match control.reason() {
             Some(StopReason::Cancelled) => AckKind::Cancel { reason: "cancelled by request".into() },
-            _ => AckKind::HandBack {
-                reason: format!("node `{node}` shut down before the job finished"),
-            },
+            _ => AckKind::HandBack { reason: format!("node `{node}` shut down before the job finished") },
         },
         Some(None) => {
             control.stop(StopReason::Timeout);

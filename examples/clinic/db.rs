@@ -1,0 +1,210 @@
+//! The one module that knows there are two database engines.
+//!
+//! The clinic's SQL is written once, in `store.rs`, with `$1` placeholders and times as BIGINT
+//! unix seconds, which both engines understand alike. [`Tx`] runs it on PostgreSQL as is and on
+//! SQLite with `?1` placeholders; [`Sql::migrate`] picks the engine's DDL. Nothing outside this
+//! module matches on the engine.
+
+use jobsmith::{InsertBuilder, InsertedJob, Job, Pool};
+use sqlx::postgres::{PgRow, Postgres};
+use sqlx::sqlite::{Sqlite, SqliteRow};
+use sqlx::{AssertSqlSafe, FromRow, Transaction};
+
+/// The clinic's migrations, in order: (version, SQL) per engine. Compiled into the binary, so the
+/// example runs from any directory.
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_clinic.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_clinic.sql"))];
+
+/// A value bound to a `$n` placeholder. The clinic's columns are all integers or text.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    /// BIGINT.
+    Int(i64),
+    /// TEXT.
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+
+/// A row type readable on both engines: in practice a tuple of `i64`, `String` and `Option<i64>`.
+pub(crate) trait Row:
+    for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin
+{
+}
+
+impl<T> Row for T where T: for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin {}
+
+/// The clinic's database: the very pool jobsmith uses, so the clinic's writes and the jobs they
+/// insert can share one transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Sql {
+    pool: Pool,
+}
+
+impl Sql {
+    /// Wraps jobsmith's pool (`Db::pool`).
+    pub(crate) fn new(pool: Pool) -> Self {
+        Sql { pool }
+    }
+
+    /// Begins a transaction that writes.
+    pub(crate) async fn begin(&self) -> sqlx::Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            // A plain BEGIN takes SQLite's write lock at the first write, and fails at once with
+            // "database is locked" if another connection wrote since this one first read. Taking
+            // the lock up front makes concurrent writers (the runtime, other jobs) wait instead.
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
+    /// Begins a transaction that only reads: one consistent snapshot, and on SQLite no write lock,
+    /// so polling for progress never holds up the jobs.
+    pub(crate) async fn read(&self) -> sqlx::Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+        })
+    }
+
+    /// Applies the clinic's migrations that this database has not seen yet; returns how many ran.
+    /// Safe to run at every start, from several processes at once.
+    pub(crate) async fn migrate(&self) -> sqlx::Result<usize> {
+        let mut tx = self.begin().await?;
+        let migrations = match &mut tx {
+            Tx::Postgres(t) => {
+                // Two processes starting together migrate one after the other (SQLite's
+                // BEGIN IMMEDIATE already serializes them). The key is arbitrary but fixed.
+                sqlx::query("SELECT pg_advisory_xact_lock(7319557)").execute(&mut **t).await?;
+                POSTGRES_MIGRATIONS
+            }
+            Tx::Sqlite(_) => SQLITE_MIGRATIONS,
+        };
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS clinic_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            &[],
+        )
+        .await?;
+        let applied: Vec<(i64,)> = tx.fetch_all("SELECT version FROM clinic_migrations", &[]).await?;
+        let mut ran = 0;
+        for (version, script) in migrations {
+            if applied.iter().any(|(v,)| v == version) {
+                continue;
+            }
+            // A script holds several statements: sent as one simple query, without binds.
+            match &mut tx {
+                Tx::Postgres(t) => sqlx::raw_sql(*script).execute(&mut **t).await.map(drop)?,
+                Tx::Sqlite(t) => sqlx::raw_sql(*script).execute(&mut **t).await.map(drop)?,
+            }
+            let now = chrono::Utc::now().timestamp();
+            tx.execute(
+                "INSERT INTO clinic_migrations (version, applied_at) VALUES ($1, $2)",
+                &[(*version).into(), now.into()],
+            )
+            .await?;
+            ran += 1;
+        }
+        tx.commit().await?;
+        Ok(ran)
+    }
+}
+
+/// An open transaction on either engine. Dropping it without [`Tx::commit`] rolls it back.
+#[derive(Debug)]
+pub(crate) enum Tx {
+    /// PostgreSQL.
+    Postgres(Transaction<'static, Postgres>),
+    /// SQLite.
+    Sqlite(Transaction<'static, Sqlite>),
+}
+
+/// Binds `args` in order to a sqlx query of either engine (the two query types share no trait
+/// with `bind`, hence a macro).
+macro_rules! bind {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Value::Int(v) => query.bind(*v),
+                Value::Text(v) => query.bind(v.clone()),
+            };
+        }
+        query
+    }};
+}
+
+impl Tx {
+    /// Runs a statement; returns the rows it changed.
+    pub(crate) async fn execute(&mut self, sql: &'static str, args: &[Value]) -> sqlx::Result<u64> {
+        Ok(match self {
+            Tx::Postgres(t) => bind!(sqlx::query(sql), args).execute(&mut **t).await?.rows_affected(),
+            Tx::Sqlite(t) => bind!(sqlx::query(sqlite(sql)), args).execute(&mut **t).await?.rows_affected(),
+        })
+    }
+
+    /// Every row of a query.
+    pub(crate) async fn fetch_all<T: Row>(
+        &mut self,
+        sql: &'static str,
+        args: &[Value],
+    ) -> sqlx::Result<Vec<T>> {
+        match self {
+            Tx::Postgres(t) => bind!(sqlx::query_as(sql), args).fetch_all(&mut **t).await,
+            Tx::Sqlite(t) => bind!(sqlx::query_as(sqlite(sql)), args).fetch_all(&mut **t).await,
+        }
+    }
+
+    /// The first row of a query, if any.
+    pub(crate) async fn fetch_optional<T: Row>(
+        &mut self,
+        sql: &'static str,
+        args: &[Value],
+    ) -> sqlx::Result<Option<T>> {
+        match self {
+            Tx::Postgres(t) => bind!(sqlx::query_as(sql), args).fetch_optional(&mut **t).await,
+            Tx::Sqlite(t) => bind!(sqlx::query_as(sqlite(sql)), args).fetch_optional(&mut **t).await,
+        }
+    }
+
+    /// Inserts a job in this transaction: it becomes visible to the runtime at commit, and
+    /// vanishes with a rollback, together with the clinic's own writes.
+    pub(crate) async fn insert_job<J: Job>(
+        &mut self,
+        job: impl Into<InsertBuilder<J>>,
+    ) -> jobsmith::Result<InsertedJob> {
+        match self {
+            Tx::Postgres(t) => job.into().insert(&mut **t).await,
+            Tx::Sqlite(t) => job.into().insert(&mut **t).await,
+        }
+    }
+
+    /// Commits.
+    pub(crate) async fn commit(self) -> sqlx::Result<()> {
+        match self {
+            Tx::Postgres(t) => t.commit().await,
+            Tx::Sqlite(t) => t.commit().await,
+        }
+    }
+}
+
+/// `$1` -> `?1`: SQLite's numbered placeholder. (The clinic's SQL has no `$` anywhere else.)
+fn sqlite(sql: &'static str) -> AssertSqlSafe<String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        let numbered = c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
+        out.push(if numbered { '?' } else { c });
+    }
+    // Safe: the input is one of the example's own `&'static str` statements; values are bound.
+    AssertSqlSafe(out)
+}

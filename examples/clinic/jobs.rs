@@ -1,0 +1,216 @@
+//! The clinic's background jobs. Each is an `async fn` under `#[job]`, which generates a struct of
+//! its args (`SendReminder { appointment_id, kind, starts_at }`) to insert, and registers the fn
+//! with every runtime of this binary.
+//!
+//! | job | queue | what it does |
+//! | --- | --- | --- |
+//! | [`send_reminder`] | `events` | checks the appointment, queues the reminder email |
+//! | [`send_email`] | `mailers` | "sends" an email (prints it) |
+//! | [`score_no_show_risk`] | `maintenance` | scores every upcoming appointment (cron, daily) |
+//! | [`sync_benefits`] | `default` | fetches a patient's benefits from the insurer's API |
+
+use std::fmt::Display;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chrono::Utc;
+use jobsmith::{JobContext, Outcome, job};
+use serde::Deserialize;
+
+use crate::clinic::{self, ReminderKind, show_time};
+use crate::db::Sql;
+use crate::store::{self, Benefits, RiskScore, Status};
+use crate::{BoxError, benefits_api};
+
+/// What the jobs need besides their args. Args are plain data stored with each row, so a
+/// database handle or an API address cannot be one; the jobs find them here, set once at start.
+#[derive(Debug)]
+pub(crate) struct Services {
+    /// The clinic's database.
+    pub(crate) sql: Sql,
+    /// `host:port` of the insurer's benefits API.
+    pub(crate) insurer: String,
+    /// Retry failed API calls after a fraction of a second instead of the default backoff, so
+    /// the demo shows a retry without waiting for it.
+    pub(crate) fast_retries: bool,
+}
+
+static SERVICES: OnceLock<Services> = OnceLock::new();
+
+/// Makes `services` available to the jobs. Call once, before the runtime starts.
+pub(crate) fn install(services: Services) {
+    if SERVICES.set(services).is_err() {
+        panic!("jobs::install called twice");
+    }
+}
+
+fn services() -> &'static Services {
+    SERVICES.get().expect("jobs::install runs before the runtime starts")
+}
+
+/// Prints what a job did, prefixed by its queue, so the demo's output reads as a log.
+fn say(ctx: &JobContext, what: impl Display) {
+    println!("  {:<13} {what}", format!("[{}]", ctx.queue));
+}
+
+/// Sends one appointment reminder by queueing its email.
+///
+/// Unique per appointment and kind while pending: booking the same reminder twice returns the
+/// existing job instead of a second one. Cancels itself if the appointment was cancelled or moved
+/// since the reminder was booked, in case the cancellation of this job came too late.
+#[job(
+    queue = "events",
+    max_attempts = 3,
+    unique(keys = ["appointment_id", "kind"], states = [available, scheduled, executing, retryable])
+)]
+pub(crate) async fn send_reminder(
+    ctx: JobContext,
+    appointment_id: i64,
+    kind: ReminderKind,
+    starts_at: i64,
+) -> Result<Outcome, BoxError> {
+    let mut tx = services().sql.begin().await?;
+    let Some(appointment) = store::appointment(&mut tx, appointment_id).await? else {
+        return Ok(Outcome::Cancel(format!("appointment {appointment_id} does not exist")));
+    };
+    let stale = if appointment.status == Status::Cancelled {
+        Some(format!("appointment {appointment_id} was cancelled"))
+    } else if appointment.starts_at != starts_at {
+        Some(format!("appointment {appointment_id} moved to {}", show_time(appointment.starts_at)))
+    } else {
+        None
+    };
+    if let Some(reason) = stale {
+        say(&ctx, format!("reminder {} not sent: {reason}", kind.as_str()));
+        return Ok(Outcome::Cancel(reason));
+    }
+
+    let patient = &appointment.patient;
+    let email = SendEmail {
+        to: patient.email.clone(),
+        subject: format!("Your appointment {}", kind.label()),
+        body: format!("Dear {}, see you on {}.", patient.name, show_time(starts_at)),
+    };
+    // The email job commits with the "sent" mark, so a retry of this job never sends twice.
+    // The mark and a cancel or reschedule (`withdraw_reminders`) update the same row, so the
+    // database orders them: either the reminder went out before the appointment changed, or it
+    // was withdrawn first and the email rolls back here.
+    let email_job = tx.insert_job(email).await?.job.id;
+    if !store::mark_reminder_sent(&mut tx, ctx.id, email_job).await? {
+        // Dropping `tx` rolls back the email.
+        return Ok(Outcome::Cancel("reminder withdrawn".into()));
+    }
+    tx.commit().await?;
+    say(
+        &ctx,
+        format!(
+            "reminder {} for appointment {appointment_id} ({}): email job {email_job} queued",
+            kind.as_str(),
+            patient.name
+        ),
+    );
+    Ok(Outcome::Complete)
+}
+
+/// Sends an email. Here it prints it: the example has no mail server.
+#[job(queue = "mailers", max_attempts = 5)]
+pub(crate) async fn send_email(
+    ctx: JobContext,
+    to: String,
+    subject: String,
+    body: String,
+) -> Result<(), BoxError> {
+    say(&ctx, format!("email to {to}: \"{subject}\" {body}"));
+    Ok(())
+}
+
+/// Scores the no-show risk of every upcoming appointment. Runs from a cron entry: daily at 02:00
+/// in the clinic's time zone (every 2 seconds in the demo).
+#[job(queue = "maintenance", max_attempts = 3)]
+pub(crate) async fn score_no_show_risk(ctx: JobContext) -> Result<(), BoxError> {
+    // Read the clock first: a score stamped `scored_at` saw every change made before it.
+    let now = Utc::now().timestamp();
+    let mut tx = services().sql.begin().await?;
+    let upcoming = store::upcoming_appointments(&mut tx, now).await?;
+    let mut scores = Vec::new();
+    for appointment in &upcoming {
+        let score =
+            RiskScore { score: clinic::no_show_risk(appointment, now), scored_at: now, job_id: ctx.id };
+        store::save_risk_score(&mut tx, appointment.id, score).await?;
+        scores.push(format!("appointment {} -> {}", appointment.id, score.score));
+    }
+    tx.commit().await?;
+    // The runtime puts the cron slot that inserted this job in its meta.
+    let slot = ctx.meta.get("cron_slot").and_then(|s| s.as_str()).unwrap_or("none");
+    say(&ctx, format!("no-show risk (cron slot {slot}): scored {} [{}]", upcoming.len(), scores.join(", ")));
+    Ok(())
+}
+
+/// The insurer's answer to `GET /patients/{id}/benefits`.
+#[derive(Debug, Deserialize)]
+struct BenefitsReply {
+    plan: String,
+    copay_cents: i64,
+}
+
+/// Fetches a patient's benefits from the insurer and stores them.
+///
+/// Each answer maps to one ending: 200 completes; 429 snoozes for the `Retry-After` the insurer
+/// asked for (a snooze does not use up an attempt); 404 discards, since asking again cannot help;
+/// 5xx and network errors fail the attempt, so the runtime retries with backoff.
+#[job(queue = "default", max_attempts = 5, timeout = "30s", backoff = insurer_backoff)]
+pub(crate) async fn sync_benefits(ctx: JobContext, patient_id: i64) -> Result<Outcome, BoxError> {
+    let services = services();
+    let path = format!("/patients/{patient_id}/benefits");
+    let response = benefits_api::get(&services.insurer, &path).await?;
+    match response.status {
+        200 => {
+            let reply: BenefitsReply = serde_json::from_str(&response.body)?;
+            let benefits = Benefits { plan: reply.plan, copay_cents: reply.copay_cents };
+            let mut tx = services.sql.begin().await?;
+            store::save_benefits(&mut tx, patient_id, &benefits, Utc::now().timestamp()).await?;
+            tx.commit().await?;
+            say(
+                &ctx,
+                format!(
+                    "benefits of patient {patient_id}: {} synced on attempt {}",
+                    benefits.plan, ctx.attempt
+                ),
+            );
+            Ok(Outcome::Complete)
+        }
+        429 => {
+            let wait = response.retry_after.unwrap_or(Duration::from_secs(60));
+            say(&ctx, format!("benefits of patient {patient_id}: insurer answered 429, snoozing {wait:?}"));
+            Ok(Outcome::Snooze(wait))
+        }
+        404 => {
+            say(&ctx, format!("benefits of patient {patient_id}: insurer answered 404, discarding"));
+            Ok(Outcome::Discard(format!("the insurer does not know patient {patient_id}")))
+        }
+        status @ 400..=499 => {
+            say(&ctx, format!("benefits of patient {patient_id}: insurer answered {status}, discarding"));
+            Ok(Outcome::Discard(format!("the insurer rejected the request: {status}")))
+        }
+        status => {
+            say(
+                &ctx,
+                format!(
+                    "benefits of patient {patient_id}: insurer answered {status} on attempt {} of {}, will retry",
+                    ctx.attempt, ctx.max_attempts
+                ),
+            );
+            Err(format!("insurer answered {status}").into())
+        }
+    }
+}
+
+/// The delay after failed attempt `attempt` of [`sync_benefits`]: jobsmith's default (seconds to
+/// minutes, with jitter), or 200 ms per attempt in the demo.
+fn insurer_backoff(attempt: u32) -> Duration {
+    if SERVICES.get().is_some_and(|s| s.fast_retries) {
+        Duration::from_millis(200 * u64::from(attempt))
+    } else {
+        jobsmith::default_backoff(attempt)
+    }
+}
