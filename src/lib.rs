@@ -2,6 +2,7 @@
 
 pub use job_macros::job;
 pub use job_runtime::*;
+pub mod guides;
 
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
