@@ -513,6 +513,30 @@ fn unique(entry: &Entry, cx: &mut Ctxt) -> Option<Unique> {
             }
             UniqueKey::States => {
                 unique.states = word_list::<State>(key.as_str(), key.example(), "state", expr, cx);
+                if let Some(states) = &unique.states {
+                    // A job moves between these by itself (retry, snooze, rescue); leaving one out
+                    // would let a duplicate block the original's own next step.
+                    let waiting = [State::Available, State::Scheduled, State::Executing, State::Retryable];
+                    let missing: Vec<&str> =
+                        waiting.iter().filter(|s| !states.contains(s)).map(|s| Word::as_str(*s)).collect();
+                    if !missing.is_empty() {
+                        let mut all: Vec<&str> = waiting.iter().map(|s| Word::as_str(*s)).collect();
+                        for s in states {
+                            if !all.contains(&Word::as_str(*s)) {
+                                all.push(Word::as_str(*s));
+                            }
+                        }
+                        cx.error_spanned_by(
+                            expr,
+                            format!(
+                                "unique `states` must include every waiting or running state, or a job's own retry \
+                                 could collide with its duplicate; add {}: write `states = [{}]`",
+                                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                                all.join(", ")
+                            ),
+                        );
+                    }
+                }
             }
         }
     }

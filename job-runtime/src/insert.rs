@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::engine::JobRow;
 use crate::error::{Error, Result};
 use crate::job::{Job, UniqueOptions};
+use crate::state::JobState;
 
 /// The default schema (PostgreSQL) that holds jobsmith's tables.
 pub const DEFAULT_SCHEMA: &str = "jobsmith";
@@ -206,6 +207,15 @@ impl<J: Job> InsertBuilder<J> {
         let unique = self.unique.unwrap_or(opts.unique);
         let (unique_key, unique_states) = match unique {
             Some(u) => {
+                let waiting =
+                    [JobState::Available, JobState::Scheduled, JobState::Executing, JobState::Retryable];
+                if let Some(missing) = waiting.iter().find(|s| !u.states.contains(s)) {
+                    return Err(Error::InvalidOption(format!(
+                        "unique states must include available, scheduled, executing and retryable (missing \
+                         `{missing}`): a job moves between them by itself, and a duplicate in one of them would \
+                         block the original's own retry"
+                    )));
+                }
                 let key = unique_key(J::NAME, &queue, &args, &u, Utc::now())?;
                 (Some(key), Some(u.states.iter().fold(0, |acc, s| acc | s.bit())))
             }
@@ -405,7 +415,6 @@ fn unique_key(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::JobState;
 
     #[test]
     fn unique_key_depends_only_on_chosen_parts() {

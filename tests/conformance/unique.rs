@@ -137,3 +137,13 @@ conformance! {
         assert_eq!(r[1].job.state, JobState::Available);
     }
 }
+
+conformance! {
+    /// A set without a waiting state would let a job's own retry collide with its duplicate.
+    async fn unique_states_without_a_waiting_state_are_refused(db) {
+        let narrow = UniqueOptions { states: &[JobState::Available, JobState::Completed], ..UniqueOptions::DEFAULT };
+        let err = db.insert(WithDefaults { to: "x".into() }.build_insert().unique(Some(narrow))).await.unwrap_err();
+        assert!(err.to_string().contains("missing `scheduled`"), "{err}");
+        assert_eq!(db.count_all().await, 0);
+    }
+}
