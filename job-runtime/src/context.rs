@@ -6,8 +6,10 @@ use tokio_util::sync::CancellationToken;
 /// Passed as the optional first parameter of a `#[job]` fn.
 ///
 /// The cancellation token fires when the job times out, is cancelled by id, or the node shuts
-/// down past its grace period; long jobs should check it (or `select!` on [`JobContext::cancelled`])
-/// and stop early. The runtime stops polling a job's future once the token fires either way.
+/// down past its grace period. The job then has one more second to notice it (a `select!` on
+/// [`JobContext::cancelled`], or checking [`JobContext::is_cancelled`]) and stop by itself; after
+/// that its future is dropped either way. What it returns after the token fired does not change
+/// the outcome (cancelled, handed back, or timed out).
 ///
 /// ```
 /// use jobsmith::JobContext;

@@ -44,9 +44,11 @@ pub const MISSED_AFTER: Duration = Duration::from_secs(60);
 /// lists, an optional leading seconds field, and `@hourly`, `@daily`, `@weekly`, `@monthly`,
 /// `@yearly`; evaluated in an IANA time zone.
 ///
-/// Daylight saving: a fixed-time slot that falls in a spring-forward gap runs at the first valid
-/// time after the gap; in a fall-back overlap it runs once. Interval slots (`*/15 * * * *`) inside
-/// a gap are skipped. (This is the croner crate's documented behaviour, tested here.)
+/// Daylight saving: a fixed-time slot (`30 1 * * *`) that falls in a spring-forward gap runs at
+/// the first valid time after the gap, and in a fall-back overlap runs once. Interval and wildcard
+/// expressions (`0 * * * *`, `*/15 * * * *`) follow the wall clock: slots inside a gap are
+/// skipped, and the repeated hour of a fall-back runs twice. (The croner crate's documented
+/// behaviour; the fixed-time cases are tested here.)
 #[derive(Debug, Clone)]
 pub struct Schedule {
     expr: String,

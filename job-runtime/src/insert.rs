@@ -348,7 +348,7 @@ where
 pub(crate) fn record_inserted(rows: &[InsertedJob]) {
     for r in rows.iter().filter(|r| !r.conflict) {
         crate::telemetry::inserted(&r.job.queue, &r.job.worker);
-        tracing::debug!(job.id = r.job.id, job.queue = %r.job.queue, job.worker = %r.job.worker, state = %r.job.state, "job inserted");
+        tracing::debug!(target: "jobsmith", job_id = r.job.id, queue = %r.job.queue, worker = %r.job.worker, state = %r.job.state, "job inserted");
     }
 }
 

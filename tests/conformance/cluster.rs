@@ -207,3 +207,17 @@ conformance! {
         assert!((2..=3).contains(&peak), "peak {peak} with a global limit of 3");
     }
 }
+
+conformance! {
+    /// A crashed process restarted under the same node name (containers reuse hostname and pid)
+    /// takes back what its earlier run left executing instead of hiding it from rescue forever.
+    async fn a_restart_under_the_same_name_takes_back_its_old_jobs(db) {
+        let p = Probe::new();
+        let id = db.insert(record(&p, "left-behind", 0)).await.unwrap().job.id;
+        db.exec(&format!("UPDATE {{jobs}} SET state = 'executing', attempt = 1, attempted_by = 'web-1' WHERE id = {id}")).await;
+        let rt = fast(&db, "web-1").node_ttl(Duration::from_secs(3600)).queue("default", 1).start().await.unwrap();
+        let job = db.wait_job(id, JobState::Completed).await;
+        rt.shutdown().await.unwrap();
+        assert!(job.errors[0]["error"].as_str().unwrap().contains("restarted"), "{:?}", job.errors);
+    }
+}

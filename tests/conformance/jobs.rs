@@ -158,3 +158,18 @@ pub async fn chain(probe: String, left: u32) -> Result<(), String> {
 pub async fn json_picky(values: std::collections::HashMap<String, f64>) -> Result<(), String> {
     if values.is_empty() { Err("no values".into()) } else { Ok(()) }
 }
+
+/// Waits for its token, then cleans up (records it) before returning: code that reacts to being
+/// stopped gets to run.
+#[job(timeout = "300ms", max_attempts = 1)]
+pub async fn cleans_up(ctx: JobContext, probe: String, wait_for_timeout: bool) -> Result<(), String> {
+    let p = Probe::get(&probe);
+    p.enter("started", ctx.attempt, &ctx.queue);
+    let _ = wait_for_timeout;
+    ctx.cancelled().await;
+    tokio::time::sleep(Duration::from_millis(20)).await; // some async cleanup
+    p.enter("cleaned up", ctx.attempt, &ctx.queue);
+    p.leave(&ctx.queue);
+    p.leave(&ctx.queue);
+    Ok(())
+}

@@ -322,3 +322,22 @@ conformance! {
         assert_eq!(p.start_count(), 0);
     }
 }
+
+conformance! {
+    async fn a_stopped_job_can_react_to_its_token_before_it_is_dropped(db) {
+        let p = Probe::new();
+        let rt = start(&db, &[("default", 2)]).await;
+        // Cancelled by id while running: its cleanup runs, and the row says cancelled.
+        let cancelled = db.insert(crate::jobs::CleansUp { probe: p.key.clone(), wait_for_timeout: false }).await.unwrap().job.id;
+        wait_for("the job to start", LONG, || async { (p.start_count() >= 1).then_some(()) }).await;
+        rt.cancel_job(cancelled).await.unwrap();
+        wait_for("its cleanup", LONG, || async { p.labels().contains(&"cleaned up".to_string()).then_some(()) }).await;
+        assert_eq!(db.wait_job(cancelled, JobState::Cancelled).await.attempt, 1);
+        // Timed out: same, and the attempt fails with the timeout, not with what it returned.
+        let timed = db.insert(crate::jobs::CleansUp { probe: p.key.clone(), wait_for_timeout: true }).await.unwrap().job.id;
+        let job = db.wait_job(timed, JobState::Discarded).await;
+        rt.shutdown().await.unwrap();
+        assert_eq!(job.errors[0]["error"], serde_json::json!("timed out after 300ms"));
+        assert_eq!(p.labels().iter().filter(|l| *l == "cleaned up").count(), 2);
+    }
+}

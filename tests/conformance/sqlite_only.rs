@@ -93,3 +93,29 @@ async fn the_engine_is_chosen_from_the_url() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_in_memory_databases_do_not_cancel_each_others_jobs() {
+    let p = Probe::new();
+    let one = Db::connect("sqlite::memory:").await.unwrap();
+    let two = Db::connect("sqlite::memory:").await.unwrap();
+    one.migrate().await.unwrap();
+    two.migrate().await.unwrap();
+    let rt_one = one.runtime().queue("default", 1).start().await.unwrap();
+    let rt_two = two.runtime().queue("default", 1).start().await.unwrap();
+    let blocking = || crate::jobs::Blocks { probe: p.key.clone() };
+    let a = one.insert(blocking()).await.unwrap().job.id;
+    let b = two.insert(blocking()).await.unwrap().job.id;
+    assert_eq!(a, b, "both databases number their first job 1");
+    wait_for("both to run", LONG, || async { (p.start_count() == 2).then_some(()) }).await;
+    rt_one.cancel_job(a).await.unwrap();
+    wait_for("the first to be cancelled", LONG, || async {
+        one.engine().get_job(a).await.unwrap().filter(|j| j.state == JobState::Cancelled)
+    })
+    .await;
+    assert_eq!(p.observed_cancel.load(std::sync::atomic::Ordering::SeqCst), 1, "only one job was stopped");
+    assert_eq!(two.engine().get_job(b).await.unwrap().unwrap().state, JobState::Executing);
+    rt_two.cancel_job(b).await.unwrap();
+    rt_one.shutdown().await.unwrap();
+    rt_two.shutdown().await.unwrap();
+}

@@ -31,7 +31,7 @@ impl Instrumented {
 
 macro_rules! traced {
     ($self:ident, $op:literal, $call:expr) => {{
-        let span = tracing::debug_span!("jobsmith.engine", op = $op, engine = $self.0.name());
+        let span = tracing::debug_span!(target: "jobsmith", "jobsmith.engine", op = $op, engine = $self.0.name());
         $call.instrument(span).await
     }};
 }
@@ -81,6 +81,9 @@ impl Engine for Instrumented {
     }
     async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport> {
         traced!(self, "rescue", self.0.rescue(node_ttl, limit))
+    }
+    async fn release_node(&self, node: &str) -> Result<RescueReport> {
+        traced!(self, "release_node", self.0.release_node(node))
     }
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         traced!(self, "prune", self.0.prune(retention, limit))

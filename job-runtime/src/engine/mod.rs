@@ -337,6 +337,10 @@ pub trait Engine: Send + Sync + 'static {
     /// nodes. Jobs of live nodes are never touched.
     async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport>;
 
+    /// Takes back the `executing` jobs left by an earlier run of a node of this name (which must
+    /// therefore be dead: node names are unique among running processes), like a rescue.
+    async fn release_node(&self, node: &str) -> Result<RescueReport>;
+
     /// Deletes finished rows older than their retention, at most `limit` in one statement.
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64>;
 

@@ -24,7 +24,7 @@ impl CompleterHandle {
         // The receiver lives until shutdown has waited for every job, so this cannot fail
         // while jobs run; if it ever did, the row stays `executing` and is rescued.
         if self.tx.send(ack).is_err() {
-            tracing::error!("jobsmith completer is gone; a job result was not recorded");
+            tracing::error!(target: "jobsmith", "jobsmith completer is gone; a job result was not recorded");
         }
     }
 }
@@ -80,7 +80,7 @@ impl Completer {
         stopping.cancel();
         if tokio::time::timeout(FINAL_FLUSH, self.flush(&mut pending, &stopping)).await.is_err() {
             let ids: Vec<i64> = pending.iter().map(|a| a.id).collect();
-            tracing::error!(
+            tracing::error!(target: "jobsmith",
                 ?ids,
                 "jobsmith could not record these results before stopping; they will be rescued"
             );
@@ -104,7 +104,7 @@ impl Completer {
                 }
                 Err(e) => {
                     failures += 1;
-                    tracing::warn!(error = %e, pending = pending.len(), "jobsmith could not record job results; retrying");
+                    tracing::warn!(target: "jobsmith", error = %e, pending = pending.len(), "jobsmith could not record job results; retrying");
                     // During shutdown keep trying too, but without waiting long between tries.
                     let wait =
                         if stop.is_cancelled() { Duration::from_millis(100) } else { backoff(failures) };

@@ -22,7 +22,7 @@ use crate::registry::Registry;
 pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: FetchedJob) {
     let control = JobControl::default();
     shared.running_jobs.lock().expect("running map").insert(job.id, control.clone());
-    let span = tracing::info_span!(
+    let span = tracing::info_span!(target: "jobsmith",
         "jobsmith.job",
         job.id = job.id,
         job.worker = %job.worker,
@@ -45,13 +45,13 @@ pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: Fe
     span.record("duration_ms", run_time.as_secs_f64() * 1000.0);
     crate::telemetry::finished(&job.queue, &job.worker, &kind, wait, run_time);
     span.in_scope(|| match &kind {
-        AckKind::Complete | AckKind::Snooze { .. } => tracing::debug!("job finished"),
+        AckKind::Complete | AckKind::Snooze { .. } => tracing::debug!(target: "jobsmith", "job finished"),
         AckKind::Retry { error, delay } => {
-            tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "job failed; will retry")
+            tracing::warn!(target: "jobsmith", %error, retry_in_ms = delay.as_millis() as u64, "job failed; will retry")
         }
-        AckKind::Discard { error } => tracing::warn!(%error, "job discarded"),
-        AckKind::Cancel { reason } => tracing::info!(%reason, "job cancelled"),
-        AckKind::HandBack { reason } => tracing::info!(%reason, "job handed back"),
+        AckKind::Discard { error } => tracing::warn!(target: "jobsmith", %error, "job discarded"),
+        AckKind::Cancel { reason } => tracing::info!(target: "jobsmith", %reason, "job cancelled"),
+        AckKind::HandBack { reason } => tracing::info!(target: "jobsmith", %reason, "job handed back"),
     });
     shared.running_jobs.lock().expect("running map").remove(&job.id);
     shared.completer.send(Ack { id: job.id, attempt: job.attempt, kind });
@@ -99,44 +99,63 @@ pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, contr
     };
 
     // 3. Perform, with panics caught and the timeout applied.
-    let guarded = AssertUnwindSafe(perform).catch_unwind();
     let timeout = worker.options.timeout;
-    let timed = async {
-        match timeout {
-            Some(limit) => tokio::time::timeout(limit, guarded).await.ok(),
-            None => Some(guarded.await),
-        }
-    };
-    let result = tokio::select! {
+    let deadline = timeout.map(|limit| tokio::time::Instant::now() + limit);
+    let mut guarded = std::pin::pin!(AssertUnwindSafe(perform).catch_unwind());
+    let ended = tokio::select! {
         // Checked first: once the token fired (cancel or shutdown), whatever the job returns is a
-        // reaction to being stopped, not a finished run. It also stops a job whose code never
-        // looks at the token.
+        // reaction to being stopped, not a finished run.
         biased;
-        _ = control.token.cancelled() => None,
-        r = timed => Some(r),
+        _ = control.token.cancelled() => Ended::Stopped,
+        r = &mut guarded => Ended::Returned(r),
+        _ = sleep_until(deadline) => Ended::TimedOut,
     };
+    if !matches!(ended, Ended::Returned(_)) {
+        // The job gets a moment to notice its token and stop by itself (close a file, abort a
+        // request); then its future is dropped whether or not it looked.
+        control.stop(StopReason::Timeout);
+        let _ = tokio::time::timeout(STOP_GRACE, &mut guarded).await;
+    }
 
     // 4. Normalise what happened into a row update.
-    match result {
-        None => match control.reason() {
+    match ended {
+        Ended::Stopped => match control.reason() {
             Some(StopReason::Cancelled) => AckKind::Cancel { reason: "cancelled by request".into() },
             _ => AckKind::HandBack { reason: format!("node `{node}` shut down before the job finished") },
         },
-        Some(None) => {
-            control.stop(StopReason::Timeout);
+        Ended::TimedOut => {
             let limit = timeout.unwrap_or_default();
             failed(job, format!("timed out after {}", fmt_duration(limit)), worker.backoff)
         }
-        Some(Some(Err(panic))) => {
+        Ended::Returned(Err(panic)) => {
             failed(job, format!("panicked: {}", panic_message(&*panic)), worker.backoff)
         }
-        Some(Some(Ok(Err(error)))) => failed(job, error, worker.backoff),
-        Some(Some(Ok(Ok(outcome)))) => match outcome {
+        Ended::Returned(Ok(Err(error))) => failed(job, error, worker.backoff),
+        Ended::Returned(Ok(Ok(outcome))) => match outcome {
             Outcome::Complete => AckKind::Complete,
             Outcome::Snooze(delay) => AckKind::Snooze { delay },
             Outcome::Cancel(reason) => AckKind::Cancel { reason },
             Outcome::Discard(reason) => AckKind::Discard { error: reason },
         },
+    }
+}
+
+/// How long a stopped job (timed out, cancelled, or still running at the end of the shutdown
+/// grace period) may go on after its token fired, to stop by itself, before it is dropped.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// How the job's future ended.
+enum Ended {
+    Returned(std::thread::Result<Result<Outcome, String>>),
+    Stopped,
+    TimedOut,
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 

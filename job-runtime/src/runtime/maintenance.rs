@@ -29,7 +29,7 @@ pub(crate) async fn every<F, Fut>(
             match job(shared.clone()).await {
                 Ok(sooner) => wait = sooner.map_or(interval, |s| s.min(interval)),
                 Err(e) => {
-                    tracing::warn!(error = %e, service = what, "jobsmith maintenance failed; will retry")
+                    tracing::warn!(target: "jobsmith", error = %e, service = what, "jobsmith maintenance failed; will retry")
                 }
             }
         }
@@ -54,7 +54,7 @@ pub(crate) async fn rescue_once(shared: &Shared) -> Result<RescueReport> {
     }
     crate::telemetry::rescued(total.rescued + total.discarded);
     if total.rescued + total.discarded > 0 {
-        tracing::warn!(
+        tracing::warn!(target: "jobsmith",
             rescued = total.rescued,
             discarded = total.discarded,
             "jobsmith rescued jobs of dead nodes"
@@ -76,7 +76,7 @@ pub(crate) async fn prune_once(shared: &Shared, retention: &Retention, batch: u3
         tokio::task::yield_now().await;
     }
     if total > 0 {
-        tracing::info!(pruned = total, "jobsmith pruned finished jobs");
+        tracing::info!(target: "jobsmith", pruned = total, "jobsmith pruned finished jobs");
     }
     Ok(total)
 }
@@ -96,7 +96,7 @@ pub(crate) async fn cron_once(shared: &Shared, entries: &[CronEntry]) -> Result<
             if shared.engine.cron_fire(entry.name(), last, new_last, jobs).await? {
                 fired += n;
                 if n > 0 {
-                    tracing::info!(entry = entry.name(), slots = n, "jobsmith cron fired");
+                    tracing::info!(target: "jobsmith", entry = entry.name(), slots = n, "jobsmith cron fired");
                 }
             }
         }

@@ -132,6 +132,7 @@ pub struct RuntimeBuilder {
     registry: Option<Registry>,
     cron: Vec<Result<CronEntry>>,
     config: Config,
+    schema_misplaced: Option<String>,
     #[cfg(feature = "prometheus")]
     prometheus: Option<std::net::SocketAddr>,
 }
@@ -177,10 +178,13 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The schema of the instance (PostgreSQL). Default `jobsmith`.
+    /// The schema of the instance (PostgreSQL, with [`Runtime::builder`]). Default `jobsmith`.
+    /// A builder from a [`crate::Db`] or an engine already has its instance: setting a schema
+    /// there is refused at start rather than silently ignored.
     pub fn schema(mut self, name: impl Into<String>) -> Self {
-        if let Source::Postgres { schema, .. } = &mut self.source {
-            *schema = name.into();
+        match &mut self.source {
+            Source::Postgres { schema, .. } => *schema = name.into(),
+            Source::Engine(_) => self.schema_misplaced = Some(name.into()),
         }
         self
     }
@@ -285,6 +289,12 @@ impl RuntimeBuilder {
     /// Starts the node: checks the workers and options, then starts every queue. The schema must
     /// be migrated (see [`crate::migrate`]).
     pub async fn start(self) -> Result<Runtime> {
+        if let Some(schema) = self.schema_misplaced {
+            return Err(Error::InvalidOption(format!(
+                "schema(`{schema}`) on a runtime built from a Db or engine: choose the schema where the Db \
+                 is made (`Db::postgres(pool, \"{schema}\")`)"
+            )));
+        }
         let engine: Arc<dyn Engine> = match self.source {
             Source::Postgres { pool, schema } => Arc::new(PostgresEngine::new(pool, &schema)?),
             Source::Engine(engine) => engine,
@@ -389,6 +399,15 @@ impl RuntimeBuilder {
         }
         services.push(tokio::spawn(dispatch_signals(shared.clone(), signal_rx, stop_services.clone())));
 
+        // Jobs an earlier run of this node name left `executing` (a crash, then a restart with the
+        // same name, as containers do) can be running nowhere: take them back now, since this
+        // node's fresh heartbeat would otherwise keep them from ever being rescued.
+        let released = engine.release_node(&node).await?;
+        if released.rescued + released.discarded > 0 {
+            crate::telemetry::rescued(released.rescued + released.discarded);
+            tracing::warn!(target: "jobsmith", node = %node, rescued = released.rescued, discarded = released.discarded,
+                "jobsmith took back jobs left running by an earlier run of this node");
+        }
         // The first heartbeat (and lease attempt) before any job starts, so this node's jobs are
         // never taken for a dead node's.
         engine.heartbeat(&node, &shared.queues.keys().cloned().collect::<Vec<_>>()).await?;
@@ -445,7 +464,7 @@ impl RuntimeBuilder {
                 )));
             }
         }
-        tracing::info!(node = %node, engine = engine.name(), queues = shared.queues.len(), "jobsmith node started");
+        tracing::info!(target: "jobsmith", node = %node, engine = engine.name(), queues = shared.queues.len(), "jobsmith node started");
         Ok(Runtime {
             shared,
             stop_fetching,
@@ -500,6 +519,7 @@ impl Runtime {
             registry: None,
             cron: Vec::new(),
             config: Config::default(),
+            schema_misplaced: None,
             #[cfg(feature = "prometheus")]
             prometheus: None,
         }
@@ -641,7 +661,7 @@ impl Runtime {
         shared.tasks.close();
         if tokio::time::timeout(shared.config.shutdown_grace, shared.tasks.wait()).await.is_err() {
             let ids: Vec<i64> = shared.running_jobs.lock().expect("running map").keys().copied().collect();
-            tracing::info!(node = %shared.node, jobs = ids.len(), "jobsmith grace period over; handing jobs back");
+            tracing::info!(target: "jobsmith", node = %shared.node, jobs = ids.len(), "jobsmith grace period over; handing jobs back");
             for id in ids {
                 stop_local_job(&shared, id, StopReason::Shutdown);
             }
@@ -656,7 +676,7 @@ impl Runtime {
         // Last: resign and remove the node row, once nothing of ours is executing.
         self.stop_heartbeat.cancel();
         let _ = self.heartbeat.await;
-        tracing::info!(node = %shared.node, "jobsmith node stopped");
+        tracing::info!(target: "jobsmith", node = %shared.node, "jobsmith node stopped");
         Ok(())
     }
 }
@@ -692,14 +712,14 @@ async fn dispatch_signals(
                 }
                 shared.stager_wake.notify_one();
                 if let Err(e) = apply_settings(&shared).await {
-                    tracing::warn!(error = %e, "jobsmith could not reload queue settings");
+                    tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reload queue settings");
                 }
             }
             Signal::QueueSettings(queue) => {
                 if shared.queues.contains_key(&queue)
                     && let Err(e) = apply_settings(&shared).await
                 {
-                    tracing::warn!(error = %e, "jobsmith could not reload queue settings");
+                    tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reload queue settings");
                 }
             }
             Signal::LeaderResigned => shared.try_lead.notify_one(),
@@ -718,7 +738,7 @@ async fn load_settings(engine: &Arc<dyn Engine>, queue: &str) -> Result<QueueSet
 }
 
 /// Applies persisted settings to this node's queues.
-async fn apply_settings(shared: &Shared) -> Result<()> {
+pub(crate) async fn apply_settings(shared: &Shared) -> Result<()> {
     for settings in shared.engine.queue_settings().await? {
         if let Some(q) = shared.queues.get(&settings.name) {
             if let Some(paused) = settings.paused {

@@ -14,10 +14,22 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use crate::backoff::reconnect_delay;
 
+/// Heartbeats between two reads of the persisted queue settings.
+const SETTINGS_EVERY: u64 = 10;
+
 pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let queues: Vec<String> = shared.queues.keys().cloned().collect();
     let mut failures = 0u32;
+    let mut beats = 0u64;
     loop {
+        beats += 1;
+        // Queue settings arrive by notification; reading them every few beats as well covers a
+        // lost notification or a pooler that does not pass LISTEN through.
+        if beats.is_multiple_of(SETTINGS_EVERY)
+            && let Err(e) = super::apply_settings(&shared).await
+        {
+            tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reload queue settings");
+        }
         let beat = async {
             shared.engine.heartbeat(&shared.node, &queues).await?;
             if shared.config.leader_eligible {
@@ -32,10 +44,10 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 let was = shared.is_leader.swap(leads, Ordering::AcqRel);
                 if leads != was {
                     if leads {
-                        tracing::info!(node = %shared.node, "jobsmith node became the leader");
+                        tracing::info!(target: "jobsmith", node = %shared.node, "jobsmith node became the leader");
                         shared.leader_wake.notify_waiters();
                     } else {
-                        tracing::info!(node = %shared.node, "jobsmith node is no longer the leader");
+                        tracing::info!(target: "jobsmith", node = %shared.node, "jobsmith node is no longer the leader");
                     }
                 }
                 shared.config.heartbeat_interval
@@ -44,9 +56,9 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 failures += 1;
                 // Without a heartbeat we cannot know we still hold the lease: stop leading.
                 if shared.is_leader.swap(false, Ordering::AcqRel) {
-                    tracing::warn!(node = %shared.node, "jobsmith leader lost its database; stepping down");
+                    tracing::warn!(target: "jobsmith", node = %shared.node, "jobsmith leader lost its database; stepping down");
                 }
-                tracing::warn!(error = %e, "jobsmith heartbeat failed; retrying");
+                tracing::warn!(target: "jobsmith", error = %e, "jobsmith heartbeat failed; retrying");
                 reconnect_delay(failures).min(shared.config.heartbeat_interval)
             }
         };
@@ -59,9 +71,9 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     if shared.is_leader.swap(false, Ordering::AcqRel)
         && let Err(e) = shared.engine.resign(&shared.node).await
     {
-        tracing::warn!(error = %e, "jobsmith could not resign leadership; it lapses with the lease");
+        tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not resign leadership; it lapses with the lease");
     }
     if let Err(e) = shared.engine.remove_node(&shared.node).await {
-        tracing::warn!(error = %e, "jobsmith could not remove its node row; it lapses with the heartbeat");
+        tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not remove its node row; it lapses with the heartbeat");
     }
 }

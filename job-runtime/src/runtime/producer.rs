@@ -46,7 +46,7 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 }
                 Err(e) => {
                     failures += 1;
-                    tracing::warn!(queue = %queue.name, error = %e, "jobsmith fetch failed; backing off");
+                    tracing::warn!(target: "jobsmith", queue = %queue.name, error = %e, "jobsmith fetch failed; backing off");
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(backoff(failures)) => {}

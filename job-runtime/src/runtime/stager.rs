@@ -31,7 +31,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             }
             Err(e) => {
                 failures += 1;
-                tracing::warn!(error = %e, "jobsmith staging failed; backing off");
+                tracing::warn!(target: "jobsmith", error = %e, "jobsmith staging failed; backing off");
                 backoff(failures)
             }
         };

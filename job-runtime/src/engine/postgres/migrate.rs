@@ -60,7 +60,7 @@ pub async fn migrate(pool: &PgPool, schema: &str) -> Result<()> {
         .bind(name)
         .execute(&mut *tx)
         .await?;
-        tracing::info!(version, name, schema, "jobsmith migration applied");
+        tracing::info!(target: "jobsmith", version, name, schema, "jobsmith migration applied");
     }
     tx.commit().await?;
     Ok(())

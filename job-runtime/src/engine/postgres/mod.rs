@@ -263,6 +263,35 @@ impl Engine for PostgresEngine {
         })
     }
 
+    async fn release_node(&self, node: &str) -> Result<RescueReport> {
+        let s = &self.schema;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "WITH moved AS (
+                UPDATE {s}.jobs j SET
+                    state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END::{s}.job_state,
+                    discarded_at = CASE WHEN j.attempt >= j.max_attempts THEN now() ELSE j.discarded_at END,
+                    errors = array_append(j.errors, jsonb_build_object('attempt', j.attempt, 'at', now(),
+                        'error', 'rescued: node `' || $1 || '` restarted while the job ran'))
+                WHERE state = 'executing' AND attempted_by = $1
+                RETURNING j.state, j.queue
+            ), notified AS (
+                SELECT pg_notify($2, 'a:' || queue) FROM (SELECT DISTINCT queue FROM moved WHERE state = 'available') q
+            )
+            SELECT count(*) FILTER (WHERE state = 'available') AS rescued,
+                   count(*) FILTER (WHERE state = 'discarded') AS discarded,
+                   (SELECT count(*) FROM notified) AS notified
+            FROM moved"
+        )))
+        .bind(node)
+        .bind(&self.sql.channel)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(RescueReport {
+            rescued: row.try_get::<i64, _>("rescued")? as u64,
+            discarded: row.try_get::<i64, _>("discarded")? as u64,
+        })
+    }
+
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         let done = sqlx::query(AssertSqlSafe(self.sql.prune.clone()))
             .bind(ms(retention.completed))
@@ -485,14 +514,14 @@ impl Engine for PostgresEngine {
                 Ok(mut l) => match l.listen(&self.sql.channel).await {
                     Ok(()) => l,
                     Err(e) => {
-                        tracing::warn!(error = %e, "jobsmith listener could not LISTEN; retrying");
+                        tracing::warn!(target: "jobsmith", error = %e, "jobsmith listener could not LISTEN; retrying");
                         failures += 1;
                         sleep_or_stop(backoff(failures), &stop).await;
                         continue;
                     }
                 },
                 Err(e) => {
-                    tracing::warn!(error = %e, "jobsmith listener could not connect; retrying");
+                    tracing::warn!(target: "jobsmith", error = %e, "jobsmith listener could not connect; retrying");
                     failures += 1;
                     sleep_or_stop(backoff(failures), &stop).await;
                     continue;
@@ -517,12 +546,12 @@ impl Engine for PostgresEngine {
                         }
                     }
                     Ok(None) => {
-                        tracing::warn!("jobsmith listener lost its connection; reconnecting");
+                        tracing::warn!(target: "jobsmith", "jobsmith listener lost its connection; reconnecting");
                         failures += 1;
                         break;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "jobsmith listener failed; reconnecting");
+                        tracing::warn!(target: "jobsmith", error = %e, "jobsmith listener failed; reconnecting");
                         failures += 1;
                         break;
                     }

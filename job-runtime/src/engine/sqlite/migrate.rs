@@ -45,7 +45,7 @@ pub async fn migrate(pool: &SqlitePool, prefix: &str) -> Result<()> {
                 .bind(name)
                 .execute(&mut *conn)
                 .await?;
-            tracing::info!(version, name, "jobsmith sqlite migration applied");
+            tracing::info!(target: "jobsmith", version, name, "jobsmith sqlite migration applied");
         }
         Ok(())
     }

@@ -81,6 +81,8 @@ impl SqliteEngine {
     pub async fn new(pool: SqlitePool, schema: &str) -> Result<Self> {
         validate_schema(schema)?;
         let file = database_file(&pool).await?;
+        // Engines over in-memory databases each get a key of their own (see `wake`).
+        let file = if file.is_empty() { wake::memory_key() } else { file };
         Ok(Self { pool, prefix: format!("{schema}_"), file, write: Arc::new(Mutex::new(())) })
     }
 
@@ -416,6 +418,31 @@ impl Engine for SqliteEngine {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        drop(_w);
+        let rescued: Vec<String> = moved.iter().filter(|m| m.0 == "available").map(|m| m.1.clone()).collect();
+        let report =
+            RescueReport { rescued: rescued.len() as u64, discarded: (moved.len() - rescued.len()) as u64 };
+        self.wake_for(rescued);
+        Ok(report)
+    }
+
+    async fn release_node(&self, node: &str) -> Result<RescueReport> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let moved: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET
+                 state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+                 discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
+                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3,
+                     'error', 'rescued: node `' || ?1 || '` restarted while the job ran'))
+             WHERE state = 'executing' AND attempted_by = ?1
+             RETURNING state, queue"
+        )))
+        .bind(node)
+        .bind(now_ms())
+        .bind(Utc::now().to_rfc3339())
+        .fetch_all(&self.pool)
+        .await?;
         drop(_w);
         let rescued: Vec<String> = moved.iter().filter(|m| m.0 == "available").map(|m| m.1.clone()).collect();
         let report =

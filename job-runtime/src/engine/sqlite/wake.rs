@@ -31,13 +31,32 @@ pub(super) fn unregister(file: &str, id: u64) {
     }
 }
 
-/// Tells every runtime of this process on `file`. An in-memory database has the file name "",
-/// so in-memory runtimes may wake each other: a wasted fetch, never a missed one.
-pub(super) fn signal(file: &str, signals: impl IntoIterator<Item = Signal> + Clone) {
+/// The key of an in-memory database: each engine over one is its own database, and its file
+/// name ("") says nothing about which.
+pub(super) fn memory_key() -> String {
+    format!("{MEMORY}{}", NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+const MEMORY: &str = "memory:";
+
+/// Tells every runtime of this process on `key` (a database file, or an engine's memory key).
+///
+/// An insert through a caller's connection to an in-memory database only knows the file name "",
+/// not which database it was: it wakes every in-memory runtime (a wasted fetch, never a missed
+/// one), and never carries a cancel, which must reach exactly one database.
+pub(super) fn signal(key: &str, signals: impl IntoIterator<Item = Signal> + Clone) {
     let all = LISTENERS.lock().expect("wake registry");
-    if let Some(list) = all.get(file) {
+    let targets: Vec<&Vec<(u64, mpsc::UnboundedSender<Signal>)>> = if key.is_empty() {
+        all.iter().filter(|(k, _)| k.starts_with(MEMORY)).map(|(_, v)| v).collect()
+    } else {
+        all.get(key).into_iter().collect()
+    };
+    for list in targets {
         for (_, tx) in list {
             for s in signals.clone() {
+                if key.is_empty() && matches!(s, Signal::CancelJob(_)) {
+                    continue;
+                }
                 let _ = tx.send(s);
             }
         }
