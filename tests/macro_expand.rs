@@ -58,7 +58,7 @@ fn linear_backoff(attempt: u32) -> Duration {
         period = "250ms",
         by = [worker, args],
         keys = ["invoice_id", "type"],
-        states = [available, cancelled],
+        states = [available, scheduled, executing, retryable, cancelled],
     ),
     name = "macro_expand_charge_invoice",
     backoff = linear_backoff,
@@ -147,7 +147,13 @@ fn options_reflect_the_given_keys_and_default_the_rest() {
             by_queue: false,
             by_args: true,
             keys: &["invoice_id", "type"],
-            states: &[JobState::Available, JobState::Cancelled],
+            states: &[
+                JobState::Available,
+                JobState::Scheduled,
+                JobState::Executing,
+                JobState::Retryable,
+                JobState::Cancelled
+            ],
         }),
     );
 
