@@ -153,7 +153,8 @@ pub fn due_slots(
 ///     .timezone("Europe/Paris")
 ///     .unwrap()
 ///     .missed(jobsmith::cron::MissedSlots::Skip);
-/// assert_eq!(entry.name(), "sync_feed:*/5 * * * *".replace("sync_feed", &entry.name()[..entry.name().find(':').unwrap()]));
+/// // Named `<worker>:<expr>` unless named otherwise.
+/// assert!(entry.name().ends_with("SyncFeed:*/5 * * * *"));
 /// ```
 #[derive(Debug, Clone)]
 pub struct CronEntry {
