@@ -186,7 +186,7 @@ async fn wait_recorded(db: &Db, n: usize) {
         if done as usize >= n {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -5,6 +5,7 @@
 //! flush keeps its results and tries again with backoff: nothing is dropped, on shutdown either.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -17,10 +18,27 @@ use crate::engine::{Ack, AckKind, Engine};
 #[derive(Debug, Clone)]
 pub(crate) struct CompleterHandle {
     tx: mpsc::UnboundedSender<Ack>,
+    /// Results sent but not yet written.
+    pending: Arc<AtomicUsize>,
+    /// Woken after each write, for producers waiting on backpressure.
+    written: Arc<Notify>,
 }
 
 impl CompleterHandle {
+    /// Results waiting to be written. Producers stop fetching while this is high: a job's slot
+    /// frees when it finishes, before its result is written, so without this limit a database
+    /// slower at writing results than at handing out jobs would let `executing` rows pile up.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Completes after the next write.
+    pub(crate) async fn written(&self) {
+        self.written.notified().await
+    }
+
     pub(crate) fn send(&self, ack: Ack) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
         // The receiver lives until shutdown has waited for every job, so this cannot fail
         // while jobs run; if it ever did, the row stays `executing` and is rescued.
         if self.tx.send(ack).is_err() {
@@ -30,6 +48,7 @@ impl CompleterHandle {
 }
 
 pub(crate) struct Completer {
+    pub(crate) handle: CompleterHandle,
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) node: String,
     pub(crate) rx: mpsc::UnboundedReceiver<Ack>,
@@ -44,7 +63,7 @@ const FINAL_FLUSH: Duration = Duration::from_secs(30);
 
 pub(crate) fn channel() -> (CompleterHandle, mpsc::UnboundedReceiver<Ack>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (CompleterHandle { tx }, rx)
+    (CompleterHandle { tx, pending: Arc::default(), written: Arc::default() }, rx)
 }
 
 impl Completer {
@@ -97,6 +116,8 @@ impl Completer {
                         .iter()
                         .any(|a| matches!(a.kind, AckKind::Retry { .. } | AckKind::Snooze { .. }));
                     pending.drain(..n);
+                    self.handle.pending.fetch_sub(n, Ordering::AcqRel);
+                    self.handle.written.notify_waiters();
                     failures = 0;
                     if wakes_stager {
                         self.stager.notify_one();

@@ -382,6 +382,7 @@ impl RuntimeBuilder {
         let mut services = Vec::new();
 
         let completer = completer::Completer {
+            handle: shared.completer.clone(),
             engine: engine.clone(),
             node: node.clone(),
             rx: ack_rx,

@@ -22,6 +22,17 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
             return;
         }
         may_have_work |= queue.take_work_hint();
+        // Backpressure: while results wait to be written, taking more jobs would only grow the
+        // backlog (see `CompleterHandle::pending`).
+        if shared.completer.pending() >= shared.config.ack_batch * 2 {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = shared.completer.written() => {}
+                // A write can land between the check and the wait: look again soon regardless.
+                _ = tokio::time::sleep(std::time::Duration::from_millis(2)) => {}
+            }
+            continue;
+        }
         let free = queue.free();
         if may_have_work && free > 0 {
             let asked = free.min(shared.config.fetch_batch);
