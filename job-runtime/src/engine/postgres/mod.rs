@@ -257,39 +257,16 @@ impl Engine for PostgresEngine {
             .bind(&self.sql.channel)
             .fetch_one(&self.pool)
             .await?;
-        Ok(RescueReport {
-            rescued: row.try_get::<i64, _>("rescued")? as u64,
-            discarded: row.try_get::<i64, _>("discarded")? as u64,
-        })
+        rescue_report(&row)
     }
 
     async fn release_node(&self, node: &str) -> Result<RescueReport> {
-        let s = &self.schema;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "WITH moved AS (
-                UPDATE {s}.jobs j SET
-                    state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END::{s}.job_state,
-                    discarded_at = CASE WHEN j.attempt >= j.max_attempts THEN now() ELSE j.discarded_at END,
-                    errors = array_append(j.errors, jsonb_build_object('attempt', j.attempt, 'at', now(),
-                        'error', 'rescued: node `' || $1 || '` restarted while the job ran'))
-                WHERE state = 'executing' AND attempted_by = $1
-                RETURNING j.state, j.queue
-            ), notified AS (
-                SELECT pg_notify($2, 'a:' || queue) FROM (SELECT DISTINCT queue FROM moved WHERE state = 'available') q
-            )
-            SELECT count(*) FILTER (WHERE state = 'available') AS rescued,
-                   count(*) FILTER (WHERE state = 'discarded') AS discarded,
-                   (SELECT count(*) FROM notified) AS notified
-            FROM moved"
-        )))
-        .bind(node)
-        .bind(&self.sql.channel)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(RescueReport {
-            rescued: row.try_get::<i64, _>("rescued")? as u64,
-            discarded: row.try_get::<i64, _>("discarded")? as u64,
-        })
+        let row = sqlx::query(AssertSqlSafe(self.sql.release_node.clone()))
+            .bind(node)
+            .bind(&self.sql.channel)
+            .fetch_one(&self.pool)
+            .await?;
+        rescue_report(&row)
     }
 
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
@@ -567,6 +544,13 @@ async fn sleep_or_stop(d: Duration, stop: &CancellationToken) {
         _ = stop.cancelled() => {}
         _ = tokio::time::sleep(d) => {}
     }
+}
+
+fn rescue_report(row: &sqlx::postgres::PgRow) -> Result<RescueReport> {
+    Ok(RescueReport {
+        rescued: row.try_get::<i64, _>("rescued")? as u64,
+        discarded: row.try_get::<i64, _>("discarded")? as u64,
+    })
 }
 
 /// The shared WHERE clause of listings: $1 states, $2 queue, $3 worker, $4 tag, $5 args

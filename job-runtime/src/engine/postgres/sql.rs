@@ -40,6 +40,7 @@ pub(super) struct Statements {
     pub(super) resign: String,
     pub(super) leader: String,
     pub(super) rescue: String,
+    pub(super) release_node: String,
     pub(super) prune: String,
     pub(super) cron_last: String,
     pub(super) cron_lock: String,
@@ -51,6 +52,8 @@ pub(super) struct Statements {
 
 impl Statements {
     pub(super) fn new(s: &str) -> Self {
+        let back = move_back(s, "'stopped heartbeating'");
+        let back_restarted = move_back(s, "'restarted'");
         Self {
             channel: format!("{s}_signal"),
             // MATERIALIZED is an optimisation fence: the planner must lock exactly LIMIT rows in
@@ -205,12 +208,7 @@ impl Statements {
                     LIMIT $2
                     FOR UPDATE SKIP LOCKED
                 ), moved AS (
-                    UPDATE {s}.jobs j SET
-                        state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END::{s}.job_state,
-                        discarded_at = CASE WHEN j.attempt >= j.max_attempts THEN now() ELSE j.discarded_at END,
-                        errors = array_append(j.errors, jsonb_build_object(
-                            'attempt', j.attempt, 'at', now(),
-                            'error', 'rescued: node `' || coalesce(j.attempted_by, '?') || '` stopped heartbeating while the job ran'))
+                    UPDATE {s}.jobs j SET {back}
                     FROM orphans WHERE j.id = orphans.id
                     RETURNING j.state, j.queue
                 ), notified AS (
@@ -222,6 +220,20 @@ impl Statements {
                        count(*) FILTER (WHERE state = 'discarded') AS discarded,
                        (SELECT count(*) FROM notified) AS notified,
                        (SELECT count(*) FROM forgotten) AS forgotten
+                FROM moved"
+            ),
+            // The rows an earlier run of this node name left executing ($1 the node).
+            release_node: format!(
+                "WITH moved AS (
+                    UPDATE {s}.jobs j SET {back_restarted}
+                    WHERE state = 'executing' AND attempted_by = $1
+                    RETURNING j.state, j.queue
+                ), notified AS (
+                    SELECT pg_notify($2, 'a:' || queue) FROM (SELECT DISTINCT queue FROM moved WHERE state = 'available') q
+                )
+                SELECT count(*) FILTER (WHERE state = 'available') AS rescued,
+                       count(*) FILTER (WHERE state = 'discarded') AS discarded,
+                       (SELECT count(*) FROM notified) AS notified
                 FROM moved"
             ),
             prune: format!(
@@ -259,6 +271,19 @@ impl Statements {
             ),
         }
     }
+}
+
+/// The SET clause that takes a job back from a node that is gone: `available` again, or
+/// `discarded` without attempts left, with an error entry saying why (`why` is a SQL string
+/// literal completing "rescued: node `x` ... while the job ran").
+fn move_back(s: &str, why: &str) -> String {
+    format!(
+        "state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END::{s}.job_state,
+         discarded_at = CASE WHEN j.attempt >= j.max_attempts THEN now() ELSE j.discarded_at END,
+         errors = array_append(j.errors, jsonb_build_object(
+             'attempt', j.attempt, 'at', now(),
+             'error', 'rescued: node `' || coalesce(j.attempted_by, '?') || '` ' || {why} || ' while the job ran'))"
+    )
 }
 
 #[cfg(test)]

@@ -44,6 +44,13 @@ pub struct SqliteEngine {
     write: Arc<Mutex<()>>,
 }
 
+/// The SET clause that takes a job back from a node that is gone (?2 now in ms, ?3 now as text):
+/// `available` again, or `discarded` without attempts left, with an error entry saying `{why}`.
+const MOVE_BACK: &str = "state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+     discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
+     errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3,
+         'error', 'rescued: node `' || coalesce(attempted_by, '?') || '` {why} while the job ran'))";
+
 pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -89,6 +96,15 @@ impl SqliteEngine {
     /// The pool.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Counts the (state, queue) rows a rescue moved and wakes the queues that got work.
+    fn report_moved(&self, moved: Vec<(String, String)>) -> RescueReport {
+        let total = moved.len() as u64;
+        let rescued: Vec<String> = moved.into_iter().filter(|m| m.0 == "available").map(|m| m.1).collect();
+        let report = RescueReport { rescued: rescued.len() as u64, discarded: total - rescued.len() as u64 };
+        self.wake_for(rescued);
+        report
     }
 
     fn wake_for(&self, queues: impl IntoIterator<Item = String>) {
@@ -395,12 +411,9 @@ impl Engine for SqliteEngine {
         let at = Utc::now().to_rfc3339();
         let _w = self.write.lock().await;
         let mut tx = self.pool.begin().await?;
+        let back = MOVE_BACK.replace("{why}", "stopped heartbeating");
         let moved: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET
-                 state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
-                 discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
-                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3,
-                     'error', 'rescued: node `' || coalesce(attempted_by, '?') || '` stopped heartbeating while the job ran'))
+            "UPDATE {p}jobs SET {back}
              WHERE id IN (
                  SELECT id FROM {p}jobs j WHERE state = 'executing'
                    AND NOT EXISTS (SELECT 1 FROM {p}nodes n WHERE n.name = j.attempted_by AND n.heartbeat_at > ?1)
@@ -419,22 +432,15 @@ impl Engine for SqliteEngine {
             .await?;
         tx.commit().await?;
         drop(_w);
-        let rescued: Vec<String> = moved.iter().filter(|m| m.0 == "available").map(|m| m.1.clone()).collect();
-        let report =
-            RescueReport { rescued: rescued.len() as u64, discarded: (moved.len() - rescued.len()) as u64 };
-        self.wake_for(rescued);
-        Ok(report)
+        Ok(self.report_moved(moved))
     }
 
     async fn release_node(&self, node: &str) -> Result<RescueReport> {
         let p = &self.prefix;
         let _w = self.write.lock().await;
+        let back = MOVE_BACK.replace("{why}", "restarted");
         let moved: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET
-                 state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
-                 discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
-                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3,
-                     'error', 'rescued: node `' || ?1 || '` restarted while the job ran'))
+            "UPDATE {p}jobs SET {back}
              WHERE state = 'executing' AND attempted_by = ?1
              RETURNING state, queue"
         )))
@@ -444,11 +450,7 @@ impl Engine for SqliteEngine {
         .fetch_all(&self.pool)
         .await?;
         drop(_w);
-        let rescued: Vec<String> = moved.iter().filter(|m| m.0 == "available").map(|m| m.1.clone()).collect();
-        let report =
-            RescueReport { rescued: rescued.len() as u64, discarded: (moved.len() - rescued.len()) as u64 };
-        self.wake_for(rescued);
-        Ok(report)
+        Ok(self.report_moved(moved))
     }
 
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
