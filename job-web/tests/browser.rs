@@ -99,9 +99,18 @@ async fn scenario(c: &Client, base: &str, id: i64) {
     let state = wait_css(c, "#filters select[name=state]").await;
     state.select_by_value("discarded").await.unwrap();
     c.find(Locator::Css("#filter")).await.unwrap().click().await.unwrap();
+    // The unfiltered list shows the same link: wait for the filtered page itself, or the link
+    // found could belong to the page being replaced (a stale element).
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let url = c.current_url().await.unwrap();
+        if url.query().unwrap_or("").contains("state=discarded") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the filter did not navigate: {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let link = wait_css(c, &format!("#jobs a.job[href='/jobs/{id}']")).await;
-    let url = c.current_url().await.unwrap();
-    assert!(url.query().unwrap_or("").contains("state=discarded"), "{url}");
     let rows = c.find(Locator::Css("#jobs")).await.unwrap().text().await.unwrap();
     assert!(rows.contains("discarded") && !rows.contains("completed"), "{rows}");
 
