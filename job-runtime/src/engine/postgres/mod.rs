@@ -26,8 +26,8 @@ use crate::insert::{InsertDatabase, InsertedJob, NewJob};
 use crate::state::JobState;
 
 pub use migrate::{MIGRATIONS, migrate};
-use sql::JOB_COLUMNS;
 pub use sql::validate_schema;
+use sql::{FETCHED_COLUMNS, JOB_COLUMNS};
 
 /// The PostgreSQL engine over a pool, for one schema.
 #[derive(Debug, Clone)]
@@ -354,20 +354,15 @@ impl Engine for PostgresEngine {
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         let s = &self.schema;
-        let rows = sqlx::query(AssertSqlSafe(format!(
+        let listing = sqlx::query(AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM {s}.jobs WHERE {FILTER} AND ($7::bigint IS NULL OR id < $7)
              ORDER BY id DESC LIMIT $8"
-        )))
-        .bind(filter_states(filter))
-        .bind(&filter.queue)
-        .bind(&filter.worker)
-        .bind(&filter.tag)
-        .bind(filter.search.as_deref().map(like_pattern))
-        .bind(filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
-        .bind(page.before_id)
-        .bind(i64::from(page.limit))
-        .fetch_all(&self.pool)
-        .await?;
+        )));
+        let rows = bind_filter!(listing, filter)
+            .bind(page.before_id)
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(row::job_row).collect()
     }
 
@@ -384,7 +379,7 @@ impl Engine for PostgresEngine {
 
     async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
         let s = &self.schema;
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        let retry = sqlx::query_scalar(AssertSqlSafe(format!(
             "WITH upd AS (
                 UPDATE {s}.jobs SET state = 'available', max_attempts = GREATEST(max_attempts, attempt + 1),
                     scheduled_at = now(), discarded_at = NULL, cancelled_at = NULL
@@ -394,16 +389,8 @@ impl Engine for PostgresEngine {
                 SELECT pg_notify($7, 'a:' || queue) FROM (SELECT DISTINCT queue FROM upd) q
             )
             SELECT (SELECT count(*) FROM upd) + 0 * (SELECT count(*) FROM notified)"
-        )))
-        .bind(filter_states(filter))
-        .bind(&filter.queue)
-        .bind(&filter.worker)
-        .bind(&filter.tag)
-        .bind(filter.search.as_deref().map(like_pattern))
-        .bind(filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
-        .bind(&self.sql.channel)
-        .fetch_one(&self.pool)
-        .await?;
+        )));
+        let n: i64 = bind_filter!(retry, filter).bind(&self.sql.channel).fetch_one(&self.pool).await?;
         Ok(n as u64)
     }
 
@@ -458,7 +445,7 @@ impl Engine for PostgresEngine {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {s}.jobs SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $2
              WHERE id = ANY($1) AND state = 'available' AND attempt < max_attempts
-             RETURNING id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at"
+             RETURNING {FETCHED_COLUMNS}"
         )))
         .bind(ids)
         .bind(node)
@@ -561,9 +548,19 @@ const FILTER: &str = "(cardinality($1::text[]) = 0 OR state::text = ANY($1::text
     AND ($4::text IS NULL OR $4 = ANY(tags))
     AND ($5::text IS NULL OR id = $6 OR args::text ILIKE $5)";
 
-fn filter_states(filter: &JobFilter) -> Vec<&'static str> {
-    filter.states.iter().map(|s| s.as_str()).collect()
+/// Binds $1-$6 of [`FILTER`] on any kind of query.
+macro_rules! bind_filter {
+    ($query:expr, $filter:expr) => {
+        $query
+            .bind($filter.states.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            .bind(&$filter.queue)
+            .bind(&$filter.worker)
+            .bind(&$filter.tag)
+            .bind($filter.search.as_deref().map(like_pattern))
+            .bind($filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
+    };
 }
+use bind_filter;
 
 /// `%text%` with LIKE's own wildcards escaped, so a search is for the text itself.
 pub(crate) fn like_pattern(text: &str) -> String {

@@ -61,21 +61,7 @@ impl Statements {
             // nested loop there once updated more rows than LIMIT and pushed attempt past
             // max_attempts). The attempt guard keeps a row that somehow has no attempts left from
             // being run again.
-            fetch: format!(
-                "WITH picked AS MATERIALIZED (
-                    SELECT id FROM {s}.jobs
-                    WHERE state = 'available' AND queue = $1 AND attempt < max_attempts
-                    ORDER BY priority, scheduled_at, id
-                    LIMIT $2
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE {s}.jobs j
-                SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
-                FROM picked
-                WHERE j.id = picked.id
-                RETURNING j.id, j.worker, j.queue, j.args, j.meta, j.tags, j.attempt, j.max_attempts,
-                          j.inserted_at, j.scheduled_at"
-            ),
+            fetch: fetch(s, "$2"),
             // Many results in one statement. The guard (still executing, by this node, in this
             // attempt) makes a concurrent cancel or rescue win over a late result. It is written
             // so no index can serve it (`state::text`, `coalesce`): the join must go through the
@@ -154,21 +140,9 @@ impl Statements {
             // With a global limit: run under the queue's advisory lock (taken by the caller in the
             // same transaction), so the count of executing rows cannot change between counting
             // and taking; READ COMMITTED gives this statement a snapshot taken after the lock.
-            fetch_limited: format!(
-                "WITH picked AS MATERIALIZED (
-                    SELECT id FROM {s}.jobs
-                    WHERE state = 'available' AND queue = $1 AND attempt < max_attempts
-                    ORDER BY priority, scheduled_at, id
-                    LIMIT GREATEST(0, LEAST($2, $4 - (SELECT count(*) FROM {s}.jobs
-                                                      WHERE state = 'executing' AND queue = $1)))
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE {s}.jobs j
-                SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
-                FROM picked
-                WHERE j.id = picked.id
-                RETURNING j.id, j.worker, j.queue, j.args, j.meta, j.tags, j.attempt, j.max_attempts,
-                          j.inserted_at, j.scheduled_at"
+            fetch_limited: fetch(
+                s,
+                &format!("GREATEST(0, LEAST($2, $4 - (SELECT count(*) FROM {s}.jobs WHERE state = 'executing' AND queue = $1)))"),
             ),
             heartbeat: format!(
                 "INSERT INTO {s}.nodes (name, queues, heartbeat_at) VALUES ($1, $2, now())
@@ -271,6 +245,28 @@ impl Statements {
             ),
         }
     }
+}
+
+/// The columns of a [`crate::engine::FetchedJob`], as `row::fetched_job` reads them.
+pub(super) const FETCHED_COLUMNS: &str =
+    "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at";
+
+/// Takes up to `limit` (a SQL expression) available jobs of queue $1 for node $3.
+fn fetch(s: &str, limit: &str) -> String {
+    format!(
+        "WITH picked AS MATERIALIZED (
+            SELECT id AS picked_id FROM {s}.jobs
+            WHERE state = 'available' AND queue = $1 AND attempt < max_attempts
+            ORDER BY priority, scheduled_at, id
+            LIMIT {limit}
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {s}.jobs j
+        SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
+        FROM picked
+        WHERE j.id = picked.picked_id
+        RETURNING {FETCHED_COLUMNS}"
+    )
 }
 
 /// The SET clause that takes a job back from a node that is gone: `available` again, or

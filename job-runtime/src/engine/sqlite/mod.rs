@@ -568,20 +568,14 @@ impl Engine for SqliteEngine {
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         let p = &self.prefix;
         let cols = row::JOB_COLUMNS;
-        let (filter_sql, states) = sqlite_filter(filter);
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {cols} FROM {p}jobs WHERE {filter_sql} AND (?7 IS NULL OR id < ?7) ORDER BY id DESC LIMIT ?8"
-        )))
-        .bind(states)
-        .bind(&filter.queue)
-        .bind(&filter.worker)
-        .bind(&filter.tag)
-        .bind(filter.search.as_deref().map(sqlite_like))
-        .bind(filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
-        .bind(page.before_id)
-        .bind(i64::from(page.limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let listing = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {cols} FROM {p}jobs WHERE {FILTER} AND (?7 IS NULL OR id < ?7) ORDER BY id DESC LIMIT ?8"
+        )));
+        let rows = bind_filter!(listing, filter)
+            .bind(page.before_id)
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(row::job_row).collect()
     }
 
@@ -598,23 +592,14 @@ impl Engine for SqliteEngine {
 
     async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
         let p = &self.prefix;
-        let (filter_sql, states) = sqlite_filter(filter);
         let _w = self.write.lock().await;
-        let queues: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+        let retry = sqlx::query_scalar(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
                  scheduled_at = ?7, discarded_at = NULL, cancelled_at = NULL
-             WHERE state IN ('discarded', 'cancelled') AND {filter_sql}
+             WHERE state IN ('discarded', 'cancelled') AND {FILTER}
              RETURNING queue"
-        )))
-        .bind(states)
-        .bind(&filter.queue)
-        .bind(&filter.worker)
-        .bind(&filter.tag)
-        .bind(filter.search.as_deref().map(sqlite_like))
-        .bind(filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
-        .bind(now_ms())
-        .fetch_all(&self.pool)
-        .await?;
+        )));
+        let queues: Vec<String> = bind_filter!(retry, filter).bind(now_ms()).fetch_all(&self.pool).await?;
         drop(_w);
         let n = queues.len() as u64;
         let mut distinct = queues;
@@ -726,23 +711,30 @@ impl Engine for SqliteEngine {
     }
 }
 
-/// The WHERE clause of listings (?1 states as a JSON array, ?2 queue, ?3 worker, ?4 tag, ?5 args
-/// pattern, ?6 id) and the states argument.
-fn sqlite_filter(filter: &JobFilter) -> (&'static str, String) {
-    let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
-    (
-        "(json_array_length(?1) = 0 OR state IN (SELECT value FROM json_each(?1)))
-         AND (?2 IS NULL OR queue = ?2)
-         AND (?3 IS NULL OR worker = ?3)
-         AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?4))
-         AND (?5 IS NULL OR id = ?6 OR args LIKE ?5 ESCAPE '\\')",
-        serde_json::Value::from(states).to_string(),
-    )
-}
+/// The WHERE clause of listings: ?1 states as a JSON array, ?2 queue, ?3 worker, ?4 tag, ?5 args
+/// pattern, ?6 id.
+const FILTER: &str = "(json_array_length(?1) = 0 OR state IN (SELECT value FROM json_each(?1)))
+     AND (?2 IS NULL OR queue = ?2)
+     AND (?3 IS NULL OR worker = ?3)
+     AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?4))
+     AND (?5 IS NULL OR id = ?6 OR args LIKE ?5 ESCAPE '\\')";
 
-fn sqlite_like(text: &str) -> String {
-    crate::engine::postgres::like_pattern(text)
+/// Binds ?1-?6 of [`FILTER`] on any kind of query.
+macro_rules! bind_filter {
+    ($query:expr, $filter:expr) => {
+        $query
+            .bind(
+                serde_json::Value::from($filter.states.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+                    .to_string(),
+            )
+            .bind(&$filter.queue)
+            .bind(&$filter.worker)
+            .bind(&$filter.tag)
+            .bind($filter.search.as_deref().map(crate::engine::postgres::like_pattern))
+            .bind($filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
+    };
 }
+use bind_filter;
 
 impl InsertDatabase for sqlx::Sqlite {
     async fn insert_jobs<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
