@@ -164,3 +164,51 @@ async fn terminated_connections_lose_no_job() {
 fn fetch_mailers() -> jobsmith::engine::FetchRequest<'static> {
     jobsmith::engine::FetchRequest { queue: "mailers", limit: 10, node: "n", global_limit: None }
 }
+
+/// The pid of the node's LISTEN connection, once there is one.
+async fn listener_pid(db: &TestDb) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_optional(db.pg())
+    .await
+    .unwrap()
+}
+
+/// The listener comes back after its connection is killed: with a 30 s poll interval, only a
+/// notification on a new LISTEN connection can start a job inserted afterwards within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_reconnects_after_its_backend_is_terminated() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let p = Probe::new();
+    let rt = db
+        .runtime()
+        .queue("default", 2)
+        .poll_interval(std::time::Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap();
+    let first = wait_for("the listener", LONG, || listener_pid(&db)).await;
+    let admin = super::harness::pg_admin().await;
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&db.name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let second =
+        wait_for("a new listener", LONG, || async { listener_pid(&db).await.filter(|pid| *pid != first) })
+            .await;
+    assert_ne!(first, second);
+    let inserted = std::time::Instant::now();
+    db.insert(record(&p, "after-reconnect", 0)).await.unwrap();
+    wait_for("the job to start", std::time::Duration::from_secs(25), || async {
+        (p.start_count() == 1).then_some(())
+    })
+    .await;
+    let waited = p.starts.lock().unwrap()[0].2 - inserted;
+    rt.shutdown().await.unwrap();
+    assert!(
+        waited < std::time::Duration::from_secs(10),
+        "started {waited:?} after insert; the poll interval is 30 s"
+    );
+}
