@@ -54,7 +54,7 @@ conformance! {
     async fn jobs_run_in_priority_order(db) {
         let p = Probe::new();
         let rt = start(&db, &[("default", 1)]).await;
-        rt.pause_queue("default").unwrap();
+        rt.pause_queue("default").await.unwrap();
         for (label, prio) in [("p5", 5u8), ("p0a", 0), ("p9", 9), ("p0b", 0), ("p3", 3)] {
             db.insert(record(&p, label, 0).priority(prio)).await.unwrap();
         }
@@ -253,7 +253,7 @@ conformance! {
     async fn pause_resume_and_scale_on_a_running_node(db) {
         let p = Probe::new();
         let rt = start(&db, &[("default", 1)]).await;
-        rt.pause_queue("default").unwrap();
+        rt.pause_queue("default").await.unwrap();
         assert!(rt.queues()[0].paused);
         let jobs = (0..20).map(|i| record(&p, format!("j{i}"), 30).build().unwrap()).collect();
         db.insert_all(jobs).await.unwrap();
@@ -266,7 +266,7 @@ conformance! {
         rt.resume_queue("default").unwrap();
         db.wait_state_count(JobState::Completed, 20).await;
         let info = rt.queues();
-        assert!(rt.pause_queue("nope").is_err());
+        assert!(rt.pause_queue("nope").await.is_err());
         assert!(rt.scale_queue("default", 0).is_err());
         rt.shutdown().await.unwrap();
         assert_eq!((info[0].limit, info[0].paused), (5, false));

@@ -544,8 +544,13 @@ impl Runtime {
     }
 
     /// Stops fetching on `queue` on this node; running jobs finish.
-    pub fn pause_queue(&self, queue: &str) -> Result<()> {
-        self.queue(queue)?.set_paused(true);
+    ///
+    /// Returns once no fetch of this queue is in flight: a job inserted after it returns does not
+    /// start on this node until [`resume_queue`](Self::resume_queue).
+    pub async fn pause_queue(&self, queue: &str) -> Result<()> {
+        let q = self.queue(queue)?;
+        q.set_paused(true);
+        drop(q.fetch_gate().await);
         Ok(())
     }
 

@@ -33,38 +33,50 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
             }
             continue;
         }
-        let free = queue.free();
-        if may_have_work && free > 0 {
-            let asked = free.min(shared.config.fetch_batch);
-            let request = FetchRequest {
-                queue: &queue.name,
-                limit: asked as u32,
-                node: &shared.node,
-                global_limit: queue.global_limit(),
-            };
-            match shared.engine.fetch(&request).await {
-                Ok(jobs) => {
-                    failures = 0;
-                    // A full answer means more may be waiting; fetch again once slots free.
-                    may_have_work = jobs.len() == asked;
+        // The gate is held until the claimed jobs count as running: a pause that lands meanwhile
+        // waits for it, so nothing is claimed after `pause_queue` returns.
+        let fetched = {
+            let _gate = queue.fetch_gate().await;
+            let free = queue.free();
+            if may_have_work && free > 0 {
+                let asked = free.min(shared.config.fetch_batch);
+                let request = FetchRequest {
+                    queue: &queue.name,
+                    limit: asked as u32,
+                    node: &shared.node,
+                    global_limit: queue.global_limit(),
+                };
+                let result = shared.engine.fetch(&request).await;
+                if let Ok(jobs) = &result {
                     queue.started(jobs.len());
-                    for job in jobs {
-                        shared.tasks.spawn(execute(shared.clone(), queue.clone(), job));
-                    }
-                    if may_have_work && queue.free() > 0 {
-                        continue;
-                    }
                 }
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!(target: "jobsmith", queue = %queue.name, error = %e, "jobsmith fetch failed; backing off");
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(backoff(failures)) => {}
-                    }
+                Some((asked, result))
+            } else {
+                None
+            }
+        };
+        match fetched {
+            Some((asked, Ok(jobs))) => {
+                failures = 0;
+                // A full answer means more may be waiting; fetch again once slots free.
+                may_have_work = jobs.len() == asked;
+                for job in jobs {
+                    shared.tasks.spawn(execute(shared.clone(), queue.clone(), job));
+                }
+                if may_have_work && queue.free() > 0 {
                     continue;
                 }
             }
+            Some((_, Err(e))) => {
+                failures += 1;
+                tracing::warn!(target: "jobsmith", queue = %queue.name, error = %e, "jobsmith fetch failed; backing off");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff(failures)) => {}
+                }
+                continue;
+            }
+            None => {}
         }
         tokio::select! {
             _ = stop.cancelled() => return,

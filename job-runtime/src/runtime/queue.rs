@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify};
 
 /// Shared between the queue's producer, the jobs it started and the runtime handle.
 #[derive(Debug)]
@@ -17,6 +17,9 @@ pub(crate) struct QueueState {
     work_hint: AtomicBool,
     /// Wakes the producer: work may have arrived, a slot freed, or the limit changed.
     wake: Notify,
+    /// Held by the producer from reading the free slots until its fetch returns, so a pause can
+    /// wait out a fetch already in flight (see `Runtime::pause_queue`).
+    fetch_gate: Mutex<()>,
 }
 
 impl QueueState {
@@ -29,6 +32,7 @@ impl QueueState {
             global_limit: AtomicU32::new(0),
             work_hint: AtomicBool::new(true),
             wake: Notify::new(),
+            fetch_gate: Mutex::new(()),
         }
     }
 
@@ -71,6 +75,11 @@ impl QueueState {
 
     pub(crate) async fn woken(&self) {
         self.wake.notified().await
+    }
+
+    /// Taken around one fetch; see `fetch_gate`.
+    pub(crate) async fn fetch_gate(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.fetch_gate.lock().await
     }
 
     pub(crate) fn set_paused(&self, paused: bool) {
