@@ -6,7 +6,7 @@ use chrono::Utc;
 use jobsmith::prelude::*;
 use jobsmith::{JobState, Pool};
 
-use super::jobs::{A, B, Kind, Record, SendReminder, WithDefaults};
+use super::jobs::{A, B, Kind, Record, SendReminder, UniqueReminder, WithDefaults};
 
 conformance! {
     async fn insert_uses_the_declared_defaults(db) {
@@ -195,4 +195,43 @@ fn insert_futures_are_send_inside_transactions(pg: sqlx::PgPool, lite: sqlx::Sql
         A { n: 1 }.insert(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
     });
+}
+
+conformance! {
+    /// Insert answers with the row as stored: every field, for single and bulk inserts of plain
+    /// jobs (whose rows are partly filled in from the input) and of unique ones.
+    async fn insert_returns_each_row_exactly_as_stored(db) {
+        let mut jobs = Vec::new();
+        for i in 0..300i64 {
+            let job = match i % 4 {
+                0 => A { n: i }.build(),
+                1 => WithDefaults { to: format!("{i}@example.com") }
+                    .build_insert()
+                    .tags(["t1", "t2"])
+                    .meta(serde_json::json!({"i": i}))
+                    .schedule_in(Duration::from_secs(600))
+                    .build(),
+                2 => Record { probe: "none".into(), label: format!("r{i}"), sleep_ms: 0 }.priority(3).queue("other").build(),
+                _ => B { s: format!("s{i}") }.schedule_at(Utc::now() + chrono::Duration::days(1)).build(),
+            };
+            jobs.push(job.unwrap());
+        }
+        let mut returned: Vec<jobsmith::JobRow> = db.insert_all(jobs).await.unwrap().into_iter().map(|s| s.job).collect();
+        returned.push(db.insert(A { n: -1 }).await.unwrap().job);
+        returned.push(db.insert(SendReminder { appointment_id: 7, kind: Kind::DayBefore }).await.unwrap().job);
+        let unique = db
+            .insert_all(vec![
+                UniqueReminder { appointment_id: 1, note: "a".into() }.build().unwrap(),
+                A { n: 5 }.build().unwrap(),
+            ])
+            .await
+            .unwrap();
+        returned.extend(unique.into_iter().map(|s| s.job));
+        for r in &returned {
+            assert_eq!(&db.job(r.id).await, r, "insert returned a row that differs from the stored one");
+        }
+        let args: Vec<_> = returned.iter().take(8).map(|r| r.args.clone()).collect();
+        assert_eq!(args[0], serde_json::json!({"n": 0}));
+        assert_eq!(args[5], serde_json::json!({"to": "5@example.com"}));
+    }
 }
