@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "jobs", include_str!("../../../../migrations/postgres/0001_jobs.sql")),
     (2, "cluster", include_str!("../../../../migrations/postgres/0002_cluster.sql")),
+    (3, "finished_idx", include_str!("../../../../migrations/postgres/0003_finished_idx.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an
