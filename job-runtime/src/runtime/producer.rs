@@ -2,7 +2,8 @@
 //!
 //! It fetches when there may be work (an insert or staging notification, a resume, the poll
 //! timer, or the last fetch came back full) and slots are free; otherwise it sleeps. An idle
-//! queue therefore costs one query per poll interval, and a busy one refills slots as they free.
+//! queue therefore costs one query per poll interval, and a busy one refills its slots in batches:
+//! it waits up to `FILL_WAIT` for most of them to free, so each round trip takes many jobs.
 
 use std::sync::Arc;
 
@@ -14,9 +15,14 @@ use super::queue::QueueState;
 use crate::backoff::reconnect_delay as backoff;
 use crate::engine::FetchRequest;
 
+/// How long a busy queue waits for three quarters of its slots to free before it fetches for
+/// fewer. Short next to any real job, long next to a no-op one.
+const FILL_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
 pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: CancellationToken) {
     let mut may_have_work = true;
     let mut failures = 0u32;
+    let mut busy = false;
     loop {
         if stop.is_cancelled() {
             return;
@@ -32,6 +38,21 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 _ = tokio::time::sleep(std::time::Duration::from_millis(2)) => {}
             }
             continue;
+        }
+        // A busy queue (the last fetch came back full) lets more slots free before it fetches, so
+        // one round trip takes many jobs rather than the one or two that just finished. Measured
+        // (burn-down, C = 100): about 38k -> 48k jobs/s; waiting for half the slots gave 43k, for
+        // all of them 46k, and 2 ms instead of 1 no more.
+        let fill = (queue.limit() * 3 / 4).max(1);
+        if busy && may_have_work && (1..fill).contains(&queue.free()) {
+            let until = tokio::time::Instant::now() + FILL_WAIT;
+            while queue.free() < fill {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = queue.woken() => {}
+                    _ = tokio::time::sleep_until(until) => break,
+                }
+            }
         }
         // The gate is held until the claimed jobs count as running: a pause that lands meanwhile
         // waits for it, so nothing is claimed after `pause_queue` returns.
@@ -60,6 +81,7 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 failures = 0;
                 // A full answer means more may be waiting; fetch again once slots free.
                 may_have_work = jobs.len() == asked;
+                busy = may_have_work;
                 for job in jobs {
                     shared.tasks.spawn(execute(shared.clone(), queue.clone(), job));
                 }
