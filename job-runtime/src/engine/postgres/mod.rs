@@ -593,6 +593,8 @@ impl InsertDatabase for sqlx::Postgres {
 }
 
 mod insert;
+#[cfg(test)]
+mod plan_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,82 @@
+//! The hot statements keep index plans when PostgreSQL switches their prepared statements to
+//! generic plans (which it does after five runs when the estimates say so). A generic plan knows
+//! no `LIMIT` value; joining the locked rows back to the table once made it hash-join a scan of
+//! the whole table into every fetch. Needs PostgreSQL (`DATABASE_URL`, else the local default);
+//! it fails, never skips, without one.
+
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+use super::sql::Statements;
+
+fn base_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// The generic plan of `sql` run with `args` (SQL literals with casts).
+async fn generic_plan(conn: &mut PgConnection, sql: &str, types: &str, args: &str) -> String {
+    sqlx::query(AssertSqlSafe(format!("PREPARE plan_probe ({types}) AS {sql}")))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let lines: Vec<String> =
+        sqlx::query_scalar(AssertSqlSafe(format!("EXPLAIN EXECUTE plan_probe ({args})")))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    sqlx::query("DEALLOCATE plan_probe").execute(&mut *conn).await.unwrap();
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn hot_statements_keep_index_plans_under_generic_planning() {
+    let url = base_url();
+    let mut conn = PgConnection::connect(&url).await.unwrap_or_else(|e| {
+        panic!("this test needs PostgreSQL at {url} ({e}); run `bash scripts/test.sh`, which starts one, or set DATABASE_URL")
+    });
+    let schema = format!("jobsmith_plans_{}", std::process::id());
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    super::migrate::migrate(&pool, &schema).await.unwrap();
+    pool.close().await;
+    // A table big enough that a scan costs more than the index: waiting, due, orphaned and
+    // finished rows.
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {schema}.jobs (worker, queue, args, state, scheduled_at, attempt, attempted_by, completed_at)
+         SELECT 'w', 'q', jsonb_build_object('n', g),
+                (ARRAY['executing', 'completed', 'scheduled', 'available', 'available', 'available',
+                       'available', 'available'])[1 + g % 8]::{schema}.job_state,
+                now() - interval '1 hour', CASE WHEN g % 8 = 0 THEN 1 ELSE 0 END,
+                CASE WHEN g % 8 = 0 THEN 'gone' END,
+                CASE WHEN g % 8 = 1 THEN now() - interval '30 days' END
+         FROM generate_series(1, 80000) g"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(AssertSqlSafe(format!("ANALYZE {schema}.jobs"))).execute(&mut conn).await.unwrap();
+    sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await.unwrap();
+
+    let sql = Statements::new(&schema);
+    let plans = [
+        ("fetch", generic_plan(&mut conn, &sql.fetch, "text, bigint, text", "'q', 500, 'node'").await),
+        ("stage", generic_plan(&mut conn, &sql.stage, "bigint, text", "500, 'chan'").await),
+        ("rescue", generic_plan(&mut conn, &sql.rescue, "bigint, bigint, text", "1000, 500, 'chan'").await),
+        (
+            "prune",
+            generic_plan(&mut conn, &sql.prune, "bigint, bigint, bigint, bigint", "1000, 1000, 1000, 500")
+                .await,
+        ),
+    ];
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await.unwrap();
+    for (name, plan) in plans {
+        // The row-changing step must reach its rows through the primary key.
+        assert!(!plan.contains("Hash Join"), "{name} joins by hash under a generic plan:\n{plan}");
+        assert!(
+            plan.contains("jobs_pkey"),
+            "{name} does not use the primary key under a generic plan:\n{plan}"
+        );
+    }
+}
