@@ -405,7 +405,14 @@ async fn floor(a: &Args) -> Option<f64> {
             best = (rate, fetchers, batch);
         }
     }
-    report("floor", best.0, "jobs/s", json!({"fetchers": best.1, "batch": best.2, "tries": tries}), a, "postgres");
+    report(
+        "floor",
+        best.0,
+        "jobs/s",
+        json!({"fetchers": best.1, "batch": best.2, "tries": tries}),
+        a,
+        "postgres",
+    );
     Some(best.0)
 }
 
@@ -461,6 +468,8 @@ async fn drop_databases(url: &str) {
         .await
         .unwrap_or_default();
     for name in names {
-        let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+        let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .execute(&admin)
+            .await;
     }
 }

@@ -162,7 +162,7 @@ async fn terminated_connections_lose_no_job() {
 }
 
 fn fetch_mailers() -> jobsmith::engine::FetchRequest<'static> {
-    jobsmith::engine::FetchRequest { queue: "mailers", limit: 10, node: "n", global_limit: None }
+    jobsmith::engine::FetchRequest { queue: "mailers", limit: 10, node: "n", global_limit: None, after: None }
 }
 
 /// The pid of the node's LISTEN connection, once there is one.

@@ -41,6 +41,26 @@ pub struct FetchedJob {
     pub inserted_at: DateTime<Utc>,
     /// When due.
     pub scheduled_at: DateTime<Utc>,
+    /// 0 (first) to 9.
+    pub priority: u8,
+}
+
+impl FetchedJob {
+    /// This job's place in its queue's run order.
+    pub fn position(&self) -> FetchCursor {
+        FetchCursor { priority: self.priority, scheduled_at: self.scheduled_at, id: self.id }
+    }
+}
+
+/// A place in a queue's run order (priority, then due time, then id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FetchCursor {
+    /// 0 (first) to 9.
+    pub priority: u8,
+    /// When due.
+    pub scheduled_at: DateTime<Utc>,
+    /// Row id.
+    pub id: i64,
 }
 
 /// How one execution ended, to be written back to its row.
@@ -101,6 +121,12 @@ pub struct FetchRequest<'a> {
     pub node: &'a str,
     /// At most this many rows of the queue may be executing across all nodes.
     pub global_limit: Option<u32>,
+    /// Only rows after this place in run order: where the last full fetch ended, while nothing
+    /// has become available since. It lets the database start its index scan there instead of
+    /// stepping again over the entries of every row already taken (they stay in the index until
+    /// vacuum). An optimisation only: an engine may ignore it, and an answer shorter than asked
+    /// makes the producer look again without it.
+    pub after: Option<FetchCursor>,
 }
 
 /// A node's heartbeat row.

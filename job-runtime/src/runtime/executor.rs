@@ -198,6 +198,7 @@ mod tests {
             max_attempts,
             inserted_at: chrono::Utc::now(),
             scheduled_at: chrono::Utc::now(),
+            priority: 0,
         }
     }
 

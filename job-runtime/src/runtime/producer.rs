@@ -13,7 +13,7 @@ use super::Shared;
 use super::executor::execute;
 use super::queue::QueueState;
 use crate::backoff::reconnect_delay as backoff;
-use crate::engine::FetchRequest;
+use crate::engine::{FetchCursor, FetchRequest, FetchedJob};
 
 /// How long a busy queue waits for three quarters of its slots to free before it fetches for
 /// fewer. Short next to any real job, long next to a no-op one.
@@ -23,11 +23,22 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
     let mut may_have_work = true;
     let mut failures = 0u32;
     let mut busy = false;
+    // Where the last full fetch ended (see `FetchRequest::after`). Valid while no row became
+    // available since: any insert, staging, rescue or resume sends a hint, and the poll timer
+    // resets it too, so a row that appeared behind it (a higher priority, an older due time, or
+    // one skipped while another transaction held its lock) waits at most one poll interval.
+    let mut after: Option<FetchCursor> = None;
+    // When the last fetch without a cursor ran: a busy queue is woken by every finishing job, so
+    // its poll timer never fires; this bounds the cursor's life to one poll interval instead.
+    let mut scanned_at = tokio::time::Instant::now();
     loop {
         if stop.is_cancelled() {
             return;
         }
-        may_have_work |= queue.take_work_hint();
+        if queue.take_work_hint() {
+            may_have_work = true;
+            after = None;
+        }
         // Backpressure: while results wait to be written, taking more jobs would only grow the
         // backlog (see `CompleterHandle::pending`).
         if shared.completer.pending() >= shared.config.ack_batch * 2 {
@@ -61,11 +72,18 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
             let free = queue.free();
             if may_have_work && free > 0 {
                 let asked = free.min(shared.config.fetch_batch);
+                if after.is_some() && scanned_at.elapsed() >= shared.config.poll_interval {
+                    after = None;
+                }
+                if after.is_none() {
+                    scanned_at = tokio::time::Instant::now();
+                }
                 let request = FetchRequest {
                     queue: &queue.name,
                     limit: asked as u32,
                     node: &shared.node,
                     global_limit: queue.global_limit(),
+                    after,
                 };
                 let result = shared.engine.fetch(&request).await;
                 if let Ok(jobs) = &result {
@@ -79,9 +97,13 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
         match fetched {
             Some((asked, Ok(jobs))) => {
                 failures = 0;
-                // A full answer means more may be waiting; fetch again once slots free.
-                may_have_work = jobs.len() == asked;
-                busy = may_have_work;
+                // A full answer means more may be waiting; fetch again once slots free. A short
+                // one from a cursor looks once more from the front before the queue counts as
+                // drained.
+                let full = jobs.len() == asked;
+                may_have_work = full || after.is_some();
+                after = if full { jobs.iter().map(FetchedJob::position).max() } else { None };
+                busy = full;
                 for job in jobs {
                     shared.tasks.spawn(execute(shared.clone(), queue.clone(), job));
                 }
@@ -91,6 +113,7 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
             }
             Some((_, Err(e))) => {
                 failures += 1;
+                after = None;
                 tracing::warn!(target: "jobsmith", queue = %queue.name, error = %e, "jobsmith fetch failed; backing off");
                 tokio::select! {
                     _ = stop.cancelled() => return,
@@ -103,7 +126,10 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = queue.woken() => {}
-            _ = tokio::time::sleep(shared.config.poll_interval) => may_have_work = true,
+            _ = tokio::time::sleep(shared.config.poll_interval) => {
+                may_have_work = true;
+                after = None;
+            }
         }
     }
 }

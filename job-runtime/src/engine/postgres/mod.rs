@@ -106,28 +106,30 @@ impl Engine for PostgresEngine {
     }
 
     async fn fetch(&self, r: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
+        // The statement and its arguments: queue, limit, node, [global limit], [cursor].
+        let sql = match (r.global_limit, r.after) {
+            (None, None) => &self.sql.fetch,
+            (None, Some(_)) => &self.sql.fetch_after,
+            (Some(_), None) => &self.sql.fetch_limited,
+            (Some(_), Some(_)) => &self.sql.fetch_limited_after,
+        };
+        let mut query =
+            sqlx::query(AssertSqlSafe(sql.clone())).bind(r.queue).bind(i64::from(r.limit)).bind(r.node);
+        if let Some(global) = r.global_limit {
+            query = query.bind(i64::from(global));
+        }
+        if let Some(after) = r.after {
+            query = query.bind(i16::from(after.priority)).bind(after.scheduled_at).bind(after.id);
+        }
         let rows = match r.global_limit {
-            None => {
-                sqlx::query(AssertSqlSafe(self.sql.fetch.clone()))
-                    .bind(r.queue)
-                    .bind(i64::from(r.limit))
-                    .bind(r.node)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            Some(global) => {
+            None => query.fetch_all(&self.pool).await?,
+            Some(_) => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
                     .bind(format!("jobsmith.{}.queue.{}", self.schema, r.queue))
                     .execute(&mut *tx)
                     .await?;
-                let rows = sqlx::query(AssertSqlSafe(self.sql.fetch_limited.clone()))
-                    .bind(r.queue)
-                    .bind(i64::from(r.limit))
-                    .bind(r.node)
-                    .bind(i64::from(global))
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows = query.fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 rows
             }

@@ -18,6 +18,7 @@ pub(super) fn fetched_job(row: &PgRow) -> Result<FetchedJob> {
         max_attempts: row.try_get::<i32, _>("max_attempts")? as u32,
         inserted_at: row.try_get("inserted_at")?,
         scheduled_at: row.try_get("scheduled_at")?,
+        priority: row.try_get::<i16, _>("priority")? as u8,
     })
 }
 

@@ -33,6 +33,8 @@ pub(super) struct Statements {
     pub(super) get_job: String,
     pub(super) count_by_state: String,
     pub(super) fetch_limited: String,
+    pub(super) fetch_after: String,
+    pub(super) fetch_limited_after: String,
     pub(super) heartbeat: String,
     pub(super) remove_node: String,
     pub(super) live_nodes: String,
@@ -54,6 +56,9 @@ impl Statements {
     pub(super) fn new(s: &str) -> Self {
         let back = move_back(s, "'stopped heartbeating'");
         let back_restarted = move_back(s, "'restarted'");
+        let limited = format!(
+            "GREATEST(0, LEAST($2, $4 - (SELECT count(*) FROM {s}.jobs WHERE state = 'executing' AND queue = $1)))"
+        );
         Self {
             channel: format!("{s}_signal"),
             // MATERIALIZED is an optimisation fence: the planner must lock exactly LIMIT rows in
@@ -61,7 +66,8 @@ impl Statements {
             // nested loop there once updated more rows than LIMIT and pushed attempt past
             // max_attempts). The attempt guard keeps a row that somehow has no attempts left from
             // being run again. See `fetch` for why the update takes the ids as an array.
-            fetch: fetch(s, "$2"),
+            fetch: fetch(s, "$2", None),
+            fetch_after: fetch(s, "$2", Some("($4::smallint, $5::timestamptz, $6::bigint)")),
             // Many results in one statement. The guard (still executing, by this node, in this
             // attempt) makes a concurrent cancel or rescue win over a late result. It is written
             // so no index can serve it (`state::text`, `coalesce`): the join must go through the
@@ -140,10 +146,8 @@ impl Statements {
             // With a global limit: run under the queue's advisory lock (taken by the caller in the
             // same transaction), so the count of executing rows cannot change between counting
             // and taking; READ COMMITTED gives this statement a snapshot taken after the lock.
-            fetch_limited: fetch(
-                s,
-                &format!("GREATEST(0, LEAST($2, $4 - (SELECT count(*) FROM {s}.jobs WHERE state = 'executing' AND queue = $1)))"),
-            ),
+            fetch_limited: fetch(s, &limited, None),
+            fetch_limited_after: fetch(s, &limited, Some("($5::smallint, $6::timestamptz, $7::bigint)")),
             heartbeat: format!(
                 "INSERT INTO {s}.nodes (name, queues, heartbeat_at) VALUES ($1, $2, now())
                  ON CONFLICT (name) DO UPDATE SET queues = EXCLUDED.queues, heartbeat_at = now()"
@@ -249,20 +253,23 @@ impl Statements {
 
 /// The columns of a [`crate::engine::FetchedJob`], as `row::fetched_job` reads them.
 pub(super) const FETCHED_COLUMNS: &str =
-    "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at";
+    "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at, priority";
 
-/// Takes up to `limit` (a SQL expression) available jobs of queue $1 for node $3.
+/// Takes up to `limit` (a SQL expression) available jobs of queue $1 for node $3; with `after`
+/// (a row of three parameters: priority, scheduled_at, id) only jobs after that place in run
+/// order, which the index scan starts from (see `FetchRequest::after`).
 ///
 /// The update finds the locked rows by `id = ANY(ARRAY(...))`, not by joining the CTE: once the
 /// prepared statement switches to a generic plan, `LIMIT $2` is estimated at thousands of rows and
 /// a join became a hash join over a sequential scan of the whole table (measured: 19 ms for 400
 /// rows of a 100,000-row table, growing with the table; the array form scans the primary key:
 /// 2.7 ms). The stage, rescue and prune statements use the same form for the same reason.
-fn fetch(s: &str, limit: &str) -> String {
+fn fetch(s: &str, limit: &str, after: Option<&str>) -> String {
+    let after = after.map(|row| format!("AND (priority, scheduled_at, id) > {row}")).unwrap_or_default();
     format!(
         "WITH picked AS MATERIALIZED (
             SELECT id AS picked_id FROM {s}.jobs
-            WHERE state = 'available' AND queue = $1 AND attempt < max_attempts
+            WHERE state = 'available' AND queue = $1 AND attempt < max_attempts {after}
             ORDER BY priority, scheduled_at, id
             LIMIT {limit}
             FOR UPDATE SKIP LOCKED

@@ -46,6 +46,10 @@ pub struct SqliteEngine {
 
 /// The SET clause that takes a job back from a node that is gone (?2 now in ms, ?3 now as text):
 /// `available` again, or `discarded` without attempts left, with an error entry saying `{why}`.
+/// The columns of a [`FetchedJob`], as `row::fetched_job` reads them (fetch and claim).
+const FETCHED_COLUMNS: &str =
+    "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at, priority";
+
 const MOVE_BACK: &str = "state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
      discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
      errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3,
@@ -144,6 +148,8 @@ impl Engine for SqliteEngine {
 
     async fn fetch(&self, r: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         let p = &self.prefix;
+        // `r.after` is ignored: SQLite removes a row's old index entries when it changes, so
+        // there is no prefix of dead entries for a cursor to skip.
         // One writer at a time, so counting executing rows for a global limit is exact.
         let limit = match r.global_limit {
             None => "?2".to_string(),
@@ -159,7 +165,7 @@ impl Engine for SqliteEngine {
                  WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
                  ORDER BY priority, scheduled_at, id
                  LIMIT {limit})
-             RETURNING id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at"
+             RETURNING {FETCHED_COLUMNS}"
         )))
         .bind(r.queue)
         .bind(i64::from(r.limit))
@@ -673,7 +679,7 @@ impl Engine for SqliteEngine {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?2
              WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'available' AND attempt < max_attempts
-             RETURNING id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at"
+             RETURNING {FETCHED_COLUMNS}"
         )))
         .bind(serde_json::Value::from(ids.to_vec()).to_string())
         .bind(node)

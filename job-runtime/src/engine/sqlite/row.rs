@@ -41,6 +41,7 @@ pub(super) fn fetched_job(row: &SqliteRow) -> Result<FetchedJob> {
         max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
         inserted_at: time(row.try_get("inserted_at")?)?,
         scheduled_at: time(row.try_get("scheduled_at")?)?,
+        priority: row.try_get::<i64, _>("priority")? as u8,
     })
 }
 
