@@ -4,7 +4,7 @@
 //! Scenarios: insert-single, insert-bulk, burn-down, steady, latency, floor (PostgreSQL only),
 //! or `all` (the default). Each scenario runs on a fresh database (PostgreSQL: a new database on
 //! the server of the URL; SQLite: a new file), so results do not depend on earlier runs. Method
-//! and results: docs/performance.md.
+//! and results: docs/benchmarks.md.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
