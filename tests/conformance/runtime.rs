@@ -384,3 +384,40 @@ conformance! {
         assert!(position < revived_at + 20, "silent started as number {} of 41: only after the queue drained", position + 1);
     }
 }
+
+conformance! {
+    /// A result is written only onto the run it belongs to: still executing, on the node that
+    /// reports it, in the same attempt. Checked for completions (which have a statement of their
+    /// own on PostgreSQL) and for other results, one batch mixing good and stale ones.
+    async fn results_are_written_only_onto_the_run_they_belong_to(db) {
+        use jobsmith::engine::{Ack, AckKind, FetchRequest};
+        let p = Probe::new();
+        let jobs = (0..6).map(|i| record(&p, format!("j{i}"), 0).build().unwrap()).collect();
+        db.insert_all(jobs).await.unwrap();
+        let request = FetchRequest { queue: "default", limit: 6, node: "n1", global_limit: None, after: None };
+        let fetched = db.engine().fetch(&request).await.unwrap();
+        assert_eq!(fetched.len(), 6);
+        let id = |i: usize| fetched[i].id;
+        assert_eq!(db.engine().cancel_job(id(2)).await.unwrap(), Some(JobState::Executing));
+        let retry = || AckKind::Retry { delay: Duration::from_secs(60), error: "boom".into() };
+        let acks = vec![
+            Ack { id: id(0), attempt: 1, kind: AckKind::Complete },   // right run
+            Ack { id: id(1), attempt: 2, kind: AckKind::Complete },   // another attempt
+            Ack { id: id(2), attempt: 1, kind: AckKind::Complete },   // cancelled meanwhile
+            Ack { id: id(3), attempt: 1, kind: retry() },             // right run
+            Ack { id: id(4), attempt: 2, kind: retry() },             // another attempt
+        ];
+        assert_eq!(db.engine().ack("n1", &acks).await.unwrap(), 2);
+        // Another node's report of job 5 is not taken either.
+        let other = [Ack { id: id(5), attempt: 1, kind: AckKind::Complete }];
+        assert_eq!(db.engine().ack("n2", &other).await.unwrap(), 0);
+        let mut states = Vec::new();
+        for i in 0..6 {
+            states.push(db.job(id(i)).await.state);
+        }
+        assert_eq!(
+            states,
+            [JobState::Completed, JobState::Executing, JobState::Cancelled, JobState::Retryable, JobState::Executing, JobState::Executing]
+        );
+    }
+}

@@ -138,9 +138,31 @@ impl Engine for PostgresEngine {
     }
 
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
+        // Completions (nearly all results) go through their own statement (see `ack_completed`),
+        // everything else through the general one.
+        let mut completed_ids = Vec::new();
+        let mut completed_attempts = Vec::new();
         let mut a = AckArrays::default();
         for ack in acks {
-            a.push(ack);
+            if matches!(ack.kind, AckKind::Complete) {
+                completed_ids.push(ack.id);
+                completed_attempts.push(ack.attempt as i32);
+            } else {
+                a.push(ack);
+            }
+        }
+        let mut written = 0;
+        if !completed_ids.is_empty() {
+            written += sqlx::query(AssertSqlSafe(self.sql.ack_completed.clone()))
+                .bind(&completed_ids)
+                .bind(&completed_attempts)
+                .bind(node)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        if a.ids.is_empty() {
+            return Ok(written);
         }
         let done = sqlx::query(AssertSqlSafe(self.sql.ack.clone()))
             .bind(&a.ids)
@@ -152,7 +174,7 @@ impl Engine for PostgresEngine {
             .bind(node)
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected())
+        Ok(written + done.rows_affected())
     }
 
     async fn stage(&self, limit: u32) -> Result<StageReport> {
