@@ -125,6 +125,23 @@ impl<'a> Columns<'a> {
         }
         c
     }
+
+    /// Binds $1 to $9, the columns both insert statements take.
+    fn bind_common<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.workers)
+            .bind(&self.queues)
+            .bind(&self.args)
+            .bind(&self.metas)
+            .bind(&self.tags)
+            .bind(&self.priorities)
+            .bind(&self.max_attempts)
+            .bind(&self.delays)
+            .bind(&self.ats)
+    }
 }
 
 /// Inserts a batch without unique jobs (see [`plain_statement`]).
@@ -135,16 +152,7 @@ where
     use sqlx::Row;
     let rows = {
         let c = Columns::of(jobs.iter());
-        sqlx::query(AssertSqlSafe(plain_statement(schema)))
-            .bind(&c.workers)
-            .bind(&c.queues)
-            .bind(&c.args)
-            .bind(&c.metas)
-            .bind(&c.tags)
-            .bind(&c.priorities)
-            .bind(&c.max_attempts)
-            .bind(&c.delays)
-            .bind(&c.ats)
+        c.bind_common(sqlx::query(AssertSqlSafe(plain_statement(schema))))
             .bind(format!("{schema}_signal"))
             .fetch_all(executor)
             .await?
@@ -213,16 +221,7 @@ where
     let n = sent.len();
     let rows = {
         let c = Columns::of(sent.iter().map(|&i| &jobs[i]));
-        sqlx::query(AssertSqlSafe(statement(schema)))
-            .bind(&c.workers)
-            .bind(&c.queues)
-            .bind(&c.args)
-            .bind(&c.metas)
-            .bind(&c.tags)
-            .bind(&c.priorities)
-            .bind(&c.max_attempts)
-            .bind(&c.delays)
-            .bind(&c.ats)
+        c.bind_common(sqlx::query(AssertSqlSafe(statement(schema))))
             .bind(&c.keys)
             .bind(&c.states)
             .bind(format!("{schema}_signal"))
