@@ -347,7 +347,7 @@ conformance! {
     /// (its notification resets that place) still runs next.
     async fn an_urgent_job_inserted_into_a_busy_queue_runs_next(db) {
         let p = Probe::new();
-        let jobs = (0..30).map(|i| record(&p, format!("n{i}"), 100).priority(5).build().unwrap()).collect();
+        let jobs = (0..30).map(|i| record(&p, format!("n{i}"), 250).priority(5).build().unwrap()).collect();
         db.insert_all(jobs).await.unwrap();
         // A poll interval longer than the whole run: only the insert's notification can help.
         let rt = db.runtime().poll_interval(Duration::from_secs(30)).queue("default", 1).start().await.unwrap();
