@@ -78,6 +78,26 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
             plan_of(&mut conn, &sql.ack_completed, "bigint[], int[], text", "'{1,2}', '{1,1}', 'n'").await,
         ),
         ("fetch", plan_of(&mut conn, &sql.fetch, "text, bigint, text", "'q', 500, 'node'").await),
+        (
+            "fetch_after",
+            plan_of(
+                &mut conn,
+                &sql.fetch_after,
+                "text, bigint, text, smallint, timestamptz, bigint",
+                "'q', 500, 'node', 0, now() - interval '2 hours', 0",
+            )
+            .await,
+        ),
+        (
+            "fetch_limited_after",
+            plan_of(
+                &mut conn,
+                &sql.fetch_limited_after,
+                "text, bigint, text, bigint, smallint, timestamptz, bigint",
+                "'q', 500, 'node', 50, 0, now() - interval '2 hours', 0",
+            )
+            .await,
+        ),
         ("stage", plan_of(&mut conn, &sql.stage, "bigint, text", "500, 'chan'").await),
         ("rescue", plan_of(&mut conn, &sql.rescue, "bigint, bigint, text", "1000, 500, 'chan'").await),
         (
