@@ -546,7 +546,8 @@ impl Runtime {
     /// Stops fetching on `queue` on this node; running jobs finish.
     ///
     /// Returns once no fetch of this queue is in flight: a job inserted after it returns does not
-    /// start on this node until [`resume_queue`](Self::resume_queue).
+    /// start on this node until [`resume_queue`](Self::resume_queue). A fetch waiting on an
+    /// unreachable database is waited for too, at most until the pool gives up on it.
     pub async fn pause_queue(&self, queue: &str) -> Result<()> {
         let q = self.queue(queue)?;
         q.set_paused(true);
