@@ -4,7 +4,7 @@
 //! Inside, each queue has a producer (fetch), each job runs in its own task (execute), one
 //! completer writes results in batches (ack), one stager makes due jobs available (stage), and
 //! one listener turns database notifications into wake-ups. Everything talks to the database only
-//! through the [`Engine`](crate::engine::Engine).
+//! through the [`Engine`].
 
 mod completer;
 pub(crate) mod control;

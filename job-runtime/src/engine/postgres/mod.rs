@@ -1,6 +1,6 @@
 //! The PostgreSQL engine: every statement jobsmith runs on PostgreSQL.
 //!
-//! Statements are formatted once per schema (see [`sql::Statements`]) so two isolated instances
+//! Statements are formatted once per schema (see `sql::Statements`) so two isolated instances
 //! can share one database; all values travel as bind parameters.
 
 mod migrate;
