@@ -3,14 +3,16 @@
 //! the engine calls of an idle node (every call is one `jobsmith.engine` span) so a busy loop, or
 //! a producer that stopped polling, fails here. Its own binary: it installs the global subscriber.
 
-#![allow(unreachable_pub)]
+#![allow(unreachable_pub, dead_code, unused_macros)]
+
+#[path = "conformance/harness.rs"]
+mod harness;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jobsmith::Db;
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
@@ -103,17 +105,7 @@ async fn an_idle_node_makes_a_bounded_number_of_queries() {
     let seen = idle_calls(&db, &calls).await;
     check("sqlite", &seen);
 
-    let url =
-        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("DATABASE_URL");
-    let mut admin = options.connect().await.unwrap_or_else(|e| {
-        panic!("this test needs PostgreSQL at {url} ({e}); run `bash scripts/test.sh`, which starts one, or set DATABASE_URL")
-    });
-    let name = format!("jobsmith_t_idle_{}", std::process::id());
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut admin).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
-    admin.close().await.ok();
-    let pool = sqlx::PgPool::connect_with(options.database(&name)).await.unwrap();
+    let pool = harness::new_pg_database().await;
     let db = Db::postgres(pool, "jobsmith").unwrap();
     db.migrate().await.unwrap();
     let seen = idle_calls(&db, &calls).await;
