@@ -212,3 +212,47 @@ async fn the_listener_reconnects_after_its_backend_is_terminated() {
         "started {waited:?} after insert; the poll interval is 30 s"
     );
 }
+
+/// `pause_queue` returns only once the fetch in flight is done, so nothing inserted after it
+/// returns starts. Made deterministic by holding a lock on the jobs table: the next fetch waits
+/// on it, and `pause_queue` must wait for that fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_waits_out_the_fetch_in_flight() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let p = Probe::new();
+    let rt = start(&db, &[("default", 1)]).await;
+    let mut blocker = db.pg().begin().await.unwrap();
+    sqlx::query("LOCK TABLE jobsmith.jobs IN EXCLUSIVE MODE").execute(&mut *blocker).await.unwrap();
+    wait_for("a fetch to wait on the lock", LONG, || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%picked_id%'",
+        )
+        .fetch_one(db.pg())
+        .await
+        .unwrap();
+        (waiting > 0).then_some(())
+    })
+    .await;
+
+    {
+        let pause = rt.pause_queue("default");
+        tokio::pin!(pause);
+        // A negative check can only wait: the pause must still be pending while the fetch is.
+        let early = tokio::time::timeout(std::time::Duration::from_millis(500), &mut pause).await;
+        assert!(early.is_err(), "pause_queue returned while a fetch was still in flight");
+        blocker.rollback().await.unwrap();
+        tokio::time::timeout(LONG, &mut pause)
+            .await
+            .expect("pause_queue returns once the fetch is done")
+            .unwrap();
+    }
+
+    db.insert(record(&p, "after-pause", 0)).await.unwrap();
+    // Paused: two poll intervals (500 ms) pass without a start.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(p.start_count(), 0, "a job inserted after pause_queue returned started");
+    rt.resume_queue("default").unwrap();
+    wait_for("the job to start after resume", LONG, || async { (p.start_count() == 1).then_some(()) }).await;
+    rt.shutdown().await.unwrap();
+}
