@@ -1,8 +1,10 @@
 //! The throughput benchmark: `cargo bench --bench throughput -- --database-url URL [--jobs N]
-//! [--concurrency C] [--scenario S] [--seconds T]`. Prints one JSON object per scenario.
+//! [--concurrency C] [--prefetch P] [--scenario S] [--seconds T]`. Prints one JSON object per
+//! scenario.
 //!
-//! Scenarios: insert-single, insert-bulk, burn-down, steady, latency, floor (PostgreSQL only),
-//! or `all` (the default). Each scenario runs on a fresh database (PostgreSQL: a new database on
+//! Scenarios: insert-single, insert-bulk, burn-down, burn-down-prefetch, steady, latency, floor
+//! (PostgreSQL only), or `all` (the default). `burn-down` uses the queue's default (no prefetch);
+//! `burn-down-prefetch` lets the queue claim P jobs ahead of its free slots (P defaults to C). Each scenario runs on a fresh database (PostgreSQL: a new database on
 //! the server of the URL; SQLite: a new file), so results do not depend on earlier runs. Method
 //! and results: docs/benchmarks.md.
 
@@ -44,6 +46,7 @@ struct Args {
     url: String,
     jobs: usize,
     concurrency: usize,
+    prefetch: Option<usize>,
     scenario: String,
     seconds: u64,
 }
@@ -54,6 +57,7 @@ fn args() -> Args {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
         jobs: 100_000,
         concurrency: 100,
+        prefetch: None,
         scenario: "all".into(),
         seconds: 10,
     };
@@ -64,6 +68,7 @@ fn args() -> Args {
             "--database-url" => a.url = value(),
             "--jobs" => a.jobs = value().parse().expect("--jobs N"),
             "--concurrency" => a.concurrency = value().parse().expect("--concurrency C"),
+            "--prefetch" => a.prefetch = Some(value().parse().expect("--prefetch P")),
             "--scenario" => a.scenario = value(),
             "--seconds" => a.seconds = value().parse().expect("--seconds T"),
             "--bench" => {} // cargo bench passes this
@@ -107,6 +112,20 @@ fn report(scenario: &str, figure: f64, unit: &str, extra: serde_json::Value, a: 
         o.extend(e);
     }
     println!("{obj}");
+}
+
+/// CPU seconds (user + system) this process has used so far, from /proc (0 where unavailable).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which is in parentheses and may hold spaces).
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            let user: f64 = rest.get(11)?.parse().ok()?;
+            let system: f64 = rest.get(12)?.parse().ok()?;
+            Some((user + system) / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 /// Peak resident memory of this process (the worker), from /proc.
@@ -204,14 +223,44 @@ async fn insert_bulk(a: &Args) {
         h.await.unwrap();
     }
     let two_callers = a.jobs as f64 / start2.elapsed().as_secs_f64();
+    let by_hand = match a.url.starts_with("sqlite:") {
+        true => json!(null),
+        false => json!(insert_by_hand(a, batch).await.round()),
+    };
     report(
         "insert-bulk",
         a.jobs as f64 / secs,
         "jobs/s",
-        json!({"batch": batch, "seconds": secs, "two_callers_jobs_per_s": two_callers.round()}),
+        json!({"batch": batch, "seconds": secs, "two_callers_jobs_per_s": two_callers.round(),
+               "by_hand_jobs_per_s": by_hand}),
         a,
         db.engine().name(),
     );
+}
+
+/// The insert floor: the same jobs (args encoded the same way, batches of `batch`, one caller) into
+/// the same table by a bare hand-written statement that sets only the columns a job needs, with
+/// no returned rows, no notification and no scheduling logic.
+async fn insert_by_hand(a: &Args, batch: usize) -> f64 {
+    let db = fresh(&a.url).await;
+    let Pool::Postgres(pool) = db.pool().clone() else { unreachable!() };
+    let start = Instant::now();
+    let mut i = 0;
+    while i < a.jobs {
+        let n = batch.min(a.jobs - i);
+        let args: Vec<serde_json::Value> =
+            (i..i + n).map(|k| serde_json::to_value(Noop { n: k as u64 }).unwrap()).collect();
+        sqlx::query(
+            "INSERT INTO jobsmith.jobs (state, worker, queue, args, max_attempts)
+             SELECT 'available', 'noop', 'bench', a, 1 FROM unnest($1::jsonb[]) AS t(a)",
+        )
+        .bind(&args)
+        .execute(&pool)
+        .await
+        .unwrap();
+        i += n;
+    }
+    a.jobs as f64 / start.elapsed().as_secs_f64()
 }
 
 async fn wait_recorded(db: &Db, n: usize) {
@@ -232,7 +281,7 @@ async fn wait_recorded(db: &Db, n: usize) {
     }
 }
 
-async fn burn_down(a: &Args) -> f64 {
+async fn burn_down(a: &Args, prefetch: usize) -> f64 {
     let db = fresh(&a.url).await;
     let mut i = 0;
     while i < a.jobs {
@@ -244,12 +293,14 @@ async fn burn_down(a: &Args) -> f64 {
     let db = reopen(&db).await;
     DONE.store(0, Ordering::SeqCst);
     let start = Instant::now();
-    let rt = db.runtime().queue("bench", a.concurrency).start().await.unwrap();
+    let cpu_before = cpu_seconds();
+    let rt = db.runtime().queue("bench", a.concurrency).prefetch("bench", prefetch).start().await.unwrap();
     while DONE.load(Ordering::Relaxed) < a.jobs {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     wait_recorded(&db, a.jobs).await;
     let secs = start.elapsed().as_secs_f64();
+    let worker_cpu = cpu_seconds() - cpu_before;
     rt.shutdown().await.unwrap();
     let after = commits(&db).await;
     let per_job = match (before, after) {
@@ -258,10 +309,11 @@ async fn burn_down(a: &Args) -> f64 {
     };
     let rate = a.jobs as f64 / secs;
     report(
-        "burn-down",
+        if prefetch == 0 { "burn-down" } else { "burn-down-prefetch" },
         rate,
         "jobs/s",
-        json!({"seconds": secs, "transactions_per_job": per_job}),
+        json!({"seconds": secs, "transactions_per_job": per_job, "prefetch": prefetch,
+               "worker_cpu_share": (worker_cpu / secs * 100.0).round() / 100.0}),
         a,
         db.engine().name(),
     );
@@ -452,9 +504,12 @@ async fn main() {
     if run("insert-bulk") {
         insert_bulk(&a).await;
     }
-    let mut burn = None;
+    let mut burns = Vec::new();
     if run("burn-down") {
-        burn = Some(burn_down(&a).await);
+        burns.push(("burn-down", burn_down(&a, 0).await));
+    }
+    if run("burn-down-prefetch") {
+        burns.push(("burn-down-prefetch", burn_down(&a, a.prefetch.unwrap_or(a.concurrency)).await));
     }
     if run("steady") {
         steady(&a).await;
@@ -464,12 +519,13 @@ async fn main() {
     }
     if run("floor")
         && let Some(f) = floor(&a).await
-        && let Some(b) = burn
     {
-        println!(
-            "{}",
-            json!({"scenario": "burn-down-vs-floor", "figure": (b / f * 1000.0).round() / 10.0, "unit": "% of floor"})
-        );
+        for (scenario, b) in burns {
+            println!(
+                "{}",
+                json!({"scenario": format!("{scenario}-vs-floor"), "figure": (b / f * 1000.0).round() / 10.0, "unit": "% of floor"})
+            );
+        }
     }
     drop_databases(&a.url).await;
 }

@@ -47,7 +47,7 @@ pub(crate) fn finished(queue: &str, worker: &str, kind: &AckKind, wait: Duration
         AckKind::Discard { .. } => &[FAILED, DISCARDED],
         AckKind::Cancel { .. } => &[CANCELLED],
         AckKind::Snooze { .. } => &[SNOOZED],
-        AckKind::HandBack { .. } => &[],
+        AckKind::HandBack { .. } | AckKind::Release => &[],
     };
     for name in names {
         metrics::counter!(*name, &labels).increment(1);

@@ -90,6 +90,8 @@ impl From<AckKind> for Performed {
             AckKind::Cancel { reason } => Performed::Cancelled { reason },
             AckKind::Snooze { delay } => Performed::Snoozed { delay },
             AckKind::HandBack { reason } => Performed::Cancelled { reason },
+            // Only the runtime's prefetch buffer releases jobs; a performed job always started.
+            AckKind::Release => Performed::Cancelled { reason: "released unstarted".into() },
         }
     }
 }
@@ -173,7 +175,7 @@ impl DrainReport {
             AckKind::Complete => self.completed += 1,
             AckKind::Retry { .. } => self.retried += 1,
             AckKind::Discard { .. } => self.discarded += 1,
-            AckKind::Cancel { .. } | AckKind::HandBack { .. } => self.cancelled += 1,
+            AckKind::Cancel { .. } | AckKind::HandBack { .. } | AckKind::Release => self.cancelled += 1,
             AckKind::Snooze { .. } => self.snoozed += 1,
         }
     }

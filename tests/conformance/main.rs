@@ -12,6 +12,7 @@ mod insert;
 mod jobs;
 mod listing;
 mod postgres_only;
+mod prefetch;
 mod probe;
 mod runtime;
 mod sqlite_only;

@@ -96,6 +96,10 @@ pub enum AckKind {
         /// Why, appended to the errors so the interruption is visible.
         reason: String,
     },
+    /// `available` again at once with the attempt given back and nothing recorded: the job was
+    /// claimed ahead of a free slot (see [`crate::RuntimeBuilder::prefetch`]) and never started.
+    /// Its place in the run order is kept.
+    Release,
 }
 
 /// One row's result.

@@ -11,17 +11,25 @@ use tracing::Instrument;
 
 use super::Shared;
 use super::control::{JobControl, StopReason};
-use super::queue::QueueState;
+use super::queue::{Claimed, QueueState};
 use crate::backoff::default_backoff;
 use crate::context::JobContext;
 use crate::engine::{Ack, AckKind, FetchedJob};
 use crate::outcome::Outcome;
 use crate::registry::Registry;
 
-/// Runs `job` to its end and hands the result to the completer; frees the queue slot last.
-pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: FetchedJob) {
-    let control = JobControl::default();
-    shared.running_jobs.lock().expect("running map").insert(job.id, control.clone());
+/// Runs a claimed job to its end and hands the result to the completer; then, keeping the slot,
+/// the next job waiting in the queue's prefetch buffer, if any. Frees the slot last.
+pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, claimed: Claimed) {
+    let mut next = Some(claimed);
+    while let Some(Claimed { job, control }) = next {
+        execute_one(&shared, job, control).await;
+        next = queue.next_claimed();
+    }
+    queue.finished();
+}
+
+async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) {
     let span = tracing::info_span!(target: "jobsmith",
         "jobsmith.job",
         job.id = job.id,
@@ -52,10 +60,10 @@ pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, job: Fe
         AckKind::Discard { error } => tracing::warn!(target: "jobsmith", %error, "job discarded"),
         AckKind::Cancel { reason } => tracing::info!(target: "jobsmith", %reason, "job cancelled"),
         AckKind::HandBack { reason } => tracing::info!(target: "jobsmith", %reason, "job handed back"),
+        AckKind::Release => tracing::info!(target: "jobsmith", "job released unstarted"),
     });
     shared.running_jobs.lock().expect("running map").remove(&job.id);
     shared.completer.send(Ack { id: job.id, attempt: job.attempt, kind });
-    queue.finished();
 }
 
 fn outcome_name(kind: &AckKind) -> &'static str {
@@ -66,11 +74,21 @@ fn outcome_name(kind: &AckKind) -> &'static str {
         AckKind::Cancel { .. } => "cancelled",
         AckKind::Snooze { .. } => "snoozed",
         AckKind::HandBack { .. } => "handed_back",
+        AckKind::Release => "released",
     }
 }
 
 /// Runs one job and says how it ended; shared by the runtime and the testing helpers.
 pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, control: &JobControl) -> AckKind {
+    // 0. Stopped before it started (cancelled, or the node stopping, while it waited in the
+    //    prefetch buffer): it must not run at all.
+    if control.token.is_cancelled() {
+        return match control.reason() {
+            Some(StopReason::Cancelled) => AckKind::Cancel { reason: "cancelled by request".into() },
+            _ => AckKind::Release,
+        };
+    }
+
     // 1. Resolve the worker. An unknown name is retried: a newer node may know it.
     let Some(worker) = registry.get(&job.worker) else {
         let error = format!(

@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cron::CronEntry;
 use crate::engine::postgres::PostgresEngine;
-use crate::engine::{Engine, JobRow, NodeRow, QueueSettings, Retention, Signal};
+use crate::engine::{Ack, AckKind, Engine, JobRow, NodeRow, QueueSettings, Retention, Signal};
 use crate::error::{Error, Result};
 use crate::insert::DEFAULT_SCHEMA;
 use crate::registry::Registry;
@@ -129,6 +129,7 @@ pub struct RuntimeBuilder {
     node: Option<String>,
     queues: Vec<(String, usize)>,
     global_limits: Vec<(String, u32)>,
+    prefetch: Vec<(String, usize)>,
     registry: Option<Registry>,
     cron: Vec<Result<CronEntry>>,
     config: Config,
@@ -193,6 +194,30 @@ impl RuntimeBuilder {
     /// node honours it).
     pub fn global_limit(mut self, queue: impl Into<String>, limit: u32) -> Self {
         self.global_limits.push((queue.into(), limit));
+        self
+    }
+
+    /// Lets `queue` claim up to `jobs` more than its free slots, to start the moment a slot frees
+    /// instead of after a round trip. Default 0. For many short jobs; see the throughput guide.
+    ///
+    /// Claimed jobs are `executing` in the database (attempt counted, this node's name on them)
+    /// while they wait here, in run order. A job inserted later with a higher priority waits
+    /// behind at most `jobs` of them. Cancelling one takes it out unstarted; pausing the queue or
+    /// shutting down gives the waiting ones back to `available` with their attempt returned and no
+    /// error recorded; if the node dies they are rescued like running jobs. Under a global limit
+    /// nothing is claimed ahead (claimed rows count against it on every node).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: sqlx::PgPool) -> jobsmith::Result<()> {
+    /// let runtime = jobsmith::Runtime::builder(pool)
+    ///     .queue("events", 100)
+    ///     .prefetch("events", 100)
+    ///     .start()
+    ///     .await?;
+    /// # runtime.shutdown().await }
+    /// ```
+    pub fn prefetch(mut self, queue: impl Into<String>, jobs: usize) -> Self {
+        self.prefetch.push((queue.into(), jobs));
         self
     }
 
@@ -313,6 +338,16 @@ impl RuntimeBuilder {
             }
             if queues.insert(name.clone(), Arc::new(QueueState::new(name.clone(), limit))).is_some() {
                 return Err(Error::InvalidOption(format!("queue `{name}` is configured twice")));
+            }
+        }
+        for (name, jobs) in &self.prefetch {
+            match queues.get(name) {
+                Some(q) => q.set_prefetch(*jobs),
+                None => {
+                    return Err(Error::InvalidOption(format!(
+                        "prefetch for queue `{name}`, which this node does not run"
+                    )));
+                }
             }
         }
         #[cfg(feature = "prometheus")]
@@ -517,6 +552,7 @@ impl Runtime {
             node: None,
             queues: Vec::new(),
             global_limits: Vec::new(),
+            prefetch: Vec::new(),
             registry: None,
             cron: Vec::new(),
             config: Config::default(),
@@ -543,7 +579,8 @@ impl Runtime {
             .ok_or_else(|| Error::InvalidOption(format!("queue `{name}` does not run on this node")))
     }
 
-    /// Stops fetching on `queue` on this node; running jobs finish.
+    /// Stops fetching on `queue` on this node; running jobs finish, and jobs claimed ahead (see
+    /// [`RuntimeBuilder::prefetch`]) go back to `available` unstarted.
     ///
     /// Returns once no fetch of this queue is in flight: a job inserted after it returns does not
     /// start on this node until [`resume_queue`](Self::resume_queue). A fetch waiting on an
@@ -552,6 +589,7 @@ impl Runtime {
         let q = self.queue(queue)?;
         q.set_paused(true);
         drop(q.fetch_gate().await);
+        release_buffered(&self.shared, q);
         Ok(())
     }
 
@@ -665,6 +703,11 @@ impl Runtime {
         for p in self.producers {
             let _ = p.await;
         }
+        // Jobs claimed ahead never start now; they go back for other nodes.
+        for q in shared.queues.values() {
+            q.close();
+            release_buffered(&shared, q);
+        }
         shared.tasks.close();
         if tokio::time::timeout(shared.config.shutdown_grace, shared.tasks.wait()).await.is_err() {
             let ids: Vec<i64> = shared.running_jobs.lock().expect("running map").keys().copied().collect();
@@ -691,6 +734,33 @@ impl Runtime {
 fn stop_local_job(shared: &Shared, id: i64, reason: StopReason) {
     if let Some(control) = shared.running_jobs.lock().expect("running map").get(&id) {
         control.stop(reason);
+    }
+    // A cancelled job still waiting in a prefetch buffer leaves it at once rather than holding
+    // its place until a slot frees.
+    if reason == StopReason::Cancelled {
+        for q in shared.queues.values() {
+            if let Some(c) = q.take_claimed(id) {
+                shared.running_jobs.lock().expect("running map").remove(&id);
+                let reason = "cancelled by request".to_string();
+                shared.completer.send(Ack { id, attempt: c.job.attempt, kind: AckKind::Cancel { reason } });
+            }
+        }
+    }
+}
+
+/// Gives the jobs waiting in `queue`'s prefetch buffer back to `available`, unstarted.
+pub(crate) fn release_buffered(shared: &Shared, queue: &QueueState) {
+    let released = queue.take_buffer();
+    if released.is_empty() {
+        return;
+    }
+    let mut running = shared.running_jobs.lock().expect("running map");
+    for c in &released {
+        running.remove(&c.job.id);
+    }
+    drop(running);
+    for c in released {
+        shared.completer.send(Ack { id: c.job.id, attempt: c.job.attempt, kind: AckKind::Release });
     }
 }
 
@@ -750,6 +820,9 @@ pub(crate) async fn apply_settings(shared: &Shared) -> Result<()> {
         if let Some(q) = shared.queues.get(&settings.name) {
             if let Some(paused) = settings.paused {
                 q.set_paused(paused);
+                if paused {
+                    release_buffered(shared, q);
+                }
             }
             if let Some(n) = settings.concurrency {
                 q.set_limit(n as usize);

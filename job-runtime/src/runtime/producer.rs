@@ -1,21 +1,24 @@
-//! One producer per queue: fetches up to its free slots in one statement and starts the jobs.
+//! One producer per queue: fetches up to its room (free slots, plus free places in the prefetch
+//! buffer when the queue has one) in one statement and starts the jobs.
 //!
 //! It fetches when there may be work (an insert or staging notification, a resume, the poll
-//! timer, or the last fetch came back full) and slots are free; otherwise it sleeps. An idle
-//! queue therefore costs one query per poll interval, and a busy one refills its slots in batches:
-//! it waits up to `FILL_WAIT` for most of them to free, so each round trip takes many jobs.
+//! timer, or the last fetch came back full) and there is room; otherwise it sleeps. An idle
+//! queue therefore costs one query per poll interval, and a busy one refills in batches: it waits
+//! up to `FILL_WAIT` for most of its room to free, so each round trip takes many jobs. Jobs
+//! claimed beyond the free slots wait in the queue's buffer, in run order, for the next slot.
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::control::JobControl;
 use super::executor::execute;
-use super::queue::QueueState;
+use super::queue::{Claimed, QueueState};
 use crate::backoff::reconnect_delay as backoff;
 use crate::engine::{FetchCursor, FetchRequest, FetchedJob};
 
-/// How long a busy queue waits for three quarters of its slots to free before it fetches for
+/// How long a busy queue waits for three quarters of its room to free before it fetches for
 /// fewer. Short next to any real job, long next to a no-op one.
 const FILL_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
@@ -35,6 +38,9 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
         if stop.is_cancelled() {
             return;
         }
+        // Slots may have freed while jobs wait in the buffer (the limit was raised, or lowered
+        // and the running count has come back under it).
+        start_buffered(&shared, &queue);
         if queue.take_work_hint() {
             may_have_work = true;
             after = None;
@@ -54,10 +60,10 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
         // one round trip takes many jobs rather than the one or two that just finished. Measured
         // (burn-down, C = 100): about 38k -> 48k jobs/s; waiting for half the slots gave 43k, for
         // all of them 46k, and 2 ms instead of 1 no more.
-        let fill = (queue.limit() * 3 / 4).max(1);
-        if busy && may_have_work && (1..fill).contains(&queue.free()) {
+        let fill = (queue.capacity() * 3 / 4).max(1);
+        if busy && may_have_work && (1..fill).contains(&queue.room()) {
             let until = tokio::time::Instant::now() + FILL_WAIT;
-            while queue.free() < fill {
+            while queue.room() < fill {
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = queue.woken() => {}
@@ -69,9 +75,9 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
         // waits for it, so nothing is claimed after `pause_queue` returns.
         let fetched = {
             let _gate = queue.fetch_gate().await;
-            let free = queue.free();
-            if may_have_work && free > 0 {
-                let asked = free.min(shared.config.fetch_batch);
+            let room = queue.room();
+            if may_have_work && room > 0 {
+                let asked = room.min(shared.config.fetch_batch);
                 if after.is_some() && scanned_at.elapsed() >= shared.config.poll_interval {
                     after = None;
                 }
@@ -85,29 +91,28 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                     global_limit: queue.global_limit(),
                     after,
                 };
-                let result = shared.engine.fetch(&request).await;
-                if let Ok(jobs) = &result {
-                    queue.started(jobs.len());
-                }
+                let result = shared.engine.fetch(&request).await.map(|jobs| {
+                    let fetched = jobs.len();
+                    let positions = full_batch_end(&jobs, asked);
+                    claim(&shared, &queue, jobs);
+                    (fetched, positions)
+                });
                 Some((asked, result))
             } else {
                 None
             }
         };
         match fetched {
-            Some((asked, Ok(jobs))) => {
+            Some((asked, Ok((fetched, end)))) => {
                 failures = 0;
-                // A full answer means more may be waiting; fetch again once slots free. A short
-                // one from a cursor looks once more from the front before the queue counts as
-                // drained.
-                let full = jobs.len() == asked;
+                // A full answer means more may be waiting; fetch again once there is room. A
+                // short one from a cursor looks once more from the front before the queue counts
+                // as drained.
+                let full = fetched == asked;
                 may_have_work = full || after.is_some();
-                after = if full { jobs.iter().map(FetchedJob::position).max() } else { None };
+                after = end;
                 busy = full;
-                for job in jobs {
-                    shared.tasks.spawn(execute(shared.clone(), queue.clone(), job));
-                }
-                if may_have_work && queue.free() > 0 {
+                if may_have_work && queue.room() > 0 {
                     continue;
                 }
             }
@@ -131,5 +136,43 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 after = None;
             }
         }
+    }
+}
+
+/// Where a full batch ended in run order (the next cursor); None for a short batch.
+fn full_batch_end(jobs: &[FetchedJob], asked: usize) -> Option<FetchCursor> {
+    if jobs.len() == asked { jobs.iter().map(FetchedJob::position).max() } else { None }
+}
+
+/// Takes over freshly fetched jobs: each gets its control (so a cancel reaches it from now on,
+/// started or not), they join the buffer in run order, and as many start as slots are free. A
+/// queue paused or closed while the fetch was in flight starts none and releases the rest.
+fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob>) {
+    if jobs.is_empty() {
+        return;
+    }
+    // RETURNING gives no order; the buffer must hold jobs in run order.
+    jobs.sort_unstable_by_key(FetchedJob::position);
+    let claimed: Vec<Claimed> = {
+        let mut running = shared.running_jobs.lock().expect("running map");
+        jobs.into_iter()
+            .map(|job| {
+                let control = JobControl::default();
+                running.insert(job.id, control.clone());
+                Claimed { job, control }
+            })
+            .collect()
+    };
+    queue.buffer(claimed);
+    start_buffered(shared, queue);
+    if !queue.is_open() {
+        super::release_buffered(shared, queue);
+    }
+}
+
+/// Starts buffered jobs on the free slots, each in its own task.
+fn start_buffered(shared: &Arc<Shared>, queue: &Arc<QueueState>) {
+    for claimed in queue.take_for_free_slots() {
+        shared.tasks.spawn(execute(shared.clone(), queue.clone(), claimed));
     }
 }

@@ -1,8 +1,20 @@
-//! The live state of one queue on this node: its limit, what runs, whether it is paused.
+//! The live state of one queue on this node: its limit, what runs, whether it is paused, and the
+//! jobs claimed ahead of a free slot (the prefetch buffer).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, Notify};
+
+use super::control::JobControl;
+use crate::engine::FetchedJob;
+
+/// A job claimed (its row is `executing` for this node) that waits for a slot.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    pub(crate) job: FetchedJob,
+    pub(crate) control: JobControl,
+}
 
 /// Shared between the queue's producer, the jobs it started and the runtime handle.
 #[derive(Debug)]
@@ -11,6 +23,12 @@ pub(crate) struct QueueState {
     limit: AtomicUsize,
     running: AtomicUsize,
     paused: AtomicBool,
+    /// Set at shutdown: nothing starts from the buffer any more.
+    closed: AtomicBool,
+    /// Most jobs claimed ahead of a free slot; 0 (the default) claims only for free slots.
+    prefetch: AtomicUsize,
+    /// Claimed jobs in run order, taken by a job task as it finishes (see `next_claimed`).
+    buffer: std::sync::Mutex<VecDeque<Claimed>>,
     /// Most jobs of this queue executing across all nodes; 0 for none.
     global_limit: AtomicU32,
     /// Set when there may be new work (an insert, a staged row, a resume); cleared by the producer.
@@ -29,6 +47,9 @@ impl QueueState {
             limit: AtomicUsize::new(limit),
             running: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            prefetch: AtomicUsize::new(0),
+            buffer: std::sync::Mutex::new(VecDeque::new()),
             global_limit: AtomicU32::new(0),
             work_hint: AtomicBool::new(true),
             wake: Notify::new(),
@@ -48,9 +69,88 @@ impl QueueState {
         self.paused.load(Ordering::Acquire)
     }
 
+    /// Neither paused nor closed: jobs may start and wait in the buffer.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.is_paused() && !self.closed.load(Ordering::Acquire)
+    }
+
     /// Slots free for new jobs (0 while paused).
     pub(crate) fn free(&self) -> usize {
-        if self.is_paused() { 0 } else { self.limit().saturating_sub(self.running()) }
+        if self.is_open() { self.limit().saturating_sub(self.running()) } else { 0 }
+    }
+
+    /// How many jobs may be claimed ahead of a free slot. None under a global limit: claimed rows
+    /// count against it on every node, so a buffer would hold back slots other nodes could use.
+    pub(crate) fn prefetch(&self) -> usize {
+        if self.global_limit().is_some() { 0 } else { self.prefetch.load(Ordering::Acquire) }
+    }
+
+    pub(crate) fn set_prefetch(&self, n: usize) {
+        self.prefetch.store(n, Ordering::Release);
+        self.hint_work();
+    }
+
+    /// Slots plus buffer places: the most jobs this node holds claimed at once.
+    pub(crate) fn capacity(&self) -> usize {
+        self.limit() + self.prefetch()
+    }
+
+    /// How many jobs one fetch may claim now: free slots and free buffer places (0 while paused).
+    pub(crate) fn room(&self) -> usize {
+        if self.is_open() { self.capacity().saturating_sub(self.running() + self.buffered()) } else { 0 }
+    }
+
+    /// Jobs claimed and waiting for a slot.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffer.lock().expect("claim buffer").len()
+    }
+
+    /// Adds claimed jobs (in run order) behind those already waiting.
+    pub(crate) fn buffer(&self, jobs: impl IntoIterator<Item = Claimed>) {
+        self.buffer.lock().expect("claim buffer").extend(jobs);
+    }
+
+    /// Takes as many buffered jobs as slots are free and counts them as running.
+    pub(crate) fn take_for_free_slots(&self) -> Vec<Claimed> {
+        let mut buffer = self.buffer.lock().expect("claim buffer");
+        let n = self.free().min(buffer.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        self.started(n);
+        buffer.drain(..n).collect()
+    }
+
+    /// The next claimed job for a task whose job just ended, which keeps its slot for it. None
+    /// when paused or closed, or when the limit was lowered under the running count.
+    pub(crate) fn next_claimed(&self) -> Option<Claimed> {
+        if !self.is_open() || self.running() > self.limit() {
+            return None;
+        }
+        let next = self.buffer.lock().expect("claim buffer").pop_front();
+        if next.is_some() {
+            // A buffer place freed: the producer may claim again.
+            self.wake.notify_one();
+        }
+        next
+    }
+
+    /// Empties the buffer (pause, shutdown): these jobs go back to `available`.
+    pub(crate) fn take_buffer(&self) -> Vec<Claimed> {
+        self.buffer.lock().expect("claim buffer").drain(..).collect()
+    }
+
+    /// Takes one claimed job out of the buffer (it was cancelled).
+    pub(crate) fn take_claimed(&self, id: i64) -> Option<Claimed> {
+        let mut buffer = self.buffer.lock().expect("claim buffer");
+        let at = buffer.iter().position(|c| c.job.id == id)?;
+        buffer.remove(at)
+    }
+
+    /// Shutdown: start nothing more, from a fetch or the buffer.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
     }
 
     pub(crate) fn started(&self, n: usize) {
@@ -115,6 +215,11 @@ pub struct QueueInfo {
     pub paused: bool,
     /// Most jobs of the queue executing across all nodes, if limited.
     pub global_limit: Option<u32>,
+    /// Most jobs claimed ahead of a free slot (see [`crate::RuntimeBuilder::prefetch`]); 0 while
+    /// a global limit is set.
+    pub prefetch: usize,
+    /// Jobs claimed and waiting for a slot now.
+    pub prefetched: usize,
 }
 
 impl From<&QueueState> for QueueInfo {
@@ -125,6 +230,73 @@ impl From<&QueueState> for QueueInfo {
             running: q.running(),
             paused: q.is_paused(),
             global_limit: q.global_limit(),
+            prefetch: q.prefetch(),
+            prefetched: q.buffered(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed(id: i64) -> Claimed {
+        let job = FetchedJob {
+            id,
+            worker: "w".into(),
+            queue: "q".into(),
+            args: serde_json::json!({}),
+            meta: serde_json::json!({}),
+            tags: vec![],
+            attempt: 1,
+            max_attempts: 3,
+            inserted_at: chrono::Utc::now(),
+            scheduled_at: chrono::Utc::now(),
+            priority: 0,
+        };
+        Claimed { job, control: JobControl::default() }
+    }
+
+    #[test]
+    fn room_counts_free_slots_and_free_buffer_places() {
+        let q = QueueState::new("q".into(), 4);
+        assert_eq!((q.capacity(), q.room()), (4, 4), "no buffer by default");
+        q.set_prefetch(6);
+        assert_eq!((q.capacity(), q.room()), (10, 10));
+        q.buffer((1..=7).map(claimed));
+        assert_eq!(q.take_for_free_slots().iter().map(|c| c.job.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!((q.running(), q.buffered(), q.room()), (4, 3, 3));
+        q.set_paused(true);
+        assert_eq!(q.room(), 0);
+        assert!(q.next_claimed().is_none(), "nothing starts from the buffer while paused");
+        q.set_paused(false);
+        assert_eq!(q.next_claimed().map(|c| c.job.id), Some(5), "buffer order is run order");
+        assert_eq!(q.take_claimed(7).map(|c| c.job.id), Some(7));
+        assert_eq!(q.buffered(), 1);
+    }
+
+    #[test]
+    fn a_global_limit_turns_the_buffer_off() {
+        let q = QueueState::new("q".into(), 4);
+        q.set_prefetch(6);
+        q.set_global_limit(Some(2));
+        assert_eq!((q.prefetch(), q.capacity()), (0, 4));
+        q.set_global_limit(None);
+        assert_eq!(q.prefetch(), 6);
+    }
+
+    #[test]
+    fn a_lowered_limit_or_a_closed_queue_takes_nothing_from_the_buffer() {
+        let q = QueueState::new("q".into(), 2);
+        q.set_prefetch(2);
+        q.buffer((1..=4).map(claimed));
+        assert_eq!(q.take_for_free_slots().len(), 2);
+        q.set_limit(1);
+        assert!(q.next_claimed().is_none(), "2 running over a limit of 1: the slot is given up");
+        q.finished();
+        assert_eq!(q.next_claimed().map(|c| c.job.id), Some(3), "1 running, at the limit: it continues");
+        q.close();
+        assert!(q.next_claimed().is_none());
+        assert_eq!((q.room(), q.take_buffer().len()), (0, 1));
     }
 }

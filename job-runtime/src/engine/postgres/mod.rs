@@ -81,6 +81,7 @@ impl AckArrays {
             AckKind::Cancel { reason } => (JobState::Cancelled, None, Some(reason.clone()), 0),
             AckKind::Snooze { delay } => (JobState::Scheduled, Some(ms(*delay)), None, 1),
             AckKind::HandBack { reason } => (JobState::Available, Some(0), Some(reason.clone()), 1),
+            AckKind::Release => (JobState::Available, None, None, 1),
         };
         self.ids.push(ack.id);
         self.states.push(state.as_str());

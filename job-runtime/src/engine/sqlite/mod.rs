@@ -206,6 +206,7 @@ impl Engine for SqliteEngine {
                 AckKind::Cancel { reason } => (JobState::Cancelled, None, Some(reason.as_str()), 0),
                 AckKind::Snooze { delay } => (JobState::Scheduled, Some(ms(*delay)), None, 1),
                 AckKind::HandBack { reason } => (JobState::Available, Some(0), Some(reason.as_str()), 1),
+                AckKind::Release => (JobState::Available, None, None, 1),
             };
             changed += sqlx::query(AssertSqlSafe(sql.clone()))
                 .bind(ack.id)

@@ -1,0 +1,166 @@
+//! The prefetch buffer (`RuntimeBuilder::prefetch`): jobs claimed ahead of a free slot run in
+//! order within the limit, and pausing, cancelling or shutting down gives them back unstarted.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jobsmith::prelude::*;
+use jobsmith::{JobState, Runtime};
+
+use super::harness::{LONG, TestDb, wait_for};
+use super::probe::Probe;
+use crate::jobs::Blocks;
+use crate::runtime::record;
+
+/// One queue `default` with `limit` slots and `prefetch` places.
+async fn start(db: &TestDb, limit: usize, prefetch: usize) -> Runtime {
+    db.runtime()
+        .poll_interval(Duration::from_millis(300))
+        .shutdown_grace(Duration::from_millis(300))
+        .queue("default", limit)
+        .prefetch("default", prefetch)
+        .start()
+        .await
+        .expect("runtime starts")
+}
+
+/// A blocking job first (priority 0), then `n` quick ones behind it: with one slot, the blocker
+/// runs and the others wait in the buffer. Returns (blocker id, ids of the others).
+async fn blocker_and_waiting(db: &TestDb, p: &Probe, n: usize) -> (i64, Vec<i64>) {
+    let blocker = db.insert(Blocks { probe: p.key.clone() }).await.unwrap().job.id;
+    let mut waiting = Vec::new();
+    for i in 0..n {
+        waiting.push(db.insert(record(p, format!("r{i}"), 0).priority(1)).await.unwrap().job.id);
+    }
+    (blocker, waiting)
+}
+
+async fn wait_prefetched(rt: &Runtime, n: usize) {
+    wait_for(&format!("{n} jobs waiting in the buffer"), LONG, || async {
+        (rt.queues()[0].prefetched == n).then_some(())
+    })
+    .await;
+}
+
+conformance! {
+    async fn prefetched_jobs_each_run_once_within_the_limit(db) {
+        let p = Probe::new();
+        let jobs = (0..300).map(|i| record(&p, format!("j{i}"), 1).build().unwrap()).collect();
+        db.insert_all(jobs).await.unwrap();
+        let rt = start(&db, 4, 16).await;
+        db.wait_state_count(JobState::Completed, 300).await;
+        rt.shutdown().await.unwrap();
+
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for label in p.labels() {
+            *seen.entry(label).or_default() += 1;
+        }
+        assert_eq!(seen.len(), 300);
+        assert!(seen.values().all(|&n| n == 1), "a job ran twice");
+        let peak = p.peak.lock().unwrap()["default"];
+        assert!((1..=4).contains(&peak), "{peak} ran at once with 4 slots");
+        assert_eq!(db.scalar("SELECT sum(attempt) FROM {jobs}").await, 300);
+        assert_eq!(db.count_state(JobState::Executing).await, 0);
+    }
+}
+
+conformance! {
+    async fn prefetched_jobs_wait_in_run_order_and_pausing_gives_them_back_unstarted(db) {
+        let p = Probe::new();
+        let (blocker, waiting) = blocker_and_waiting(&db, &p, 3).await;
+        let before: Vec<_> = {
+            let mut v = Vec::new();
+            for id in &waiting {
+                v.push(db.job(*id).await.scheduled_at);
+            }
+            v
+        };
+        let rt = start(&db, 1, 3).await;
+        wait_prefetched(&rt, 3).await;
+        assert_eq!(p.labels(), ["block"], "only the blocker started");
+        assert_eq!(db.count_state(JobState::Executing).await, 4, "the waiting jobs are claimed");
+
+        rt.pause_queue("default").await.unwrap();
+        assert_eq!(rt.queues()[0].prefetched, 0);
+        db.wait_state_count(JobState::Available, 3).await;
+        for (id, scheduled_at) in waiting.iter().zip(&before) {
+            let row = db.job(*id).await;
+            assert_eq!(row.attempt, 0, "the attempt is given back");
+            assert!(row.errors.is_empty(), "nothing went wrong: {:?}", row.errors);
+            assert_eq!(row.scheduled_at, *scheduled_at, "its place in the run order is kept");
+        }
+        assert_eq!(db.job(blocker).await.state, JobState::Executing, "the running job goes on");
+
+        rt.resume_queue("default").unwrap();
+        rt.cancel_job(blocker).await.unwrap();
+        db.wait_state_count(JobState::Completed, 3).await;
+        rt.shutdown().await.unwrap();
+        assert_eq!(p.labels(), ["block", "r0", "r1", "r2"], "run order kept through the buffer");
+        for id in &waiting {
+            assert_eq!(db.job(*id).await.attempt, 1);
+        }
+    }
+}
+
+conformance! {
+    async fn a_cancelled_prefetched_job_leaves_the_buffer_and_never_runs(db) {
+        let p = Probe::new();
+        let (blocker, waiting) = blocker_and_waiting(&db, &p, 2).await;
+        let rt = start(&db, 1, 2).await;
+        wait_prefetched(&rt, 2).await;
+
+        assert_eq!(rt.cancel_job(waiting[0]).await.unwrap(), Some(JobState::Executing));
+        assert_eq!(rt.queues()[0].prefetched, 1, "it left the buffer at once");
+        assert_eq!(db.job(waiting[0]).await.state, JobState::Cancelled);
+
+        rt.cancel_job(blocker).await.unwrap();
+        db.wait_job(waiting[1], JobState::Completed).await;
+        rt.shutdown().await.unwrap();
+        assert_eq!(p.labels(), ["block", "r1"]);
+        assert_eq!(db.job(waiting[0]).await.state, JobState::Cancelled);
+    }
+}
+
+conformance! {
+    async fn shutdown_gives_prefetched_jobs_back_unstarted(db) {
+        let p = Probe::new();
+        let (blocker, waiting) = blocker_and_waiting(&db, &p, 2).await;
+        let rt = start(&db, 1, 2).await;
+        wait_prefetched(&rt, 2).await;
+        rt.shutdown().await.unwrap();
+
+        assert_eq!(p.labels(), ["block"]);
+        for id in &waiting {
+            let row = db.job(*id).await;
+            assert_eq!((row.state, row.attempt), (JobState::Available, 0));
+            assert!(row.errors.is_empty(), "released unstarted, not interrupted: {:?}", row.errors);
+        }
+        let blocker = db.job(blocker).await;
+        assert_eq!((blocker.state, blocker.attempt, blocker.errors.len()), (JobState::Available, 0, 1));
+        assert_eq!(db.count_state(JobState::Executing).await, 0);
+    }
+}
+
+conformance! {
+    async fn prefetch_is_off_under_a_global_limit_and_refused_for_an_unknown_queue(db) {
+        let err = db.runtime().queue("default", 1).prefetch("other", 5).start().await.unwrap_err();
+        assert!(err.to_string().contains("prefetch for queue `other`"), "{err}");
+
+        let p = Probe::new();
+        let rt = db.runtime().poll_interval(Duration::from_millis(300)).queue("default", 4).prefetch("default", 8)
+            .global_limit("default", 2).start().await.unwrap();
+        assert_eq!((rt.queues()[0].prefetch, rt.queues()[0].global_limit), (0, Some(2)));
+        for _ in 0..5 {
+            db.insert(Blocks { probe: p.key.clone() }).await.unwrap();
+        }
+        wait_for("two jobs to start", LONG, || async { (p.start_count() == 2).then_some(()) }).await;
+        assert_eq!(db.count_state(JobState::Executing).await, 2, "nothing claimed beyond the global limit");
+        assert_eq!(rt.queues()[0].prefetched, 0);
+        rt.set_global_limit("default", None).await.unwrap();
+        assert_eq!(rt.queues()[0].prefetch, 8, "on again once the limit is lifted");
+        wait_for("four to run", LONG, || async { (p.start_count() == 4).then_some(()) }).await;
+        wait_prefetched(&rt, 1).await;
+        assert_eq!(db.count_state(JobState::Executing).await, 5);
+        rt.shutdown().await.unwrap();
+    }
+}
