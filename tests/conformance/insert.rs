@@ -203,7 +203,7 @@ conformance! {
     async fn insert_returns_each_row_exactly_as_stored(db) {
         let mut jobs = Vec::new();
         for i in 0..300i64 {
-            let job = match i % 4 {
+            let job = match i % 5 {
                 0 => A { n: i }.build(),
                 1 => WithDefaults { to: format!("{i}@example.com") }
                     .build_insert()
@@ -212,7 +212,9 @@ conformance! {
                     .schedule_in(Duration::from_secs(600))
                     .build(),
                 2 => Record { probe: "none".into(), label: format!("r{i}"), sleep_ms: 0 }.priority(3).queue("other").build(),
-                _ => B { s: format!("s{i}") }.schedule_at(Utc::now() + chrono::Duration::days(1)).build(),
+                3 => B { s: format!("s{i}") }.schedule_at(Utc::now() + chrono::Duration::days(1)).build(),
+                // Due in the past: available at once.
+                _ => B { s: format!("p{i}") }.schedule_at(Utc::now() - chrono::Duration::hours(1)).build(),
             };
             jobs.push(job.unwrap());
         }
@@ -230,8 +232,10 @@ conformance! {
         for r in &returned {
             assert_eq!(&db.job(r.id).await, r, "insert returned a row that differs from the stored one");
         }
+        let states: std::collections::HashSet<_> = returned.iter().map(|r| r.state).collect();
+        assert!(states.contains(&jobsmith::JobState::Scheduled) && states.contains(&jobsmith::JobState::Available));
         let args: Vec<_> = returned.iter().take(8).map(|r| r.args.clone()).collect();
         assert_eq!(args[0], serde_json::json!({"n": 0}));
-        assert_eq!(args[5], serde_json::json!({"to": "5@example.com"}));
+        assert_eq!(args[6], serde_json::json!({"to": "6@example.com"}));
     }
 }
