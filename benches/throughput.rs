@@ -1,10 +1,11 @@
 //! The throughput benchmark: `cargo bench --bench throughput -- --database-url URL [--jobs N]
-//! [--concurrency C] [--prefetch P] [--scenario S] [--seconds T]`. Prints one JSON object per
+//! [--concurrency C] [--prefetch P[,P...]] [--scenario S] [--seconds T]`. Prints one JSON object per
 //! scenario.
 //!
 //! Scenarios: insert-single, insert-bulk, burn-down, burn-down-prefetch, steady, latency, floor
 //! (PostgreSQL only), or `all` (the default). `burn-down` uses the queue's default (no prefetch);
-//! `burn-down-prefetch` lets the queue claim P jobs ahead of its free slots (P defaults to C). Each scenario runs on a fresh database (PostgreSQL: a new database on
+//! `burn-down-prefetch` lets the queue claim P jobs ahead of its free slots, once per P given
+//! (`--prefetch 100,400`; default C and 4·C). Each scenario runs on a fresh database (PostgreSQL: a new database on
 //! the server of the URL; SQLite: a new file), so results do not depend on earlier runs. Method
 //! and results: docs/benchmarks.md.
 
@@ -46,7 +47,7 @@ struct Args {
     url: String,
     jobs: usize,
     concurrency: usize,
-    prefetch: Option<usize>,
+    prefetch: Option<Vec<usize>>,
     scenario: String,
     seconds: u64,
 }
@@ -68,7 +69,10 @@ fn args() -> Args {
             "--database-url" => a.url = value(),
             "--jobs" => a.jobs = value().parse().expect("--jobs N"),
             "--concurrency" => a.concurrency = value().parse().expect("--concurrency C"),
-            "--prefetch" => a.prefetch = Some(value().parse().expect("--prefetch P")),
+            "--prefetch" => {
+                a.prefetch =
+                    Some(value().split(',').map(|p| p.parse().expect("--prefetch P[,P...]")).collect())
+            }
             "--scenario" => a.scenario = value(),
             "--seconds" => a.seconds = value().parse().expect("--seconds T"),
             "--bench" => {} // cargo bench passes this
@@ -410,7 +414,7 @@ async fn floor(a: &Args) -> Option<f64> {
     }
     let mut best: (f64, usize, usize) = (0.0, 0, 0);
     let mut tries = Vec::new();
-    for (fetchers, batch) in [(1, 50), (1, 100), (2, 100), (2, 250), (4, 200)] {
+    for (fetchers, batch) in [(1, 50), (1, 100), (1, 250), (1, 500), (2, 100), (2, 250), (4, 200)] {
         let rate = floor_once(a, fetchers, batch, UPDATE_COMPLETED).await;
         tries.push(json!({"fetchers": fetchers, "batch": batch, "jobs_per_s": rate.round()}));
         if rate > best.0 {
@@ -506,17 +510,16 @@ async fn main() {
     }
     let mut burns = Vec::new();
     if run("burn-down") {
-        burns.push(("burn-down", burn_down(&a, 0).await));
+        burns.push(("burn-down".to_string(), burn_down(&a, 0).await));
     }
     if run("burn-down-prefetch") {
-        burns.push(("burn-down-prefetch", burn_down(&a, a.prefetch.unwrap_or(a.concurrency)).await));
+        let sizes = a.prefetch.clone().unwrap_or_else(|| vec![a.concurrency, a.concurrency * 4]);
+        for p in sizes {
+            burns.push((format!("burn-down-prefetch-{p}"), burn_down(&a, p).await));
+        }
     }
-    if run("steady") {
-        steady(&a).await;
-    }
-    if run("latency") {
-        latency(&a).await;
-    }
+    // The floor right after the burn-downs: this machine's speed drifts within minutes, so the
+    // ratios compare runs made close together.
     if run("floor")
         && let Some(f) = floor(&a).await
     {
@@ -526,6 +529,12 @@ async fn main() {
                 json!({"scenario": format!("{scenario}-vs-floor"), "figure": (b / f * 1000.0).round() / 10.0, "unit": "% of floor"})
             );
         }
+    }
+    if run("steady") {
+        steady(&a).await;
+    }
+    if run("latency") {
+        latency(&a).await;
     }
     drop_databases(&a.url).await;
 }
