@@ -30,6 +30,9 @@ pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, claimed
 }
 
 async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) {
+    // A job from the buffer is registered already (so a cancel reached it while it waited); one
+    // started straight from a fetch registers here.
+    shared.running_jobs.lock().expect("running map").insert(job.id, control.clone());
     let span = tracing::info_span!(target: "jobsmith",
         "jobsmith.job",
         job.id = job.id,

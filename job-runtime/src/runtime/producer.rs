@@ -151,6 +151,17 @@ fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob
     if jobs.is_empty() {
         return;
     }
+    // Everything fits (always so without a buffer): start each job at once, as before buffers
+    // existed; each task registers its own control. Measured: routing these through the buffer
+    // cost about 5 % of burn-down at concurrency 100 without prefetch.
+    if queue.buffered() == 0 && jobs.len() <= queue.free() {
+        queue.started(jobs.len());
+        for job in jobs {
+            let claimed = Claimed { job, control: JobControl::default() };
+            shared.tasks.spawn(execute(shared.clone(), queue.clone(), claimed));
+        }
+        return;
+    }
     // RETURNING gives no order; the buffer must hold jobs in run order.
     jobs.sort_unstable_by_key(FetchedJob::position);
     let claimed: Vec<Claimed> = {

@@ -29,6 +29,9 @@ pub(crate) struct QueueState {
     prefetch: AtomicUsize,
     /// Claimed jobs in run order, taken by a job task as it finishes (see `next_claimed`).
     buffer: std::sync::Mutex<VecDeque<Claimed>>,
+    /// The buffer's length, kept beside it so the hot path (every finishing job, every room
+    /// check) reads an atomic instead of taking the lock, which an empty buffer never needs.
+    buffered: AtomicUsize,
     /// Most jobs of this queue executing across all nodes; 0 for none.
     global_limit: AtomicU32,
     /// Set when there may be new work (an insert, a staged row, a resume); cleared by the producer.
@@ -50,6 +53,7 @@ impl QueueState {
             closed: AtomicBool::new(false),
             prefetch: AtomicUsize::new(0),
             buffer: std::sync::Mutex::new(VecDeque::new()),
+            buffered: AtomicUsize::new(0),
             global_limit: AtomicU32::new(0),
             work_hint: AtomicBool::new(true),
             wake: Notify::new(),
@@ -102,32 +106,41 @@ impl QueueState {
 
     /// Jobs claimed and waiting for a slot.
     pub(crate) fn buffered(&self) -> usize {
-        self.buffer.lock().expect("claim buffer").len()
+        self.buffered.load(Ordering::Acquire)
+    }
+
+    /// Runs `change` on the buffer and keeps the count in step.
+    fn with_buffer<T>(&self, change: impl FnOnce(&mut VecDeque<Claimed>) -> T) -> T {
+        let mut buffer = self.buffer.lock().expect("claim buffer");
+        let out = change(&mut buffer);
+        self.buffered.store(buffer.len(), Ordering::Release);
+        out
     }
 
     /// Adds claimed jobs (in run order) behind those already waiting.
     pub(crate) fn buffer(&self, jobs: impl IntoIterator<Item = Claimed>) {
-        self.buffer.lock().expect("claim buffer").extend(jobs);
+        self.with_buffer(|b| b.extend(jobs));
     }
 
     /// Takes as many buffered jobs as slots are free and counts them as running.
     pub(crate) fn take_for_free_slots(&self) -> Vec<Claimed> {
-        let mut buffer = self.buffer.lock().expect("claim buffer");
-        let n = self.free().min(buffer.len());
-        if n == 0 {
+        if self.buffered() == 0 {
             return Vec::new();
         }
-        self.started(n);
-        buffer.drain(..n).collect()
+        self.with_buffer(|buffer| {
+            let n = self.free().min(buffer.len());
+            self.started(n);
+            buffer.drain(..n).collect()
+        })
     }
 
     /// The next claimed job for a task whose job just ended, which keeps its slot for it. None
     /// when paused or closed, or when the limit was lowered under the running count.
     pub(crate) fn next_claimed(&self) -> Option<Claimed> {
-        if !self.is_open() || self.running() > self.limit() {
+        if self.buffered() == 0 || !self.is_open() || self.running() > self.limit() {
             return None;
         }
-        let next = self.buffer.lock().expect("claim buffer").pop_front();
+        let next = self.with_buffer(VecDeque::pop_front);
         if next.is_some() {
             // A buffer place freed: the producer may claim again.
             self.wake.notify_one();
@@ -137,14 +150,18 @@ impl QueueState {
 
     /// Empties the buffer (pause, shutdown): these jobs go back to `available`.
     pub(crate) fn take_buffer(&self) -> Vec<Claimed> {
-        self.buffer.lock().expect("claim buffer").drain(..).collect()
+        self.with_buffer(|b| b.drain(..).collect())
     }
 
     /// Takes one claimed job out of the buffer (it was cancelled).
     pub(crate) fn take_claimed(&self, id: i64) -> Option<Claimed> {
-        let mut buffer = self.buffer.lock().expect("claim buffer");
-        let at = buffer.iter().position(|c| c.job.id == id)?;
-        buffer.remove(at)
+        if self.buffered() == 0 {
+            return None;
+        }
+        self.with_buffer(|b| {
+            let at = b.iter().position(|c| c.job.id == id)?;
+            b.remove(at)
+        })
     }
 
     /// Shutdown: start nothing more, from a fetch or the buffer.
