@@ -2,10 +2,11 @@
 //! [--concurrency C] [--prefetch P[,P...]] [--scenario S] [--seconds T]`. Prints one JSON object per
 //! scenario.
 //!
-//! Scenarios: insert-single, insert-bulk, burn-down, burn-down-prefetch, steady, latency, floor
-//! (PostgreSQL only), or `all` (the default). `burn-down` uses the queue's default (no prefetch);
-//! `burn-down-prefetch` lets the queue claim P jobs ahead of its free slots, once per P given
-//! (`--prefetch 100,400`; default C and 4·C). Each scenario runs on a fresh database (PostgreSQL: a new database on
+//! Scenarios: insert-single, insert-bulk, burn-down, burn-down-relaxed, burn-down-prefetch,
+//! burn-down-prefetch-relaxed, steady, latency, latency-relaxed, floor (PostgreSQL only), or `all`
+//! (the default). `burn-down` uses the queue's defaults; `burn-down-prefetch` lets the queue claim
+//! P jobs ahead of its free slots, once per P given (`--prefetch 100,400`; default C and 4·C);
+//! `-relaxed` runs with `relaxed_fetch_commit(true)` (the prefetch one with the last P). Each scenario runs on a fresh database (PostgreSQL: a new database on
 //! the server of the URL; SQLite: a new file), so results do not depend on earlier runs. Method
 //! and results: docs/benchmarks.md.
 
@@ -285,7 +286,7 @@ async fn wait_recorded(db: &Db, n: usize) {
     }
 }
 
-async fn burn_down(a: &Args, prefetch: usize) -> f64 {
+async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
     let db = fresh(&a.url).await;
     let mut i = 0;
     while i < a.jobs {
@@ -298,7 +299,14 @@ async fn burn_down(a: &Args, prefetch: usize) -> f64 {
     DONE.store(0, Ordering::SeqCst);
     let start = Instant::now();
     let cpu_before = cpu_seconds();
-    let rt = db.runtime().queue("bench", a.concurrency).prefetch("bench", prefetch).start().await.unwrap();
+    let rt = db
+        .runtime()
+        .queue("bench", a.concurrency)
+        .prefetch("bench", prefetch)
+        .relaxed_fetch_commit(relaxed)
+        .start()
+        .await
+        .unwrap();
     while DONE.load(Ordering::Relaxed) < a.jobs {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -313,10 +321,15 @@ async fn burn_down(a: &Args, prefetch: usize) -> f64 {
     };
     let rate = a.jobs as f64 / secs;
     report(
-        if prefetch == 0 { "burn-down" } else { "burn-down-prefetch" },
+        match (prefetch, relaxed) {
+            (0, false) => "burn-down",
+            (0, true) => "burn-down-relaxed",
+            (_, false) => "burn-down-prefetch",
+            (_, true) => "burn-down-prefetch-relaxed",
+        },
         rate,
         "jobs/s",
-        json!({"seconds": secs, "transactions_per_job": per_job, "prefetch": prefetch,
+        json!({"seconds": secs, "transactions_per_job": per_job, "prefetch": prefetch, "relaxed_fetch_commit": relaxed,
                "worker_cpu_share": (worker_cpu / secs * 100.0).round() / 100.0}),
         a,
         db.engine().name(),
@@ -387,11 +400,11 @@ async fn steady(a: &Args) {
     report("steady", done as f64 / secs, "jobs/s", extra, a, db.engine().name());
 }
 
-async fn latency(a: &Args) {
+async fn latency(a: &Args, relaxed: bool) {
     let db = fresh(&a.url).await;
     DONE.store(0, Ordering::SeqCst);
     LATENCIES.get_or_init(Default::default).lock().unwrap().clear();
-    let rt = db.runtime().queue("bench", a.concurrency).start().await.unwrap();
+    let rt = db.runtime().queue("bench", a.concurrency).relaxed_fetch_commit(relaxed).start().await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await; // idle
     for _ in 0..200 {
         db.insert(Timed { inserted_us: micros_now() }).await.unwrap();
@@ -403,7 +416,8 @@ async fn latency(a: &Args) {
     rt.shutdown().await.unwrap();
     let stats = latency_stats();
     let p50 = stats["p50_ms"].as_f64().unwrap_or_default();
-    report("latency", p50, "ms (p50 insert-to-start)", stats, a, db.engine().name());
+    let name = if relaxed { "latency-relaxed" } else { "latency" };
+    report(name, p50, "ms (p50 insert-to-start)", stats, a, db.engine().name());
 }
 
 /// The floor: the same table driven by a minimal hand-written pipeline (fetchers taking batches
@@ -510,13 +524,20 @@ async fn main() {
     }
     let mut burns = Vec::new();
     if run("burn-down") {
-        burns.push(("burn-down".to_string(), burn_down(&a, 0).await));
+        burns.push(("burn-down".to_string(), burn_down(&a, 0, false).await));
     }
+    if run("burn-down-relaxed") {
+        burns.push(("burn-down-relaxed".to_string(), burn_down(&a, 0, true).await));
+    }
+    let sizes = a.prefetch.clone().unwrap_or_else(|| vec![a.concurrency, a.concurrency * 4]);
     if run("burn-down-prefetch") {
-        let sizes = a.prefetch.clone().unwrap_or_else(|| vec![a.concurrency, a.concurrency * 4]);
-        for p in sizes {
-            burns.push((format!("burn-down-prefetch-{p}"), burn_down(&a, p).await));
+        for &p in &sizes {
+            burns.push((format!("burn-down-prefetch-{p}"), burn_down(&a, p, false).await));
         }
+    }
+    if run("burn-down-prefetch-relaxed") {
+        let p = sizes.last().copied().unwrap_or(a.concurrency);
+        burns.push((format!("burn-down-prefetch-{p}-relaxed"), burn_down(&a, p, true).await));
     }
     // The floor right after the burn-downs: this machine's speed drifts within minutes, so the
     // ratios compare runs made close together.
@@ -534,7 +555,10 @@ async fn main() {
         steady(&a).await;
     }
     if run("latency") {
-        latency(&a).await;
+        latency(&a, false).await;
+    }
+    if run("latency-relaxed") {
+        latency(&a, true).await;
     }
     drop_databases(&a.url).await;
 }

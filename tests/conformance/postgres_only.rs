@@ -162,7 +162,14 @@ async fn terminated_connections_lose_no_job() {
 }
 
 fn fetch_mailers() -> jobsmith::engine::FetchRequest<'static> {
-    jobsmith::engine::FetchRequest { queue: "mailers", limit: 10, node: "n", global_limit: None, after: None }
+    jobsmith::engine::FetchRequest {
+        queue: "mailers",
+        limit: 10,
+        node: "n",
+        global_limit: None,
+        after: None,
+        relaxed_commit: false,
+    }
 }
 
 /// The pid of the node's LISTEN connection, once there is one.

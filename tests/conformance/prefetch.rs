@@ -164,3 +164,22 @@ conformance! {
         rt.shutdown().await.unwrap();
     }
 }
+
+conformance! {
+    /// `relaxed_fetch_commit` changes only how a fetch commits (PostgreSQL; SQLite ignores it):
+    /// jobs still run once each, with the attempt counted, through the buffer too.
+    async fn a_relaxed_fetch_commit_runs_every_job_once(db) {
+        let p = Probe::new();
+        let jobs = (0..200).map(|i| record(&p, format!("j{i}"), 0).build().unwrap()).collect();
+        db.insert_all(jobs).await.unwrap();
+        let rt = db.runtime().queue("default", 8).prefetch("default", 8).relaxed_fetch_commit(true)
+            .start().await.unwrap();
+        db.wait_state_count(JobState::Completed, 200).await;
+        rt.shutdown().await.unwrap();
+        let mut labels = p.labels();
+        labels.sort();
+        labels.dedup();
+        assert_eq!((labels.len(), p.start_count()), (200, 200), "each job ran exactly once");
+        assert_eq!(db.scalar("SELECT sum(attempt) FROM {jobs}").await, 200);
+    }
+}

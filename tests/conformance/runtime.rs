@@ -394,7 +394,7 @@ conformance! {
         let p = Probe::new();
         let jobs = (0..6).map(|i| record(&p, format!("j{i}"), 0).build().unwrap()).collect();
         db.insert_all(jobs).await.unwrap();
-        let request = FetchRequest { queue: "default", limit: 6, node: "n1", global_limit: None, after: None };
+        let request = FetchRequest { queue: "default", limit: 6, node: "n1", global_limit: None, after: None, relaxed_commit: false };
         let fetched = db.engine().fetch(&request).await.unwrap();
         assert_eq!(fetched.len(), 6);
         let id = |i: usize| fetched[i].id;
@@ -436,7 +436,7 @@ conformance! {
         let fetch = |limit: u32, global_limit: Option<u32>, after| {
             let engine = engine.clone();
             async move {
-                let request = FetchRequest { queue: "default", limit, node: "n", global_limit, after };
+                let request = FetchRequest { queue: "default", limit, node: "n", global_limit, after, relaxed_commit: false };
                 engine.fetch(&request).await.unwrap()
             }
         };

@@ -131,6 +131,12 @@ pub struct FetchRequest<'a> {
     /// vacuum). An optimisation only: an engine may ignore it, and an answer shorter than asked
     /// makes the producer look again without it.
     pub after: Option<FetchCursor>,
+    /// The claim may commit without waiting for its write-ahead log to reach disk (PostgreSQL:
+    /// `synchronous_commit = off` for that one transaction). If the database server crashes
+    /// within that moment, the claim is undone: the jobs are `available` again and may run a
+    /// second time, even while this node still runs them. Engines that cannot relax a commit
+    /// ignore it. See [`crate::RuntimeBuilder::relaxed_fetch_commit`].
+    pub relaxed_commit: bool,
 }
 
 /// A node's heartbeat row.

@@ -90,6 +90,7 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                     node: &shared.node,
                     global_limit: queue.global_limit(),
                     after,
+                    relaxed_commit: shared.config.relaxed_fetch_commit,
                 };
                 let result = shared.engine.fetch(&request).await.map(|jobs| {
                     let fetched = jobs.len();

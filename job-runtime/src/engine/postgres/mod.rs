@@ -108,11 +108,15 @@ impl Engine for PostgresEngine {
 
     async fn fetch(&self, r: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         // The statement and its arguments: queue, limit, node, [global limit], [cursor].
-        let sql = match (r.global_limit, r.after) {
-            (None, None) => &self.sql.fetch,
-            (None, Some(_)) => &self.sql.fetch_after,
-            (Some(_), None) => &self.sql.fetch_limited,
-            (Some(_), Some(_)) => &self.sql.fetch_limited_after,
+        let sql = match (r.global_limit, r.after, r.relaxed_commit) {
+            (None, None, false) => &self.sql.fetch,
+            (None, Some(_), false) => &self.sql.fetch_after,
+            (Some(_), None, false) => &self.sql.fetch_limited,
+            (Some(_), Some(_), false) => &self.sql.fetch_limited_after,
+            (None, None, true) => &self.sql.fetch_relaxed[0],
+            (None, Some(_), true) => &self.sql.fetch_relaxed[1],
+            (Some(_), None, true) => &self.sql.fetch_relaxed[2],
+            (Some(_), Some(_), true) => &self.sql.fetch_relaxed[3],
         };
         let mut query =
             sqlx::query(AssertSqlSafe(sql.clone())).bind(r.queue).bind(i64::from(r.limit)).bind(r.node);

@@ -79,6 +79,10 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
         ),
         ("fetch", plan_of(&mut conn, &sql.fetch, "text, bigint, text", "'q', 500, 'node'").await),
         (
+            "fetch relaxed",
+            plan_of(&mut conn, &sql.fetch_relaxed[0], "text, bigint, text", "'q', 500, 'node'").await,
+        ),
+        (
             "fetch_after",
             plan_of(
                 &mut conn,
@@ -111,4 +115,65 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
         assert!(!plan.contains("Hash Join"), "{name} joins by hash:\n{plan}");
         assert!(plan.contains("jobs_pkey"), "{name} does not use the primary key:\n{plan}");
     }
+}
+
+/// The relaxed fetch turns `synchronous_commit` off for its own transaction only (also when it
+/// takes nothing, when there is nothing to flush anyway); the durable one leaves it alone; nothing
+/// leaks into the session (a pooled connection goes back to its next user unchanged).
+#[tokio::test]
+async fn a_relaxed_fetch_relaxes_its_own_commit_and_nothing_else() {
+    let url = base_url();
+    let mut conn = PgConnection::connect(&url).await.unwrap_or_else(|e| {
+        panic!("this test needs PostgreSQL at {url} ({e}); run `bash scripts/test.sh`, which starts one, or set DATABASE_URL")
+    });
+    let schema = format!("jobsmith_relaxed_{}", std::process::id());
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    super::migrate::migrate(&pool, &schema).await.unwrap();
+    pool.close().await;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {schema}.jobs (worker, queue, args) SELECT 'w', 'q', '{{}}' FROM generate_series(1, 4)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let sql = Statements::new(&schema);
+    async fn setting(conn: &mut PgConnection) -> String {
+        sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    }
+    async fn fetch(conn: &mut PgConnection, sql: &str, queue: &str) -> usize {
+        sqlx::query(AssertSqlSafe(sql.to_string()))
+            .bind(queue)
+            .bind(1i64)
+            .bind("n")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .len()
+    }
+    assert_eq!(setting(&mut conn).await, "on", "the server default this test starts from");
+    let mut seen = Vec::new();
+    for (statement, queue) in
+        [(&sql.fetch_relaxed[0], "q"), (&sql.fetch, "q"), (&sql.fetch_relaxed[0], "empty")]
+    {
+        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+        let taken = fetch(&mut conn, statement, queue).await;
+        seen.push((taken, setting(&mut conn).await));
+        sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+    }
+    assert_eq!(
+        seen,
+        [(1, "off".to_string()), (1, "on".to_string()), (0, "off".to_string())],
+        "relaxed with a row taken / durable / relaxed with nothing taken"
+    );
+    // In its own implicit transaction, as the engine runs it: the session keeps its setting.
+    assert_eq!(fetch(&mut conn, &sql.fetch_relaxed[0], "q").await, 1);
+    assert_eq!(setting(&mut conn).await, "on");
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await.unwrap();
 }

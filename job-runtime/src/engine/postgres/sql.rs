@@ -36,6 +36,9 @@ pub(super) struct Statements {
     pub(super) fetch_limited: String,
     pub(super) fetch_after: String,
     pub(super) fetch_limited_after: String,
+    /// The four fetches above (plain, after, limited, limited after), each committing without
+    /// waiting for its WAL flush.
+    pub(super) fetch_relaxed: [String; 4],
     pub(super) heartbeat: String,
     pub(super) remove_node: String,
     pub(super) live_nodes: String,
@@ -67,8 +70,8 @@ impl Statements {
             // nested loop there once updated more rows than LIMIT and pushed attempt past
             // max_attempts). The attempt guard keeps a row that somehow has no attempts left from
             // being run again. See `fetch` for why the update takes the ids as an array.
-            fetch: fetch(s, "$2", None),
-            fetch_after: fetch(s, "$2", Some("($4::smallint, $5::timestamptz, $6::bigint)")),
+            fetch: fetch(s, "$2", None, false),
+            fetch_after: fetch(s, "$2", Some(AFTER_4), false),
             // Many results in one statement. The guard (still executing, by this node, in this
             // attempt) makes a concurrent cancel or rescue win over a late result. It is written
             // so no index can serve it (`state::text`, `coalesce`): the join must go through the
@@ -159,8 +162,14 @@ impl Statements {
             // With a global limit: run under the queue's advisory lock (taken by the caller in the
             // same transaction), so the count of executing rows cannot change between counting
             // and taking; READ COMMITTED gives this statement a snapshot taken after the lock.
-            fetch_limited: fetch(s, &limited, None),
-            fetch_limited_after: fetch(s, &limited, Some("($5::smallint, $6::timestamptz, $7::bigint)")),
+            fetch_limited: fetch(s, &limited, None, false),
+            fetch_limited_after: fetch(s, &limited, Some(AFTER_5), false),
+            fetch_relaxed: [
+                fetch(s, "$2", None, true),
+                fetch(s, "$2", Some(AFTER_4), true),
+                fetch(s, &limited, None, true),
+                fetch(s, &limited, Some(AFTER_5), true),
+            ],
             heartbeat: format!(
                 "INSERT INTO {s}.nodes (name, queues, heartbeat_at) VALUES ($1, $2, now())
                  ON CONFLICT (name) DO UPDATE SET queues = EXCLUDED.queues, heartbeat_at = now()"
@@ -268,6 +277,10 @@ impl Statements {
 pub(super) const FETCHED_COLUMNS: &str =
     "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at, priority";
 
+/// The cursor parameters of a fetch without and with a global limit.
+const AFTER_4: &str = "($4::smallint, $5::timestamptz, $6::bigint)";
+const AFTER_5: &str = "($5::smallint, $6::timestamptz, $7::bigint)";
+
 /// Takes up to `limit` (a SQL expression) available jobs of queue $1 for node $3; with `after`
 /// (a row of three parameters: priority, scheduled_at, id) only jobs after that place in run
 /// order, which the index scan starts from (see `FetchRequest::after`).
@@ -277,8 +290,19 @@ pub(super) const FETCHED_COLUMNS: &str =
 /// a join became a hash join over a sequential scan of the whole table (measured: 19 ms for 400
 /// rows of a 100,000-row table, growing with the table; the array form scans the primary key:
 /// 2.7 ms). The stage, rescue and prune statements use the same form for the same reason.
-fn fetch(s: &str, limit: &str, after: Option<&str>) -> String {
+///
+/// `relaxed`: the statement's own transaction commits without waiting for its WAL to reach disk
+/// (`synchronous_commit = off`, set for that transaction only; see
+/// `FetchRequest::relaxed_commit` and ADR 9). The setting is an uncorrelated subquery, evaluated
+/// once per statement; `set_config(..., true)` ends with the transaction, so a pooled connection
+/// keeps its own setting (tested).
+fn fetch(s: &str, limit: &str, after: Option<&str>, relaxed: bool) -> String {
     let after = after.map(|row| format!("AND (priority, scheduled_at, id) > {row}")).unwrap_or_default();
+    let relaxed = if relaxed {
+        "\n          AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'"
+    } else {
+        ""
+    };
     format!(
         "WITH picked AS MATERIALIZED (
             SELECT id AS picked_id FROM {s}.jobs
@@ -289,7 +313,7 @@ fn fetch(s: &str, limit: &str, after: Option<&str>) -> String {
         )
         UPDATE {s}.jobs j
         SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
-        WHERE j.id = ANY(ARRAY(SELECT picked_id FROM picked))
+        WHERE j.id = ANY(ARRAY(SELECT picked_id FROM picked)){relaxed}
         RETURNING {FETCHED_COLUMNS}"
     )
 }
