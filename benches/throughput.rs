@@ -1,5 +1,5 @@
 //! The throughput benchmark: `cargo bench --bench throughput -- --database-url URL [--jobs N]
-//! [--concurrency C] [--prefetch P[,P...]] [--scenario S] [--seconds T]`. Prints one JSON object per
+//! [--concurrency C] [--prefetch P[,P...]] [--rounds R] [--scenario S] [--seconds T]`. Prints one JSON object per
 //! scenario.
 //!
 //! Scenarios: insert-single, insert-bulk, burn-down, burn-down-relaxed, burn-down-prefetch,
@@ -48,6 +48,7 @@ struct Args {
     url: String,
     jobs: usize,
     concurrency: usize,
+    rounds: usize,
     prefetch: Option<Vec<usize>>,
     scenario: String,
     seconds: u64,
@@ -59,6 +60,7 @@ fn args() -> Args {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
         jobs: 100_000,
         concurrency: 100,
+        rounds: 1,
         prefetch: None,
         scenario: "all".into(),
         seconds: 10,
@@ -76,6 +78,7 @@ fn args() -> Args {
             }
             "--scenario" => a.scenario = value(),
             "--seconds" => a.seconds = value().parse().expect("--seconds T"),
+            "--rounds" => a.rounds = value().parse::<usize>().expect("--rounds R").max(1),
             "--bench" => {} // cargo bench passes this
             other => panic!("unknown argument {other}; see the header of benches/throughput.rs"),
         }
@@ -337,6 +340,25 @@ async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
     rate
 }
 
+/// The median of `v` (the mean of the middle two for an even count); None when empty.
+fn median(v: &[f64]) -> Option<f64> {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    match s.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(s[n / 2]),
+        n => Some((s[n / 2 - 1] + s[n / 2]) / 2.0),
+    }
+}
+
+fn min_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(0.0, f64::max)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -522,34 +544,54 @@ async fn main() {
     if run("insert-bulk") {
         insert_bulk(&a).await;
     }
-    let mut burns = Vec::new();
+    // The burn-downs and the floor, `--rounds` times round-robin: this machine's speed drifts by
+    // up to 2x within minutes, so each setting is compared through its median over rounds that
+    // interleave with the floor's, not through one run each.
+    let sizes = a.prefetch.clone().unwrap_or_else(|| vec![a.concurrency, a.concurrency * 4]);
+    let mut settings: Vec<(String, usize, bool)> = Vec::new();
     if run("burn-down") {
-        burns.push(("burn-down".to_string(), burn_down(&a, 0, false).await));
+        settings.push(("burn-down".into(), 0, false));
     }
     if run("burn-down-relaxed") {
-        burns.push(("burn-down-relaxed".to_string(), burn_down(&a, 0, true).await));
+        settings.push(("burn-down-relaxed".into(), 0, true));
     }
-    let sizes = a.prefetch.clone().unwrap_or_else(|| vec![a.concurrency, a.concurrency * 4]);
     if run("burn-down-prefetch") {
         for &p in &sizes {
-            burns.push((format!("burn-down-prefetch-{p}"), burn_down(&a, p, false).await));
+            settings.push((format!("burn-down-prefetch-{p}"), p, false));
         }
     }
     if run("burn-down-prefetch-relaxed") {
         let p = sizes.last().copied().unwrap_or(a.concurrency);
-        burns.push((format!("burn-down-prefetch-{p}-relaxed"), burn_down(&a, p, true).await));
+        settings.push((format!("burn-down-prefetch-{p}-relaxed"), p, true));
     }
-    // The floor right after the burn-downs: this machine's speed drifts within minutes, so the
-    // ratios compare runs made close together.
-    if run("floor")
-        && let Some(f) = floor(&a).await
-    {
-        for (scenario, b) in burns {
-            println!(
-                "{}",
-                json!({"scenario": format!("{scenario}-vs-floor"), "figure": (b / f * 1000.0).round() / 10.0, "unit": "% of floor"})
-            );
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
+    let mut floors = Vec::new();
+    for _ in 0..a.rounds {
+        for (i, (_, prefetch, relaxed)) in settings.iter().enumerate() {
+            rates[i].push(burn_down(&a, *prefetch, *relaxed).await);
         }
+        if run("floor")
+            && let Some(f) = floor(&a).await
+        {
+            floors.push(f);
+        }
+    }
+    let floor_median = median(&floors);
+    for ((name, _, _), r) in settings.iter().zip(&rates) {
+        let m = median(r).unwrap_or_default();
+        println!(
+            "{}",
+            json!({"scenario": format!("{name}-summary"), "figure": m.round(), "unit": "jobs/s (median)",
+                   "rounds": r.len(), "min": min_of(r).round(), "max": max_of(r).round(),
+                   "median_vs_floor_median_pct": floor_median.map(|f| (m / f * 1000.0).round() / 10.0)})
+        );
+    }
+    if let Some(f) = floor_median {
+        println!(
+            "{}",
+            json!({"scenario": "floor-summary", "figure": f.round(), "unit": "jobs/s (median)", "rounds": floors.len(),
+                   "min": min_of(&floors).round(), "max": max_of(&floors).round()})
+        );
     }
     if run("steady") {
         steady(&a).await;
