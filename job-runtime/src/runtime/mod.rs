@@ -200,7 +200,8 @@ impl RuntimeBuilder {
     }
 
     /// Lets `queue` claim up to `jobs` more than its free slots, to start the moment a slot frees
-    /// instead of after a round trip. Default 0. For many short jobs; see the throughput guide.
+    /// instead of after a round trip. Default 0. For many short jobs; see the queues guide and
+    /// ADR 8.
     ///
     /// Claimed jobs are `executing` in the database (attempt counted, this node's name on them)
     /// while they wait here, in run order. A job inserted later with a higher priority waits

@@ -145,16 +145,18 @@ fn full_batch_end(jobs: &[FetchedJob], asked: usize) -> Option<FetchCursor> {
     if jobs.len() == asked { jobs.iter().map(FetchedJob::position).max() } else { None }
 }
 
-/// Takes over freshly fetched jobs: each gets its control (so a cancel reaches it from now on,
-/// started or not), they join the buffer in run order, and as many start as slots are free. A
-/// queue paused or closed while the fetch was in flight starts none and releases the rest.
+/// Takes over freshly fetched jobs. When they all fit the free slots they start at once. Otherwise
+/// each gets its control now (so a cancel reaches it while it waits), they join the buffer in run
+/// order, and as many start as slots are free. A queue paused or closed while the fetch was in
+/// flight starts none and gives them back.
 fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob>) {
     if jobs.is_empty() {
         return;
     }
     // Everything fits (always so without a buffer): start each job at once, as before buffers
-    // existed; each task registers its own control. Measured: routing these through the buffer
-    // cost about 5 % of burn-down at concurrency 100 without prefetch.
+    // existed, with no sorting and no buffer; each task registers its own control. Together with
+    // the buffer's lock-free length this keeps the default path as fast as before (an A/B run;
+    // the first version, through the buffer and its lock, lost about 5 %).
     if queue.buffered() == 0 && jobs.len() <= queue.free() {
         queue.started(jobs.len());
         for job in jobs {
