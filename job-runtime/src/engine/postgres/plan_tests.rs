@@ -28,13 +28,14 @@ async fn plan_of(conn: &mut PgConnection, sql: &str, types: &str, args: &str) ->
     lines.join("\n")
 }
 
-#[tokio::test]
-async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_planning() {
+/// A connection and a new, migrated schema `jobsmith_<name>_<pid>` (dropped first if an earlier
+/// run left it). Fails loudly without PostgreSQL.
+async fn migrated_schema(name: &str) -> (PgConnection, String) {
     let url = base_url();
     let mut conn = PgConnection::connect(&url).await.unwrap_or_else(|e| {
         panic!("this test needs PostgreSQL at {url} ({e}); run `bash scripts/test.sh`, which starts one, or set DATABASE_URL")
     });
-    let schema = format!("jobsmith_plans_{}", std::process::id());
+    let schema = format!("jobsmith_{name}_{}", std::process::id());
     sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
         .execute(&mut conn)
         .await
@@ -42,6 +43,12 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     super::migrate::migrate(&pool, &schema).await.unwrap();
     pool.close().await;
+    (conn, schema)
+}
+
+#[tokio::test]
+async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_planning() {
+    let (mut conn, schema) = migrated_schema("plans").await;
     // A table big enough that a scan costs more than the index: waiting, due, orphaned and
     // finished rows.
     sqlx::query(AssertSqlSafe(format!(
@@ -122,18 +129,7 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
 /// leaks into the session (a pooled connection goes back to its next user unchanged).
 #[tokio::test]
 async fn a_relaxed_fetch_relaxes_its_own_commit_and_nothing_else() {
-    let url = base_url();
-    let mut conn = PgConnection::connect(&url).await.unwrap_or_else(|e| {
-        panic!("this test needs PostgreSQL at {url} ({e}); run `bash scripts/test.sh`, which starts one, or set DATABASE_URL")
-    });
-    let schema = format!("jobsmith_relaxed_{}", std::process::id());
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    super::migrate::migrate(&pool, &schema).await.unwrap();
-    pool.close().await;
+    let (mut conn, schema) = migrated_schema("relaxed").await;
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {schema}.jobs (worker, queue, args) SELECT 'w', 'q', '{{}}' FROM generate_series(1, 4)"
     )))
