@@ -162,6 +162,24 @@ async fn commits(db: &Db) -> Option<i64> {
     n
 }
 
+/// How far the server's write-ahead log has been written, in bytes (PostgreSQL; None for SQLite).
+/// Server-wide: the difference over a scenario is that scenario's WAL while nothing else runs.
+async fn wal_position(db: &Db) -> Option<i64> {
+    let Pool::Postgres(pool) = db.pool() else { return None };
+    sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint")
+        .fetch_one(pool)
+        .await
+        .ok()
+}
+
+/// WAL bytes per job between two positions.
+fn wal_per_job(before: Option<i64>, after: Option<i64>, jobs: usize) -> serde_json::Value {
+    match (before, after) {
+        (Some(b), Some(a)) => json!(((a - b) as f64 / jobs as f64).round()),
+        _ => json!(null),
+    }
+}
+
 /// The same database through a new pool (after `commits` closed the old one).
 async fn reopen(db: &Db) -> Db {
     match db.pool() {
@@ -201,6 +219,7 @@ async fn insert_single(a: &Args) {
 async fn insert_bulk(a: &Args) {
     let db = fresh(&a.url).await;
     let batch = 5_000;
+    let wal_before = wal_position(&db).await;
     let start = Instant::now();
     let mut i = 0;
     while i < a.jobs {
@@ -209,6 +228,7 @@ async fn insert_bulk(a: &Args) {
         i += n;
     }
     let secs = start.elapsed().as_secs_f64();
+    let wal = wal_per_job(wal_before, wal_position(&db).await, a.jobs);
     // The same N from two callers at once (two request handlers, say): what the database takes
     // when this process is not the only thing between batches.
     let db2 = fresh(&a.url).await;
@@ -231,16 +251,19 @@ async fn insert_bulk(a: &Args) {
         h.await.unwrap();
     }
     let two_callers = a.jobs as f64 / start2.elapsed().as_secs_f64();
-    let by_hand = match a.url.starts_with("sqlite:") {
-        true => json!(null),
-        false => json!(insert_by_hand(a, batch).await.round()),
+    let (by_hand, by_hand_wal) = match a.url.starts_with("sqlite:") {
+        true => (json!(null), json!(null)),
+        false => {
+            let (rate, wal) = insert_by_hand(a, batch).await;
+            (json!(rate.round()), wal)
+        }
     };
     report(
         "insert-bulk",
         a.jobs as f64 / secs,
         "jobs/s",
         json!({"batch": batch, "seconds": secs, "two_callers_jobs_per_s": two_callers.round(),
-               "by_hand_jobs_per_s": by_hand}),
+               "by_hand_jobs_per_s": by_hand, "wal_bytes_per_job": wal, "by_hand_wal_bytes_per_job": by_hand_wal}),
         a,
         db.engine().name(),
     );
@@ -249,9 +272,10 @@ async fn insert_bulk(a: &Args) {
 /// The insert floor: the same jobs (args encoded the same way, batches of `batch`, one caller) into
 /// the same table by a bare hand-written statement that sets only the columns a job needs, with
 /// no returned rows, no notification and no scheduling logic.
-async fn insert_by_hand(a: &Args, batch: usize) -> f64 {
+async fn insert_by_hand(a: &Args, batch: usize) -> (f64, serde_json::Value) {
     let db = fresh(&a.url).await;
     let Pool::Postgres(pool) = db.pool().clone() else { unreachable!() };
+    let wal_before = wal_position(&db).await;
     let start = Instant::now();
     let mut i = 0;
     while i < a.jobs {
@@ -268,7 +292,8 @@ async fn insert_by_hand(a: &Args, batch: usize) -> f64 {
         .unwrap();
         i += n;
     }
-    a.jobs as f64 / start.elapsed().as_secs_f64()
+    let rate = a.jobs as f64 / start.elapsed().as_secs_f64();
+    (rate, wal_per_job(wal_before, wal_position(&db).await, a.jobs))
 }
 
 async fn wait_recorded(db: &Db, n: usize) {
@@ -300,6 +325,7 @@ async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
     let before = commits(&db).await;
     let db = reopen(&db).await;
     DONE.store(0, Ordering::SeqCst);
+    let wal_before = wal_position(&db).await;
     let start = Instant::now();
     let cpu_before = cpu_seconds();
     let rt = db
@@ -316,6 +342,7 @@ async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
     wait_recorded(&db, a.jobs).await;
     let secs = start.elapsed().as_secs_f64();
     let worker_cpu = cpu_seconds() - cpu_before;
+    let wal = wal_per_job(wal_before, wal_position(&db).await, a.jobs);
     rt.shutdown().await.unwrap();
     let after = commits(&db).await;
     let per_job = match (before, after) {
@@ -333,7 +360,7 @@ async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
         rate,
         "jobs/s",
         json!({"seconds": secs, "transactions_per_job": per_job, "prefetch": prefetch, "relaxed_fetch_commit": relaxed,
-               "worker_cpu_share": (worker_cpu / secs * 100.0).round() / 100.0}),
+               "worker_cpu_share": (worker_cpu / secs * 100.0).round() / 100.0, "wal_bytes_per_job": wal}),
         a,
         db.engine().name(),
     );
@@ -448,22 +475,23 @@ async fn floor(a: &Args) -> Option<f64> {
     if a.url.starts_with("sqlite:") {
         return None;
     }
-    let mut best: (f64, usize, usize) = (0.0, 0, 0);
+    let mut best: (f64, usize, usize, serde_json::Value) = (0.0, 0, 0, json!(null));
     let mut tries = Vec::new();
     for (fetchers, batch) in [(1, 50), (1, 100), (1, 250), (1, 500), (2, 100), (2, 250), (4, 200)] {
-        let rate = floor_once(a, fetchers, batch, UPDATE_COMPLETED).await;
+        let (rate, wal) = floor_once(a, fetchers, batch, UPDATE_COMPLETED).await;
         tries.push(json!({"fetchers": fetchers, "batch": batch, "jobs_per_s": rate.round()}));
         if rate > best.0 {
-            best = (rate, fetchers, batch);
+            best = (rate, fetchers, batch, wal);
         }
     }
     // What keeping finished rows costs: the best setting again, deleting rows on completion.
-    let deleting = floor_once(a, best.1, best.2, DELETE_COMPLETED).await;
+    let (deleting, _) = floor_once(a, best.1, best.2, DELETE_COMPLETED).await;
     report(
         "floor",
         best.0,
         "jobs/s",
-        json!({"fetchers": best.1, "batch": best.2, "tries": tries, "deleting_finished_rows_jobs_per_s": deleting.round()}),
+        json!({"fetchers": best.1, "batch": best.2, "tries": tries, "deleting_finished_rows_jobs_per_s": deleting.round(),
+               "wal_bytes_per_job": best.3}),
         a,
         "postgres",
     );
@@ -476,7 +504,12 @@ const UPDATE_COMPLETED: &str = "UPDATE jobsmith.jobs SET state = 'completed', co
 const DELETE_COMPLETED: &str = "DELETE FROM jobsmith.jobs WHERE id = ANY($1) AND state = 'executing'";
 
 /// One floor run: `fetchers` loops taking `batch` rows, one completer running `complete`.
-async fn floor_once(a: &Args, fetchers: usize, batch: usize, complete: &'static str) -> f64 {
+async fn floor_once(
+    a: &Args,
+    fetchers: usize,
+    batch: usize,
+    complete: &'static str,
+) -> (f64, serde_json::Value) {
     let db = fresh(&a.url).await;
     let Pool::Postgres(pool) = db.pool().clone() else { unreachable!() };
     let mut i = 0;
@@ -485,6 +518,7 @@ async fn floor_once(a: &Args, fetchers: usize, batch: usize, complete: &'static 
         db.insert_all(noop_jobs(i, n)).await.unwrap();
         i += n;
     }
+    let wal_before = wal_position(&db).await;
     let start = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<i64>>();
     let completer = {
@@ -529,7 +563,8 @@ async fn floor_once(a: &Args, fetchers: usize, batch: usize, complete: &'static 
         w.await.unwrap();
     }
     completer.await.unwrap();
-    a.jobs as f64 / start.elapsed().as_secs_f64()
+    let rate = a.jobs as f64 / start.elapsed().as_secs_f64();
+    (rate, wal_per_job(wal_before, wal_position(&db).await, a.jobs))
 }
 
 #[tokio::main]
