@@ -146,21 +146,23 @@ conformance! {
         let err = db.runtime().queue("default", 1).prefetch("other", 5).start().await.unwrap_err();
         assert!(err.to_string().contains("prefetch for queue `other`"), "{err}");
 
+        // One slot, a global limit of 3: were the buffer on, the first fetch would claim 3 (the
+        // global limit caps it, not the local one) and hold 2 of them unstarted.
         let p = Probe::new();
-        let rt = db.runtime().poll_interval(Duration::from_millis(300)).queue("default", 4).prefetch("default", 8)
-            .global_limit("default", 2).start().await.unwrap();
-        assert_eq!((rt.queues()[0].prefetch, rt.queues()[0].global_limit), (0, Some(2)));
         for _ in 0..5 {
             db.insert(Blocks { probe: p.key.clone() }).await.unwrap();
         }
-        wait_for("two jobs to start", LONG, || async { (p.start_count() == 2).then_some(()) }).await;
-        assert_eq!(db.count_state(JobState::Executing).await, 2, "nothing claimed beyond the global limit");
+        let rt = db.runtime().poll_interval(Duration::from_millis(300)).queue("default", 1).prefetch("default", 8)
+            .global_limit("default", 3).start().await.unwrap();
+        assert_eq!((rt.queues()[0].prefetch, rt.queues()[0].global_limit), (0, Some(3)));
+        wait_for("one job to start", LONG, || async { (p.start_count() == 1).then_some(()) }).await;
+        assert_eq!(db.count_state(JobState::Executing).await, 1, "nothing claimed beyond the free slot");
         assert_eq!(rt.queues()[0].prefetched, 0);
         rt.set_global_limit("default", None).await.unwrap();
         assert_eq!(rt.queues()[0].prefetch, 8, "on again once the limit is lifted");
-        wait_for("four to run", LONG, || async { (p.start_count() == 4).then_some(()) }).await;
-        wait_prefetched(&rt, 1).await;
+        wait_prefetched(&rt, 4).await;
         assert_eq!(db.count_state(JobState::Executing).await, 5);
+        assert_eq!(p.start_count(), 1, "the claimed ones wait for the one slot");
         rt.shutdown().await.unwrap();
     }
 }
