@@ -134,6 +134,7 @@ pub async fn perform_job_at<J: Job>(job: J, attempt: u32) -> Performed {
         max_attempts: J::OPTIONS.max_attempts.max(attempt),
         inserted_at: now,
         scheduled_at: now,
+        unreadable: None,
         priority: J::OPTIONS.priority,
     };
     executor::run(&registry, NODE, &fetched, &JobControl::default()).await.into()

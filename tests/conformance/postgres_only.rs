@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use jobsmith::JobState;
 use jobsmith::prelude::*;
 use sqlx::AssertSqlSafe;
 
@@ -152,7 +153,7 @@ async fn terminated_connections_lose_no_job() {
         wait_for("progress after the kill", LONG, || async { (p.start_count() > seen + 20).then_some(()) })
             .await;
     }
-    db.wait_state_count(jobsmith::JobState::Completed, 600).await;
+    db.wait_state_count(JobState::Completed, 600).await;
     rt.shutdown().await.unwrap();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for label in p.labels() {
@@ -262,4 +263,42 @@ async fn pause_waits_out_the_fetch_in_flight() {
     rt.resume_queue("default").unwrap();
     wait_for("the job to start after resume", LONG, || async { (p.start_count() == 1).then_some(()) }).await;
     rt.shutdown().await.unwrap();
+}
+
+/// JSON nested deeper than serde_json decodes (128 levels): valid, stored by PostgreSQL, never
+/// readable. 200 levels of arrays.
+pub(crate) fn too_deep_json() -> String {
+    format!("{}{}", "[".repeat(200), "]".repeat(200))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_row_is_one_bad_job_and_its_fetch_neighbours_run() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let p = Probe::new();
+    let jobs = (0..20).map(|i| record(&p, format!("j{i}"), 0).build().unwrap()).collect();
+    db.insert_all(jobs).await.unwrap();
+    let bad: i64 = sqlx::query_scalar(
+        "INSERT INTO jobsmith.jobs (worker, queue, args) VALUES ($1, 'default', $2::jsonb) RETURNING id",
+    )
+    .bind(<super::jobs::Record as jobsmith::Job>::NAME)
+    .bind(too_deep_json())
+    .fetch_one(db.pg())
+    .await
+    .unwrap();
+    // One fetch takes all 21 rows: the bad one must not fail it.
+    let rt = start(&db, &[("default", 30)]).await;
+    db.wait_state_count(JobState::Completed, 20).await;
+    let row = db.wait_job(bad, JobState::Discarded).await;
+    rt.shutdown().await.unwrap();
+    assert_eq!(p.start_count(), 20, "every readable job ran once, the unreadable one never");
+    assert_eq!(db.count_state(JobState::Executing).await, 0, "nothing left executing");
+    let error = row.errors.last().unwrap()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("could not be read") && error.contains("column `args`"), "{error}");
+    assert!(error.contains("nested deeper than the 128 levels"), "{error}");
+    // Listings and look-ups show the row instead of failing: the stored JSON as text.
+    assert!(row.unreadable.as_deref().unwrap_or_default().contains("column `args`"));
+    assert_eq!(row.args, serde_json::Value::String(too_deep_json()));
+    let listed = db.engine().list_jobs(&jobsmith::JobFilter::default(), jobsmith::Page::default()).await.unwrap();
+    assert_eq!(listed.len(), 21);
+    assert!(listed.iter().any(|j| j.id == bad && j.unreadable.is_some()));
 }

@@ -85,6 +85,12 @@ impl Engine for Instrumented {
     async fn release_node(&self, node: &str) -> Result<RescueReport> {
         traced!(self, "release_node", self.0.release_node(node))
     }
+    async fn executing_ids(&self, node: &str) -> Result<Vec<i64>> {
+        traced!(self, "executing_ids", self.0.executing_ids(node))
+    }
+    async fn hand_back(&self, node: &str, ids: &[i64], reason: &str) -> Result<Vec<i64>> {
+        traced!(self, "hand_back", self.0.hand_back(node, ids, reason))
+    }
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         traced!(self, "prune", self.0.prune(retention, limit))
     }

@@ -6,6 +6,7 @@
 pub mod instrumented;
 pub mod postgres;
 pub mod sqlite;
+pub(crate) mod unreadable;
 
 use std::time::Duration;
 
@@ -43,6 +44,10 @@ pub struct FetchedJob {
     pub scheduled_at: DateTime<Utc>,
     /// 0 (first) to 9.
     pub priority: u8,
+    /// Why some column of the stored row could not be read (for example args nested deeper than
+    /// JSON decoding allows), or `None`. Such a job never runs: the runtime discards it with this
+    /// reason, and the unreadable fields hold placeholders (`null`, empty).
+    pub unreadable: Option<String>,
 }
 
 impl FetchedJob {
@@ -294,6 +299,10 @@ pub struct JobRow {
     pub discarded_at: Option<DateTime<Utc>>,
     /// When it was cancelled.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why some column of the stored row could not be read, or `None`. The row is still listed:
+    /// an unreadable `args` holds the stored JSON as a string, other unreadable fields hold
+    /// placeholders (`null`, empty).
+    pub unreadable: Option<String>,
 }
 
 /// How many jobs of one queue are in one state.
@@ -376,6 +385,16 @@ pub trait Engine: Send + Sync + 'static {
     /// Takes back the `executing` jobs left by an earlier run of a node of this name (which must
     /// therefore be dead: node names are unique among running processes), like a rescue.
     async fn release_node(&self, node: &str) -> Result<RescueReport>;
+
+    /// The ids of every row `executing` by `node` (for reconciling its claims: see
+    /// `runtime::claims`).
+    async fn executing_ids(&self, node: &str) -> Result<Vec<i64>>;
+
+    /// Hands back those of `ids` that are still `executing` by `node`: `available` again with
+    /// the attempt returned, the due time (and so the place in run order) kept, and an error
+    /// entry `reason`; the queues are told. Returns the ids handed back. For claims the node
+    /// lost: it never ran these jobs.
+    async fn hand_back(&self, node: &str, ids: &[i64], reason: &str) -> Result<Vec<i64>>;
 
     /// Deletes finished rows older than their retention, at most `limit` in one statement.
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64>;

@@ -56,6 +56,8 @@ pub(crate) struct Completer {
     pub(crate) delay: Duration,
     /// Woken after results with a due time (retries, snoozes) are written.
     pub(crate) stager: Arc<Notify>,
+    /// Written results release their claims.
+    pub(crate) claims: Arc<super::claims::Claims>,
 }
 
 /// How long shutdown keeps trying to write the last results.
@@ -115,6 +117,7 @@ impl Completer {
                     let wakes_stager = pending[..n]
                         .iter()
                         .any(|a| matches!(a.kind, AckKind::Retry { .. } | AckKind::Snooze { .. }));
+                    self.claims.written(&pending[..n]);
                     pending.drain(..n);
                     self.handle.pending.fetch_sub(n, Ordering::AcqRel);
                     self.handle.written.notify_waiters();

@@ -92,7 +92,13 @@ pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, contr
         };
     }
 
-    // 1. Resolve the worker. An unknown name is retried: a newer node may know it.
+    // 1. A row whose columns could not be read (args nested deeper than JSON decoding allows,
+    //    say) will read no better next time: discard it at once, saying why (ADR 10).
+    if let Some(reason) = &job.unreadable {
+        return AckKind::Discard { error: format!("the stored job could not be read, so it can never run: {reason}") };
+    }
+
+    // 2. Resolve the worker. An unknown name is retried: a newer node may know it.
     let Some(worker) = registry.get(&job.worker) else {
         let error = format!(
             "unknown worker `{}`: no job type of that name is registered on node `{}`",
@@ -101,7 +107,7 @@ pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, contr
         return failed(job, error, default_backoff);
     };
 
-    // 2. Decode. Args that do not decode never will: discard at once, naming the field.
+    // 3. Decode. Args that do not decode never will: discard at once, naming the field.
     let ctx = JobContext::new(
         job.id,
         job.attempt,
@@ -119,7 +125,7 @@ pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, contr
         Err(error) => return AckKind::Discard { error },
     };
 
-    // 3. Perform, with panics caught and the timeout applied.
+    // 4. Perform, with panics caught and the timeout applied.
     let timeout = worker.options.timeout;
     let deadline = timeout.map(|limit| tokio::time::Instant::now() + limit);
     let mut guarded = std::pin::pin!(AssertUnwindSafe(perform).catch_unwind());
@@ -138,7 +144,7 @@ pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, contr
         let _ = tokio::time::timeout(STOP_GRACE, &mut guarded).await;
     }
 
-    // 4. Normalise what happened into a row update.
+    // 5. Normalise what happened into a row update.
     match ended {
         Ended::Stopped => match control.reason() {
             Some(StopReason::Cancelled) => AckKind::Cancel { reason: "cancelled by request".into() },
@@ -219,6 +225,7 @@ mod tests {
             max_attempts,
             inserted_at: chrono::Utc::now(),
             scheduled_at: chrono::Utc::now(),
+            unreadable: None,
             priority: 0,
         }
     }

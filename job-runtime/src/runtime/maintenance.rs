@@ -42,10 +42,30 @@ pub(crate) async fn every<F, Fut>(
 }
 
 /// Rescue: jobs `executing` on nodes whose heartbeat lapsed go back to `available`.
+///
+/// Only while this node has been connected for a whole `node_ttl` without a break: right after an
+/// outage every other node's heartbeat looks old, and one still reconnecting cannot be told from
+/// one that died. Waiting one TTL gives every live node the time to heartbeat again; a node that
+/// truly died stays silent and is rescued then. Each statement also gets a deadline well under the
+/// TTL, so one that waited out an outage in the pool can never run against heartbeats the outage
+/// made old.
 pub(crate) async fn rescue_once(shared: &Shared) -> Result<RescueReport> {
+    let ttl = shared.config.node_ttl;
     let mut total = RescueReport::default();
     loop {
-        let r = shared.engine.rescue(shared.config.node_ttl, 1_000).await?;
+        if !connected_for(shared, ttl) {
+            tracing::debug!(target: "jobsmith", "jobsmith rescue waits: this node has not been connected for a node TTL yet");
+            break;
+        }
+        let r = match tokio::time::timeout(ttl / 4, shared.engine.rescue(ttl, 1_000)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(crate::error::Error::Unexpected(format!(
+                    "rescue did not complete within {:?}",
+                    ttl / 4
+                )));
+            }
+        };
         total.rescued += r.rescued;
         total.discarded += r.discarded;
         if r.rescued + r.discarded < 1_000 {
@@ -61,6 +81,11 @@ pub(crate) async fn rescue_once(shared: &Shared) -> Result<RescueReport> {
         );
     }
     Ok(total)
+}
+
+/// Whether this node's heartbeats have succeeded without a break for at least `ttl`.
+fn connected_for(shared: &Shared, ttl: Duration) -> bool {
+    shared.connected_since.lock().expect("connected_since").is_some_and(|since| since.elapsed() >= ttl)
 }
 
 /// Prune: deletes finished rows past their retention, in bounded batches so no statement holds

@@ -6,6 +6,7 @@
 //! one listener turns database notifications into wake-ups. Everything talks to the database only
 //! through the [`Engine`].
 
+pub(crate) mod claims;
 mod completer;
 pub(crate) mod control;
 pub(crate) mod executor;
@@ -103,6 +104,11 @@ pub(crate) struct Shared {
     pub(crate) leader_wake: Notify,
     /// Makes the heartbeat loop try for the lease now (the leader resigned).
     pub(crate) try_lead: Notify,
+    /// The claims this node holds (see `claims`).
+    pub(crate) claims: Arc<claims::Claims>,
+    /// Since when this node's heartbeats have succeeded without a break (`None` while they
+    /// fail). Rescue judges other nodes' heartbeat ages only over time this node was connected.
+    pub(crate) connected_since: Mutex<Option<std::time::Instant>>,
 }
 
 enum Source {
@@ -343,6 +349,20 @@ impl RuntimeBuilder {
             Source::Engine(engine) => engine,
         };
         let engine = crate::engine::instrumented::Instrumented::wrap(engine);
+        let c = &self.config;
+        if c.leader_eligible && c.heartbeat_interval * 2 >= c.leader_lease {
+            return Err(Error::InvalidOption(format!(
+                "heartbeat_interval ({:?}) must be under half the leader_lease ({:?}): a leader that cannot \
+                 renew must step down before its lease runs out",
+                c.heartbeat_interval, c.leader_lease
+            )));
+        }
+        if c.node_ttl <= c.heartbeat_interval * 2 {
+            return Err(Error::InvalidOption(format!(
+                "node_ttl ({:?}) must be more than twice the heartbeat_interval ({:?}), or live nodes are taken for dead",
+                c.node_ttl, c.heartbeat_interval
+            )));
+        }
         let registry = match self.registry {
             Some(r) => r,
             None => Registry::from_inventory()?,
@@ -418,6 +438,8 @@ impl RuntimeBuilder {
             is_leader: AtomicBool::new(false),
             leader_wake: Notify::new(),
             try_lead: Notify::new(),
+            claims: Arc::default(),
+            connected_since: Mutex::new(None),
         });
 
         // Persisted queue settings: global limits from this builder first, then apply all.
@@ -442,6 +464,7 @@ impl RuntimeBuilder {
             batch: shared.config.ack_batch,
             delay: shared.config.ack_delay,
             stager: stager_wake,
+            claims: shared.claims.clone(),
         };
         let completer_task = tokio::spawn(completer.run(stop_completer.clone()));
 
@@ -465,6 +488,7 @@ impl RuntimeBuilder {
         // The first heartbeat (and lease attempt) before any job starts, so this node's jobs are
         // never taken for a dead node's.
         engine.heartbeat(&node, &shared.queues.keys().cloned().collect::<Vec<_>>()).await?;
+        *shared.connected_since.lock().expect("connected_since") = Some(std::time::Instant::now());
         let heartbeat = tokio::spawn(node::run(shared.clone(), stop_heartbeat.clone()));
         let maintain = |interval: Duration, what: &'static str| {
             let shared = shared.clone();
@@ -509,6 +533,7 @@ impl RuntimeBuilder {
 
         let mut producers = Vec::new();
         if !shared.queues.is_empty() {
+            services.push(tokio::spawn(claims::run(shared.clone(), stop_services.clone())));
             services.push(tokio::spawn(stager::run(shared.clone(), stop_services.clone())));
             for queue in shared.queues.values() {
                 producers.push(tokio::spawn(producer::run(
@@ -737,6 +762,21 @@ impl Runtime {
         }
         self.stop_completer.cancel();
         let _ = self.completer_task.await;
+        // Every result is written: a row still executing by this node that it does not hold is
+        // a claim it lost (its answer never arrived). Hand those back too, so nothing of this
+        // node stays executing. Held ones are results the completer could not write; those are
+        // rescued once this node's row is gone.
+        if !shared.queues.is_empty() {
+            match claims::reconcile_once(&shared, claims::UNKNOWN_AT_SHUTDOWN).await {
+                Ok(ids) if !ids.is_empty() => {
+                    tracing::warn!(target: "jobsmith", node = %shared.node, jobs = ids.len(), "jobsmith handed back lost claims at shutdown")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not look for lost claims at shutdown; they are rescued once this node's row is gone")
+                }
+            }
+        }
         self.stop_services.cancel();
         for s in self.services {
             let _ = s.await;

@@ -5,9 +5,15 @@
 //! takes the lease at its first heartbeat after the lease expired, so takeover happens within
 //! `leader_lease + heartbeat_interval`. A clean shutdown resigns and tells the others, who try
 //! at once.
+//!
+//! Every beat has a deadline (half a lease, and never past the lease this node holds): a leader
+//! whose database stops answering steps down before its lease can run out, so no two nodes lead
+//! at once. Each beat also keeps `connected_since`, which rescue uses to judge other nodes only
+//! over time this node itself was connected.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -17,30 +23,67 @@ use crate::backoff::reconnect_delay;
 /// Heartbeats between two reads of the persisted queue settings.
 const SETTINGS_EVERY: u64 = 10;
 
+/// How long one heartbeat (with its lease renewal) may take: half a lease. With the heartbeat
+/// interval under half a lease (checked at start), a leader that cannot renew steps down at most
+/// `heartbeat_interval + lease / 2` after its last renewal, before its lease runs out.
+pub(crate) fn beat_deadline(lease: Duration) -> Duration {
+    lease / 2
+}
+
 pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let queues: Vec<String> = shared.queues.keys().cloned().collect();
     let mut failures = 0u32;
     let mut beats = 0u64;
+    // When the lease this node last renewed runs out, by this node's clock, counted from before
+    // the renewal was sent: the lease in the database (renewal time + lease) never ends earlier,
+    // so stepping down at this instant is always before another node can take over.
+    let mut lease_until: Option<Instant> = None;
+    let lease = shared.config.leader_lease;
     loop {
         beats += 1;
         // Queue settings arrive by notification; reading them every few beats as well covers a
         // lost notification or a pooler that does not pass LISTEN through.
-        if beats.is_multiple_of(SETTINGS_EVERY)
-            && let Err(e) = super::apply_settings(&shared).await
-        {
-            tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reload queue settings");
+        // Bounded like the beat itself, so it cannot hold the next renewal back.
+        if beats.is_multiple_of(SETTINGS_EVERY) {
+            match tokio::time::timeout(beat_deadline(lease), super::apply_settings(&shared)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reload queue settings")
+                }
+                Err(_) => tracing::warn!(target: "jobsmith", "jobsmith queue settings reload timed out"),
+            }
         }
+        let sent = Instant::now();
         let beat = async {
             shared.engine.heartbeat(&shared.node, &queues).await?;
             if shared.config.leader_eligible {
-                shared.engine.lead(&shared.node, shared.config.leader_lease).await
+                shared.engine.lead(&shared.node, lease).await
             } else {
                 Ok(false)
             }
         };
-        let wait = match beat.await {
+        // A beat gets half a lease, and a leader no more than what is left of its lease: a
+        // database that does not answer (the pool waits up to its acquire timeout, 30 s by
+        // default) must not keep a leader that cannot renew believing it leads.
+        let mut deadline = beat_deadline(lease);
+        if let Some(until) = lease_until.filter(|_| shared.is_leader.load(Ordering::Acquire)) {
+            deadline = deadline.min(until.saturating_duration_since(sent));
+        }
+        let outcome = match tokio::time::timeout(deadline, beat).await {
+            Ok(result) => result,
+            Err(_) => Err(crate::error::Error::Unexpected(format!(
+                "heartbeat did not complete within {deadline:?}"
+            ))),
+        };
+        let wait = match outcome {
             Ok(leads) => {
                 failures = 0;
+                let mut connected = shared.connected_since.lock().expect("connected_since");
+                if connected.is_none() {
+                    *connected = Some(Instant::now());
+                }
+                drop(connected);
+                lease_until = leads.then(|| sent + lease);
                 let was = shared.is_leader.swap(leads, Ordering::AcqRel);
                 if leads != was {
                     if leads {
@@ -54,6 +97,10 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             }
             Err(e) => {
                 failures += 1;
+                // Disconnected: heartbeat ages seen after this say nothing about other nodes
+                // until this node has been connected again for a whole node TTL (see rescue).
+                *shared.connected_since.lock().expect("connected_since") = None;
+                lease_until = None;
                 // Without a heartbeat we cannot know we still hold the lease: stop leading.
                 if shared.is_leader.swap(false, Ordering::AcqRel) {
                     tracing::warn!(target: "jobsmith", node = %shared.node, "jobsmith leader lost its database; stepping down");

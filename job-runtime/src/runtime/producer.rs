@@ -153,6 +153,9 @@ fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob
     if jobs.is_empty() {
         return;
     }
+    // Held before anything else, still under the fetch gate: the reconciler hands back only
+    // rows it finds executing here and not held (see `claims`).
+    shared.claims.hold(&jobs);
     // Everything fits (always so without a buffer): start each job at once, as before buffers
     // existed, with no sorting and no buffer; each task registers its own control. Together with
     // the buffer's lock-free length this keeps the default path as fast as before (an A/B run;

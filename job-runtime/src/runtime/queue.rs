@@ -269,6 +269,7 @@ mod tests {
             max_attempts: 3,
             inserted_at: chrono::Utc::now(),
             scheduled_at: chrono::Utc::now(),
+            unreadable: None,
             priority: 0,
         };
         Claimed { job, control: JobControl::default() }

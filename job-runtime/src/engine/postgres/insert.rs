@@ -194,6 +194,7 @@ where
                 completed_at: None,
                 discarded_at: None,
                 cancelled_at: None,
+                unreadable: None,
             },
             conflict: false,
         })

@@ -298,6 +298,26 @@ impl Engine for PostgresEngine {
         rescue_report(&row)
     }
 
+    async fn executing_ids(&self, node: &str) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.executing_ids.clone()))
+            .bind(node)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn hand_back(&self, node: &str, ids: &[i64], reason: &str) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.hand_back.clone()))
+            .bind(node)
+            .bind(ids)
+            .bind(reason)
+            .bind(&self.sql.channel)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         let done = sqlx::query(AssertSqlSafe(self.sql.prune.clone()))
             .bind(ms(retention.completed))

@@ -47,6 +47,8 @@ pub(super) struct Statements {
     pub(super) leader: String,
     pub(super) rescue: String,
     pub(super) release_node: String,
+    pub(super) executing_ids: String,
+    pub(super) hand_back: String,
     pub(super) prune: String,
     pub(super) cron_last: String,
     pub(super) cron_lock: String,
@@ -235,6 +237,26 @@ impl Statements {
                        count(*) FILTER (WHERE state = 'discarded') AS discarded,
                        (SELECT count(*) FROM notified) AS notified
                 FROM moved"
+            ),
+            // Served by the partial index of executing rows.
+            executing_ids: format!("SELECT id FROM {s}.jobs WHERE state = 'executing' AND attempted_by = $1"),
+            // A lost claim goes back as if never taken: attempt returned, due time kept. The
+            // guard (still executing by this node) makes a result written meanwhile win.
+            hand_back: format!(
+                "WITH lost AS MATERIALIZED (
+                    SELECT id FROM {s}.jobs
+                    WHERE id = ANY($2) AND state = 'executing' AND attempted_by = $1
+                    FOR UPDATE SKIP LOCKED
+                ), moved AS (
+                    UPDATE {s}.jobs j SET state = 'available', attempt = GREATEST(j.attempt - 1, 0),
+                        errors = array_append(j.errors, jsonb_build_object(
+                            'attempt', j.attempt, 'at', now(), 'error', $3::text))
+                    WHERE j.id = ANY(ARRAY(SELECT id FROM lost))
+                    RETURNING j.id, j.queue
+                ), notified AS (
+                    SELECT pg_notify($4, 'a:' || queue) FROM (SELECT DISTINCT queue FROM moved) q
+                )
+                SELECT id FROM moved WHERE (SELECT count(*) FROM notified) >= 0"
             ),
             prune: format!(
                 "WITH doomed AS MATERIALIZED (

@@ -460,6 +460,41 @@ impl Engine for SqliteEngine {
         Ok(self.report_moved(moved))
     }
 
+    async fn executing_ids(&self, node: &str) -> Result<Vec<i64>> {
+        let p = &self.prefix;
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT id FROM {p}jobs WHERE state = 'executing' AND attempted_by = ?1"
+        )))
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn hand_back(&self, node: &str, ids: &[i64], reason: &str) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p = &self.prefix;
+        let ids_json = serde_json::to_string(ids)?;
+        let _w = self.write.lock().await;
+        let moved: Vec<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'available', attempt = max(attempt - 1, 0),
+                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', ?4))
+             WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'executing' AND attempted_by = ?1
+             RETURNING id, queue"
+        )))
+        .bind(node)
+        .bind(ids_json)
+        .bind(Utc::now().to_rfc3339())
+        .bind(reason)
+        .fetch_all(&self.pool)
+        .await?;
+        drop(_w);
+        let queues: Vec<String> = moved.iter().map(|m| m.1.clone()).collect();
+        self.wake_for(queues);
+        Ok(moved.into_iter().map(|m| m.0).collect())
+    }
+
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         let p = &self.prefix;
         let now = now_ms();

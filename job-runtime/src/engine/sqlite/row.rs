@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use crate::engine::unreadable::Problems;
 use crate::engine::{FetchedJob, JobRow};
 use crate::error::{Error, Result};
 
@@ -30,45 +31,89 @@ fn strings(row: &SqliteRow, col: &str) -> Result<Vec<String>> {
 }
 
 pub(super) fn fetched_job(row: &SqliteRow) -> Result<FetchedJob> {
-    Ok(FetchedJob {
-        id: row.try_get("id")?,
-        worker: row.try_get("worker")?,
-        queue: row.try_get("queue")?,
-        args: json(row, "args")?,
-        meta: json(row, "meta")?,
-        tags: strings(row, "tags")?,
-        attempt: row.try_get::<i64, _>("attempt")? as u32,
-        max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
-        inserted_at: time(row.try_get("inserted_at")?)?,
-        scheduled_at: time(row.try_get("scheduled_at")?)?,
-        priority: row.try_get::<i64, _>("priority")? as u8,
-    })
+    // Id and attempt are what a result needs; every other column may fail alone (see
+    // `engine::unreadable`).
+    let id = row.try_get("id")?;
+    let attempt = row.try_get::<i64, _>("attempt")? as u32;
+    let mut p = Problems::default();
+    let job = FetchedJob {
+        id,
+        worker: p.or("worker", row.try_get("worker"), String::new()),
+        queue: p.or("queue", row.try_get("queue"), String::new()),
+        args: p.or("args", json(row, "args"), serde_json::Value::Null),
+        meta: p.or("meta", json(row, "meta"), serde_json::Value::Null),
+        tags: p.or("tags", strings(row, "tags"), Vec::new()),
+        attempt,
+        max_attempts: p.or("max_attempts", row.try_get::<i64, _>("max_attempts"), 0) as u32,
+        inserted_at: p.or(
+            "inserted_at",
+            row.try_get("inserted_at").map_err(Error::from).and_then(time),
+            epoch(),
+        ),
+        scheduled_at: p.or(
+            "scheduled_at",
+            row.try_get("scheduled_at").map_err(Error::from).and_then(time),
+            epoch(),
+        ),
+        priority: p.or("priority", row.try_get::<i64, _>("priority"), 0) as u8,
+        unreadable: None,
+    };
+    Ok(FetchedJob { unreadable: p.into_reason(), ..job })
+}
+
+fn epoch() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH
+}
+
+fn opt_time_col(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    opt_time(row.try_get(col)?)
 }
 
 pub(super) fn job_row(row: &SqliteRow) -> Result<JobRow> {
     let state: String = row.try_get("state")?;
-    let errors = match json(row, "errors")? {
-        serde_json::Value::Array(a) => a,
-        other => return Err(Error::Unexpected(format!("errors is not an array: {other}"))),
+    let mut p = Problems::default();
+    let errors = match json(row, "errors") {
+        Ok(serde_json::Value::Array(a)) => a,
+        Ok(other) => p.or("errors", Err::<Vec<_>, _>(format!("not an array: {other}")), Vec::new()),
+        Err(e) => p.or("errors", Err::<Vec<_>, _>(e), Vec::new()),
     };
-    Ok(JobRow {
+    let args = match json(row, "args") {
+        Ok(args) => args,
+        Err(e) => {
+            let shown =
+                row.try_get::<String, _>("args").map_or(serde_json::Value::Null, serde_json::Value::String);
+            p.or("args", Err::<(), _>(e), ());
+            shown
+        }
+    };
+    let job = JobRow {
         id: row.try_get("id")?,
         state: state.parse().map_err(Error::Unexpected)?,
-        queue: row.try_get("queue")?,
-        worker: row.try_get("worker")?,
-        args: json(row, "args")?,
-        meta: json(row, "meta")?,
-        tags: strings(row, "tags")?,
+        queue: p.or("queue", row.try_get("queue"), String::new()),
+        worker: p.or("worker", row.try_get("worker"), String::new()),
+        args,
+        meta: p.or("meta", json(row, "meta"), serde_json::Value::Null),
+        tags: p.or("tags", strings(row, "tags"), Vec::new()),
         errors,
-        attempt: row.try_get::<i64, _>("attempt")? as u32,
-        max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
-        priority: row.try_get::<i64, _>("priority")? as u8,
-        inserted_at: time(row.try_get("inserted_at")?)?,
-        scheduled_at: time(row.try_get("scheduled_at")?)?,
-        attempted_at: opt_time(row.try_get("attempted_at")?)?,
-        attempted_by: row.try_get("attempted_by")?,
-        completed_at: opt_time(row.try_get("completed_at")?)?,
-        discarded_at: opt_time(row.try_get("discarded_at")?)?,
-        cancelled_at: opt_time(row.try_get("cancelled_at")?)?,
-    })
+        attempt: p.or("attempt", row.try_get::<i64, _>("attempt"), 0) as u32,
+        max_attempts: p.or("max_attempts", row.try_get::<i64, _>("max_attempts"), 0) as u32,
+        priority: p.or("priority", row.try_get::<i64, _>("priority"), 0) as u8,
+        inserted_at: p.or(
+            "inserted_at",
+            row.try_get("inserted_at").map_err(Error::from).and_then(time),
+            epoch(),
+        ),
+        scheduled_at: p.or(
+            "scheduled_at",
+            row.try_get("scheduled_at").map_err(Error::from).and_then(time),
+            epoch(),
+        ),
+        attempted_at: p.or("attempted_at", opt_time_col(row, "attempted_at"), None),
+        attempted_by: p.or("attempted_by", row.try_get("attempted_by"), None),
+        completed_at: p.or("completed_at", opt_time_col(row, "completed_at"), None),
+        discarded_at: p.or("discarded_at", opt_time_col(row, "discarded_at"), None),
+        cancelled_at: p.or("cancelled_at", opt_time_col(row, "cancelled_at"), None),
+        unreadable: None,
+    };
+    Ok(JobRow { unreadable: p.into_reason(), ..job })
 }
