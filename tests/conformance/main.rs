@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod harness;
+mod claims;
 mod cluster;
 mod insert;
 mod jobs;
