@@ -1,9 +1,13 @@
 //! One node of a test cluster, run as its own process by `tests/cluster.rs`.
 //!
 //! Configured by environment: `DATABASE_URL`, `NODE_NAME`, `CONCURRENCY` (default 20),
-//! `GLOBAL_LIMIT` (optional), `CRON=1` (a per-second cron entry). Jobs record every run in the
-//! `cluster_runs` table and the cluster-wide concurrency in `cluster_gauge`, so the test can check
-//! from outside what ran where. SIGTERM shuts down cleanly; SIGKILL is the crash under test.
+//! `GLOBAL_LIMIT` (optional), `CRON=1` (a per-second cron entry; with `CRON_POLICY=default` it
+//! keeps the default missed-slot policy), `TIMINGS=default` (the library's default heartbeat,
+//! lease, TTL and rescue timings instead of short test ones), `RECORD_LAST=1` (a job sleeps first
+//! and records its run as its last step, with no gauge: a run is recorded only if it finished, so
+//! a fault test counts true duplicate runs). Jobs record every run in the `cluster_runs` table and
+//! the cluster-wide concurrency in `cluster_gauge`, so the test can check from outside what ran
+//! where. SIGTERM shuts down cleanly; SIGKILL is the crash under test.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -21,6 +25,10 @@ fn pool() -> &'static PgPool {
 /// Records the run, holds a slot of the cluster-wide gauge for `sleep_ms`, and completes.
 #[job(queue = "work", max_attempts = 5)]
 async fn cluster_work(ctx: jobsmith::JobContext, n: i64, sleep_ms: u64) -> Result<(), sqlx::Error> {
+    if std::env::var("RECORD_LAST").as_deref() == Ok("1") {
+        tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+        return record_run(&ctx, n).await;
+    }
     sqlx::query("INSERT INTO cluster_runs (job_id, n, node, attempt) VALUES ($1, $2, $3, $4)")
         .bind(ctx.id)
         .bind(n)
@@ -33,6 +41,17 @@ async fn cluster_work(ctx: jobsmith::JobContext, n: i64, sleep_ms: u64) -> Resul
         .await?;
     tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
     sqlx::query("UPDATE cluster_gauge SET cur = cur - 1").execute(pool()).await?;
+    Ok(())
+}
+
+async fn record_run(ctx: &jobsmith::JobContext, n: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO cluster_runs (job_id, n, node, attempt) VALUES ($1, $2, $3, $4)")
+        .bind(ctx.id)
+        .bind(n)
+        .bind(NODE.get().unwrap())
+        .bind(ctx.attempt as i32)
+        .execute(pool())
+        .await?;
     Ok(())
 }
 
@@ -58,18 +77,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .node_name(&name)
         .queue("work", concurrency)
         .poll_interval(Duration::from_millis(200))
-        .heartbeat_interval(Duration::from_millis(200))
-        .node_ttl(Duration::from_secs(2))
-        .leader_lease(Duration::from_secs(1))
-        .rescue_interval(Duration::from_millis(250))
         .shutdown_grace(Duration::from_secs(10));
+    if std::env::var("TIMINGS").as_deref() != Ok("default") {
+        builder = builder
+            .heartbeat_interval(Duration::from_millis(200))
+            .node_ttl(Duration::from_secs(2))
+            .leader_lease(Duration::from_secs(1))
+            .rescue_interval(Duration::from_millis(250));
+    }
     if let Some(limit) = std::env::var("GLOBAL_LIMIT").ok().and_then(|l| l.parse().ok()) {
         builder = builder.global_limit("work", limit);
     }
     if std::env::var("CRON").as_deref() == Ok("1") {
-        let entry = CronEntry::new("* * * * * *", ClusterTick {})?
-            .named("tick")
-            .missed(MissedSlots::RunAll { max: 60 });
+        let mut entry = CronEntry::new("* * * * * *", ClusterTick {})?.named("tick");
+        if std::env::var("CRON_POLICY").as_deref() != Ok("default") {
+            entry = entry.missed(MissedSlots::RunAll { max: 60 });
+        }
         builder = builder.cron_entry(entry);
     }
     let runtime = builder.start().await?;

@@ -252,3 +252,57 @@ async fn a_global_limit_of_five_holds_over_three_nodes() {
     assert!((2..=5).contains(&peak), "peak {peak} with a global limit of 5");
     assert!(count(&pool, "SELECT count(DISTINCT node) FROM cluster_runs").await >= 2, "work was shared");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_default_timings_a_leader_kill_loses_no_cron_slot() {
+    // The library's own lease (5 s) and heartbeat (1 s), the default missed-slot policy: the
+    // slots of the seconds before takeover are late, not missed, and must each fire once.
+    let (pool, url) = setup().await;
+    let env = [("CRON", "1"), ("CRON_POLICY", "default"), ("TIMINGS", "default")];
+    let mut nodes: HashMap<String, Node> =
+        ["d1", "d2", "d3"].iter().map(|n| (n.to_string(), Node::start(&url, n, &env))).collect();
+    let leader: String = wait_for("a leader", MINUTES, || async {
+        sqlx::query_scalar("SELECT node FROM jobsmith.leader WHERE expires_at > now()")
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+    })
+    .await;
+    wait_for("three cron firings", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE meta ? 'cron_slot'").await >= 3).then_some(())
+    })
+    .await;
+    nodes.remove(&leader).unwrap().kill();
+    let killed = Instant::now();
+    wait_for("a new leader", MINUTES, || async {
+        let l: Option<String> =
+            sqlx::query_scalar("SELECT node FROM jobsmith.leader WHERE expires_at > now()")
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+        l.filter(|l| *l != leader)
+    })
+    .await;
+    let takeover = killed.elapsed();
+    eprintln!("figure: takeover after SIGKILL of the leader with default timings: {takeover:?}");
+    // Documented bound: lease (5 s) + heartbeat interval (1 s); allow scheduling slack.
+    assert!(takeover < Duration::from_secs(10), "takeover took {takeover:?}");
+    let fired = count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE meta ? 'cron_slot'").await;
+    wait_for("cron under the new leader", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE meta ? 'cron_slot'").await >= fired + 3)
+            .then_some(())
+    })
+    .await;
+    for (_, node) in nodes.drain() {
+        node.terminate();
+    }
+    let slots: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT (meta->>'cron_slot')::timestamptz FROM jobsmith.jobs WHERE meta ? 'cron_slot' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for w in slots.windows(2) {
+        assert_eq!((w[1] - w[0]).num_seconds(), 1, "a slot fired twice or not at all: {slots:?}");
+    }
+}

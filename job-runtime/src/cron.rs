@@ -114,6 +114,8 @@ pub struct Due {
 
 /// The slots due at `now` for an entry whose last recorded slot is `last`.
 ///
+/// Every slot younger than [`MISSED_AFTER`] fires, each once: it is merely late (a leader
+/// takeover takes seconds), not missed. Only older slots fall under the `missed` policy.
 /// An entry seen for the first time (`last == None`) fires nothing for the past: it records the
 /// newest slot and fires from the next one on.
 pub fn due_slots(
@@ -126,19 +128,22 @@ pub fn due_slots(
         let newest = schedule.slots_back(None, now, 1).into_iter().next();
         return Due { fire: Vec::new(), last: newest.or(Some(now)) };
     };
-    let cap = match missed {
+    let missed_cutoff = now - chrono::Duration::from_std(MISSED_AFTER).expect("small duration");
+    let older_wanted = match missed {
         MissedSlots::RunAll { max } => max.max(1) as usize,
-        _ => 1,
+        MissedSlots::RunOnce => 1,
+        MissedSlots::Skip => 0,
     };
-    let newest_first = schedule.slots_back(Some(last), now, cap);
+    // Slots have a resolution of one second, so at most this many are younger than the cutoff;
+    // one more tells whether any older slot exists at all.
+    let recent_max = MISSED_AFTER.as_secs() as usize + 1;
+    let newest_first = schedule.slots_back(Some(last), now, recent_max + older_wanted.max(1));
     let Some(&newest) = newest_first.first() else {
         return Due { fire: Vec::new(), last: None };
     };
-    let missed_cutoff = now - chrono::Duration::from_std(MISSED_AFTER).expect("small duration");
-    let mut fire: Vec<DateTime<Utc>> = match missed {
-        MissedSlots::Skip => newest_first.into_iter().filter(|s| *s >= missed_cutoff).collect(),
-        _ => newest_first,
-    };
+    let (recent, older): (Vec<_>, Vec<_>) = newest_first.into_iter().partition(|s| *s >= missed_cutoff);
+    let mut fire: Vec<DateTime<Utc>> = recent;
+    fire.extend(older.into_iter().take(older_wanted));
     fire.reverse();
     Due { fire, last: Some(newest) }
 }
@@ -272,6 +277,35 @@ mod tests {
         }
         // A slot due just now is not "missed", so Skip fires it.
         assert_eq!(due_slots(&s, last, utc(2026, 1, 1, 5, 0, 10), MissedSlots::Skip).fire.len(), 1);
+    }
+
+    #[test]
+    fn late_slots_younger_than_the_missed_threshold_all_fire() {
+        // A leader takeover of a few seconds on a per-second entry: the slots of 10:00:01..:05 are
+        // late, not missed, so every policy fires each of them once.
+        let s = Schedule::parse("* * * * * *", "UTC").unwrap();
+        let last = Some(utc(2026, 1, 1, 10, 0, 0));
+        let now = utc(2026, 1, 1, 10, 0, 5);
+        let expected: Vec<_> = (1..=5).map(|sec| utc(2026, 1, 1, 10, 0, sec)).collect();
+        for policy in [MissedSlots::RunOnce, MissedSlots::Skip, MissedSlots::RunAll { max: 2 }] {
+            let due = due_slots(&s, last, now, policy);
+            assert_eq!(due.fire, expected, "{policy:?}");
+            assert_eq!(due.last, Some(now));
+        }
+        // After a five-minute outage: the last minute's slots are late and fire; of the older
+        // ones, RunOnce fires the newest, Skip none, RunAll its newest `max`.
+        let now = utc(2026, 1, 1, 10, 5, 0);
+        let cutoff = utc(2026, 1, 1, 10, 4, 0);
+        let once = due_slots(&s, last, now, MissedSlots::RunOnce).fire;
+        assert_eq!(once.len(), 62, "61 slots from 10:04:00 to 10:05:00, and 10:03:59");
+        assert_eq!(once[0], utc(2026, 1, 1, 10, 3, 59));
+        assert!(once[1..].iter().all(|t| *t >= cutoff));
+        let skip = due_slots(&s, last, now, MissedSlots::Skip).fire;
+        assert_eq!(skip.len(), 61);
+        assert!(skip.iter().all(|t| *t >= cutoff));
+        let all = due_slots(&s, last, now, MissedSlots::RunAll { max: 3 }).fire;
+        assert_eq!(all.len(), 64);
+        assert_eq!(all[0], utc(2026, 1, 1, 10, 3, 57));
     }
 
     #[test]
