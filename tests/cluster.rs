@@ -8,6 +8,9 @@
 #[macro_use]
 mod harness;
 
+#[path = "support/faults.rs"]
+mod faults;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -72,21 +75,26 @@ impl Drop for Node {
 
 async fn setup() -> (PgPool, String) {
     let pool = new_pg_database().await;
-    jobsmith::migrate(&pool).await.unwrap();
-    sqlx::raw_sql(
-        "CREATE TABLE cluster_runs (job_id bigint NOT NULL, n bigint NOT NULL, node text NOT NULL, attempt int NOT NULL);
-         CREATE TABLE cluster_gauge (cur int NOT NULL, peak int NOT NULL);
-         INSERT INTO cluster_gauge VALUES (0, 0);",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
     let db: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.unwrap();
     let mut url = harness::base_url();
     let cut = url.rfind('/').unwrap();
     url.truncate(cut + 1);
     url.push_str(&db);
+    prepare(&pool).await;
     (pool, url)
+}
+
+/// The schema and the tables the node binary records into.
+async fn prepare(pool: &PgPool) {
+    jobsmith::migrate(pool).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE cluster_runs (job_id bigint NOT NULL, n bigint NOT NULL, node text NOT NULL, attempt int NOT NULL);
+         CREATE TABLE cluster_gauge (cur int NOT NULL, peak int NOT NULL);
+         INSERT INTO cluster_gauge VALUES (0, 0);",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 async fn count(pool: &PgPool, sql: &str) -> i64 {
@@ -305,4 +313,84 @@ async fn with_default_timings_a_leader_kill_loses_no_cron_slot() {
     for w in slots.windows(2) {
         assert_eq!((w[1] - w[0]).num_seconds(), 1, "a slot fired twice or not at all: {slots:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_longer_than_the_node_ttl_runs_nothing_twice_and_still_rescues_the_dead() {
+    // A cluster of the test's own, so it can be stopped. Node TTL 2 s (cluster_node's short
+    // timings); the database is away for 5 s, and one node is killed while it is away.
+    let cluster = faults::TempCluster::start().await;
+    cluster.create_database("jobs").await;
+    let url = cluster.url_for("jobs");
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&url).await.unwrap();
+    prepare(&pool).await;
+    // Jobs of 8 s that record their run last: those running when the database goes away finish
+    // after it is back, so a node rescued by mistake would see its jobs run twice.
+    insert_work(&pool, 0, 80, 8_000).await;
+    let env = [("RECORD_LAST", "1")];
+    let n1 = Node::start(&url, "o1", &env);
+    let n2 = Node::start(&url, "o2", &env);
+    let n3 = Node::start(&url, "o3", &env);
+    wait_for("every node busy", MINUTES, || async {
+        let busy =
+            count(&pool, "SELECT count(DISTINCT attempted_by) FROM jobsmith.jobs WHERE state = 'executing'")
+                .await;
+        (busy == 3
+            && count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'executing'").await == 60)
+            .then_some(())
+    })
+    .await;
+    drop(pool);
+
+    cluster.stop().await;
+    let down = Instant::now();
+    n3.kill(); // dies while the database is away: its jobs must still be rescued
+    // The outage itself (a fault of fixed length, not a wait for a condition): 2.5 x the TTL.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    cluster.start_again().await;
+    let back = Instant::now();
+    eprintln!("figure: database away for {:?}", back - down);
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&url).await.unwrap();
+    let rescued_at = wait_for("the dead node's jobs to be rescued", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE errors::text LIKE '%rescued: node `o3`%'")
+            .await
+            > 0)
+        .then(Instant::now)
+    })
+    .await;
+    eprintln!(
+        "figure: jobs of a node killed during the outage rescued {:?} after the database came back",
+        rescued_at - back
+    );
+    wait_for("all 80 jobs to complete", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 80)
+            .then_some(())
+    })
+    .await;
+    n1.terminate();
+    n2.terminate();
+
+    assert_eq!(count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state <> 'completed'").await, 0);
+    assert_eq!(count(&pool, "SELECT count(DISTINCT n) FROM cluster_runs").await, 80, "every job ran");
+    let twice = count(
+        &pool,
+        "SELECT count(*) FROM (SELECT job_id FROM cluster_runs GROUP BY job_id HAVING count(*) > 1) t",
+    )
+    .await;
+    eprintln!("figure: jobs run twice after the outage: {twice}");
+    let false_rescues = count(
+        &pool,
+        "SELECT count(*) FROM jobsmith.jobs WHERE errors::text LIKE '%rescued: node `o1`%' OR errors::text LIKE '%rescued: node `o2`%'",
+    )
+    .await;
+    eprintln!("figure: jobs of live nodes rescued after the outage: {false_rescues}");
+    assert_eq!(false_rescues, 0, "a live node's jobs were rescued after the outage");
+    let twice_without_a_true_rescue = count(
+        &pool,
+        "SELECT count(*) FROM jobsmith.jobs j WHERE (SELECT count(*) FROM cluster_runs r WHERE r.job_id = j.id) > 1
+           AND errors::text NOT LIKE '%rescued: node `o3`%'",
+    )
+    .await;
+    assert_eq!(twice_without_a_true_rescue, 0, "a job ran twice without a true rescue");
+    assert_eq!(twice, 0, "the dead node recorded nothing it had not finished, so nothing ran twice");
 }
