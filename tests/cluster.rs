@@ -129,11 +129,16 @@ async fn a_killed_node_loses_no_job_and_live_nodes_run_nothing_twice() {
     n2.kill();
     let killed = Instant::now();
     wait_for("the killed node's jobs to be rescued", MINUTES, || async {
-        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE errors::text LIKE '%rescued: node `n2`%'").await > 0)
-            .then_some(())
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE errors::text LIKE '%rescued: node `n2`%'")
+            .await
+            > 0)
+        .then_some(())
     })
     .await;
-    eprintln!("figure: jobs of a SIGKILLed node rescued {:?} after the kill (node_ttl 2 s)", killed.elapsed());
+    eprintln!(
+        "figure: jobs of a SIGKILLed node rescued {:?} after the kill (node_ttl 2 s)",
+        killed.elapsed()
+    );
     wait_for("all 5,000 jobs to complete", MINUTES, || async {
         (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 5_000)
             .then_some(())

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jobsmith::{Db, JobState, job};
+use jobsmith::{Db, JobExt, JobState, job};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -74,4 +74,39 @@ async fn spans_and_events_use_the_jobsmith_target_and_leave_args_out_by_default(
 
     run(&db, true, "bob@logged.example").await;
     assert!(out.text().contains("bob@logged.example"), "log_args(true) records the args");
+}
+
+/// A cron entry whose queue this node does not run is warned about at start: its jobs would wait
+/// until some node runs that queue. Scoped to this test's thread (a current-thread runtime runs
+/// `start` here), so it does not disturb the global subscriber of the test above.
+#[tokio::test]
+async fn a_cron_entry_for_a_queue_the_node_does_not_run_is_warned_about_at_start() {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("off,jobsmith=warn")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _scope = tracing::subscriber::set_default(subscriber);
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    db.migrate().await.unwrap();
+    let job = || PrivateThing { email: "cron@private.example".into() };
+    let rt = db
+        .runtime()
+        .queue("default", 1)
+        .cron_from_attributes(false)
+        .cron("0 0 1 1 *", job().on_queue("reports"))
+        .cron("0 0 2 1 *", job())
+        .start()
+        .await
+        .unwrap();
+    rt.shutdown().await.unwrap();
+    let logs = out.text();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "one warning, for the `reports` entry only:\n{logs}");
+    for expected in ["0 0 1 1 *", "queue `reports`", "does not run"] {
+        assert!(warnings[0].contains(expected), "missing `{expected}` in:\n{logs}");
+    }
+    assert!(!logs.contains("cron@private.example"), "args leaked into the logs:\n{logs}");
 }

@@ -3,7 +3,6 @@
 //! Every check reports into the `Ctxt` and carries on, so independent mistakes are reported
 //! together; a check that depends on a failed one is skipped, so one mistake gives one error.
 
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
@@ -18,6 +17,12 @@ use crate::attr::{self, Entry, Value};
 use crate::ctxt::Ctxt;
 use crate::keys::{ByItem, Key, State, UniqueKey, Word};
 use crate::model::{JobFn, Param, is_context};
+
+/// The most attempts a job may have: a copy of `job_runtime::MAX_ATTEMPTS_LIMIT` (`i32::MAX`, the
+/// largest value the `max_attempts` column holds), which this crate cannot depend on. Keep the two
+/// equal; `tests/ui/max-attempts-too-large.rs` and the conformance test of the insert limit pin
+/// both.
+const MAX_ATTEMPTS_LIMIT: u32 = 2_147_483_647;
 
 /// The checked options of one `#[job(...)]`. `None` means "not given": the runtime's default.
 #[derive(Default)]
@@ -97,9 +102,15 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
                         return None;
                     }
                     match u32::try_from(n) {
-                        Ok(n) => Some((n, span)),
-                        Err(_) => {
-                            cx.error_at(span, format!("`max_attempts` must be at most {}", u32::MAX));
+                        Ok(n) if n <= MAX_ATTEMPTS_LIMIT => Some((n, span)),
+                        _ => {
+                            cx.error_at(
+                                span,
+                                format!(
+                                    "`max_attempts` must be at most {MAX_ATTEMPTS_LIMIT}: attempts are \
+                                     stored in a 32-bit integer column, so no insert could store {n}"
+                                ),
+                            );
                             None
                         }
                     }
@@ -160,21 +171,14 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
     options
 }
 
-/// A cron expression that parses the way the runtime will parse it.
+/// A cron expression, checked by the same function the runtime parses it with (`job_cron::parse`),
+/// so the attribute refuses exactly what `CronEntry::new` would, in the same words.
 fn cron(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<LitStr> {
     let lit = string(key, entry, cx)?;
-    match croner::Cron::from_str(&lit.value()) {
+    match job_cron::parse(&lit.value()) {
         Ok(_) => Some(lit),
         Err(e) => {
-            cx.error_spanned_by(
-                &lit,
-                format!(
-                    "`{}` is not a valid cron expression ({e}); write five fields, minute hour day month \
-                     weekday, like `0 2 * * *`, optionally with a leading seconds field, or one of \
-                     `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`",
-                    lit.value().escape_default()
-                ),
-            );
+            cx.error_spanned_by(&lit, e.to_string());
             None
         }
     }

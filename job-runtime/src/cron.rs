@@ -28,7 +28,7 @@ pub enum MissedSlots {
     /// was missed at 02:00 runs once when the cluster comes back).
     #[default]
     RunOnce,
-    /// Run none of them: only slots that are due now fire.
+    /// Run none of them: only slots of the last minute (late, not missed) fire.
     Skip,
     /// Run every missed slot, oldest first, but at most this many (the newest ones).
     RunAll {
@@ -42,7 +42,9 @@ pub const MISSED_AFTER: Duration = Duration::from_secs(60);
 
 /// A parsed schedule: five fields (minute hour day month weekday) with names, ranges, steps and
 /// lists, an optional leading seconds field, and `@hourly`, `@daily`, `@weekly`, `@monthly`,
-/// `@yearly`; evaluated in an IANA time zone.
+/// `@yearly`; evaluated in an IANA time zone. No year field, no `@reboot`, no step wider than its
+/// field: each is refused with a message naming the field (the `job-cron` crate, shared with
+/// `#[job(cron = ...)]`).
 ///
 /// Daylight saving: a fixed-time slot (`30 1 * * *`) that falls in a spring-forward gap runs at
 /// the first valid time after the gap, and in a fall-back overlap runs once. Interval and wildcard
@@ -65,8 +67,8 @@ impl Schedule {
     /// assert!(jobsmith::cron::Schedule::parse("61 * * * *", "UTC").is_err());
     /// ```
     pub fn parse(expr: &str, tz: &str) -> Result<Self> {
-        let cron = Cron::from_str(expr)
-            .map_err(|e| Error::InvalidOption(format!("cron expression `{expr}` is invalid: {e}")))?;
+        // The same check `#[job(cron = ...)]` makes at compile time, so both refuse alike.
+        let cron = job_cron::parse(expr).map_err(|e| Error::InvalidOption(e.to_string()))?;
         let tz = Tz::from_str(tz).map_err(|_| Error::InvalidOption(format!("unknown time zone `{tz}`")))?;
         Ok(Self { expr: expr.to_string(), cron, tz })
     }
@@ -211,6 +213,11 @@ impl CronEntry {
         &self.schedule
     }
 
+    /// The queue its jobs go to.
+    pub fn queue(&self) -> &str {
+        self.job.queue()
+    }
+
     /// The policy.
     pub fn missed_policy(&self) -> MissedSlots {
         self.missed
@@ -340,5 +347,36 @@ mod tests {
         assert_eq!(first, utc(2026, 11, 1, 5, 30, 0));
         assert_eq!(second, utc(2026, 11, 2, 6, 30, 0), "not again an hour later");
         assert!(Schedule::parse("0 2 * * *", "Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn malformed_expressions_are_refused_naming_the_field_and_its_range() {
+        let err = |expr: &str| Schedule::parse(expr, "UTC").unwrap_err().to_string();
+        for (expr, says) in [
+            ("61 * * * * *", "seconds must be 0-59, got 61"),
+            ("61 * * * *", "minutes must be 0-59, got 61"),
+            ("0 25 * * *", "hours must be 0-23, got 25"),
+            ("0 0 32 * *", "days of the month must be 1-31, got 32"),
+            ("0 0 * 13 *", "months must be 1-12 or JAN-DEC, got 13"),
+            ("0 0 * * 8", "days of the week must be 0-7 or SUN-SAT, got 8"),
+            ("0 0-70 * * *", "hours must be 0-23, got 70"),
+            ("*/70 * * * * *", "seconds step must be 1-59, got 70"),
+            ("0 */24 * * *", "hours step must be 1-23, got 24"),
+            ("@reboot", "`@reboot` is not supported"),
+            ("0 0 0 1 1 * 2030", "a seventh (year) field is not supported"),
+            ("* * * *", "five fields"),
+        ] {
+            let text = err(expr);
+            assert!(
+                text.starts_with(&format!("invalid option: cron expression `{expr}` is invalid: ")),
+                "{text}"
+            );
+            assert!(text.contains(says), "`{expr}`: {text}");
+        }
+        assert!(err("@reboot").contains("startup"), "says what to do instead");
+        // The edges of each range are fine.
+        for expr in ["59 59 23 31 12 7", "0 0 0 1 1 0", "*/59 * * * * *", "0 */23 * * *", "@annually"] {
+            Schedule::parse(expr, "UTC").unwrap_or_else(|e| panic!("`{expr}`: {e}"));
+        }
     }
 }

@@ -28,6 +28,40 @@ pub enum Error {
     /// The runtime is not running (it was shut down).
     #[error("the runtime has shut down")]
     ShutDown,
+    /// The database has no jobsmith tables for this instance (or not all of them): nobody ran the
+    /// migrations. `schema` is the PostgreSQL schema, or on SQLite the table prefix without its
+    /// underscore.
+    #[error(
+        "jobsmith's tables are missing in schema `{schema}`: run migrations first (`db.migrate()` or \
+         `jobsmith migrate`)"
+    )]
+    NotMigrated {
+        /// The instance whose tables are missing.
+        schema: String,
+    },
+    /// Settings were asked for a queue that no node runs and that has no jobs and no stored
+    /// settings, which is most often a typo. [`crate::engine::Engine::update_queue_settings`]
+    /// with `allow_unknown` stores them on purpose, for a queue that nodes will run later.
+    #[error(
+        "queue `{0}` is not run by any node and has no jobs or stored settings (a typo?); to store \
+         settings for a queue that nodes will run later, pass --create (`jobsmith queue`) or \
+         allow_unknown (`Engine::update_queue_settings`)"
+    )]
+    UnknownQueue(String),
+}
+
+impl Error {
+    /// This error, or [`Error::NotMigrated`] if it is the database saying that one of jobsmith's
+    /// tables (or the whole PostgreSQL schema) does not exist. Every engine call and insert goes
+    /// through this, so an unmigrated database is named as such wherever it is first touched.
+    pub(crate) fn or_not_migrated(self, schema: &str) -> Error {
+        let Error::Database(sqlx::Error::Database(db)) = &self else { return self };
+        // 42P01 undefined_table, 3F000 invalid_schema_name (PostgreSQL); SQLite has no code of its
+        // own for it, only the message.
+        let missing = matches!(db.code().as_deref(), Some("42P01" | "3F000"))
+            || db.message().starts_with("no such table");
+        if missing { Error::NotMigrated { schema: schema.to_string() } } else { self }
+    }
 }
 
 /// `Result` with jobsmith's [`Error`].

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::JobRow;
 use crate::error::{Error, Result};
-use crate::job::{Job, UniqueOptions};
+use crate::job::{Job, MAX_ATTEMPTS_LIMIT, UniqueOptions};
 use crate::state::JobState;
 
 /// The default schema (PostgreSQL) that holds jobsmith's tables.
@@ -150,7 +150,8 @@ impl<J: Job> InsertBuilder<J> {
         self
     }
 
-    /// Attempts before discard, at least 1.
+    /// Attempts before discard, 1 to [`MAX_ATTEMPTS_LIMIT`] (2,147,483,647); out of range is an
+    /// error at insert.
     pub fn max_attempts(mut self, max_attempts: u32) -> Self {
         self.max_attempts = Some(max_attempts);
         self
@@ -196,8 +197,10 @@ impl<J: Job> InsertBuilder<J> {
             return Err(Error::InvalidOption(format!("priority must be 0..=9, got {priority}")));
         }
         let max_attempts = self.max_attempts.unwrap_or(opts.max_attempts);
-        if max_attempts == 0 || max_attempts > i32::MAX as u32 {
-            return Err(Error::InvalidOption(format!("max_attempts must be at least 1, got {max_attempts}")));
+        if !(1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
+            return Err(Error::InvalidOption(format!(
+                "max_attempts must be 1 to {MAX_ATTEMPTS_LIMIT}, got {max_attempts}"
+            )));
         }
         let meta = self.meta.unwrap_or_else(|| serde_json::json!({}));
         if !meta.is_object() {

@@ -50,12 +50,18 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn perform(self, ctx: JobContext) -> PerformFuture;
 }
 
+/// The most attempts a job may be given (`max_attempts`): `i32::MAX`, because the column that
+/// stores it is a 32-bit integer on both engines. `#[job(max_attempts = ...)]` refuses more at
+/// compile time (the macro keeps its own copy of this number), and an insert refuses more before
+/// reaching the database.
+pub const MAX_ATTEMPTS_LIMIT: u32 = i32::MAX as u32;
+
 /// The options a job type declares in `#[job(...)]`. Every field states its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobOptions {
     /// Queue to run on. Default `"default"`.
     pub queue: &'static str,
-    /// Attempts before the job is discarded, at least 1. Default 20.
+    /// Attempts before the job is discarded, 1 to [`MAX_ATTEMPTS_LIMIT`]. Default 20.
     pub max_attempts: u32,
     /// 0 (runs first) to 9. Default 0.
     pub priority: u8,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod insert;
 pub mod job;
 pub mod outcome;
+pub mod preview;
 pub mod registry;
 pub mod runtime;
 pub mod state;
@@ -20,10 +21,13 @@ pub use context::JobContext;
 pub use cron::{CronEntry, MissedSlots};
 pub use db::{Db, Pool};
 pub use engine::JobRow;
-pub use engine::{JobFilter, MinuteStats, NodeRow, Page, QueueSettings, RescueReport, Retention, StateCount};
+pub use engine::{
+    JobFilter, MinuteStats, NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport, Retention,
+    StateCount,
+};
 pub use error::{Error, Result};
 pub use insert::{InsertBuilder, InsertedJob, JobExt, NewJob, insert_all, insert_all_in};
-pub use job::{CronSpec, Job, JobOptions, PerformFuture, UniqueOptions};
+pub use job::{CronSpec, Job, JobOptions, MAX_ATTEMPTS_LIMIT, PerformFuture, UniqueOptions};
 pub use outcome::{IntoOutcome, Outcome};
 pub use registry::{Registry, WorkerEntry};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder};

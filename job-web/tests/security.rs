@@ -56,6 +56,7 @@ fn pages(job: i64) -> Vec<String> {
         "/jobs".into(),
         "/jobs?state=discarded&queue=reports&worker=x&tag=y&q=z".into(),
         format!("/jobs/{job}"),
+        format!("/jobs/{job}/args.json"),
         "/cluster".into(),
         "/no-such-page".into(),
     ]
@@ -447,4 +448,22 @@ async fn serve_refuses_an_auth_without_credentials() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn settings_for_an_unknown_queue_are_refused() {
+    let f = fixture().await;
+    let session = login(&f.app, FULL).await;
+    let csrf = csrf_of(&send(&f.app, Method::GET, "/", &cookie(&session), "").await.body);
+    for (path, fields) in [
+        ("/queues/pause", "queue=nosuch"),
+        ("/queues/resume", "queue=nosuch"),
+        ("/queues/scale", "queue=nosuch&concurrency=3"),
+    ] {
+        let r = send(&f.app, Method::POST, path, &cookie(&session), &format!("{fields}&csrf={csrf}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "POST {path}: {}", r.body);
+        assert!(r.body.contains("nosuch") && r.body.contains("--create"), "POST {path}: {}", r.body);
+    }
+    let settings = f.db.engine().queue_settings().await.unwrap();
+    assert!(settings.iter().all(|s| s.name != "nosuch"), "nothing was stored: {settings:?}");
 }

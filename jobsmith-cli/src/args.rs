@@ -67,10 +67,14 @@ pub(crate) enum Command {
 pub(crate) enum JobsCommand {
     /// Jobs matching filters, newest first, one page at a time.
     List(ListArgs),
-    /// Everything about one job: args, meta, tags, errors per attempt, timestamps.
+    /// Everything about one job: args, meta, tags, errors per attempt, timestamps. Args larger
+    /// than 64 KiB are cut, saying so, unless --full (--json always prints them whole).
     Show {
         /// Job id.
         id: i64,
+        /// Print the args whole, however large.
+        #[arg(long)]
+        full: bool,
     },
     /// Make a discarded or cancelled job available again, or every such job matching filters.
     Retry(RetryArgs),
@@ -133,18 +137,25 @@ pub(crate) struct RetryArgs {
     pub(crate) tag: Option<String>,
 }
 
-/// `queue ...`
+/// `queue ...`. Each refuses a queue that no node runs and that has no jobs and no stored
+/// settings (a typo, most often) unless `--create` says it is meant.
 #[derive(Debug, Subcommand)]
 pub(crate) enum QueueCommand {
     /// Stop fetching new jobs of a queue on every node; running jobs finish.
     Pause {
         /// Queue name.
         queue: String,
+        /// Store the setting even if no node runs the queue and it has no jobs yet.
+        #[arg(long)]
+        create: bool,
     },
     /// Fetch jobs of a queue again on every node.
     Resume {
         /// Queue name.
         queue: String,
+        /// Store the setting even if no node runs the queue and it has no jobs yet.
+        #[arg(long)]
+        create: bool,
     },
     /// Set how many jobs of a queue each node runs at once.
     Scale {
@@ -153,6 +164,9 @@ pub(crate) enum QueueCommand {
         /// Jobs at once per node (at least 1; pause the queue to stop it).
         #[arg(value_parser = clap::value_parser!(u32).range(1..))]
         concurrency: u32,
+        /// Store the setting even if no node runs the queue and it has no jobs yet.
+        #[arg(long)]
+        create: bool,
     },
 }
 

@@ -40,21 +40,12 @@ impl fmt::Display for Failure {
 
 impl From<jobsmith::Error> for Failure {
     fn from(error: jobsmith::Error) -> Self {
-        if is_missing_table(&error) {
-            return Failure::new(NOT_MIGRATED);
-        }
         match error {
+            // The runtime recognises a missing table (every engine call does); the words here are
+            // the ones for a command line user.
+            jobsmith::Error::NotMigrated { .. } => Failure::new(NOT_MIGRATED),
             jobsmith::Error::JobNotFound(id) => Failure::no_job(id),
             other => Failure::new(other.to_string()),
         }
     }
-}
-
-/// Whether the database said a table (or the whole PostgreSQL schema) does not exist, which on a
-/// database the runtime can reach means nobody ran the migrations.
-fn is_missing_table(error: &jobsmith::Error) -> bool {
-    let jobsmith::Error::Database(sqlx::Error::Database(db)) = error else { return false };
-    // 42P01 undefined_table, 3F000 invalid_schema_name; SQLite has no specific code for it, only
-    // its message.
-    matches!(db.code().as_deref(), Some("42P01" | "3F000")) || db.message().starts_with("no such table")
 }

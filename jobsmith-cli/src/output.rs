@@ -121,6 +121,7 @@ pub(crate) fn job_json(job: &JobRow) -> Value {
         "completed_at": json_opt_time(job.completed_at),
         "discarded_at": json_opt_time(job.discarded_at),
         "cancelled_at": json_opt_time(job.cancelled_at),
+        "unreadable": job.unreadable,
     })
 }
 

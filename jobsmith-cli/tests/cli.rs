@@ -576,7 +576,8 @@ on_both! {
             db.engine().queue_settings().await.expect("queue_settings").into_iter().find(|s| s.name == "mail")
         };
 
-        let out = fresh.cli(&["queue", "pause", "mail"]).ok();
+        // No job, node or setting names `mail` yet: storing its settings is asked for on purpose.
+        let out = fresh.cli(&["queue", "pause", "mail", "--create"]).ok();
         assert!(out.contains("paused"), "{out}");
         let stored = settings().await.expect("settings persisted");
         assert_eq!((stored.paused, stored.concurrency), (Some(true), None));
@@ -600,6 +601,50 @@ on_both! {
 
         fresh.cli(&["queue", "scale", "mail", "0"]).fails(2);
         fresh.cli(&["queue", "scale", "mail", "many"]).fails(2);
+        fresh.remove(Some(db)).await;
+    }
+}
+
+on_both! {
+    /// A queue no node runs and no job or setting names (a typo) is refused unless `--create`.
+    async fn an_unknown_queue_is_refused_unless_created(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        for args in [&["queue", "pause", "nosuch"][..], &["queue", "resume", "nosuch"], &["queue", "scale", "nosuch", "3"]] {
+            let stderr = fresh.cli(args).fails(1);
+            assert!(stderr.contains("queue `nosuch` is not run by any node") && stderr.contains("--create"), "{args:?}: {stderr}");
+        }
+        assert!(db.engine().queue_settings().await.expect("queue_settings").is_empty(), "nothing was stored");
+        // A queue with jobs is known.
+        mail(&db, "a@example.com").await;
+        fresh.cli(&["queue", "pause", "mail"]).ok();
+        // `--create` stores settings for a queue that nodes will run later.
+        let created = fresh.json(&["queue", "scale", "later", "4", "--create"]);
+        assert_eq!((created["queue"].clone(), created["concurrency"].clone()), ("later".into(), 4.into()));
+        // From then on it is known.
+        fresh.cli(&["queue", "pause", "later"]).ok();
+        fresh.remove(Some(db)).await;
+    }
+}
+
+on_both! {
+    /// `jobs show` prints a bounded preview of large args and says how to get all of them.
+    async fn show_bounds_large_args_and_full_prints_them(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        let big = "x".repeat(10 * 1024 * 1024);
+        let id = db.insert(SendMail { to: big.clone() }).await.expect("insert").job.id.to_string();
+
+        let text = fresh.cli(&["jobs", "show", &id]).ok();
+        assert!(text.len() < 200_000, "{} bytes printed", text.len());
+        for part in ["showing the first 64 KiB of 10.0 MiB", &format!("jobsmith jobs show {id} --full")] {
+            assert!(text.contains(part), "{part:?} missing from the end of:\n{}", &text[text.len() - 2000..]);
+        }
+        assert!(text.contains("state         available"), "the fields are still there");
+
+        let full = fresh.cli(&["jobs", "show", &id, "--full"]).ok();
+        assert!(full.contains(&big), "--full prints the whole args ({} bytes printed)", full.len());
+        assert!(!full.contains("showing the first"), "no preview note with --full");
+        // JSON is for scripts: always whole.
+        assert_eq!(fresh.json(&["jobs", "show", &id])["args"]["to"].as_str().map(str::len), Some(big.len()));
         fresh.remove(Some(db)).await;
     }
 }
@@ -776,4 +821,28 @@ fn with_database_replaces_only_the_name() {
     assert_eq!(with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
     assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
     assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+}
+
+on_both! {
+    /// A row whose args nest deeper than JSON decoding allows is listed and shown, with the reason,
+    /// instead of failing the whole listing.
+    async fn an_unreadable_row_is_listed_and_shown(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        let good = charge_job(&db, 1).await;
+        let bad = charge_job(&db, 2).await;
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let table = if kind == Kind::Postgres { "jobsmith.jobs" } else { "jobsmith_jobs" };
+        fresh.sql(&db, format!("UPDATE {table} SET args = '{deep}' WHERE id = {bad}")).await;
+
+        let list = fresh.json(&["jobs", "list"]);
+        assert_eq!(ids(&list), vec![bad, good], "{list:#}");
+        let shown = fresh.json(&["jobs", "show", &bad.to_string()]);
+        let reason = shown["unreadable"].as_str().expect("a reason");
+        assert!(reason.contains("column `args` could not be read"), "{reason}");
+        assert_eq!(shown["args"], Value::String(deep.clone()), "the stored text is shown");
+        let text = fresh.cli(&["jobs", "show", &bad.to_string()]).ok();
+        assert!(text.contains("unreadable") && text.contains("nested deeper than the 128 levels"), "{text}");
+        fresh.cli(&["jobs", "list"]).ok();
+        fresh.remove(Some(db)).await;
+    }
 }

@@ -1,5 +1,5 @@
 //! A node reconciles its own claims: a row `executing` by this node that it is not running (a
-//! claim whose answer was lost) is handed back within the rescue interval, and at shutdown; a job
+//! claim whose answer was lost) is handed back within two rescue intervals, and at shutdown; a job
 //! it does run is never handed back however many rounds pass.
 
 use std::time::Duration;
@@ -25,7 +25,7 @@ async fn claim_by_hand(db: &TestDb, id: i64, node: &str) {
 }
 
 conformance! {
-    async fn a_claim_whose_answer_was_lost_is_handed_back_within_the_rescue_interval(db) {
+    async fn a_claim_whose_answer_was_lost_is_handed_back_within_two_rescue_intervals(db) {
         let p = Probe::new();
         let rt = db
             .runtime()

@@ -105,6 +105,20 @@ impl TestDb {
         }
     }
 
+    /// Runs one SQL statement that may be refused, and returns the database's message if it is;
+    /// `{jobs}` as in [`TestDb::exec`].
+    pub async fn try_exec(&self, sql: &str) -> Result<(), String> {
+        let done = match self.db.pool() {
+            Pool::Postgres(p) => {
+                sqlx::query(AssertSqlSafe(sql.replace("{jobs}", "jobsmith.jobs"))).execute(p).await.map(drop)
+            }
+            Pool::Sqlite(p) => {
+                sqlx::query(AssertSqlSafe(sql.replace("{jobs}", "jobsmith_jobs"))).execute(p).await.map(drop)
+            }
+        };
+        done.map_err(|e| e.to_string())
+    }
+
     /// A single integer from SQL; `{jobs}` as in [`TestDb::exec`].
     pub async fn scalar(&self, sql: &str) -> i64 {
         match self.db.pool() {

@@ -15,6 +15,8 @@ mod listing;
 mod postgres_only;
 mod prefetch;
 mod probe;
+mod queue_settings;
+mod refusals;
 mod runtime;
 mod sqlite_only;
 mod telemetry;

@@ -298,7 +298,8 @@ async fn an_unreadable_row_is_one_bad_job_and_its_fetch_neighbours_run() {
     // Listings and look-ups show the row instead of failing: the stored JSON as text.
     assert!(row.unreadable.as_deref().unwrap_or_default().contains("column `args`"));
     assert_eq!(row.args, serde_json::Value::String(too_deep_json()));
-    let listed = db.engine().list_jobs(&jobsmith::JobFilter::default(), jobsmith::Page::default()).await.unwrap();
+    let listed =
+        db.engine().list_jobs(&jobsmith::JobFilter::default(), jobsmith::Page::default()).await.unwrap();
     assert_eq!(listed.len(), 21);
     assert!(listed.iter().any(|j| j.id == bad && j.unreadable.is_some()));
 }

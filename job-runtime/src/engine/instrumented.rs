@@ -12,8 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Ack, Engine, FetchRequest, FetchedJob, JobFilter, JobRow, MinuteStats, NodeRow, Page, QueueSettings,
-    RescueReport, Retention, Signal, StageReport, StateCount,
+    Ack, Engine, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, JobFilter, JobRow, MinuteStats, NodeRow,
+    Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest, Retention, Signal, StageReport,
+    StateCount,
 };
 use crate::error::Result;
 use crate::insert::{InsertedJob, NewJob};
@@ -29,10 +30,12 @@ impl Instrumented {
     }
 }
 
+/// One span per call; and since every call of the runtime, the CLI and the dashboard passes
+/// here, this is where a missing table becomes [`crate::Error::NotMigrated`].
 macro_rules! traced {
     ($self:ident, $op:literal, $call:expr) => {{
         let span = tracing::debug_span!(target: "jobsmith", "jobsmith.engine", op = $op, engine = $self.0.name());
-        $call.instrument(span).await
+        $call.instrument(span).await.map_err(|e| e.or_not_migrated($self.0.schema()))
     }};
 }
 
@@ -61,8 +64,8 @@ impl Engine for Instrumented {
     async fn now(&self) -> Result<DateTime<Utc>> {
         traced!(self, "now", self.0.now())
     }
-    async fn heartbeat(&self, node: &str, queues: &[String]) -> Result<()> {
-        traced!(self, "heartbeat", self.0.heartbeat(node, queues))
+    async fn heartbeat(&self, beat: &Heartbeat<'_>) -> Result<()> {
+        traced!(self, "heartbeat", self.0.heartbeat(beat))
     }
     async fn remove_node(&self, node: &str) -> Result<()> {
         traced!(self, "remove_node", self.0.remove_node(node))
@@ -79,17 +82,17 @@ impl Engine for Instrumented {
     async fn leader(&self) -> Result<Option<String>> {
         traced!(self, "leader", self.0.leader())
     }
-    async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport> {
-        traced!(self, "rescue", self.0.rescue(node_ttl, limit))
+    async fn rescue(&self, request: &RescueRequest<'_>) -> Result<RescueReport> {
+        traced!(self, "rescue", self.0.rescue(request))
     }
     async fn release_node(&self, node: &str) -> Result<RescueReport> {
         traced!(self, "release_node", self.0.release_node(node))
     }
-    async fn executing_ids(&self, node: &str) -> Result<Vec<i64>> {
-        traced!(self, "executing_ids", self.0.executing_ids(node))
+    async fn executing(&self, node: &str) -> Result<Vec<ExecutingRow>> {
+        traced!(self, "executing", self.0.executing(node))
     }
-    async fn hand_back(&self, node: &str, ids: &[i64], reason: &str) -> Result<Vec<i64>> {
-        traced!(self, "hand_back", self.0.hand_back(node, ids, reason))
+    async fn hand_back(&self, node: &str, claims: &[(i64, i64)], reason: &str) -> Result<Vec<i64>> {
+        traced!(self, "hand_back", self.0.hand_back(node, claims, reason))
     }
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         traced!(self, "prune", self.0.prune(retention, limit))
@@ -108,9 +111,6 @@ impl Engine for Instrumented {
     }
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         traced!(self, "queue_settings", self.0.queue_settings())
-    }
-    async fn set_queue_settings(&self, settings: &QueueSettings) -> Result<()> {
-        traced!(self, "set_queue_settings", self.0.set_queue_settings(settings))
     }
     async fn stage(&self, limit: u32) -> Result<StageReport> {
         traced!(self, "stage", self.0.stage(limit))
@@ -144,6 +144,17 @@ impl Engine for Instrumented {
     }
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         traced!(self, "count_by_state", self.0.count_by_state())
+    }
+    fn schema(&self) -> &str {
+        self.0.schema()
+    }
+    async fn update_queue_settings(
+        &self,
+        queue: &str,
+        change: &QueueSettingsChange,
+        allow_unknown: bool,
+    ) -> Result<QueueSettings> {
+        traced!(self, "update_queue_settings", self.0.update_queue_settings(queue, change, allow_unknown))
     }
     async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
         self.0.listen(signals, stop).await

@@ -171,6 +171,88 @@ pub struct QueueSettings {
     pub global_limit: Option<u32>,
 }
 
+/// A change to one queue's persisted settings: `None` leaves a field as stored, `Some` sets it
+/// (for the limits, `Some(None)` clears it, back to each node's own configuration). See
+/// [`Engine::update_queue_settings`].
+///
+/// ```
+/// let change = jobsmith::QueueSettingsChange { concurrency: Some(Some(5)), ..Default::default() };
+/// assert_eq!(change.paused, None, "the pause is left as it is");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueSettingsChange {
+    /// Paused (`Some(true)`) or resumed (`Some(false)`) on every node.
+    pub paused: Option<bool>,
+    /// Concurrency on every node, at least 1; `Some(None)` clears it.
+    pub concurrency: Option<Option<u32>>,
+    /// Most jobs executing across all nodes, at least 1; `Some(None)` clears it.
+    pub global_limit: Option<Option<u32>>,
+}
+
+impl QueueSettingsChange {
+    /// Refuses what the database would refuse, with a message instead of a constraint name.
+    pub(crate) fn check(&self, queue: &str) -> Result<()> {
+        if queue.is_empty() || queue.len() > 128 {
+            return Err(crate::Error::InvalidOption(format!(
+                "queue name must be 1 to 128 bytes, got {queue:?}"
+            )));
+        }
+        for (what, value) in [("concurrency", self.concurrency), ("global limit", self.global_limit)] {
+            if let Some(Some(n)) = value
+                && (n == 0 || n > i32::MAX as u32)
+            {
+                return Err(crate::Error::InvalidOption(format!(
+                    "a queue's {what} must be 1 to {}, got {n}; pause the queue to stop it",
+                    i32::MAX
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One heartbeat of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat<'a> {
+    /// The node.
+    pub node: &'a str,
+    /// The queues it runs.
+    pub queues: &'a [String],
+    /// A node whose previous heartbeat is older than this was disconnected: its
+    /// `connected_since` starts again now (see [`RescueRequest`]).
+    pub reconnect_gap: Duration,
+}
+
+/// What a rescue pass asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RescueRequest<'a> {
+    /// The node doing the rescue. It rescues only if, by the database's clock at the moment the
+    /// statement runs, its own heartbeat is younger than `reconnect_gap` and it has been connected
+    /// (heartbeating without a gap longer than `reconnect_gap`) for at least `node_ttl`: right
+    /// after an outage every heartbeat looks old, and a node still reconnecting cannot be told
+    /// from a dead one.
+    pub rescuer: &'a str,
+    /// A node whose heartbeat is older than this is dead.
+    pub node_ttl: Duration,
+    /// See `rescuer`.
+    pub reconnect_gap: Duration,
+    /// Most jobs to move.
+    pub limit: u32,
+}
+
+/// A row `executing` by a node, as the node's claim reconciliation sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExecutingRow {
+    /// Row id.
+    pub id: i64,
+    /// Queue.
+    pub queue: String,
+    /// Which claim of the row this is: when the fetch took it, in microseconds since the epoch
+    /// (milliseconds on SQLite). A later claim of the same row by the same node has another
+    /// stamp, so a hand-back meant for a lost claim never touches a newer one.
+    pub claim: i64,
+}
+
 /// What one rescue pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RescueReport {
@@ -358,8 +440,9 @@ pub trait Engine: Send + Sync + 'static {
     /// The database's clock: leases, cron slots and due times use it, not each node's.
     async fn now(&self) -> Result<DateTime<Utc>>;
 
-    /// Records that `node` is alive and which queues it runs.
-    async fn heartbeat(&self, node: &str, queues: &[String]) -> Result<()>;
+    /// Records that the node is alive and which queues it runs, and keeps its `connected_since`
+    /// (reset when the previous heartbeat is older than the beat's `reconnect_gap`).
+    async fn heartbeat(&self, beat: &Heartbeat<'_>) -> Result<()>;
 
     /// Removes a node's row on clean shutdown (its jobs were handed back already).
     async fn remove_node(&self, node: &str) -> Result<()>;
@@ -379,22 +462,24 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Moves `executing` jobs of nodes whose heartbeat is older than `node_ttl` back to
     /// `available` (or `discarded` when out of attempts) with an error entry, and forgets those
-    /// nodes. Jobs of live nodes are never touched.
-    async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport>;
+    /// nodes; only while the rescuer itself has been connected for `node_ttl` (see
+    /// [`RescueRequest`]). Jobs of live nodes are never touched.
+    async fn rescue(&self, request: &RescueRequest<'_>) -> Result<RescueReport>;
 
     /// Takes back the `executing` jobs left by an earlier run of a node of this name (which must
     /// therefore be dead: node names are unique among running processes), like a rescue.
     async fn release_node(&self, node: &str) -> Result<RescueReport>;
 
-    /// The ids of every row `executing` by `node` (for reconciling its claims: see
-    /// `runtime::claims`).
-    async fn executing_ids(&self, node: &str) -> Result<Vec<i64>>;
+    /// Every row `executing` by `node`, with the stamp of its claim (for reconciling the node's
+    /// claims: see `runtime::claims`).
+    async fn executing(&self, node: &str) -> Result<Vec<ExecutingRow>>;
 
-    /// Hands back those of `ids` that are still `executing` by `node`: `available` again with
-    /// the attempt returned, the due time (and so the place in run order) kept, and an error
-    /// entry `reason`; the queues are told. Returns the ids handed back. For claims the node
-    /// lost: it never ran these jobs.
-    async fn hand_back(&self, node: &str, ids: &[i64], reason: &str) -> Result<Vec<i64>>;
+    /// Hands back those of `claims` (id and claim stamp, as [`Engine::executing`] gave them) that
+    /// are still `executing` by `node` under that very claim: `available` again with the attempt
+    /// returned, the due time (and so the place in run order) kept, and an error entry `reason`;
+    /// the queues are told. Returns the ids handed back. For claims the node lost: it never ran
+    /// these jobs.
+    async fn hand_back(&self, node: &str, claims: &[(i64, i64)], reason: &str) -> Result<Vec<i64>>;
 
     /// Deletes finished rows older than their retention, at most `limit` in one statement.
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64>;
@@ -414,9 +499,6 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Every persisted queue setting.
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>>;
-
-    /// Persists a queue's settings (replacing them) and tells every node.
-    async fn set_queue_settings(&self, settings: &QueueSettings) -> Result<()>;
 
     /// Jobs matching `filter`, newest first, one page.
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>>;
@@ -441,6 +523,24 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Job counts per queue and state, for status views and tests.
     async fn count_by_state(&self) -> Result<Vec<StateCount>>;
+
+    /// The instance this engine serves: the PostgreSQL schema, or on SQLite the table prefix
+    /// without its trailing underscore. Errors name it (see [`crate::Error::NotMigrated`]).
+    fn schema(&self) -> &str;
+
+    /// Changes the fields of `queue`'s persisted settings that `change` names, and only those, in
+    /// one atomic write (concurrent changes of different fields all survive), then tells every
+    /// node. Returns the settings after the change.
+    ///
+    /// Refused with [`crate::Error::UnknownQueue`], storing nothing, when the queue is unknown and
+    /// `allow_unknown` is false. A queue is known when it has job rows, has stored settings, or is
+    /// listed by a node row (a live node, or a dead one until the leader forgets it).
+    async fn update_queue_settings(
+        &self,
+        queue: &str,
+        change: &QueueSettingsChange,
+        allow_unknown: bool,
+    ) -> Result<QueueSettings>;
 
     /// Delivers outside signals (inserts from other processes, cancels) to `signals` until
     /// `stop` fires, reconnecting as needed. Engines without notifications return at once.

@@ -8,19 +8,24 @@
 //! rescue takes it either. The reconciler, on every node every `rescue_interval`, finds such
 //! rows and hands them back (available, attempt returned, an error entry saying why).
 //!
-//! Why it cannot hand back a job that is about to run: it takes every queue's fetch gate before
-//! it compares, and a producer holds its gate from the fetch until the claimed jobs are held. So
-//! while the reconciler compares, no fetch of this node is in flight, and every claim whose answer
-//! arrived is in the ledger.
+//! Why it never hands back a job that runs or is about to:
+//! - a row counts as lost only if two rounds in a row find it executing under the same claim
+//!   (the fetch's time stamps each claim) and unheld: a job that finished between the read and
+//!   the comparison, or whose fetch answer was just arriving, is gone or held by the next round;
+//! - before handing back, it takes the fetch gates of the rows' queues and compares once more: a
+//!   producer holds its gate from the fetch until the claimed jobs are held, so no claim of those
+//!   queues is in flight then;
+//! - the hand-back itself is guarded by the claim stamp, so a statement that reaches the database
+//!   late can never touch a newer claim of the same row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::engine::{Ack, FetchedJob};
+use crate::engine::{Ack, ExecutingRow, FetchedJob};
 use crate::error::Result;
 
 /// The error entry of a job handed back because its claim was lost.
@@ -31,10 +36,12 @@ pub(crate) const LOST_CLAIM: &str =
 pub(crate) const UNKNOWN_AT_SHUTDOWN: &str =
     "handed back at shutdown: this node's claim of the job was lost before it ran";
 
-/// Job id to the attempt this node holds it in.
+/// Job id to the attempts this node holds it in, one entry per claim: the same row can be held
+/// twice for a moment (a claim given back unstarted and fetched again before the first result is
+/// marked written), and writing one result must not forget the other.
 #[derive(Debug, Default)]
 pub(crate) struct Claims {
-    held: Mutex<HashMap<i64, u32>>,
+    held: Mutex<HashMap<i64, Vec<u32>>>,
 }
 
 impl Claims {
@@ -42,66 +49,117 @@ impl Claims {
     pub(crate) fn hold(&self, jobs: &[FetchedJob]) {
         let mut held = self.held.lock().expect("claims");
         for job in jobs {
-            held.insert(job.id, job.attempt);
+            held.entry(job.id).or_default().push(job.attempt);
         }
     }
 
-    /// Forgets the claims whose results were written (one lock per written batch).
+    /// Forgets one claim per written result, of the result's attempt (one lock per batch).
     pub(crate) fn written(&self, acks: &[Ack]) {
         let mut held = self.held.lock().expect("claims");
         for ack in acks {
-            if held.get(&ack.id) == Some(&ack.attempt) {
-                held.remove(&ack.id);
+            if let Some(attempts) = held.get_mut(&ack.id) {
+                if let Some(at) = attempts.iter().position(|a| *a == ack.attempt) {
+                    attempts.swap_remove(at);
+                }
+                if attempts.is_empty() {
+                    held.remove(&ack.id);
+                }
             }
         }
     }
 
-    /// Of `ids`, those this node does not hold.
-    pub(crate) fn not_held(&self, ids: &[i64]) -> Vec<i64> {
+    /// Of `rows`, those this node does not hold.
+    fn not_held<'a>(&self, rows: impl IntoIterator<Item = &'a ExecutingRow>) -> Vec<&'a ExecutingRow> {
         let held = self.held.lock().expect("claims");
-        ids.iter().copied().filter(|id| !held.contains_key(id)).collect()
+        rows.into_iter().filter(|r| !held.contains_key(&r.id)).collect()
     }
 }
 
-/// How long one reconciliation may take before it gives up for this round: it holds the fetch
-/// gates meanwhile, and a database that does not answer should not stop fetching for long.
+/// How long one reconciliation may take before it gives up for this round: it may hold fetch
+/// gates, and a database that does not answer should not stop fetching for long.
 const RECONCILE_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Finds this node's lost claims and hands them back. Returns the ids handed back.
-pub(crate) async fn reconcile_once(shared: &Shared, reason: &str) -> Result<Vec<i64>> {
-    // A cheap read first, without the gates: most rounds find every executing row held.
-    let executing = shared.engine.executing_ids(&shared.node).await?;
-    if shared.claims.not_held(&executing).is_empty() {
-        return Ok(Vec::new());
+/// The reconciler's memory between rounds: the unheld claims the last round saw.
+#[derive(Debug, Default)]
+pub(crate) struct Reconciler {
+    suspects: HashSet<(i64, i64)>,
+}
+
+impl Reconciler {
+    /// One round: hands back the claims that this round and the last both found executing here
+    /// and unheld. Returns the ids handed back.
+    pub(crate) async fn round(&mut self, shared: &Shared) -> Result<Vec<i64>> {
+        // One indexed read; most rounds find every executing row held and stop here.
+        let executing = shared.engine.executing(&shared.node).await?;
+        let unheld = shared.claims.not_held(&executing);
+        let now: HashSet<(i64, i64)> = unheld.iter().map(|r| (r.id, r.claim)).collect();
+        let confirmed: Vec<&ExecutingRow> =
+            unheld.into_iter().filter(|r| self.suspects.contains(&(r.id, r.claim))).collect();
+        self.suspects = now;
+        if confirmed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let handed_back = hand_back_unheld(shared, confirmed, LOST_CLAIM).await?;
+        for id in &handed_back {
+            self.suspects.retain(|(i, _)| i != id);
+        }
+        Ok(handed_back)
     }
-    // Candidates may be rows of a fetch whose answer is just arriving: look again with every
-    // fetch gate held (in name order, so two reconcilers could never deadlock), when no fetch of
-    // this node is in flight and every answer that arrived is in the ledger.
-    let mut queues: Vec<_> = shared.queues.values().collect();
-    queues.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut gates = Vec::with_capacity(queues.len());
-    for q in queues {
-        gates.push(q.fetch_gate().await);
+}
+
+/// With the fetch gates of the rows' queues held, hands back those of `rows` still unheld.
+async fn hand_back_unheld(shared: &Shared, rows: Vec<&ExecutingRow>, reason: &str) -> Result<Vec<i64>> {
+    // In name order, so two reconcilers could never deadlock on them.
+    let mut names: Vec<&str> = rows.iter().map(|r| r.queue.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut gates = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(q) = shared.queues.get(name) {
+            gates.push(q.fetch_gate().await);
+        }
     }
-    let lost = shared.claims.not_held(&executing);
+    let lost: Vec<(i64, i64)> = shared.claims.not_held(rows).into_iter().map(|r| (r.id, r.claim)).collect();
     let handed_back = shared.engine.hand_back(&shared.node, &lost, reason).await?;
     drop(gates);
     if !handed_back.is_empty() {
         crate::telemetry::rescued(handed_back.len() as u64);
-        tracing::warn!(target: "jobsmith", node = %shared.node, jobs = handed_back.len(), ids = ?handed_back,
+        tracing::warn!(target: "jobsmith", node = %shared.node, jobs = handed_back.len(), ids = ?handed_back, reason,
             "jobsmith handed back jobs this node had claimed but was not running");
     }
     Ok(handed_back)
 }
 
-/// Runs [`reconcile_once`] every `rescue_interval` on every node (leader or not) until `stop`.
+/// At shutdown, once every job has ended and every result is written: hands back every row
+/// still executing here that the node does not hold. No fetch runs any more, so one look is
+/// enough. Held ones are results that could not be written; they are rescued once the node's row
+/// is gone.
+pub(crate) async fn at_shutdown(shared: &Shared) -> Result<Vec<i64>> {
+    let pass = async {
+        let executing = shared.engine.executing(&shared.node).await?;
+        let unheld = shared.claims.not_held(&executing);
+        if unheld.is_empty() {
+            return Ok(Vec::new());
+        }
+        hand_back_unheld(shared, unheld, UNKNOWN_AT_SHUTDOWN).await
+    };
+    match tokio::time::timeout(RECONCILE_DEADLINE, pass).await {
+        Ok(result) => result,
+        Err(_) => Err(crate::error::Error::Unexpected(format!(
+            "looking for lost claims did not complete within {RECONCILE_DEADLINE:?}"
+        ))),
+    }
+}
+
+/// Runs [`Reconciler::round`] every `rescue_interval` on every node (leader or not) until `stop`.
 pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut reconciler = Reconciler::default();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(shared.config.rescue_interval) => {}
         }
-        match tokio::time::timeout(RECONCILE_DEADLINE, reconcile_once(&shared, LOST_CLAIM)).await {
+        match tokio::time::timeout(RECONCILE_DEADLINE, reconciler.round(&shared)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reconcile this node's claims; will retry")
@@ -135,15 +193,37 @@ mod tests {
         }
     }
 
+    fn row(id: i64) -> ExecutingRow {
+        ExecutingRow { id, queue: "q".into(), claim: 0 }
+    }
+
+    fn unheld(claims: &Claims, ids: &[i64]) -> Vec<i64> {
+        let rows: Vec<ExecutingRow> = ids.iter().map(|id| row(*id)).collect();
+        claims.not_held(&rows).into_iter().map(|r| r.id).collect()
+    }
+
     #[test]
     fn a_claim_is_held_until_its_own_attempt_is_written() {
         let claims = Claims::default();
         claims.hold(&[job(1, 1), job(2, 2)]);
-        assert_eq!(claims.not_held(&[1, 2, 3]), vec![3]);
+        assert_eq!(unheld(&claims, &[1, 2, 3]), vec![3]);
         // A result of another attempt (an older run's late result) does not free the claim.
         claims.written(&[Ack { id: 2, attempt: 1, kind: AckKind::Complete }]);
-        assert_eq!(claims.not_held(&[1, 2]), Vec::<i64>::new());
+        assert_eq!(unheld(&claims, &[1, 2]), Vec::<i64>::new());
         claims.written(&[Ack { id: 2, attempt: 2, kind: AckKind::Complete }]);
-        assert_eq!(claims.not_held(&[1, 2]), vec![2]);
+        assert_eq!(unheld(&claims, &[1, 2]), vec![2]);
+    }
+
+    #[test]
+    fn a_row_held_twice_stays_held_until_both_results_are_written() {
+        // Released unstarted (attempt given back), fetched again in the same attempt before the
+        // release was marked written: the release's result must not forget the new claim.
+        let claims = Claims::default();
+        claims.hold(&[job(7, 1)]);
+        claims.hold(&[job(7, 1)]);
+        claims.written(&[Ack { id: 7, attempt: 1, kind: AckKind::Release }]);
+        assert_eq!(unheld(&claims, &[7]), Vec::<i64>::new());
+        claims.written(&[Ack { id: 7, attempt: 1, kind: AckKind::Complete }]);
+        assert_eq!(unheld(&claims, &[7]), vec![7]);
     }
 }

@@ -95,7 +95,9 @@ pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, contr
     // 1. A row whose columns could not be read (args nested deeper than JSON decoding allows,
     //    say) will read no better next time: discard it at once, saying why (ADR 10).
     if let Some(reason) = &job.unreadable {
-        return AckKind::Discard { error: format!("the stored job could not be read, so it can never run: {reason}") };
+        return AckKind::Discard {
+            error: format!("the stored job could not be read, so it can never run: {reason}"),
+        };
     }
 
     // 2. Resolve the worker. An unknown name is retried: a newer node may know it.

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use crate::cron::{CronEntry, due_slots};
-use crate::engine::{RescueReport, Retention};
+use crate::engine::{RescueReport, RescueRequest, Retention};
 use crate::error::Result;
 
 /// Runs `job` every `interval` while this node leads (and once as soon as it becomes leader).
@@ -46,9 +46,10 @@ pub(crate) async fn every<F, Fut>(
 /// Only while this node has been connected for a whole `node_ttl` without a break: right after an
 /// outage every other node's heartbeat looks old, and one still reconnecting cannot be told from
 /// one that died. Waiting one TTL gives every live node the time to heartbeat again; a node that
-/// truly died stays silent and is rescued then. Each statement also gets a deadline well under the
-/// TTL, so one that waited out an outage in the pool can never run against heartbeats the outage
-/// made old.
+/// truly died stays silent and is rescued then. The statement itself checks this by the
+/// database's clock when it runs (the rescuer's own heartbeat fresh, its `connected_since` a TTL
+/// old), so one delayed by an outage or a frozen server finds nothing to do; the check here only
+/// saves the round trip, and the deadline keeps a hung statement from holding the loop.
 pub(crate) async fn rescue_once(shared: &Shared) -> Result<RescueReport> {
     let ttl = shared.config.node_ttl;
     let mut total = RescueReport::default();
@@ -57,7 +58,16 @@ pub(crate) async fn rescue_once(shared: &Shared) -> Result<RescueReport> {
             tracing::debug!(target: "jobsmith", "jobsmith rescue waits: this node has not been connected for a node TTL yet");
             break;
         }
-        let r = match tokio::time::timeout(ttl / 4, shared.engine.rescue(ttl, 1_000)).await {
+        let request = RescueRequest {
+            rescuer: &shared.node,
+            node_ttl: ttl,
+            reconnect_gap: super::node::reconnect_gap(
+                shared.config.heartbeat_interval,
+                shared.config.leader_lease,
+            ),
+            limit: 1_000,
+        };
+        let r = match tokio::time::timeout(ttl / 4, shared.engine.rescue(&request)).await {
             Ok(r) => r?,
             Err(_) => {
                 return Err(crate::error::Error::Unexpected(format!(

@@ -29,7 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cron::CronEntry;
 use crate::engine::postgres::PostgresEngine;
-use crate::engine::{Ack, AckKind, Engine, JobRow, NodeRow, QueueSettings, Retention, Signal};
+use crate::engine::{Ack, AckKind, Engine, JobRow, NodeRow, QueueSettingsChange, Retention, Signal};
 use crate::error::{Error, Result};
 use crate::insert::DEFAULT_SCHEMA;
 use crate::registry::Registry;
@@ -357,10 +357,14 @@ impl RuntimeBuilder {
                 c.heartbeat_interval, c.leader_lease
             )));
         }
-        if c.node_ttl <= c.heartbeat_interval * 2 {
+        // A live node's heartbeats are at most this far apart (an interval plus a beat that takes its
+        // whole deadline); a TTL no longer than that would take live nodes for dead.
+        let gap = node::reconnect_gap(c.heartbeat_interval, c.leader_lease);
+        if c.node_ttl <= gap.max(c.heartbeat_interval * 2) {
             return Err(Error::InvalidOption(format!(
-                "node_ttl ({:?}) must be more than twice the heartbeat_interval ({:?}), or live nodes are taken for dead",
-                c.node_ttl, c.heartbeat_interval
+                "node_ttl ({:?}) must be more than heartbeat_interval + leader_lease / 2 ({gap:?}) and more than \
+                 twice the heartbeat_interval, or live nodes are taken for dead",
+                c.node_ttl
             )));
         }
         let registry = match self.registry {
@@ -422,6 +426,15 @@ impl RuntimeBuilder {
                 )));
             }
         }
+        // If this node leads, it inserts these entries' jobs; on a queue it does not run they wait
+        // for some other node, or forever if none runs it (often a typo in `on_queue`).
+        if self.config.leader_eligible {
+            for entry in cron.iter().filter(|entry| !queues.contains_key(entry.queue())) {
+                tracing::warn!(target: "jobsmith",
+                    "jobsmith cron entry `{}` inserts jobs into queue `{}`, which this node does not run; \
+                     they wait until a node that runs it fetches them", entry.name(), entry.queue());
+            }
+        }
         let node = self.node.unwrap_or_else(default_node_name);
         let (completer_handle, ack_rx) = completer::channel();
         let stager_wake = Arc::new(Notify::new());
@@ -442,11 +455,11 @@ impl RuntimeBuilder {
             connected_since: Mutex::new(None),
         });
 
-        // Persisted queue settings: global limits from this builder first, then apply all.
+        // Persisted queue settings: global limits from this builder first, then apply all. A
+        // limit configured here is meant, so it is stored even for a queue nobody knows yet.
         for (queue, limit) in &self.global_limits {
-            let mut settings = load_settings(&engine, queue).await?;
-            settings.global_limit = Some(*limit);
-            engine.set_queue_settings(&settings).await?;
+            let change = QueueSettingsChange { global_limit: Some(Some(*limit)), ..Default::default() };
+            engine.update_queue_settings(queue, &change, true).await?;
         }
         apply_settings(&shared).await?;
 
@@ -487,7 +500,11 @@ impl RuntimeBuilder {
         }
         // The first heartbeat (and lease attempt) before any job starts, so this node's jobs are
         // never taken for a dead node's.
-        engine.heartbeat(&node, &shared.queues.keys().cloned().collect::<Vec<_>>()).await?;
+        let queue_names: Vec<String> = shared.queues.keys().cloned().collect();
+        let gap = node::reconnect_gap(shared.config.heartbeat_interval, shared.config.leader_lease);
+        engine
+            .heartbeat(&crate::engine::Heartbeat { node: &node, queues: &queue_names, reconnect_gap: gap })
+            .await?;
         *shared.connected_since.lock().expect("connected_since") = Some(std::time::Instant::now());
         let heartbeat = tokio::spawn(node::run(shared.clone(), stop_heartbeat.clone()));
         let maintain = |interval: Duration, what: &'static str| {
@@ -655,13 +672,18 @@ impl Runtime {
     }
 
     /// Pauses `queue` on every node, now and for nodes started later (persisted).
+    ///
+    /// Like every `*_everywhere` method and [`set_global_limit`](Self::set_global_limit), refused
+    /// with [`Error::UnknownQueue`] for a queue that no node runs and that has no jobs and no stored
+    /// settings (a typo, most often). To store settings for a queue that nodes will run later, call
+    /// [`Engine::update_queue_settings`] with `allow_unknown` (through [`Runtime::engine`]).
     pub async fn pause_queue_everywhere(&self, queue: &str) -> Result<()> {
-        self.change_settings(queue, |s| s.paused = Some(true)).await
+        self.change_settings(queue, |c| c.paused = Some(true)).await
     }
 
     /// Resumes `queue` on every node (persisted).
     pub async fn resume_queue_everywhere(&self, queue: &str) -> Result<()> {
-        self.change_settings(queue, |s| s.paused = Some(false)).await
+        self.change_settings(queue, |c| c.paused = Some(false)).await
     }
 
     /// Sets the concurrency of `queue` on every node (persisted).
@@ -671,7 +693,7 @@ impl Runtime {
                 "concurrency must be at least 1; pause the queue instead".into(),
             ));
         }
-        self.change_settings(queue, |s| s.concurrency = Some(concurrency)).await
+        self.change_settings(queue, |c| c.concurrency = Some(Some(concurrency))).await
     }
 
     /// Sets or clears the cluster-wide limit of `queue` (persisted).
@@ -681,13 +703,18 @@ impl Runtime {
                 "a global limit must be at least 1; pause the queue instead".into(),
             ));
         }
-        self.change_settings(queue, |s| s.global_limit = limit).await
+        self.change_settings(queue, |c| c.global_limit = Some(limit)).await
     }
 
-    async fn change_settings(&self, queue: &str, change: impl FnOnce(&mut QueueSettings)) -> Result<()> {
-        let mut settings = load_settings(&self.shared.engine, queue).await?;
-        change(&mut settings);
-        self.shared.engine.set_queue_settings(&settings).await?;
+    async fn change_settings(
+        &self,
+        queue: &str,
+        change: impl FnOnce(&mut QueueSettingsChange),
+    ) -> Result<()> {
+        let mut fields = QueueSettingsChange::default();
+        change(&mut fields);
+        // One atomic write of just these fields: a concurrent change of another field survives.
+        self.shared.engine.update_queue_settings(queue, &fields, false).await?;
         // Apply here at once; other nodes apply on the notification (or at their start).
         apply_settings(&self.shared).await
     }
@@ -767,7 +794,7 @@ impl Runtime {
         // node stays executing. Held ones are results the completer could not write; those are
         // rescued once this node's row is gone.
         if !shared.queues.is_empty() {
-            match claims::reconcile_once(&shared, claims::UNKNOWN_AT_SHUTDOWN).await {
+            match claims::at_shutdown(&shared).await {
                 Ok(ids) if !ids.is_empty() => {
                     tracing::warn!(target: "jobsmith", node = %shared.node, jobs = ids.len(), "jobsmith handed back lost claims at shutdown")
                 }
@@ -860,16 +887,6 @@ async fn dispatch_signals(
             Signal::LeaderResigned => shared.try_lead.notify_one(),
         }
     }
-}
-
-/// The persisted settings of one queue (empty if none were stored).
-async fn load_settings(engine: &Arc<dyn Engine>, queue: &str) -> Result<QueueSettings> {
-    Ok(engine
-        .queue_settings()
-        .await?
-        .into_iter()
-        .find(|s| s.name == queue)
-        .unwrap_or_else(|| QueueSettings { name: queue.to_string(), ..Default::default() }))
 }
 
 /// Applies persisted settings to this node's queues.

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use crate::backoff::reconnect_delay;
+use crate::engine::Heartbeat;
 
 /// Heartbeats between two reads of the persisted queue settings.
 const SETTINGS_EVERY: u64 = 10;
@@ -30,32 +31,42 @@ pub(crate) fn beat_deadline(lease: Duration) -> Duration {
     lease / 2
 }
 
+/// A node whose heartbeats are further apart than this was cut off from the database: beats come
+/// every `heartbeat_interval` and take at most a beat deadline. Its `connected_since` starts again
+/// (see `RescueRequest`).
+pub(crate) fn reconnect_gap(heartbeat_interval: Duration, lease: Duration) -> Duration {
+    heartbeat_interval + beat_deadline(lease)
+}
+
+/// The share of a lease a leader counts on: it steps down a tenth of the lease early, so a timer
+/// that fires late on a loaded machine still stops it before the lease can pass to another node.
+fn counted_lease(lease: Duration) -> Duration {
+    lease.mul_f64(0.9)
+}
+
+/// What is left of `until` (the end of the lease this node counts on), if it leads.
+fn left_of_lease(shared: &Shared, until: Option<Instant>) -> Option<Duration> {
+    until
+        .filter(|_| shared.is_leader.load(Ordering::Acquire))
+        .map(|u| u.saturating_duration_since(Instant::now()))
+}
+
 pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let queues: Vec<String> = shared.queues.keys().cloned().collect();
     let mut failures = 0u32;
     let mut beats = 0u64;
     // When the lease this node last renewed runs out, by this node's clock, counted from before
-    // the renewal was sent: the lease in the database (renewal time + lease) never ends earlier,
-    // so stepping down at this instant is always before another node can take over.
+    // the renewal was sent and a tenth early: the lease in the database (renewal time + lease)
+    // never ends earlier, so stepping down at this instant is before another node can take over.
     let mut lease_until: Option<Instant> = None;
     let lease = shared.config.leader_lease;
+    let gap = reconnect_gap(shared.config.heartbeat_interval, lease);
     loop {
         beats += 1;
-        // Queue settings arrive by notification; reading them every few beats as well covers a
-        // lost notification or a pooler that does not pass LISTEN through.
-        // Bounded like the beat itself, so it cannot hold the next renewal back.
-        if beats.is_multiple_of(SETTINGS_EVERY) {
-            match tokio::time::timeout(beat_deadline(lease), super::apply_settings(&shared)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reload queue settings")
-                }
-                Err(_) => tracing::warn!(target: "jobsmith", "jobsmith queue settings reload timed out"),
-            }
-        }
         let sent = Instant::now();
         let beat = async {
-            shared.engine.heartbeat(&shared.node, &queues).await?;
+            let heartbeat = Heartbeat { node: &shared.node, queues: &queues, reconnect_gap: gap };
+            shared.engine.heartbeat(&heartbeat).await?;
             if shared.config.leader_eligible {
                 shared.engine.lead(&shared.node, lease).await
             } else {
@@ -66,8 +77,8 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         // database that does not answer (the pool waits up to its acquire timeout, 30 s by
         // default) must not keep a leader that cannot renew believing it leads.
         let mut deadline = beat_deadline(lease);
-        if let Some(until) = lease_until.filter(|_| shared.is_leader.load(Ordering::Acquire)) {
-            deadline = deadline.min(until.saturating_duration_since(sent));
+        if let Some(left) = left_of_lease(&shared, lease_until) {
+            deadline = deadline.min(left);
         }
         let outcome = match tokio::time::timeout(deadline, beat).await {
             Ok(result) => result,
@@ -78,12 +89,8 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         let wait = match outcome {
             Ok(leads) => {
                 failures = 0;
-                let mut connected = shared.connected_since.lock().expect("connected_since");
-                if connected.is_none() {
-                    *connected = Some(Instant::now());
-                }
-                drop(connected);
-                lease_until = leads.then(|| sent + lease);
+                shared.connected_since.lock().expect("connected_since").get_or_insert_with(Instant::now);
+                lease_until = leads.then(|| sent + counted_lease(lease));
                 let was = shared.is_leader.swap(leads, Ordering::AcqRel);
                 if leads != was {
                     if leads {
@@ -91,6 +98,25 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                         shared.leader_wake.notify_waiters();
                     } else {
                         tracing::info!(target: "jobsmith", node = %shared.node, "jobsmith node is no longer the leader");
+                    }
+                }
+                // Queue settings arrive by notification; reading them every few beats as well
+                // covers a lost notification or a pooler that does not pass LISTEN through. After
+                // the beat, and bounded by what is left of the lease, so it never holds a renewal
+                // back.
+                if beats.is_multiple_of(SETTINGS_EVERY) {
+                    let mut limit = beat_deadline(lease);
+                    if let Some(left) = left_of_lease(&shared, lease_until) {
+                        limit = limit.min(left);
+                    }
+                    match tokio::time::timeout(limit, super::apply_settings(&shared)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reload queue settings")
+                        }
+                        Err(_) => {
+                            tracing::warn!(target: "jobsmith", "jobsmith queue settings reload timed out")
+                        }
                     }
                 }
                 shared.config.heartbeat_interval

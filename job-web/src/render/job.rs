@@ -4,15 +4,23 @@ use std::fmt::Write as _;
 
 use axum::response::Html;
 use chrono::{DateTime, Utc};
-use job_runtime::{JobRow, JobState};
+use job_runtime::{JobRow, JobState, preview};
 
-use super::{Nav, action_button, esc, jobs_url, notice, page as layout, state_badge, time_el};
+use super::{Nav, action_button, esc, escaped_len, jobs_url, notice, page as layout, state_badge, time_el};
 use crate::auth::Principal;
 
 pub(crate) fn page(who: &Principal, job: &JobRow, done: Option<&str>) -> Html<String> {
     let mut b = String::new();
     let _ = write!(b, "<h1>Job {} {}</h1>", job.id, state_badge(job.state, true));
     b.push_str(&notice(done));
+    if let Some(reason) = &job.unreadable {
+        // The row is shown as stored; the runtime discards such a job (ADR 10).
+        let _ = write!(
+            b,
+            "<p id=\"unreadable\" class=\"notice bad\">This row could not be read: {}</p>",
+            esc(reason)
+        );
+    }
 
     if who.can_act() {
         b.push_str("<p id=\"actions\">");
@@ -51,7 +59,7 @@ pub(crate) fn page(who: &Principal, job: &JobRow, done: Option<&str>) -> Html<St
             .map_or_else(|| "<span class=\"muted\">never ran</span>".to_string(), |n| esc(n).to_string()),
     );
 
-    let _ = write!(b, "<h2>Args</h2><pre id=\"args\">{}</pre>", esc(&pretty(&job.args)));
+    b.push_str(&args(job));
     let _ = write!(b, "<h2>Meta</h2><pre id=\"meta\">{}</pre>", esc(&pretty(&job.meta)));
 
     b.push_str("<h2>Errors</h2>");
@@ -121,7 +129,30 @@ fn actions(who: &Principal, job: &JobRow) -> String {
 }
 
 fn pretty(value: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    preview::pretty_json(value)
+}
+
+/// The args section: all of them when small; else their start, cut so the escaped text stays
+/// within [`preview::ARGS_PREVIEW_BYTES`] however many characters need escaping, with their size.
+/// Either way a link downloads the whole.
+fn args(job: &JobRow) -> String {
+    let text = pretty(&job.args);
+    let shown = preview::prefix_within(&text, preview::ARGS_PREVIEW_BYTES, escaped_len);
+    let download = format!("<a href=\"/jobs/{}/args.json\" id=\"args-download\">download</a>", job.id);
+    if shown.len() == text.len() {
+        return format!(
+            "<h2>Args</h2><pre id=\"args\">{}</pre><p class=\"muted\">{} · {download}</p>",
+            esc(&text),
+            preview::format_bytes(text.len())
+        );
+    }
+    format!(
+        "<h2>Args</h2><p class=\"notice\" id=\"args-cut\">Large args: showing the first {} of {}; {download} \
+         all of them as JSON.</p><pre id=\"args\">{}…</pre>",
+        preview::format_bytes(shown.len()),
+        preview::format_bytes(text.len()),
+        esc(shown)
+    )
 }
 
 /// One entry of `errors`, read leniently: rows written by other versions may lack a field.

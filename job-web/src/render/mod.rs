@@ -44,6 +44,17 @@ impl fmt::Display for Esc<'_> {
     }
 }
 
+/// How many bytes `c` takes once [`esc`] has escaped it, to cut text to a size before escaping.
+pub(crate) fn escaped_len(c: char) -> usize {
+    match c {
+        '&' => "&amp;".len(),
+        '<' | '>' => "&lt;".len(),
+        '"' => "&quot;".len(),
+        '\'' => "&#39;".len(),
+        c => c.len_utf8(),
+    }
+}
+
 /// Which navigation entry is current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Nav {
@@ -241,6 +252,13 @@ mod tests {
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
         assert_eq!(esc("plain ünïcode").to_string(), "plain ünïcode");
+    }
+
+    #[test]
+    fn escaped_len_agrees_with_esc() {
+        for c in ['a', '&', '<', '>', '"', '\'', 'é', '😀'] {
+            assert_eq!(escaped_len(c), esc(&c.to_string()).to_string().len(), "{c}");
+        }
     }
 
     #[test]

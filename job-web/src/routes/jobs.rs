@@ -1,8 +1,9 @@
 //! The job list, the job page, and retry, cancel and delete.
 
 use axum::extract::{Extension, Form, Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use job_runtime::{JobFilter, JobState, Page};
+use job_runtime::{JobFilter, JobState, Page, preview};
 use serde::Deserialize;
 
 use crate::auth::Principal;
@@ -86,6 +87,23 @@ pub(crate) async fn show(
         .await?
         .ok_or_else(|| WebError::NotFound(format!("There is no job {id}.")))?;
     Ok(render::job::page(&who, &job, q.done.as_deref()).into_response())
+}
+
+/// The whole args of a job as a JSON file (the job page shows only their start when they are
+/// large). A download rather than a page: browsers save it instead of rendering megabytes, and
+/// nothing in it is ever interpreted as HTML.
+pub(crate) async fn args_json(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let job = state
+        .engine
+        .get_job(id)
+        .await?
+        .ok_or_else(|| WebError::NotFound(format!("There is no job {id}.")))?;
+    let disposition = format!("attachment; filename=\"job-{id}-args.json\"");
+    let headers = [(CONTENT_TYPE, "application/json".to_string()), (CONTENT_DISPOSITION, disposition)];
+    Ok((headers, preview::pretty_json(&job.args)).into_response())
 }
 
 /// The action forms carry only the CSRF field (checked by the guard) and, for delete, `confirm`.

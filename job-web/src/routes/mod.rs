@@ -40,6 +40,7 @@ pub(crate) fn build(engine: Arc<dyn Engine>, auth: Auth) -> Router {
         .route("/queues/scale", post(queues::scale))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/args.json", get(jobs::args_json))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/jobs/{id}/delete", post(jobs::delete))

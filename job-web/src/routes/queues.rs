@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::{Extension, Form, Query, State};
 use axum::response::{IntoResponse, Response};
-use job_runtime::QueueSettings;
+use job_runtime::QueueSettingsChange;
 use serde::Deserialize;
 
 use crate::auth::Principal;
@@ -73,7 +73,7 @@ pub(crate) async fn pause(
     State(state): State<AppState>,
     Form(form): Form<QueueForm>,
 ) -> Result<Response, WebError> {
-    update(&state, &form.queue, |s| s.paused = Some(true)).await?;
+    update(&state, &form.queue, QueueSettingsChange { paused: Some(true), ..Default::default() }).await?;
     Ok(render::see_other("/?done=paused"))
 }
 
@@ -81,7 +81,7 @@ pub(crate) async fn resume(
     State(state): State<AppState>,
     Form(form): Form<QueueForm>,
 ) -> Result<Response, WebError> {
-    update(&state, &form.queue, |s| s.paused = Some(false)).await?;
+    update(&state, &form.queue, QueueSettingsChange { paused: Some(false), ..Default::default() }).await?;
     Ok(render::see_other("/?done=resumed"))
 }
 
@@ -98,29 +98,27 @@ pub(crate) async fn scale(
         .ok_or_else(|| {
             WebError::BadRequest(format!("Concurrency must be a whole number from 1 to {MAX_CONCURRENCY}."))
         })?;
-    update(&state, &form.queue, |s| s.concurrency = Some(concurrency)).await?;
+    let change = QueueSettingsChange { concurrency: Some(Some(concurrency)), ..Default::default() };
+    update(&state, &form.queue, change).await?;
     Ok(render::see_other("/?done=scaled"))
 }
 
-/// Reads the queue's persisted settings, changes one field, writes them back (which tells every
-/// node). `set_queue_settings` replaces the whole row, so the other fields are carried over.
-async fn update(
-    state: &AppState,
-    queue: &str,
-    change: impl FnOnce(&mut QueueSettings),
-) -> Result<(), WebError> {
+/// Changes the named fields of the queue's persisted settings in one atomic write (which tells
+/// every node), so two operators changing different fields at once both keep their change.
+/// Only known queues: a typo in a hand-made request must not store a phantom queue, and the
+/// dashboard offers no way to create one on purpose (the CLI's `--create` does).
+async fn update(state: &AppState, queue: &str, change: QueueSettingsChange) -> Result<(), WebError> {
     let queue = queue.trim();
     if queue.is_empty() {
         return Err(WebError::BadRequest("Which queue? The form names none.".into()));
     }
-    let mut settings = state
-        .engine
-        .queue_settings()
-        .await?
-        .into_iter()
-        .find(|s| s.name == queue)
-        .unwrap_or_else(|| QueueSettings { name: queue.to_string(), ..QueueSettings::default() });
-    change(&mut settings);
-    state.engine.set_queue_settings(&settings).await?;
-    Ok(())
+    match state.engine.update_queue_settings(queue, &change, false).await {
+        Ok(_) => Ok(()),
+        Err(job_runtime::Error::UnknownQueue(queue)) => Err(WebError::BadRequest(format!(
+            "There is no queue `{queue}`: no node runs it, and it has no jobs and no stored settings. The \
+             dashboard changes known queues only; to store settings for a queue that nodes will run \
+             later, use `jobsmith queue pause|resume|scale {queue} ... --create`."
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -1,6 +1,6 @@
 //! `jobsmith queue pause|resume|scale`: cluster-wide queue settings.
 
-use jobsmith::QueueSettings;
+use jobsmith::QueueSettingsChange;
 use jobsmith::engine::Engine;
 use serde_json::json;
 
@@ -11,26 +11,39 @@ use crate::output;
 /// Changes one queue's persisted settings; the engine tells running nodes, and nodes started
 /// later read them at start.
 pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) -> Result<(), Failure> {
-    let (queue, done) = match &command {
-        QueueCommand::Pause { queue } => (queue, "paused on every node".to_string()),
-        QueueCommand::Resume { queue } => (queue, "resumed on every node".to_string()),
-        QueueCommand::Scale { queue, concurrency } => {
-            (queue, format!("runs up to {concurrency} jobs at once on each node"))
-        }
+    let no_change = QueueSettingsChange::default();
+    let (queue, create, change, done) = match command {
+        QueueCommand::Pause { queue, create } => (
+            queue,
+            create,
+            QueueSettingsChange { paused: Some(true), ..no_change },
+            "paused on every node".to_string(),
+        ),
+        QueueCommand::Resume { queue, create } => (
+            queue,
+            create,
+            QueueSettingsChange { paused: Some(false), ..no_change },
+            "resumed on every node".to_string(),
+        ),
+        QueueCommand::Scale { queue, concurrency, create } => (
+            queue,
+            create,
+            QueueSettingsChange { concurrency: Some(Some(concurrency)), ..no_change },
+            format!("runs up to {concurrency} jobs at once on each node"),
+        ),
     };
-    // Read-modify-write keeps the settings this command does not touch (e.g. the global limit).
-    let mut settings = engine
-        .queue_settings()
-        .await?
-        .into_iter()
-        .find(|s| s.name == *queue)
-        .unwrap_or_else(|| QueueSettings { name: queue.clone(), ..QueueSettings::default() });
-    match command {
-        QueueCommand::Pause { .. } => settings.paused = Some(true),
-        QueueCommand::Resume { .. } => settings.paused = Some(false),
-        QueueCommand::Scale { concurrency, .. } => settings.concurrency = Some(concurrency),
-    }
-    engine.set_queue_settings(&settings).await?;
+    // Only this field is written, in one statement: settings this command does not touch (the
+    // global limit, say) stay as stored, even if another operator changes them at the same time.
+    let settings = match engine.update_queue_settings(&queue, &change, create).await {
+        Ok(settings) => settings,
+        Err(jobsmith::Error::UnknownQueue(queue)) => {
+            return Err(Failure::new(format!(
+                "queue `{queue}` is not run by any node and has no jobs or stored settings (a typo?); \
+                 pass --create to store settings for a queue that nodes will run later"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     if json {
         output::print_json(&json!({

@@ -18,10 +18,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::reconnect_delay as backoff;
 use crate::engine::{
-    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobFilter, JobRow, MinuteStats, NodeRow, Page,
-    QueueSettings, RescueReport, Retention, Signal, StageReport, StateCount,
+    Ack, AckKind, Engine, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, JobFilter, JobRow, MinuteStats,
+    NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest, Retention, Signal,
+    StageReport, StateCount,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::insert::{InsertDatabase, InsertedJob, NewJob};
 use crate::state::JobState;
 
@@ -226,10 +227,11 @@ impl Engine for PostgresEngine {
         Ok(sqlx::query_scalar("SELECT now()").fetch_one(&self.pool).await?)
     }
 
-    async fn heartbeat(&self, node: &str, queues: &[String]) -> Result<()> {
+    async fn heartbeat(&self, beat: &Heartbeat<'_>) -> Result<()> {
         sqlx::query(AssertSqlSafe(self.sql.heartbeat.clone()))
-            .bind(node)
-            .bind(queues)
+            .bind(beat.node)
+            .bind(beat.queues)
+            .bind(ms(beat.reconnect_gap))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -279,11 +281,13 @@ impl Engine for PostgresEngine {
         Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.leader.clone())).fetch_optional(&self.pool).await?)
     }
 
-    async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport> {
+    async fn rescue(&self, r: &RescueRequest<'_>) -> Result<RescueReport> {
         let row = sqlx::query(AssertSqlSafe(self.sql.rescue.clone()))
-            .bind(ms(node_ttl))
-            .bind(i64::from(limit))
+            .bind(ms(r.node_ttl))
+            .bind(i64::from(r.limit))
             .bind(&self.sql.channel)
+            .bind(r.rescuer)
+            .bind(ms(r.reconnect_gap))
             .fetch_one(&self.pool)
             .await?;
         rescue_report(&row)
@@ -298,20 +302,23 @@ impl Engine for PostgresEngine {
         rescue_report(&row)
     }
 
-    async fn executing_ids(&self, node: &str) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.executing_ids.clone()))
+    async fn executing(&self, node: &str) -> Result<Vec<ExecutingRow>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(AssertSqlSafe(self.sql.executing.clone()))
             .bind(node)
             .fetch_all(&self.pool)
-            .await?)
+            .await?;
+        Ok(rows.into_iter().map(|(id, queue, claim)| ExecutingRow { id, queue, claim }).collect())
     }
 
-    async fn hand_back(&self, node: &str, ids: &[i64], reason: &str) -> Result<Vec<i64>> {
-        if ids.is_empty() {
+    async fn hand_back(&self, node: &str, claims: &[(i64, i64)], reason: &str) -> Result<Vec<i64>> {
+        if claims.is_empty() {
             return Ok(Vec::new());
         }
+        let (ids, stamps): (Vec<i64>, Vec<i64>) = claims.iter().copied().unzip();
         Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.hand_back.clone()))
             .bind(node)
             .bind(ids)
+            .bind(stamps)
             .bind(reason)
             .bind(&self.sql.channel)
             .fetch_all(&self.pool)
@@ -377,28 +384,7 @@ impl Engine for PostgresEngine {
 
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         let rows = sqlx::query(AssertSqlSafe(self.sql.queue_settings.clone())).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(QueueSettings {
-                    name: r.try_get("name")?,
-                    paused: r.try_get("paused")?,
-                    concurrency: r.try_get::<Option<i32>, _>("concurrency")?.map(|n| n as u32),
-                    global_limit: r.try_get::<Option<i32>, _>("global_limit")?.map(|n| n as u32),
-                })
-            })
-            .collect()
-    }
-
-    async fn set_queue_settings(&self, s: &QueueSettings) -> Result<()> {
-        sqlx::query(AssertSqlSafe(self.sql.set_queue_settings.clone()))
-            .bind(&s.name)
-            .bind(s.paused)
-            .bind(s.concurrency.map(|n| n as i32))
-            .bind(s.global_limit.map(|n| n as i32))
-            .bind(&self.sql.channel)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        rows.iter().map(queue_settings_row).collect()
     }
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
@@ -519,6 +505,38 @@ impl Engine for PostgresEngine {
             .collect()
     }
 
+    fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    async fn update_queue_settings(
+        &self,
+        queue: &str,
+        change: &QueueSettingsChange,
+        allow_unknown: bool,
+    ) -> Result<QueueSettings> {
+        change.check(queue)?;
+        let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(|n| n as i32));
+        let (set_concurrency, concurrency) = limit(change.concurrency);
+        let (set_global, global) = limit(change.global_limit);
+        let row = sqlx::query(AssertSqlSafe(self.sql.update_queue_settings.clone()))
+            .bind(queue)
+            .bind(change.paused.is_some())
+            .bind(change.paused)
+            .bind(set_concurrency)
+            .bind(concurrency)
+            .bind(set_global)
+            .bind(global)
+            .bind(allow_unknown)
+            .bind(&self.sql.channel)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => queue_settings_row(&row),
+            None => Err(Error::UnknownQueue(queue.to_string())),
+        }
+    }
+
     async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
         let mut failures = 0u32;
         while !stop.is_cancelled() {
@@ -582,6 +600,16 @@ async fn sleep_or_stop(d: Duration, stop: &CancellationToken) {
     }
 }
 
+/// One row of `queues`.
+fn queue_settings_row(r: &sqlx::postgres::PgRow) -> Result<QueueSettings> {
+    Ok(QueueSettings {
+        name: r.try_get("name")?,
+        paused: r.try_get("paused")?,
+        concurrency: r.try_get::<Option<i32>, _>("concurrency")?.map(|n| n as u32),
+        global_limit: r.try_get::<Option<i32>, _>("global_limit")?.map(|n| n as u32),
+    })
+}
+
 fn rescue_report(row: &sqlx::postgres::PgRow) -> Result<RescueReport> {
     Ok(RescueReport {
         rescued: row.try_get::<i64, _>("rescued")? as u64,
@@ -637,7 +665,9 @@ impl InsertDatabase for sqlx::Postgres {
     {
         validate_schema(schema)?;
         let mut conn = db.acquire().await?;
-        insert::insert_jobs(&mut *conn, schema, jobs).await
+        // Inserts through the caller's pool or transaction bypass the engine (and its error
+        // mapping), so a missing table is named here.
+        insert::insert_jobs(&mut *conn, schema, jobs).await.map_err(|e| e.or_not_migrated(schema))
     }
 }
 

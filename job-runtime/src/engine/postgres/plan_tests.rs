@@ -110,7 +110,16 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
             .await,
         ),
         ("stage", plan_of(&mut conn, &sql.stage, "bigint, text", "500, 'chan'").await),
-        ("rescue", plan_of(&mut conn, &sql.rescue, "bigint, bigint, text", "1000, 500, 'chan'").await),
+        (
+            "rescue",
+            plan_of(
+                &mut conn,
+                &sql.rescue,
+                "bigint, bigint, text, text, bigint",
+                "1000, 500, 'chan', 'me', 3500",
+            )
+            .await,
+        ),
         (
             "prune",
             plan_of(&mut conn, &sql.prune, "bigint, bigint, bigint, bigint", "1000, 1000, 1000, 500").await,

@@ -47,7 +47,7 @@ pub(super) struct Statements {
     pub(super) leader: String,
     pub(super) rescue: String,
     pub(super) release_node: String,
-    pub(super) executing_ids: String,
+    pub(super) executing: String,
     pub(super) hand_back: String,
     pub(super) prune: String,
     pub(super) cron_last: String,
@@ -55,7 +55,7 @@ pub(super) struct Statements {
     pub(super) cron_first: String,
     pub(super) cron_update: String,
     pub(super) queue_settings: String,
-    pub(super) set_queue_settings: String,
+    pub(super) update_queue_settings: String,
 }
 
 impl Statements {
@@ -172,9 +172,13 @@ impl Statements {
                 fetch(s, &limited, None, true),
                 fetch(s, &limited, Some(AFTER_5), true),
             ],
+            // `connected_since` starts again when the previous heartbeat is older than the gap
+            // ($3 ms): the node was cut off, and what it saw before says nothing now (see rescue).
             heartbeat: format!(
-                "INSERT INTO {s}.nodes (name, queues, heartbeat_at) VALUES ($1, $2, now())
-                 ON CONFLICT (name) DO UPDATE SET queues = EXCLUDED.queues, heartbeat_at = now()"
+                "INSERT INTO {s}.nodes AS n (name, queues, heartbeat_at, connected_since) VALUES ($1, $2, now(), now())
+                 ON CONFLICT (name) DO UPDATE SET queues = EXCLUDED.queues, heartbeat_at = now(),
+                     connected_since = CASE WHEN n.heartbeat_at < now() - $3 * interval '1 millisecond'
+                                            THEN now() ELSE n.connected_since END"
             ),
             remove_node: format!("DELETE FROM {s}.nodes WHERE name = $1"),
             live_nodes: format!(
@@ -199,11 +203,19 @@ impl Statements {
             ),
             leader: format!("SELECT node FROM {s}.leader WHERE expires_at > now()"),
             // By node liveness only: a job is rescued when the node that runs it has not
-            // heartbeated within the TTL, however long the job itself has been running.
+            // heartbeated within the TTL, however long the job itself has been running. And only
+            // by a rescuer ($4) that is connected now and has been for a whole TTL, judged by the
+            // database's clock as the statement runs ($5 the reconnect gap): after an outage
+            // every heartbeat looks old, so one that was sent before the outage and runs after it
+            // must find nothing to do.
             rescue: format!(
-                "WITH orphans AS MATERIALIZED (
+                "WITH judge AS MATERIALIZED (
+                    SELECT 1 FROM {s}.nodes me
+                    WHERE me.name = $4 AND me.heartbeat_at > now() - $5 * interval '1 millisecond'
+                      AND me.connected_since <= now() - $1 * interval '1 millisecond'
+                ), orphans AS MATERIALIZED (
                     SELECT id FROM {s}.jobs j
-                    WHERE state = 'executing'
+                    WHERE state = 'executing' AND EXISTS (SELECT 1 FROM judge)
                       AND NOT EXISTS (SELECT 1 FROM {s}.nodes n
                                       WHERE n.name = j.attempted_by
                                         AND n.heartbeat_at > now() - $1 * interval '1 millisecond')
@@ -216,7 +228,8 @@ impl Statements {
                 ), notified AS (
                     SELECT pg_notify($3, 'a:' || queue) FROM (SELECT DISTINCT queue FROM moved WHERE state = 'available') q
                 ), forgotten AS (
-                    DELETE FROM {s}.nodes WHERE heartbeat_at <= now() - $1 * interval '1 millisecond' RETURNING 1
+                    DELETE FROM {s}.nodes WHERE heartbeat_at <= now() - $1 * interval '1 millisecond'
+                        AND EXISTS (SELECT 1 FROM judge) RETURNING 1
                 )
                 SELECT count(*) FILTER (WHERE state = 'available') AS rescued,
                        count(*) FILTER (WHERE state = 'discarded') AS discarded,
@@ -238,23 +251,26 @@ impl Statements {
                        (SELECT count(*) FROM notified) AS notified
                 FROM moved"
             ),
-            // Served by the partial index of executing rows.
-            executing_ids: format!("SELECT id FROM {s}.jobs WHERE state = 'executing' AND attempted_by = $1"),
+            // Served by the partial index of executing rows. The claim stamp is the fetch's time.
+            executing: format!(
+                "SELECT id, queue, {CLAIM_STAMP} AS claim FROM {s}.jobs WHERE state = 'executing' AND attempted_by = $1"
+            ),
             // A lost claim goes back as if never taken: attempt returned, due time kept. The
             // guard (still executing by this node) makes a result written meanwhile win.
             hand_back: format!(
                 "WITH lost AS MATERIALIZED (
                     SELECT id FROM {s}.jobs
                     WHERE id = ANY($2) AND state = 'executing' AND attempted_by = $1
+                      AND {CLAIM_STAMP} = ($3::bigint[])[array_position($2, id)]
                     FOR UPDATE SKIP LOCKED
                 ), moved AS (
                     UPDATE {s}.jobs j SET state = 'available', attempt = GREATEST(j.attempt - 1, 0),
                         errors = array_append(j.errors, jsonb_build_object(
-                            'attempt', j.attempt, 'at', now(), 'error', $3::text))
+                            'attempt', j.attempt, 'at', now(), 'error', $4::text))
                     WHERE j.id = ANY(ARRAY(SELECT id FROM lost))
                     RETURNING j.id, j.queue
                 ), notified AS (
-                    SELECT pg_notify($4, 'a:' || queue) FROM (SELECT DISTINCT queue FROM moved) q
+                    SELECT pg_notify($5, 'a:' || queue) FROM (SELECT DISTINCT queue FROM moved) q
                 )
                 SELECT id FROM moved WHERE (SELECT count(*) FROM notified) >= 0"
             ),
@@ -278,15 +294,32 @@ impl Statements {
             queue_settings: format!(
                 "SELECT name, paused, concurrency, global_limit FROM {s}.queues ORDER BY name"
             ),
-            set_queue_settings: format!(
-                "WITH up AS (
-                    INSERT INTO {s}.queues (name, paused, concurrency, global_limit, updated_at)
-                    VALUES ($1, $2, $3, $4, now())
-                    ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused, concurrency = EXCLUDED.concurrency,
-                        global_limit = EXCLUDED.global_limit, updated_at = now()
-                    RETURNING name
+            // One statement, so concurrent changes of different fields cannot undo each other:
+            // ON CONFLICT locks the row and each SET reads its latest committed version. A field
+            // not named by the change ($2, $4, $6 false) keeps its stored value. Nothing is written
+            // for an unknown queue unless $8 allows it; the cheap checks come first, the jobs
+            // table (no index by queue alone) last.
+            update_queue_settings: format!(
+                "WITH known AS (
+                    SELECT $8::boolean
+                        OR EXISTS (SELECT 1 FROM {s}.queues WHERE name = $1)
+                        OR EXISTS (SELECT 1 FROM {s}.nodes WHERE $1 = ANY(queues))
+                        OR EXISTS (SELECT 1 FROM {s}.jobs WHERE queue = $1) AS ok
+                ), up AS (
+                    INSERT INTO {s}.queues AS q (name, paused, concurrency, global_limit, updated_at)
+                    SELECT $1, CASE WHEN $2::boolean THEN $3::boolean END, CASE WHEN $4::boolean THEN $5::integer END,
+                           CASE WHEN $6::boolean THEN $7::integer END, now()
+                    FROM known WHERE ok
+                    ON CONFLICT (name) DO UPDATE SET
+                        paused = CASE WHEN $2::boolean THEN EXCLUDED.paused ELSE q.paused END,
+                        concurrency = CASE WHEN $4::boolean THEN EXCLUDED.concurrency ELSE q.concurrency END,
+                        global_limit = CASE WHEN $6::boolean THEN EXCLUDED.global_limit ELSE q.global_limit END,
+                        updated_at = now()
+                    RETURNING name, paused, concurrency, global_limit
+                ), notified AS (
+                    SELECT pg_notify($9, 'q:' || name) FROM up
                 )
-                SELECT count(pg_notify($5, 'q:' || name)) FROM up"
+                SELECT name, paused, concurrency, global_limit FROM up WHERE (SELECT count(*) FROM notified) >= 0"
             ),
             count_by_state: format!(
                 "SELECT queue, state::text AS state, count(*) AS n FROM {s}.jobs GROUP BY queue, state ORDER BY queue, state"
@@ -294,6 +327,10 @@ impl Statements {
         }
     }
 }
+
+/// Which claim of an executing row this is: the fetch's time, in microseconds (see
+/// `ExecutingRow::claim`).
+const CLAIM_STAMP: &str = "coalesce((extract(epoch FROM attempted_at) * 1000000)::bigint, 0)";
 
 /// The columns of a [`crate::engine::FetchedJob`], as `row::fetched_job` reads them.
 pub(super) const FETCHED_COLUMNS: &str =

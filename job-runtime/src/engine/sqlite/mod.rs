@@ -26,8 +26,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::postgres::validate_schema;
 use crate::engine::{
-    Ack, AckKind, Engine, FetchRequest, FetchedJob, JobFilter, JobRow, MinuteStats, NodeRow, Page,
-    QueueSettings, RescueReport, Retention, Signal, StageReport, StateCount,
+    Ack, AckKind, Engine, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, JobFilter, JobRow, MinuteStats,
+    NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest, Retention, Signal,
+    StageReport, StateCount,
 };
 use crate::error::{Error, Result};
 use crate::insert::{InsertDatabase, InsertedJob, NewJob};
@@ -320,17 +321,20 @@ impl Engine for SqliteEngine {
         Ok(Utc::now())
     }
 
-    async fn heartbeat(&self, node: &str, queues: &[String]) -> Result<()> {
+    async fn heartbeat(&self, beat: &Heartbeat<'_>) -> Result<()> {
         let p = &self.prefix;
         let now = now_ms();
         let _w = self.write.lock().await;
+        // `connected_since` starts again after a gap longer than ?4 ms (see `RescueRequest`).
         sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {p}nodes (name, queues, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT (name) DO UPDATE SET queues = excluded.queues, heartbeat_at = excluded.heartbeat_at"
+            "INSERT INTO {p}nodes (name, queues, started_at, heartbeat_at, connected_since) VALUES (?1, ?2, ?3, ?3, ?3)
+             ON CONFLICT (name) DO UPDATE SET queues = excluded.queues, heartbeat_at = excluded.heartbeat_at,
+                 connected_since = CASE WHEN {p}nodes.heartbeat_at < ?3 - ?4 THEN ?3 ELSE {p}nodes.connected_since END"
         )))
-        .bind(node)
-        .bind(serde_json::Value::from(queues.to_vec()).to_string())
+        .bind(beat.node)
+        .bind(serde_json::Value::from(beat.queues.to_vec()).to_string())
         .bind(now)
+        .bind(ms(beat.reconnect_gap))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -411,13 +415,26 @@ impl Engine for SqliteEngine {
             .await?)
     }
 
-    async fn rescue(&self, node_ttl: Duration, limit: u32) -> Result<RescueReport> {
+    async fn rescue(&self, r: &RescueRequest<'_>) -> Result<RescueReport> {
         let p = &self.prefix;
         let now = now_ms();
-        let cutoff = now - ms(node_ttl);
+        let cutoff = now - ms(r.node_ttl);
+        let limit = r.limit;
         let at = Utc::now().to_rfc3339();
         let _w = self.write.lock().await;
         let mut tx = self.pool.begin().await?;
+        // Only a rescuer connected now, and for a whole TTL (see `RescueRequest`).
+        let judge: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM {p}nodes WHERE name = ?1 AND heartbeat_at > ?2 AND connected_since <= ?3"
+        )))
+        .bind(r.rescuer)
+        .bind(now - ms(r.reconnect_gap))
+        .bind(cutoff)
+        .fetch_one(&mut *tx)
+        .await?;
+        if judge == 0 {
+            return Ok(RescueReport::default());
+        }
         let back = MOVE_BACK.replace("{why}", "stopped heartbeating");
         let moved: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET {back}
@@ -460,27 +477,31 @@ impl Engine for SqliteEngine {
         Ok(self.report_moved(moved))
     }
 
-    async fn executing_ids(&self, node: &str) -> Result<Vec<i64>> {
+    async fn executing(&self, node: &str) -> Result<Vec<ExecutingRow>> {
         let p = &self.prefix;
-        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM {p}jobs WHERE state = 'executing' AND attempted_by = ?1"
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id, queue, coalesce(attempted_at, 0) FROM {p}jobs WHERE state = 'executing' AND attempted_by = ?1"
         )))
         .bind(node)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(|(id, queue, claim)| ExecutingRow { id, queue, claim }).collect())
     }
 
-    async fn hand_back(&self, node: &str, ids: &[i64], reason: &str) -> Result<Vec<i64>> {
-        if ids.is_empty() {
+    async fn hand_back(&self, node: &str, claims: &[(i64, i64)], reason: &str) -> Result<Vec<i64>> {
+        if claims.is_empty() {
             return Ok(Vec::new());
         }
         let p = &self.prefix;
-        let ids_json = serde_json::to_string(ids)?;
+        // Pairs of [id, claim stamp]: only a row still under that very claim goes back.
+        let ids_json = serde_json::to_string(&claims.iter().map(|(id, c)| [*id, *c]).collect::<Vec<_>>())?;
         let _w = self.write.lock().await;
         let moved: Vec<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available', attempt = max(attempt - 1, 0),
                  errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', ?4))
-             WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'executing' AND attempted_by = ?1
+             WHERE state = 'executing' AND attempted_by = ?1
+               AND EXISTS (SELECT 1 FROM json_each(?2) c
+                           WHERE json_extract(c.value, '$[0]') = id AND json_extract(c.value, '$[1]') = coalesce(attempted_at, 0))
              RETURNING id, queue"
         )))
         .bind(node)
@@ -575,36 +596,7 @@ impl Engine for SqliteEngine {
         )))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(QueueSettings {
-                    name: r.try_get("name")?,
-                    paused: r.try_get::<Option<bool>, _>("paused")?,
-                    concurrency: r.try_get::<Option<i64>, _>("concurrency")?.map(|n| n as u32),
-                    global_limit: r.try_get::<Option<i64>, _>("global_limit")?.map(|n| n as u32),
-                })
-            })
-            .collect()
-    }
-
-    async fn set_queue_settings(&self, s: &QueueSettings) -> Result<()> {
-        let p = &self.prefix;
-        let _w = self.write.lock().await;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, concurrency = excluded.concurrency,
-                 global_limit = excluded.global_limit, updated_at = excluded.updated_at"
-        )))
-        .bind(&s.name)
-        .bind(s.paused)
-        .bind(s.concurrency.map(i64::from))
-        .bind(s.global_limit.map(i64::from))
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        drop(_w);
-        wake::signal(&self.file, [Signal::QueueSettings(s.name.clone())]);
-        Ok(())
+        rows.iter().map(queue_settings_row).collect()
     }
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
@@ -746,11 +738,71 @@ impl Engine for SqliteEngine {
             .collect()
     }
 
+    fn schema(&self) -> &str {
+        self.prefix.strip_suffix('_').unwrap_or(&self.prefix)
+    }
+
+    async fn update_queue_settings(
+        &self,
+        queue: &str,
+        change: &QueueSettingsChange,
+        allow_unknown: bool,
+    ) -> Result<QueueSettings> {
+        change.check(queue)?;
+        let p = &self.prefix;
+        let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(i64::from));
+        let (set_concurrency, concurrency) = limit(change.concurrency);
+        let (set_global, global) = limit(change.global_limit);
+        // One statement on the engine's one write path, so concurrent changes of different fields
+        // cannot undo each other; a field the change does not name keeps its stored value.
+        // Nothing is written for an unknown queue unless ?9 allows it.
+        let _w = self.write.lock().await;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, updated_at)
+             SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END, ?8
+             WHERE ?9
+                OR EXISTS (SELECT 1 FROM {p}queues WHERE name = ?1)
+                OR EXISTS (SELECT 1 FROM {p}nodes, json_each({p}nodes.queues) WHERE json_each.value = ?1)
+                OR EXISTS (SELECT 1 FROM {p}jobs WHERE queue = ?1)
+             ON CONFLICT (name) DO UPDATE SET
+                 paused = CASE WHEN ?2 THEN excluded.paused ELSE paused END,
+                 concurrency = CASE WHEN ?4 THEN excluded.concurrency ELSE concurrency END,
+                 global_limit = CASE WHEN ?6 THEN excluded.global_limit ELSE global_limit END,
+                 updated_at = excluded.updated_at
+             RETURNING name, paused, concurrency, global_limit"
+        )))
+        .bind(queue)
+        .bind(change.paused.is_some())
+        .bind(change.paused)
+        .bind(set_concurrency)
+        .bind(concurrency)
+        .bind(set_global)
+        .bind(global)
+        .bind(now_ms())
+        .bind(allow_unknown)
+        .fetch_optional(&self.pool)
+        .await?;
+        drop(_w);
+        let Some(row) = row else { return Err(Error::UnknownQueue(queue.to_string())) };
+        wake::signal(&self.file, [Signal::QueueSettings(queue.to_string())]);
+        queue_settings_row(&row)
+    }
+
     async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
         let id = wake::register(&self.file, signals);
         stop.cancelled().await;
         wake::unregister(&self.file, id);
     }
+}
+
+/// One row of `queues`.
+fn queue_settings_row(r: &sqlx::sqlite::SqliteRow) -> Result<QueueSettings> {
+    Ok(QueueSettings {
+        name: r.try_get("name")?,
+        paused: r.try_get::<Option<bool>, _>("paused")?,
+        concurrency: r.try_get::<Option<i64>, _>("concurrency")?.map(|n| n as u32),
+        global_limit: r.try_get::<Option<i64>, _>("global_limit")?.map(|n| n as u32),
+    })
 }
 
 /// The WHERE clause of listings: ?1 states as a JSON array, ?2 queue, ?3 worker, ?4 tag, ?5 args
@@ -787,7 +839,9 @@ impl InsertDatabase for sqlx::Sqlite {
         let prefix = format!("{schema}_");
         // A transaction (a savepoint inside the caller's), so a bulk insert is all or nothing.
         let mut tx = db.begin().await?;
-        let out = insert::insert_jobs(&mut tx, &prefix, jobs).await?;
+        // Inserts through the caller's pool or transaction bypass the engine (and its error
+        // mapping), so a missing table is named here.
+        let out = insert::insert_jobs(&mut tx, &prefix, jobs).await.map_err(|e| e.or_not_migrated(schema))?;
         let file = database_file(&mut *tx).await?;
         tx.commit().await?;
         // Inside the caller's transaction this is before their commit: a woken runtime may find

@@ -8,7 +8,7 @@ use crate::args::ListArgs;
 use crate::error::Failure;
 use crate::output::{self, Table};
 
-/// Longest args text in a table cell; `jobs show` prints them whole.
+/// Longest args text in a table cell; `jobs show` prints more of them (`--full`: all).
 const ARGS_WIDTH: usize = 60;
 
 /// Prints one page of jobs, newest first.

@@ -13,7 +13,7 @@ use crate::error::Failure;
 pub(crate) async fn run(engine: &dyn Engine, command: JobsCommand, json: bool) -> Result<(), Failure> {
     match command {
         JobsCommand::List(args) => list::run(engine, args, json).await,
-        JobsCommand::Show { id } => show::run(engine, id, json).await,
+        JobsCommand::Show { id, full } => show::run(engine, id, full, json).await,
         JobsCommand::Retry(args) => act::retry(engine, args, json).await,
         JobsCommand::Cancel { id } => act::cancel(engine, id, json).await,
         JobsCommand::Delete { id } => act::delete(engine, id, json).await,

@@ -2,24 +2,26 @@
 
 use jobsmith::JobRow;
 use jobsmith::engine::Engine;
+use jobsmith::preview::{self, ARGS_PREVIEW_BYTES};
 use serde_json::Value;
 
 use crate::error::Failure;
 use crate::output::{self, Table};
 
-/// Prints everything stored about one job.
-pub(crate) async fn run(engine: &dyn Engine, id: i64, json: bool) -> Result<(), Failure> {
+/// Prints everything stored about one job; large args only in part unless `full`. JSON is for
+/// scripts, which want the data itself, so it is always whole.
+pub(crate) async fn run(engine: &dyn Engine, id: i64, full: bool, json: bool) -> Result<(), Failure> {
     let job = engine.get_job(id).await?.ok_or(Failure::no_job(id))?;
     if json {
         output::print_json(&output::job_json(&job));
     } else {
-        print!("{}", render(&job));
+        print!("{}", render(&job, full));
     }
     Ok(())
 }
 
 /// The job as text: fields, then args, meta and errors as indented blocks.
-fn render(job: &JobRow) -> String {
+fn render(job: &JobRow, full: bool) -> String {
     // A two-column table whose "header" is the first field: it aligns the values for free.
     let mut fields = Table::new(["id", &job.id.to_string()]);
     let mut field = |name: &str, value: String| fields.row(vec![name.to_string(), value]);
@@ -36,10 +38,13 @@ fn render(job: &JobRow) -> String {
     field("completed at", output::opt_time(job.completed_at));
     field("discarded at", output::opt_time(job.discarded_at));
     field("cancelled at", output::opt_time(job.cancelled_at));
+    if let Some(reason) = &job.unreadable {
+        field("unreadable", reason.clone());
+    }
 
     let mut out = fields.render();
     out.push_str("(times in UTC)\n\nargs:\n");
-    out.push_str(&indent(&pretty(&job.args)));
+    out.push_str(&args(job, full));
     out.push_str("\nmeta:\n");
     out.push_str(&indent(&pretty(&job.meta)));
     out.push_str("\nerrors:\n");
@@ -65,7 +70,25 @@ fn error_entry(entry: &Value) -> String {
 
 /// A JSON value over several lines.
 fn pretty(value: &Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    preview::pretty_json(value)
+}
+
+/// The args, indented: whole when `full` or small, else their first [`ARGS_PREVIEW_BYTES`] and a
+/// line saying how much that is and how to get the rest. A terminal scrolled through megabytes
+/// of args hides everything else the command printed.
+fn args(job: &JobRow, full: bool) -> String {
+    let text = pretty(&job.args);
+    let shown = if full { &text } else { preview::prefix_within(&text, ARGS_PREVIEW_BYTES, char::len_utf8) };
+    if shown.len() == text.len() {
+        return indent(&text);
+    }
+    format!(
+        "{}  …\n  (showing the first {} of {}; `jobsmith jobs show {} --full` prints all of it)\n",
+        indent(shown),
+        preview::format_bytes(shown.len()),
+        preview::format_bytes(text.len()),
+        job.id
+    )
 }
 
 /// Every line of `text` indented by two spaces, each ending in a newline.
