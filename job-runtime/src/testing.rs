@@ -135,6 +135,7 @@ pub async fn perform_job_at<J: Job>(job: J, attempt: u32) -> Performed {
         inserted_at: now,
         scheduled_at: now,
         unreadable: None,
+        claim: 0,
         priority: J::OPTIONS.priority,
     };
     executor::run(&registry, NODE, &fetched, &JobControl::default()).await.into()
@@ -208,7 +209,9 @@ pub async fn drain_queue(db: &Db, queue: &str, options: Drain) -> Result<DrainRe
         for job in engine.claim(&ids, NODE).await? {
             let kind = executor::run(&registry, NODE, &job, &JobControl::default()).await;
             report.count(&kind);
-            engine.ack(NODE, &[Ack { id: job.id, attempt: job.attempt, kind }]).await?;
+            engine
+                .ack(NODE, &[Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind }])
+                .await?;
         }
         if !options.recursive {
             return Ok(report);

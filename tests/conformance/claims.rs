@@ -103,3 +103,37 @@ conformance! {
         assert_eq!(db.count_state(JobState::Executing).await, 0);
     }
 }
+
+conformance! {
+    async fn a_result_written_twice_never_lands_on_a_newer_claim(db) {
+        // A release (attempt given back) whose first write committed but whose answer was lost is
+        // written again by the completer. Meanwhile the same node fetched the row again, in the
+        // same attempt: the repeat must leave that newer claim alone.
+        use jobsmith::engine::{Ack, AckKind, FetchRequest};
+        let p = Probe::new();
+        let id = db.insert(record(&p, "twice", 0)).await.unwrap().job.id;
+        let engine = db.engine();
+        let fetch = FetchRequest { queue: "default", limit: 1, node: "n1", global_limit: None, after: None, relaxed_commit: false };
+        let first = engine.fetch(&fetch).await.unwrap().remove(0);
+        let release = Ack { id, attempt: first.attempt, claim: Some(first.claim), kind: AckKind::Release };
+        assert_eq!(engine.ack("n1", std::slice::from_ref(&release)).await.unwrap(), 1);
+        // Claim stamps are the fetch's time (milliseconds on SQLite): let the clock move on.
+        wait_for("the clock to pass the first claim", LONG, || async {
+            let now = chrono::Utc::now();
+            let passed = match db.kind {
+                crate::harness::Kind::Postgres => now.timestamp_micros() > first.claim + 2_000,
+                crate::harness::Kind::Sqlite => now.timestamp_millis() > first.claim + 2,
+            };
+            passed.then_some(())
+        })
+        .await;
+        let second = engine.fetch(&fetch).await.unwrap().remove(0);
+        assert_eq!((second.id, second.attempt), (id, first.attempt), "the same row in the same attempt");
+        assert_ne!(second.claim, first.claim);
+        assert_eq!(engine.ack("n1", &[release]).await.unwrap(), 0, "the repeat is refused");
+        assert_eq!(db.job(id).await.state, JobState::Executing, "the newer claim is untouched");
+        let done = Ack { id, attempt: second.attempt, claim: Some(second.claim), kind: AckKind::Complete };
+        assert_eq!(engine.ack("n1", &[done]).await.unwrap(), 1);
+        assert_eq!(db.job(id).await.state, JobState::Completed);
+    }
+}

@@ -401,15 +401,15 @@ conformance! {
         assert_eq!(db.engine().cancel_job(id(2)).await.unwrap(), Some(JobState::Executing));
         let retry = || AckKind::Retry { delay: Duration::from_secs(60), error: "boom".into() };
         let acks = vec![
-            Ack { id: id(0), attempt: 1, kind: AckKind::Complete },   // right run
-            Ack { id: id(1), attempt: 2, kind: AckKind::Complete },   // another attempt
-            Ack { id: id(2), attempt: 1, kind: AckKind::Complete },   // cancelled meanwhile
-            Ack { id: id(3), attempt: 1, kind: retry() },             // right run
-            Ack { id: id(4), attempt: 2, kind: retry() },             // another attempt
+            Ack { id: id(0), attempt: 1, claim: None, kind: AckKind::Complete },   // right run
+            Ack { id: id(1), attempt: 2, claim: None, kind: AckKind::Complete },   // another attempt
+            Ack { id: id(2), attempt: 1, claim: None, kind: AckKind::Complete },   // cancelled meanwhile
+            Ack { id: id(3), attempt: 1, claim: None, kind: retry() },             // right run
+            Ack { id: id(4), attempt: 2, claim: None, kind: retry() },             // another attempt
         ];
         assert_eq!(db.engine().ack("n1", &acks).await.unwrap(), 2);
         // Another node's report of job 5 is not taken either.
-        let other = [Ack { id: id(5), attempt: 1, kind: AckKind::Complete }];
+        let other = [Ack { id: id(5), attempt: 1, claim: None, kind: AckKind::Complete }];
         assert_eq!(db.engine().ack("n2", &other).await.unwrap(), 0);
         let mut states = Vec::new();
         for i in 0..6 {

@@ -48,6 +48,9 @@ pub struct FetchedJob {
     /// JSON decoding allows), or `None`. Such a job never runs: the runtime discards it with this
     /// reason, and the unreadable fields hold placeholders (`null`, empty).
     pub unreadable: Option<String>,
+    /// Which claim of the row this is (see [`ExecutingRow::claim`]); its result names it, so a
+    /// result written twice cannot land on a later claim of the same row.
+    pub claim: i64,
 }
 
 impl FetchedJob {
@@ -115,6 +118,11 @@ pub struct Ack {
     /// The attempt this result belongs to: a result of an attempt that was rescued and run again
     /// elsewhere must not overwrite the newer run.
     pub attempt: u32,
+    /// The claim this result belongs to ([`FetchedJob::claim`]), or `None` to fence by node and
+    /// attempt only. A result whose first write committed but whose answer was lost is written
+    /// again; the claim keeps that second write off a newer claim of the row by the same node in
+    /// the same attempt (after a snooze or a release gave the attempt back).
+    pub claim: Option<i64>,
     /// The ending.
     pub kind: AckKind,
 }

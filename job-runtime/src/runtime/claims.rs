@@ -190,6 +190,7 @@ mod tests {
             scheduled_at: chrono::Utc::now(),
             priority: 0,
             unreadable: None,
+            claim: 0,
         }
     }
 
@@ -208,9 +209,9 @@ mod tests {
         claims.hold(&[job(1, 1), job(2, 2)]);
         assert_eq!(unheld(&claims, &[1, 2, 3]), vec![3]);
         // A result of another attempt (an older run's late result) does not free the claim.
-        claims.written(&[Ack { id: 2, attempt: 1, kind: AckKind::Complete }]);
+        claims.written(&[Ack { id: 2, attempt: 1, claim: None, kind: AckKind::Complete }]);
         assert_eq!(unheld(&claims, &[1, 2]), Vec::<i64>::new());
-        claims.written(&[Ack { id: 2, attempt: 2, kind: AckKind::Complete }]);
+        claims.written(&[Ack { id: 2, attempt: 2, claim: None, kind: AckKind::Complete }]);
         assert_eq!(unheld(&claims, &[1, 2]), vec![2]);
     }
 
@@ -221,9 +222,9 @@ mod tests {
         let claims = Claims::default();
         claims.hold(&[job(7, 1)]);
         claims.hold(&[job(7, 1)]);
-        claims.written(&[Ack { id: 7, attempt: 1, kind: AckKind::Release }]);
+        claims.written(&[Ack { id: 7, attempt: 1, claim: None, kind: AckKind::Release }]);
         assert_eq!(unheld(&claims, &[7]), Vec::<i64>::new());
-        claims.written(&[Ack { id: 7, attempt: 1, kind: AckKind::Complete }]);
+        claims.written(&[Ack { id: 7, attempt: 1, claim: None, kind: AckKind::Complete }]);
         assert_eq!(unheld(&claims, &[7]), vec![7]);
     }
 }

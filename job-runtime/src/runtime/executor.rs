@@ -66,7 +66,7 @@ async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) {
         AckKind::Release => tracing::info!(target: "jobsmith", "job released unstarted"),
     });
     shared.running_jobs.lock().expect("running map").remove(&job.id);
-    shared.completer.send(Ack { id: job.id, attempt: job.attempt, kind });
+    shared.completer.send(Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind });
 }
 
 fn outcome_name(kind: &AckKind) -> &'static str {
@@ -228,6 +228,7 @@ mod tests {
             inserted_at: chrono::Utc::now(),
             scheduled_at: chrono::Utc::now(),
             unreadable: None,
+            claim: 0,
             priority: 0,
         }
     }

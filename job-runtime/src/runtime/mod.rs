@@ -827,7 +827,12 @@ fn stop_local_job(shared: &Shared, id: i64, reason: StopReason) {
             if let Some(c) = q.take_claimed(id) {
                 shared.running_jobs.lock().expect("running map").remove(&id);
                 let reason = "cancelled by request".to_string();
-                shared.completer.send(Ack { id, attempt: c.job.attempt, kind: AckKind::Cancel { reason } });
+                shared.completer.send(Ack {
+                    id,
+                    attempt: c.job.attempt,
+                    claim: Some(c.job.claim),
+                    kind: AckKind::Cancel { reason },
+                });
             }
         }
     }
@@ -845,7 +850,12 @@ pub(crate) fn release_buffered(shared: &Shared, queue: &QueueState) {
     }
     drop(running);
     for c in released {
-        shared.completer.send(Ack { id: c.job.id, attempt: c.job.attempt, kind: AckKind::Release });
+        shared.completer.send(Ack {
+            id: c.job.id,
+            attempt: c.job.attempt,
+            claim: Some(c.job.claim),
+            kind: AckKind::Release,
+        });
     }
 }
 

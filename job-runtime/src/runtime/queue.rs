@@ -270,6 +270,7 @@ mod tests {
             inserted_at: chrono::Utc::now(),
             scheduled_at: chrono::Utc::now(),
             unreadable: None,
+            claim: 0,
             priority: 0,
         };
         Claimed { job, control: JobControl::default() }

@@ -69,6 +69,7 @@ struct AckArrays {
     errors: Vec<Option<String>>,
     refunds: Vec<i32>,
     attempts: Vec<i32>,
+    claims: Vec<Option<i64>>,
 }
 
 impl AckArrays {
@@ -90,6 +91,7 @@ impl AckArrays {
         self.errors.push(error);
         self.refunds.push(refund);
         self.attempts.push(ack.attempt as i32);
+        self.claims.push(ack.claim);
     }
 }
 
@@ -148,11 +150,13 @@ impl Engine for PostgresEngine {
         // everything else through the general one.
         let mut completed_ids = Vec::new();
         let mut completed_attempts = Vec::new();
+        let mut completed_claims = Vec::new();
         let mut a = AckArrays::default();
         for ack in acks {
             if matches!(ack.kind, AckKind::Complete) {
                 completed_ids.push(ack.id);
                 completed_attempts.push(ack.attempt as i32);
+                completed_claims.push(ack.claim);
             } else {
                 a.push(ack);
             }
@@ -163,6 +167,7 @@ impl Engine for PostgresEngine {
                 .bind(&completed_ids)
                 .bind(&completed_attempts)
                 .bind(node)
+                .bind(&completed_claims)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
@@ -178,6 +183,7 @@ impl Engine for PostgresEngine {
             .bind(&a.refunds)
             .bind(&a.attempts)
             .bind(node)
+            .bind(&a.claims)
             .execute(&self.pool)
             .await?;
         Ok(written + done.rows_affected())

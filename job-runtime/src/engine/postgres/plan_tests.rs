@@ -71,8 +71,13 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
     let without_statistics = plan_of(
         &mut conn,
         &sql.ack_completed,
-        "bigint[], int[], text",
-        &format!("'{{{}}}', '{{{}}}', 'gone'", ids.join(","), vec!["1"; 700].join(",")),
+        "bigint[], int[], text, bigint[]",
+        &format!(
+            "'{{{}}}', '{{{}}}', 'gone', '{{{}}}'",
+            ids.join(","),
+            vec!["1"; 700].join(","),
+            vec!["0"; 700].join(",")
+        ),
     )
     .await;
     sqlx::query(AssertSqlSafe(format!("ANALYZE {schema}.jobs"))).execute(&mut conn).await.unwrap();
@@ -82,7 +87,13 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
         ("ack_completed without statistics", without_statistics),
         (
             "ack_completed",
-            plan_of(&mut conn, &sql.ack_completed, "bigint[], int[], text", "'{1,2}', '{1,1}', 'n'").await,
+            plan_of(
+                &mut conn,
+                &sql.ack_completed,
+                "bigint[], int[], text, bigint[]",
+                "'{1,2}', '{1,1}', 'n', '{0,0}'",
+            )
+            .await,
         ),
         ("fetch", plan_of(&mut conn, &sql.fetch, "text, bigint, text", "'q', 500, 'node'").await),
         (

@@ -47,6 +47,7 @@ pub(super) fn fetched_job(row: &PgRow) -> Result<FetchedJob> {
         scheduled_at: p.or("scheduled_at", row.try_get("scheduled_at"), epoch()),
         priority: p.or("priority", row.try_get::<i16, _>("priority"), 0) as u8,
         unreadable: None,
+        claim: row.try_get("claim")?,
     };
     Ok(FetchedJob { unreadable: p.into_reason(), ..job })
 }

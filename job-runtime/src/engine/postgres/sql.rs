@@ -75,7 +75,9 @@ impl Statements {
             fetch: fetch(s, "$2", None, false),
             fetch_after: fetch(s, "$2", Some(AFTER_4), false),
             // Many results in one statement. The guard (still executing, by this node, in this
-            // attempt) makes a concurrent cancel or rescue win over a late result. It is written
+            // attempt, under this claim when the result names it) makes a concurrent cancel or
+            // rescue win over a late result, and keeps a result written twice (its first commit's
+            // answer lost) off a newer claim of the same row. It is written
             // so no index can serve it (`state::text`, `coalesce`): the join must go through the
             // primary key. Otherwise the planner, trusting statistics that say few rows execute,
             // scans the partial index of executing rows, whose dead entries (every row that ever
@@ -91,7 +93,8 @@ impl Statements {
             ack_completed: format!(
                 "UPDATE {s}.jobs j SET state = 'completed', completed_at = now()
                 WHERE j.id = ANY($1) AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $3
-                  AND j.attempt = ($2::int[])[array_position($1, j.id)]"
+                  AND j.attempt = ($2::int[])[array_position($1, j.id)]
+                  AND coalesce(($4::bigint[])[array_position($1, j.id)] = {CLAIM_STAMP_J}, true)"
             ),
             ack: format!(
                 "UPDATE {s}.jobs j SET
@@ -105,10 +108,10 @@ impl Statements {
                                   ELSE array_append(j.errors, jsonb_build_object(
                                       'attempt', j.attempt, 'at', now(), 'error', u.error)) END,
                     attempt = j.attempt - u.refund
-                FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::int[])
-                     AS u(id, state, delay_ms, error, refund, attempt)
+                FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::int[], $8::bigint[])
+                     AS u(id, state, delay_ms, error, refund, attempt, claim)
                 WHERE j.id = u.id AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $7
-                  AND j.attempt = u.attempt"
+                  AND j.attempt = u.attempt AND coalesce(u.claim = {CLAIM_STAMP_J}, true)"
             ),
             // Due rows become available; other nodes are told which queues got work. The next
             // due time lets the stager sleep exactly until then.
@@ -332,9 +335,13 @@ impl Statements {
 /// `ExecutingRow::claim`).
 const CLAIM_STAMP: &str = "coalesce((extract(epoch FROM attempted_at) * 1000000)::bigint, 0)";
 
-/// The columns of a [`crate::engine::FetchedJob`], as `row::fetched_job` reads them.
-pub(super) const FETCHED_COLUMNS: &str =
-    "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at, priority";
+/// The columns of a [`crate::engine::FetchedJob`], as `row::fetched_job` reads them; `claim` is
+/// [`CLAIM_STAMP`] of the row just claimed.
+pub(super) const FETCHED_COLUMNS: &str = "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, \
+     scheduled_at, priority, coalesce((extract(epoch FROM attempted_at) * 1000000)::bigint, 0) AS claim";
+
+/// [`CLAIM_STAMP`] of the row `j` a result is written to.
+const CLAIM_STAMP_J: &str = "coalesce((extract(epoch FROM j.attempted_at) * 1000000)::bigint, 0)";
 
 /// The cursor parameters of a fetch without and with a global limit.
 const AFTER_4: &str = "($4::smallint, $5::timestamptz, $6::bigint)";

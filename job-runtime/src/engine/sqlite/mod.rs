@@ -48,8 +48,7 @@ pub struct SqliteEngine {
 /// The SET clause that takes a job back from a node that is gone (?2 now in ms, ?3 now as text):
 /// `available` again, or `discarded` without attempts left, with an error entry saying `{why}`.
 /// The columns of a [`FetchedJob`], as `row::fetched_job` reads them (fetch and claim).
-const FETCHED_COLUMNS: &str =
-    "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at, priority";
+const FETCHED_COLUMNS: &str = "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at, priority, attempted_at";
 
 const MOVE_BACK: &str = "state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
      discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
@@ -190,7 +189,8 @@ impl Engine for SqliteEngine {
                 errors = CASE WHEN ?5 IS NULL THEN errors
                               ELSE json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?6, 'error', ?5)) END,
                 attempt = attempt - ?7
-             WHERE id = ?1 AND state = 'executing' AND attempted_by = ?8 AND attempt = ?9"
+             WHERE id = ?1 AND state = 'executing' AND attempted_by = ?8 AND attempt = ?9
+               AND (?10 IS NULL OR coalesce(attempted_at, 0) = ?10)"
         );
         let now = now_ms();
         let at = Utc::now().to_rfc3339();
@@ -219,6 +219,7 @@ impl Engine for SqliteEngine {
                 .bind(refund)
                 .bind(node)
                 .bind(i64::from(ack.attempt))
+                .bind(ack.claim)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -57,6 +57,7 @@ pub(super) fn fetched_job(row: &SqliteRow) -> Result<FetchedJob> {
         ),
         priority: p.or("priority", row.try_get::<i64, _>("priority"), 0) as u8,
         unreadable: None,
+        claim: row.try_get::<Option<i64>, _>("attempted_at")?.unwrap_or(0),
     };
     Ok(FetchedJob { unreadable: p.into_reason(), ..job })
 }
