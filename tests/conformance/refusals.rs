@@ -167,3 +167,33 @@ mod an_unmigrated_database_says_to_migrate {
         run(TestDb::empty(Kind::Sqlite).await).await
     }
 }
+
+conformance! {
+    async fn timings_that_would_break_leadership_or_liveness_are_refused_at_start(db) {
+        use std::time::Duration;
+        // A heartbeat not under half the lease: a leader could not step down in time.
+        let err = db
+            .runtime()
+            .heartbeat_interval(Duration::from_secs(3))
+            .leader_lease(Duration::from_secs(5))
+            .node_ttl(Duration::from_secs(30))
+            .start()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be under half the leader_lease"), "{err}");
+        // A TTL within one heartbeat plus a beat's deadline: live nodes would look dead.
+        let err = db
+            .runtime()
+            .heartbeat_interval(Duration::from_secs(1))
+            .leader_lease(Duration::from_secs(5))
+            .node_ttl(Duration::from_secs(3))
+            .start()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node_ttl (3s) must be more than heartbeat_interval + leader_lease / 2 (3.5s)"), "{err}");
+        // The defaults pass.
+        db.runtime().start().await.unwrap().shutdown().await.unwrap();
+    }
+}

@@ -245,15 +245,17 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How often the node writes its heartbeat and renews or seeks the leader lease. Default 1 s.
+    /// How often the node writes its heartbeat and renews or seeks the leader lease. Default 1 s;
+    /// must be under half the leader lease (checked at start).
     pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
         self.config.heartbeat_interval = interval;
         self
     }
 
     /// A node whose heartbeat is older than this is dead: its running jobs are rescued. Default
-    /// 10 s. Keep it well above the heartbeat interval; a live node that misses it (a long GC-like
-    /// stall, a partition) has its jobs run again elsewhere.
+    /// 10 s. It must exceed `heartbeat_interval + leader_lease / 2` (checked at start); a live
+    /// node that misses it (a long GC-like stall, a partition) has its jobs run again elsewhere.
+    /// Rescue also waits until the rescuer itself has been connected this long.
     pub fn node_ttl(mut self, ttl: Duration) -> Self {
         self.config.node_ttl = ttl;
         self
@@ -273,7 +275,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How often the leader looks for jobs of dead nodes. Default 2 s.
+    /// How often the leader looks for jobs of dead nodes, and every node for claims it lost (see
+    /// the many-nodes guide). Default 2 s.
     pub fn rescue_interval(mut self, interval: Duration) -> Self {
         self.config.rescue_interval = interval;
         self
