@@ -29,13 +29,7 @@ async fn cluster_work(ctx: jobsmith::JobContext, n: i64, sleep_ms: u64) -> Resul
         tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
         return record_run(&ctx, n).await;
     }
-    sqlx::query("INSERT INTO cluster_runs (job_id, n, node, attempt) VALUES ($1, $2, $3, $4)")
-        .bind(ctx.id)
-        .bind(n)
-        .bind(NODE.get().unwrap())
-        .bind(ctx.attempt as i32)
-        .execute(pool())
-        .await?;
+    record_run(&ctx, n).await?;
     sqlx::query("UPDATE cluster_gauge SET cur = cur + 1, peak = greatest(peak, cur + 1)")
         .execute(pool())
         .await?;
@@ -44,6 +38,7 @@ async fn cluster_work(ctx: jobsmith::JobContext, n: i64, sleep_ms: u64) -> Resul
     Ok(())
 }
 
+/// One row of `cluster_runs`: this node ran job `ctx.id` in this attempt.
 async fn record_run(ctx: &jobsmith::JobContext, n: i64) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO cluster_runs (job_id, n, node, attempt) VALUES ($1, $2, $3, $4)")
         .bind(ctx.id)

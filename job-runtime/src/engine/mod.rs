@@ -54,6 +54,27 @@ pub struct FetchedJob {
 }
 
 impl FetchedJob {
+    /// A job of worker `w` in queue `q`, due now, for the runtime's unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(id: i64, attempt: u32, max_attempts: u32) -> Self {
+        let now = Utc::now();
+        FetchedJob {
+            id,
+            worker: "w".into(),
+            queue: "q".into(),
+            args: serde_json::json!({}),
+            meta: serde_json::json!({}),
+            tags: vec![],
+            attempt,
+            max_attempts,
+            inserted_at: now,
+            scheduled_at: now,
+            priority: 0,
+            unreadable: None,
+            claim: 0,
+        }
+    }
+
     /// This job's place in its queue's run order.
     pub fn position(&self) -> FetchCursor {
         FetchCursor { priority: self.priority, scheduled_at: self.scheduled_at, id: self.id }

@@ -177,21 +177,7 @@ mod tests {
     use crate::engine::AckKind;
 
     fn job(id: i64, attempt: u32) -> FetchedJob {
-        FetchedJob {
-            id,
-            worker: "w".into(),
-            queue: "q".into(),
-            args: serde_json::json!({}),
-            meta: serde_json::json!({}),
-            tags: vec![],
-            attempt,
-            max_attempts: 3,
-            inserted_at: chrono::Utc::now(),
-            scheduled_at: chrono::Utc::now(),
-            priority: 0,
-            unreadable: None,
-            claim: 0,
-        }
+        FetchedJob::for_test(id, attempt, 3)
     }
 
     fn row(id: i64) -> ExecutingRow {

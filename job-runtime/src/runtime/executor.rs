@@ -216,21 +216,7 @@ mod tests {
     use super::*;
 
     fn job(attempt: u32, max_attempts: u32) -> FetchedJob {
-        FetchedJob {
-            id: 1,
-            worker: "w".into(),
-            queue: "q".into(),
-            args: serde_json::json!({}),
-            meta: serde_json::json!({}),
-            tags: vec![],
-            attempt,
-            max_attempts,
-            inserted_at: chrono::Utc::now(),
-            scheduled_at: chrono::Utc::now(),
-            unreadable: None,
-            claim: 0,
-            priority: 0,
-        }
+        FetchedJob::for_test(1, attempt, max_attempts)
     }
 
     #[test]

@@ -61,10 +61,7 @@ pub(crate) async fn rescue_once(shared: &Shared) -> Result<RescueReport> {
         let request = RescueRequest {
             rescuer: &shared.node,
             node_ttl: ttl,
-            reconnect_gap: super::node::reconnect_gap(
-                shared.config.heartbeat_interval,
-                shared.config.leader_lease,
-            ),
+            reconnect_gap: shared.config.reconnect_gap(),
             limit: 1_000,
         };
         let r = match tokio::time::timeout(ttl / 4, shared.engine.rescue(&request)).await {

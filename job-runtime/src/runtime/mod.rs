@@ -60,6 +60,15 @@ pub(crate) struct Config {
     pub(crate) relaxed_fetch_commit: bool,
 }
 
+impl Config {
+    /// A node whose heartbeats are further apart than this was cut off from the database: beats
+    /// come every `heartbeat_interval` and take at most a beat deadline. Its `connected_since`
+    /// starts again (see `RescueRequest`).
+    pub(crate) fn reconnect_gap(&self) -> Duration {
+        self.heartbeat_interval + node::beat_deadline(self.leader_lease)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -362,7 +371,7 @@ impl RuntimeBuilder {
         }
         // A live node's heartbeats are at most this far apart (an interval plus a beat that takes its
         // whole deadline); a TTL no longer than that would take live nodes for dead.
-        let gap = node::reconnect_gap(c.heartbeat_interval, c.leader_lease);
+        let gap = c.reconnect_gap();
         if c.node_ttl <= gap.max(c.heartbeat_interval * 2) {
             return Err(Error::InvalidOption(format!(
                 "node_ttl ({:?}) must be more than heartbeat_interval + leader_lease / 2 ({gap:?}) and more than \
@@ -504,7 +513,7 @@ impl RuntimeBuilder {
         // The first heartbeat (and lease attempt) before any job starts, so this node's jobs are
         // never taken for a dead node's.
         let queue_names: Vec<String> = shared.queues.keys().cloned().collect();
-        let gap = node::reconnect_gap(shared.config.heartbeat_interval, shared.config.leader_lease);
+        let gap = shared.config.reconnect_gap();
         engine
             .heartbeat(&crate::engine::Heartbeat { node: &node, queues: &queue_names, reconnect_gap: gap })
             .await?;

@@ -31,13 +31,6 @@ pub(crate) fn beat_deadline(lease: Duration) -> Duration {
     lease / 2
 }
 
-/// A node whose heartbeats are further apart than this was cut off from the database: beats come
-/// every `heartbeat_interval` and take at most a beat deadline. Its `connected_since` starts again
-/// (see `RescueRequest`).
-pub(crate) fn reconnect_gap(heartbeat_interval: Duration, lease: Duration) -> Duration {
-    heartbeat_interval + beat_deadline(lease)
-}
-
 /// The share of a lease a leader counts on: it steps down a tenth of the lease early, so a timer
 /// that fires late on a loaded machine still stops it before the lease can pass to another node.
 fn counted_lease(lease: Duration) -> Duration {
@@ -60,7 +53,7 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     // never ends earlier, so stepping down at this instant is before another node can take over.
     let mut lease_until: Option<Instant> = None;
     let lease = shared.config.leader_lease;
-    let gap = reconnect_gap(shared.config.heartbeat_interval, lease);
+    let gap = shared.config.reconnect_gap();
     loop {
         beats += 1;
         let sent = Instant::now();

@@ -258,22 +258,7 @@ mod tests {
     use super::*;
 
     fn claimed(id: i64) -> Claimed {
-        let job = FetchedJob {
-            id,
-            worker: "w".into(),
-            queue: "q".into(),
-            args: serde_json::json!({}),
-            meta: serde_json::json!({}),
-            tags: vec![],
-            attempt: 1,
-            max_attempts: 3,
-            inserted_at: chrono::Utc::now(),
-            scheduled_at: chrono::Utc::now(),
-            unreadable: None,
-            claim: 0,
-            priority: 0,
-        };
-        Claimed { job, control: JobControl::default() }
+        Claimed { job: FetchedJob::for_test(id, 1, 3), control: JobControl::default() }
     }
 
     #[test]

@@ -75,17 +75,18 @@ pub(crate) struct Done {
     done: Option<String>,
 }
 
+/// Job `id`, or the page that says there is none.
+async fn find_job(state: &AppState, id: i64) -> Result<job_runtime::JobRow, WebError> {
+    state.engine.get_job(id).await?.ok_or_else(|| WebError::NotFound(format!("There is no job {id}.")))
+}
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<i64>,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
-    let job = state
-        .engine
-        .get_job(id)
-        .await?
-        .ok_or_else(|| WebError::NotFound(format!("There is no job {id}.")))?;
+    let job = find_job(&state, id).await?;
     Ok(render::job::page(&who, &job, q.done.as_deref()).into_response())
 }
 
@@ -96,11 +97,7 @@ pub(crate) async fn args_json(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let job = state
-        .engine
-        .get_job(id)
-        .await?
-        .ok_or_else(|| WebError::NotFound(format!("There is no job {id}.")))?;
+    let job = find_job(&state, id).await?;
     let disposition = format!("attachment; filename=\"job-{id}-args.json\"");
     let headers = [(CONTENT_TYPE, "application/json".to_string()), (CONTENT_DISPOSITION, disposition)];
     Ok((headers, preview::pretty_json(&job.args)).into_response())

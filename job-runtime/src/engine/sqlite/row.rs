@@ -45,16 +45,8 @@ pub(super) fn fetched_job(row: &SqliteRow) -> Result<FetchedJob> {
         tags: p.or("tags", strings(row, "tags"), Vec::new()),
         attempt,
         max_attempts: p.or("max_attempts", row.try_get::<i64, _>("max_attempts"), 0) as u32,
-        inserted_at: p.or(
-            "inserted_at",
-            row.try_get("inserted_at").map_err(Error::from).and_then(time),
-            epoch(),
-        ),
-        scheduled_at: p.or(
-            "scheduled_at",
-            row.try_get("scheduled_at").map_err(Error::from).and_then(time),
-            epoch(),
-        ),
+        inserted_at: p.or("inserted_at", time_col(row, "inserted_at"), epoch()),
+        scheduled_at: p.or("scheduled_at", time_col(row, "scheduled_at"), epoch()),
         priority: p.or("priority", row.try_get::<i64, _>("priority"), 0) as u8,
         unreadable: None,
         claim: row.try_get::<Option<i64>, _>("attempted_at")?.unwrap_or(0),
@@ -64,6 +56,10 @@ pub(super) fn fetched_job(row: &SqliteRow) -> Result<FetchedJob> {
 
 fn epoch() -> DateTime<Utc> {
     DateTime::UNIX_EPOCH
+}
+
+fn time_col(row: &SqliteRow, col: &str) -> Result<DateTime<Utc>> {
+    time(row.try_get(col)?)
 }
 
 fn opt_time_col(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
@@ -99,16 +95,8 @@ pub(super) fn job_row(row: &SqliteRow) -> Result<JobRow> {
         attempt: p.or("attempt", row.try_get::<i64, _>("attempt"), 0) as u32,
         max_attempts: p.or("max_attempts", row.try_get::<i64, _>("max_attempts"), 0) as u32,
         priority: p.or("priority", row.try_get::<i64, _>("priority"), 0) as u8,
-        inserted_at: p.or(
-            "inserted_at",
-            row.try_get("inserted_at").map_err(Error::from).and_then(time),
-            epoch(),
-        ),
-        scheduled_at: p.or(
-            "scheduled_at",
-            row.try_get("scheduled_at").map_err(Error::from).and_then(time),
-            epoch(),
-        ),
+        inserted_at: p.or("inserted_at", time_col(row, "inserted_at"), epoch()),
+        scheduled_at: p.or("scheduled_at", time_col(row, "scheduled_at"), epoch()),
         attempted_at: p.or("attempted_at", opt_time_col(row, "attempted_at"), None),
         attempted_by: p.or("attempted_by", row.try_get("attempted_by"), None),
         completed_at: p.or("completed_at", opt_time_col(row, "completed_at"), None),
