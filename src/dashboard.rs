@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-pub use job_web::*;
+pub use jobsmith_web::*;
 
 /// Serves the dashboard from a running node.
 pub trait DashboardExt {
@@ -28,6 +28,6 @@ impl DashboardExt for crate::Runtime {
         addr: SocketAddr,
         auth: Auth,
     ) -> impl Future<Output = std::io::Result<Server>> + Send {
-        job_web::serve(self.engine().clone(), addr, auth)
+        jobsmith_web::serve(self.engine().clone(), addr, auth)
     }
 }

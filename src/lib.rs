@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
-pub use job_macros::job;
-pub use job_runtime::*;
+pub use jobsmith_macros::job;
+pub use jobsmith_runtime::*;
 pub mod guides;
 
 #[cfg(feature = "dashboard")]
@@ -10,9 +10,9 @@ pub mod dashboard;
 /// Paths used by the code `#[job]` generates. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use job_runtime::inventory;
-    pub use job_runtime::serde;
-    pub use job_runtime::{
+    pub use jobsmith_runtime::inventory;
+    pub use jobsmith_runtime::serde;
+    pub use jobsmith_runtime::{
         CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, Outcome, PerformFuture, UniqueOptions,
         WorkerEntry,
     };

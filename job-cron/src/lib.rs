@@ -13,8 +13,8 @@
 //! here, each with a message saying why.
 //!
 //! ```
-//! assert!(job_cron::parse("*/15 9-17 * * MON-FRI").is_ok());
-//! let err = job_cron::parse("0 25 * * *").unwrap_err();
+//! assert!(jobsmith_cron::parse("*/15 9-17 * * MON-FRI").is_ok());
+//! let err = jobsmith_cron::parse("0 25 * * *").unwrap_err();
 //! assert_eq!(err.to_string(), "cron expression `0 25 * * *` is invalid: hours must be 0-23, got 25");
 //! assert_eq!(err.reason(), "hours must be 0-23, got 25");
 //! ```

@@ -18,7 +18,7 @@ use crate::ctxt::Ctxt;
 use crate::keys::{ByItem, Key, State, UniqueKey, Word};
 use crate::model::{JobFn, Param, is_context};
 
-/// The most attempts a job may have: a copy of `job_runtime::MAX_ATTEMPTS_LIMIT` (`i32::MAX`, the
+/// The most attempts a job may have: a copy of `jobsmith_runtime::MAX_ATTEMPTS_LIMIT` (`i32::MAX`, the
 /// largest value the `max_attempts` column holds), which this crate cannot depend on. Keep the two
 /// equal; `tests/ui/max-attempts-too-large.rs` and the conformance test of the insert limit pin
 /// both.
@@ -171,11 +171,11 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
     options
 }
 
-/// A cron expression, checked by the same function the runtime parses it with (`job_cron::parse`),
+/// A cron expression, checked by the same function the runtime parses it with (`jobsmith_cron::parse`),
 /// so the attribute refuses exactly what `CronEntry::new` would, in the same words.
 fn cron(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<LitStr> {
     let lit = string(key, entry, cx)?;
-    match job_cron::parse(&lit.value()) {
+    match jobsmith_cron::parse(&lit.value()) {
         Ok(_) => Some(lit),
         Err(e) => {
             cx.error_spanned_by(&lit, e.to_string());

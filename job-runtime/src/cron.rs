@@ -68,7 +68,7 @@ impl Schedule {
     /// ```
     pub fn parse(expr: &str, tz: &str) -> Result<Self> {
         // The same check `#[job(cron = ...)]` makes at compile time, so both refuse alike.
-        let cron = job_cron::parse(expr).map_err(|e| Error::InvalidOption(e.to_string()))?;
+        let cron = jobsmith_cron::parse(expr).map_err(|e| Error::InvalidOption(e.to_string()))?;
         let tz = Tz::from_str(tz).map_err(|_| Error::InvalidOption(format!("unknown time zone `{tz}`")))?;
         Ok(Self { expr: expr.to_string(), cron, tz })
     }

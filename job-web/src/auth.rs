@@ -50,7 +50,7 @@ impl Credential {
 /// they are the only thing between the network and your jobs.
 ///
 /// ```
-/// use job_web::Auth;
+/// use jobsmith_web::Auth;
 /// let auth = Auth::token("admin-token")
 ///     .read_only_token("viewer-token")
 ///     .basic("ops", "correct horse battery staple");

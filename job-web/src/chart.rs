@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use job_runtime::MinuteStats;
+use jobsmith_runtime::MinuteStats;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 220.0;

@@ -11,9 +11,9 @@
 //! and change nothing. Every action is a POST carrying a per-session CSRF token.
 //!
 //! ```no_run
-//! # async fn demo(engine: std::sync::Arc<dyn job_runtime::engine::Engine>) -> std::io::Result<()> {
-//! let auth = job_web::Auth::token("a-long-random-admin-token").read_only_token("a-long-random-viewer-token");
-//! let server = job_web::serve(engine, "127.0.0.1:8080".parse().unwrap(), auth).await?;
+//! # async fn demo(engine: std::sync::Arc<dyn jobsmith_runtime::engine::Engine>) -> std::io::Result<()> {
+//! let auth = jobsmith_web::Auth::token("a-long-random-admin-token").read_only_token("a-long-random-viewer-token");
+//! let server = jobsmith_web::serve(engine, "127.0.0.1:8080".parse().unwrap(), auth).await?;
 //! println!("dashboard on http://{}", server.local_addr());
 //! // ... later
 //! server.shutdown().await;
@@ -24,7 +24,7 @@
 //! loopback) when the network between it and the browser is not trusted. It expects to be served
 //! at the root of its host and port (its links and cookie are absolute).
 //!
-//! [`Engine`]: job_runtime::engine::Engine
+//! [`Engine`]: jobsmith_runtime::engine::Engine
 
 mod auth;
 mod chart;
@@ -37,7 +37,7 @@ mod server;
 
 use std::sync::Arc;
 
-use job_runtime::engine::Engine;
+use jobsmith_runtime::engine::Engine;
 
 pub use auth::{Access, Auth};
 pub use server::{Server, serve};

@@ -62,9 +62,10 @@ async fn retrying_a_discarded_job_from_the_browser_runs_it_to_completion() {
     })
     .await;
 
-    let server = job_web::serve(engine.clone(), "127.0.0.1:0".parse().unwrap(), job_web::Auth::token(TOKEN))
-        .await
-        .unwrap();
+    let server =
+        jobsmith_web::serve(engine.clone(), "127.0.0.1:0".parse().unwrap(), jobsmith_web::Auth::token(TOKEN))
+            .await
+            .unwrap();
     let base = format!("http://{}", server.local_addr());
     let driver = ChromeDriver::start(&dir);
     let client = driver.connect(&dir).await;

@@ -4,8 +4,8 @@
 use axum::body::{Body, to_bytes};
 use axum::http::header::{AUTHORIZATION, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{Request, StatusCode};
-use job_web::{Auth, router};
 use jobsmith::Db;
+use jobsmith_web::{Auth, router};
 use tower::ServiceExt;
 
 const TOKEN: &str = "large-args-token-2c9d";

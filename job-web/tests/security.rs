@@ -8,8 +8,8 @@ use axum::body::{Body, to_bytes};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use base64::Engine as _;
-use job_web::{Auth, router};
 use jobsmith::{Db, InsertBuilder, JobState};
+use jobsmith_web::{Auth, router};
 use tower::ServiceExt;
 
 const FULL: &str = "full-token-7f3a9c";
@@ -441,10 +441,11 @@ async fn responses_carry_protective_headers_and_offer_basic_auth() {
 #[tokio::test]
 async fn serve_refuses_an_auth_without_credentials() {
     let f = fixture().await;
-    let err =
-        job_web::serve(f.db.engine().clone(), "127.0.0.1:0".parse().unwrap(), Auth::new()).await.unwrap_err();
+    let err = jobsmith_web::serve(f.db.engine().clone(), "127.0.0.1:0".parse().unwrap(), Auth::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    let err = job_web::serve(f.db.engine().clone(), "127.0.0.1:0".parse().unwrap(), Auth::token(""))
+    let err = jobsmith_web::serve(f.db.engine().clone(), "127.0.0.1:0".parse().unwrap(), Auth::token(""))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);

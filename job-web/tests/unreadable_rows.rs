@@ -4,8 +4,8 @@
 use axum::body::{Body, to_bytes};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{Request, StatusCode};
-use job_web::{Auth, router};
 use jobsmith::{Db, Pool};
+use jobsmith_web::{Auth, router};
 use tower::ServiceExt;
 
 const TOKEN: &str = "unreadable-token-5e1b";

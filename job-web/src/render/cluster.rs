@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use axum::response::Html;
 use chrono::{DateTime, Utc};
-use job_runtime::{MinuteStats, NodeRow};
+use jobsmith_runtime::{MinuteStats, NodeRow};
 
 use super::{Nav, esc, page as layout, time_el};
 use crate::auth::Principal;

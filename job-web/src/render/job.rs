@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use axum::response::Html;
 use chrono::{DateTime, Utc};
-use job_runtime::{JobRow, JobState, preview};
+use jobsmith_runtime::{JobRow, JobState, preview};
 
 use super::{Nav, action_button, esc, escaped_len, jobs_url, notice, page as layout, state_badge, time_el};
 use crate::auth::Principal;

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use axum::response::Html;
-use job_runtime::{JobRow, JobState};
+use jobsmith_runtime::{JobRow, JobState};
 
 use super::{Nav, esc, jobs_url, notice, page as layout, state_badge, time_el};
 use crate::auth::Principal;

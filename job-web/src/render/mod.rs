@@ -13,7 +13,7 @@ use axum::http::header::{LOCATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use job_runtime::JobState;
+use jobsmith_runtime::JobState;
 
 use crate::auth::{Principal, Via};
 use crate::csrf;

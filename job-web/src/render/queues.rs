@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use axum::response::Html;
-use job_runtime::{JobState, QueueSettings};
+use jobsmith_runtime::{JobState, QueueSettings};
 
 use super::{Nav, action_button, esc, jobs_url, notice, page as layout};
 use crate::auth::Principal;

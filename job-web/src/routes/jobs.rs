@@ -3,7 +3,7 @@
 use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use job_runtime::{JobFilter, JobState, Page, preview};
+use jobsmith_runtime::{JobFilter, JobState, Page, preview};
 use serde::Deserialize;
 
 use crate::auth::Principal;
@@ -76,7 +76,7 @@ pub(crate) struct Done {
 }
 
 /// Job `id`, or the page that says there is none.
-async fn find_job(state: &AppState, id: i64) -> Result<job_runtime::JobRow, WebError> {
+async fn find_job(state: &AppState, id: i64) -> Result<jobsmith_runtime::JobRow, WebError> {
     state.engine.get_job(id).await?.ok_or_else(|| WebError::NotFound(format!("There is no job {id}.")))
 }
 

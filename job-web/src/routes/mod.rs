@@ -18,7 +18,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use job_runtime::engine::Engine;
+use jobsmith_runtime::engine::Engine;
 
 use crate::auth::{Auth, Gate};
 use crate::guard::guard;
@@ -83,15 +83,15 @@ async fn security_headers(mut response: Response) -> Response {
 #[derive(Debug)]
 pub(crate) enum WebError {
     /// The engine failed.
-    Engine(job_runtime::Error),
+    Engine(jobsmith_runtime::Error),
     /// The request does not make sense.
     BadRequest(String),
     /// Nothing there.
     NotFound(String),
 }
 
-impl From<job_runtime::Error> for WebError {
-    fn from(e: job_runtime::Error) -> Self {
+impl From<jobsmith_runtime::Error> for WebError {
+    fn from(e: jobsmith_runtime::Error) -> Self {
         WebError::Engine(e)
     }
 }

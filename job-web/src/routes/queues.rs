@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::{Extension, Form, Query, State};
 use axum::response::{IntoResponse, Response};
-use job_runtime::QueueSettingsChange;
+use jobsmith_runtime::QueueSettingsChange;
 use serde::Deserialize;
 
 use crate::auth::Principal;
@@ -114,7 +114,7 @@ async fn update(state: &AppState, queue: &str, change: QueueSettingsChange) -> R
     }
     match state.engine.update_queue_settings(queue, &change, false).await {
         Ok(_) => Ok(()),
-        Err(job_runtime::Error::UnknownQueue(queue)) => Err(WebError::BadRequest(format!(
+        Err(jobsmith_runtime::Error::UnknownQueue(queue)) => Err(WebError::BadRequest(format!(
             "There is no queue `{queue}`: no node runs it, and it has no jobs and no stored settings. The \
              dashboard changes known queues only; to store settings for a queue that nodes will run \
              later, use `jobsmith queue pause|resume|scale {queue} ... --create`."

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use job_web::{Access, Auth};
 use jobsmith::engine::Engine;
+use jobsmith_web::{Access, Auth};
 use serde_json::json;
 
 use crate::args::WebArgs;
@@ -19,7 +19,7 @@ pub(crate) async fn run(engine: Arc<dyn Engine>, args: WebArgs, json: bool) -> R
     if let Some(token) = args.read_only_token {
         auth = auth.read_only_token(token);
     }
-    let server = job_web::serve(engine, args.addr, auth)
+    let server = jobsmith_web::serve(engine, args.addr, auth)
         .await
         .map_err(|e| Failure::new(format!("cannot serve the dashboard on {}: {e}", args.addr)))?;
     // Printed once listening (with the real port when 0 was asked for), so scripts can wait for it.

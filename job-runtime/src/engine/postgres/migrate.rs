@@ -9,15 +9,11 @@ use crate::error::{Error, Result};
 
 /// Every migration, in order: (version, name, SQL with `__SCHEMA__` placeholders).
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
-    (1, "jobs", include_str!("../../../../migrations/postgres/0001_jobs.sql")),
-    (2, "cluster", include_str!("../../../../migrations/postgres/0002_cluster.sql")),
-    (3, "finished_idx", include_str!("../../../../migrations/postgres/0003_finished_idx.sql")),
-    (4, "attempts_left", include_str!("../../../../migrations/postgres/0004_attempts_left.sql")),
-    (
-        5,
-        "nodes_connected_since",
-        include_str!("../../../../migrations/postgres/0005_nodes_connected_since.sql"),
-    ),
+    (1, "jobs", include_str!("../../../migrations/postgres/0001_jobs.sql")),
+    (2, "cluster", include_str!("../../../migrations/postgres/0002_cluster.sql")),
+    (3, "finished_idx", include_str!("../../../migrations/postgres/0003_finished_idx.sql")),
+    (4, "attempts_left", include_str!("../../../migrations/postgres/0004_attempts_left.sql")),
+    (5, "nodes_connected_since", include_str!("../../../migrations/postgres/0005_nodes_connected_since.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

@@ -7,14 +7,10 @@ use crate::error::{Error, Result};
 
 /// Every migration, in order: (version, name, SQL with `__P__` placeholders).
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
-    (1, "jobs", include_str!("../../../../migrations/sqlite/0001_jobs.sql")),
-    (2, "cluster", include_str!("../../../../migrations/sqlite/0002_cluster.sql")),
-    (3, "attempts_left", include_str!("../../../../migrations/sqlite/0003_attempts_left.sql")),
-    (
-        4,
-        "nodes_connected_since",
-        include_str!("../../../../migrations/sqlite/0004_nodes_connected_since.sql"),
-    ),
+    (1, "jobs", include_str!("../../../migrations/sqlite/0001_jobs.sql")),
+    (2, "cluster", include_str!("../../../migrations/sqlite/0002_cluster.sql")),
+    (3, "attempts_left", include_str!("../../../migrations/sqlite/0003_attempts_left.sql")),
+    (4, "nodes_connected_since", include_str!("../../../migrations/sqlite/0004_nodes_connected_since.sql")),
 ];
 
 /// Applies pending migrations for the instance whose tables start with `prefix`, in one
