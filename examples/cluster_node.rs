@@ -68,7 +68,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     POOL.set(pool.clone()).ok();
     NODE.set(name.clone()).ok();
 
-    let mut builder = jobsmith::Runtime::builder(pool)
+    let mut builder = jobsmith::Db::postgres(pool, "jobsmith")?
+        .runtime()
         .node_name(&name)
         .queue("work", concurrency)
         .poll_interval(Duration::from_millis(200))

@@ -12,7 +12,7 @@ use crate::engine::sqlite::{self, SqliteEngine};
 use crate::error::{Error, Result};
 use crate::insert::{DEFAULT_SCHEMA, InsertBuilder, InsertedJob, NewJob};
 use crate::job::Job;
-use crate::runtime::{Runtime, RuntimeBuilder};
+use crate::runtime::RuntimeBuilder;
 
 /// The pool behind a [`Db`], for inserting inside your own transactions.
 #[derive(Debug, Clone)]
@@ -121,8 +121,15 @@ impl Db {
         self
     }
 
-    /// A runtime builder on this database.
+    /// A runtime builder on this database: the one way to make a node.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: jobsmith::Db) -> jobsmith::Result<()> {
+    /// let runtime = db.runtime().queue("default", 10).start().await?;
+    /// runtime.shutdown().await
+    /// # }
+    /// ```
     pub fn runtime(&self) -> RuntimeBuilder {
-        Runtime::builder_with_engine(self.engine.clone())
+        RuntimeBuilder::new(self.engine.clone())
     }
 }

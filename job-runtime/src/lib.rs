@@ -30,7 +30,7 @@ pub use insert::{InsertBuilder, InsertedJob, JobExt, NewJob, insert_all, insert_
 pub use job::{CronSpec, Job, JobOptions, MAX_ATTEMPTS_LIMIT, PerformFuture, UniqueOptions};
 pub use outcome::{IntoOutcome, Outcome};
 pub use registry::{Registry, WorkerEntry};
-pub use runtime::{QueueInfo, Runtime, RuntimeBuilder};
+pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
 pub use state::JobState;
 
 pub use inventory;

@@ -71,3 +71,19 @@ pub(crate) fn state_gauges(counts: &[StateCount], previous: &mut HashSet<(String
     }
     *previous = now;
 }
+
+/// Counter: passes of a background service. Labels: service (stager, reconciler, heartbeat,
+/// rescuer, pruner, cron, gauges), outcome (`ok`, `error`).
+pub const SERVICE_PASSES: &str = "jobsmith_service_passes_total";
+/// Counter: rows a background service's passes changed (staged, handed back, rescued, pruned,
+/// inserted by cron). Labels: service.
+pub const SERVICE_ROWS: &str = "jobsmith_service_rows_total";
+
+/// Records one pass of a background service.
+pub(crate) fn service_pass(service: &'static str, ok: bool, rows: u64) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::counter!(SERVICE_PASSES, "service" => service, "outcome" => outcome).increment(1);
+    if rows > 0 {
+        metrics::counter!(SERVICE_ROWS, "service" => service).increment(rows);
+    }
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt as _;
 use hyper_util::client::legacy::connect::HttpConnector;
-use jobsmith::{Db, JobContext, JobState, Runtime};
+use jobsmith::{Db, JobContext, JobState};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -50,12 +50,8 @@ async fn retrying_a_discarded_job_from_the_browser_runs_it_to_completion() {
     let db = Db::connect(&format!("sqlite://{}", dir.path().join("jobs.db").display())).await.unwrap();
     db.migrate().await.unwrap();
     let engine = db.engine().clone();
-    let runtime = Runtime::builder_with_engine(engine.clone())
-        .queue("exports", 2)
-        .poll_interval(Duration::from_millis(100))
-        .start()
-        .await
-        .unwrap();
+    let runtime =
+        db.runtime().queue("exports", 2).poll_interval(Duration::from_millis(100)).start().await.unwrap();
     let id = db.insert(ExportLedger { account: ACCOUNT.into() }).await.unwrap().job.id;
     wait_for(&format!("job {id} to be discarded"), || async {
         engine.get_job(id).await.unwrap().is_some_and(|j| j.state == JobState::Discarded)

@@ -197,3 +197,21 @@ conformance! {
         db.runtime().start().await.unwrap().shutdown().await.unwrap();
     }
 }
+
+conformance! {
+    async fn values_that_cannot_work_are_refused_at_start_not_clamped(db) {
+        use std::time::Duration;
+        let err = db.runtime().queue("default", 1).fetch_batch(0).start().await.unwrap_err().to_string();
+        assert!(err.contains("fetch_batch must be at least 1, got 0"), "{err}");
+        let err = db
+            .runtime()
+            .ack_batching(0, Duration::from_millis(1))
+            .start()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ack_batching's max must be at least 1"), "{err}");
+        let err = db.runtime().poll_interval(Duration::ZERO).start().await.unwrap_err().to_string();
+        assert!(err.contains("poll_interval must be longer than zero"), "{err}");
+    }
+}

@@ -19,12 +19,10 @@
 //!   late can never touch a newer claim of the same row.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
-use super::Shared;
+use super::shared::Shared;
 use crate::engine::{Ack, ExecutingRow, FetchedJob};
 use crate::error::Result;
 
@@ -77,7 +75,7 @@ impl Claims {
 
 /// How long one reconciliation may take before it gives up for this round: it may hold fetch
 /// gates, and a database that does not answer should not stop fetching for long.
-const RECONCILE_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const RECONCILE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The reconciler's memory between rounds: the unheld claims the last round saw.
 #[derive(Debug, Default)]
@@ -148,26 +146,6 @@ pub(crate) async fn at_shutdown(shared: &Shared) -> Result<Vec<i64>> {
         Err(_) => Err(crate::error::Error::Unexpected(format!(
             "looking for lost claims did not complete within {RECONCILE_DEADLINE:?}"
         ))),
-    }
-}
-
-/// Runs [`Reconciler::round`] every `rescue_interval` on every node (leader or not) until `stop`.
-pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut reconciler = Reconciler::default();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(shared.config.rescue_interval) => {}
-        }
-        match tokio::time::timeout(RECONCILE_DEADLINE, reconciler.round(&shared)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reconcile this node's claims; will retry")
-            }
-            Err(_) => {
-                tracing::warn!(target: "jobsmith", "jobsmith claim reconciliation timed out; will retry")
-            }
-        }
     }
 }
 

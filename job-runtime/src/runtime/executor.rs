@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use super::Shared;
 use super::control::{JobControl, StopReason};
 use super::queue::{Claimed, QueueState};
+use super::shared::Shared;
 use crate::backoff::default_backoff;
 use crate::context::JobContext;
 use crate::engine::{Ack, AckKind, FetchedJob};

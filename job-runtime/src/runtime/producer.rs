@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
 use super::control::JobControl;
 use super::executor::execute;
 use super::queue::{Claimed, QueueState};
+use super::shared::Shared;
 use crate::backoff::reconnect_delay as backoff;
 use crate::engine::{FetchCursor, FetchRequest, FetchedJob};
 
@@ -183,7 +183,7 @@ fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob
     queue.buffer(claimed);
     start_buffered(shared, queue);
     if !queue.is_open() {
-        super::release_buffered(shared, queue);
+        shared.release_buffered(queue);
     }
 }
 

@@ -1,0 +1,342 @@
+//! Configures a node: every option with its default, checked once at [`RuntimeBuilder::start`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::config::Config;
+use super::handle::Runtime;
+use super::lifecycle::{self, Plan};
+use super::queue::QueueState;
+use crate::cron::CronEntry;
+use crate::engine::{Engine, Retention};
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+
+/// Configures and starts a node.
+///
+/// ```no_run
+/// # async fn demo(db: jobsmith::Db) -> jobsmith::Result<()> {
+/// db.migrate().await?;
+/// let runtime = db
+///     .runtime()
+///     .queue("default", 10)
+///     .queue("events", 50)
+///     .queue("mailers", 20)
+///     .queue("maintenance", 5)
+///     .start()
+///     .await?;
+/// // ... later
+/// runtime.shutdown().await?;
+/// # Ok(()) }
+/// ```
+pub struct RuntimeBuilder {
+    engine: Arc<dyn Engine>,
+    node: Option<String>,
+    queues: Vec<(String, usize)>,
+    global_limits: Vec<(String, u32)>,
+    prefetch: Vec<(String, usize)>,
+    registry: Option<Registry>,
+    cron: Vec<Result<CronEntry>>,
+    config: Config,
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<std::net::SocketAddr>,
+}
+
+impl RuntimeBuilder {
+    /// Runs queue `name` with at most `concurrency` jobs at once on this node. A node with no
+    /// queues only inserts and controls (a web server, say).
+    pub fn queue(mut self, name: impl Into<String>, concurrency: usize) -> Self {
+        self.queues.push((name.into(), concurrency));
+        self
+    }
+
+    /// The node's name in `attempted_by` and logs. Default: hostname and process id.
+    pub fn node_name(mut self, name: impl Into<String>) -> Self {
+        self.node = Some(name.into());
+        self
+    }
+
+    /// How often an idle queue looks for work when no notification arrives. Default 1 s.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval;
+        self
+    }
+
+    /// How long shutdown lets running jobs finish before they are stopped and handed back.
+    /// Default 15 s.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// Most jobs one fetch takes, at least 1. Default 1,000 (the free slots bound it first).
+    pub fn fetch_batch(mut self, n: usize) -> Self {
+        self.config.fetch_batch = n;
+        self
+    }
+
+    /// Most results one write records, and how long a result may wait for others to join it.
+    /// Defaults 1,000 and 1 ms; `max` must be at least 1.
+    pub fn ack_batching(mut self, max: usize, delay: Duration) -> Self {
+        self.config.ack_batch = max;
+        self.config.ack_delay = delay;
+        self
+    }
+
+    /// At most `limit` jobs of `queue` executing across all nodes at once (persisted, so every
+    /// node honours it).
+    pub fn global_limit(mut self, queue: impl Into<String>, limit: u32) -> Self {
+        self.global_limits.push((queue.into(), limit));
+        self
+    }
+
+    /// Lets `queue` claim up to `jobs` more than its free slots, to start the moment a slot frees
+    /// instead of after a round trip. Default 0. For many short jobs; see the queues guide and
+    /// ADR 8.
+    ///
+    /// Claimed jobs are `executing` in the database (attempt counted, this node's name on them)
+    /// while they wait here, in run order. A job inserted later with a higher priority waits
+    /// behind at most `jobs` of them. Cancelling one takes it out unstarted; pausing the queue or
+    /// shutting down gives the waiting ones back to `available` with their attempt returned and no
+    /// error recorded; if the node dies they are rescued like running jobs. Under a global limit
+    /// nothing is claimed ahead (claimed rows count against it on every node).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: jobsmith::Db) -> jobsmith::Result<()> {
+    /// let runtime = db
+    ///     .runtime()
+    ///     .queue("events", 100)
+    ///     .prefetch("events", 100)
+    ///     .start()
+    ///     .await?;
+    /// # runtime.shutdown().await }
+    /// ```
+    pub fn prefetch(mut self, queue: impl Into<String>, jobs: usize) -> Self {
+        self.prefetch.push((queue.into(), jobs));
+        self
+    }
+
+    /// Lets each fetch commit without waiting for PostgreSQL to flush it to disk
+    /// (`synchronous_commit = off` for the fetch's own transaction, nothing else). Default false.
+    ///
+    /// A fetch's commit only records which node took which jobs. If the database server crashes
+    /// in the moment before that record reaches disk, the claim is undone: the jobs become
+    /// `available` again with their attempt uncounted and may run a second time, possibly while
+    /// this node still runs them. Inserts and results keep waiting for the flush, so no job and no
+    /// recorded result is lost. On the benchmark machine this cut the idle insert-to-start
+    /// latency by one disk flush and raised burn-down by 20-30 % (docs/benchmarks.md, ADR 9).
+    /// Ignored by SQLite.
+    pub fn relaxed_fetch_commit(mut self, relaxed: bool) -> Self {
+        self.config.relaxed_fetch_commit = relaxed;
+        self
+    }
+
+    /// How often the node writes its heartbeat and renews or seeks the leader lease. Default 1 s;
+    /// must be under half the leader lease (checked at start).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_interval = interval;
+        self
+    }
+
+    /// A node whose heartbeat is older than this is dead: its running jobs are rescued. Default
+    /// 10 s. It must exceed `heartbeat_interval + leader_lease / 2` (checked at start); a live
+    /// node that misses it (a long GC-like stall, a partition) has its jobs run again elsewhere.
+    /// Rescue also waits until the rescuer itself has been connected this long.
+    pub fn node_ttl(mut self, ttl: Duration) -> Self {
+        self.config.node_ttl = ttl;
+        self
+    }
+
+    /// How long a leader lease lasts without renewal. Default 5 s; another node takes over at most
+    /// `lease + heartbeat_interval` after the leader dies.
+    pub fn leader_lease(mut self, lease: Duration) -> Self {
+        self.config.leader_lease = lease;
+        self
+    }
+
+    /// Whether this node may lead (run cron, rescue and pruning). Default true; web nodes that
+    /// only insert can opt out.
+    pub fn leader_eligible(mut self, eligible: bool) -> Self {
+        self.config.leader_eligible = eligible;
+        self
+    }
+
+    /// How often the leader looks for jobs of dead nodes, and every node for claims it lost (see
+    /// the many-nodes guide). Default 2 s.
+    pub fn rescue_interval(mut self, interval: Duration) -> Self {
+        self.config.rescue_interval = interval;
+        self
+    }
+
+    /// How long finished rows are kept, and how often the leader prunes. Defaults: completed
+    /// 1 day, cancelled and discarded 7 days, every 30 s, 10,000 rows per statement.
+    pub fn retention(mut self, retention: Retention, interval: Duration) -> Self {
+        self.config.retention = retention;
+        self.config.prune_interval = interval;
+        self
+    }
+
+    /// Inserts `job` at every slot of `expr` (UTC; see [`CronEntry`] for time zones and catch-up).
+    pub fn cron<J: crate::job::Job>(
+        mut self,
+        expr: &str,
+        job: impl Into<crate::insert::InsertBuilder<J>>,
+    ) -> Self {
+        self.cron.push(CronEntry::new(expr, job));
+        self
+    }
+
+    /// Adds a configured cron entry.
+    pub fn cron_entry(mut self, entry: CronEntry) -> Self {
+        self.cron.push(Ok(entry));
+        self
+    }
+
+    /// Whether `#[job(cron = ...)]` schedules run. Default true.
+    pub fn cron_from_attributes(mut self, enabled: bool) -> Self {
+        self.config.cron_from_attributes = enabled;
+        self
+    }
+
+    /// Records each job's args in its tracing span. Default false: args may hold personal data.
+    pub fn log_args(mut self, enabled: bool) -> Self {
+        self.config.log_args = enabled;
+        self
+    }
+
+    /// How often the leader refreshes the jobs-per-state gauges. Default 10 s.
+    pub fn gauge_interval(mut self, interval: Duration) -> Self {
+        self.config.gauge_interval = interval;
+        self
+    }
+
+    /// Serves Prometheus metrics at `http://addr/metrics` (feature `prometheus`). Installs the
+    /// process-wide metrics recorder, so call it on one runtime only.
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus(mut self, addr: std::net::SocketAddr) -> Self {
+        self.prometheus = Some(addr);
+        self
+    }
+
+    /// Runs exactly these workers instead of every `#[job]` linked into the binary.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Starts the node: checks the workers and options, then starts every queue. The database
+    /// must be migrated (see [`crate::Db::migrate`]).
+    pub async fn start(self) -> Result<Runtime> {
+        self.config.validate()?;
+        let registry = match self.registry {
+            Some(r) => r,
+            None => Registry::from_inventory()?,
+        };
+        let mut queues = HashMap::new();
+        for (name, limit) in self.queues {
+            if name.is_empty() || limit == 0 {
+                return Err(Error::InvalidOption(format!(
+                    "queue `{name}` needs a non-empty name and a concurrency of at least 1"
+                )));
+            }
+            if queues.insert(name.clone(), Arc::new(QueueState::new(name.clone(), limit))).is_some() {
+                return Err(Error::InvalidOption(format!("queue `{name}` is configured twice")));
+            }
+        }
+        for (name, jobs) in &self.prefetch {
+            match queues.get(name) {
+                Some(q) => q.set_prefetch(*jobs),
+                None => {
+                    return Err(Error::InvalidOption(format!(
+                        "prefetch for queue `{name}`, which this node does not run"
+                    )));
+                }
+            }
+        }
+        #[cfg(feature = "prometheus")]
+        if let Some(addr) = self.prometheus {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .with_http_listener(addr)
+                .install()
+                .map_err(|e| {
+                    Error::InvalidOption(format!("cannot serve Prometheus metrics on {addr}: {e}"))
+                })?;
+        }
+        let mut cron = Vec::new();
+        for entry in self.cron {
+            cron.push(entry?);
+        }
+        if self.config.cron_from_attributes {
+            for worker in registry.iter() {
+                if let Some(spec) = worker.options.cron {
+                    let schedule = crate::cron::Schedule::parse(spec.expr, spec.timezone)?;
+                    cron.push(CronEntry::from_parts(
+                        worker.name.to_string(),
+                        schedule,
+                        (worker.build_empty)()?,
+                    ));
+                }
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for entry in &cron {
+            if !names.insert(entry.name().to_string()) {
+                return Err(Error::InvalidOption(format!(
+                    "two cron entries are named `{}`; name one with CronEntry::named",
+                    entry.name()
+                )));
+            }
+        }
+        // If this node leads, it inserts these entries' jobs; on a queue it does not run they wait
+        // for some other node, or forever if none runs it (often a typo in `on_queue`).
+        if self.config.leader_eligible {
+            for entry in cron.iter().filter(|entry| !queues.contains_key(entry.queue())) {
+                tracing::warn!(target: "jobsmith",
+                    "jobsmith cron entry `{}` inserts jobs into queue `{}`, which this node does not run; \
+                     they wait until a node that runs it fetches them", entry.name(), entry.queue());
+            }
+        }
+        let node = self.node.unwrap_or_else(default_node_name);
+        let plan = Plan {
+            engine: self.engine,
+            registry,
+            node,
+            config: self.config,
+            queues,
+            global_limits: self.global_limits,
+            cron,
+        };
+        let (shared, supervisor) = lifecycle::start(plan).await?;
+        Ok(Runtime::new(shared, supervisor))
+    }
+}
+
+impl RuntimeBuilder {
+    /// A builder on `engine` (see [`crate::Db::runtime`], the one way users make one).
+    pub(crate) fn new(engine: Arc<dyn Engine>) -> Self {
+        RuntimeBuilder {
+            engine,
+            node: None,
+            queues: Vec::new(),
+            global_limits: Vec::new(),
+            prefetch: Vec::new(),
+            registry: None,
+            cron: Vec::new(),
+            config: Config::default(),
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
+        }
+    }
+}
+
+/// `hostname-pid`: unique per process on a host, readable in `attempted_by`.
+fn default_node_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_string());
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,112 @@
+//! What every task of a runtime shares, and the few operations on it that several tasks need
+//! (giving back prefetched jobs, applying persisted queue settings, stopping a local job). They
+//! live here, beside the state they change, so no task calls back into the module that spawned it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
+
+use super::claims::Claims;
+use super::completer::CompleterHandle;
+use super::config::Config;
+use super::control::{JobControl, StopReason};
+use super::queue::QueueState;
+use crate::engine::{Ack, AckKind, Engine};
+use crate::error::Result;
+use crate::registry::Registry;
+
+/// What every task of a runtime shares.
+pub(crate) struct Shared {
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) registry: Registry,
+    pub(crate) node: String,
+    pub(crate) config: Config,
+    pub(crate) queues: HashMap<String, Arc<QueueState>>,
+    pub(crate) running_jobs: Mutex<HashMap<i64, JobControl>>,
+    pub(crate) completer: CompleterHandle,
+    pub(crate) stager_wake: Arc<Notify>,
+    /// Every executing job's task, so shutdown can wait for them.
+    pub(crate) tasks: TaskTracker,
+    pub(crate) is_leader: AtomicBool,
+    /// Wakes the leader-only services when this node becomes leader.
+    pub(crate) leader_wake: Notify,
+    /// Makes the heartbeat try for the lease now (the leader resigned).
+    pub(crate) try_lead: Notify,
+    /// The claims this node holds (see `claims`).
+    pub(crate) claims: Arc<Claims>,
+    /// Since when this node's heartbeats have succeeded without a break (`None` while they
+    /// fail). Rescue judges other nodes' heartbeat ages only over time this node was connected.
+    pub(crate) connected_since: Mutex<Option<std::time::Instant>>,
+}
+
+impl Shared {
+    /// Whether this node holds the leader lease.
+    pub(crate) fn is_leader(&self) -> bool {
+        self.is_leader.load(Ordering::Acquire)
+    }
+
+    /// Gives the jobs waiting in `queue`'s prefetch buffer back to `available`, unstarted.
+    pub(crate) fn release_buffered(&self, queue: &QueueState) {
+        let released = queue.take_buffer();
+        if released.is_empty() {
+            return;
+        }
+        let mut running = self.running_jobs.lock().expect("running map");
+        for c in &released {
+            running.remove(&c.job.id);
+        }
+        drop(running);
+        for c in released {
+            self.completer.send(Ack {
+                id: c.job.id,
+                attempt: c.job.attempt,
+                claim: Some(c.job.claim),
+                kind: AckKind::Release,
+            });
+        }
+    }
+
+    /// Applies persisted settings to this node's queues.
+    pub(crate) async fn apply_settings(&self) -> Result<()> {
+        for settings in self.engine.queue_settings().await? {
+            if let Some(q) = self.queues.get(&settings.name) {
+                if let Some(paused) = settings.paused {
+                    q.set_paused(paused);
+                    if paused {
+                        self.release_buffered(q);
+                    }
+                }
+                if let Some(n) = settings.concurrency {
+                    q.set_limit(n as usize);
+                }
+                q.set_global_limit(settings.global_limit);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops job `id` if it runs here (its token fires); a cancelled job still waiting in a
+    /// prefetch buffer leaves it at once rather than holding its place until a slot frees.
+    pub(crate) fn stop_local_job(&self, id: i64, reason: StopReason) {
+        if let Some(control) = self.running_jobs.lock().expect("running map").get(&id) {
+            control.stop(reason);
+        }
+        if reason == StopReason::Cancelled {
+            for q in self.queues.values() {
+                if let Some(c) = q.take_claimed(id) {
+                    self.running_jobs.lock().expect("running map").remove(&id);
+                    let reason = "cancelled by request".to_string();
+                    self.completer.send(Ack {
+                        id,
+                        attempt: c.job.attempt,
+                        claim: Some(c.job.claim),
+                        kind: AckKind::Cancel { reason },
+                    });
+                }
+            }
+        }
+    }
+}
