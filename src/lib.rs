@@ -1,11 +1,49 @@
 #![doc = include_str!("../README.md")]
 
+// The facade lists what users write, by name, so the crate root is the API and nothing else: the
+// runtime's internals, serde and inventory stay out of it. The code `#[job]` generates reaches
+// its support through `__private`.
+
 pub use jobsmith_macros::job;
-pub use jobsmith_runtime::*;
+
+pub use jobsmith_runtime::{
+    CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
+    JobFilter, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob, NodeRow,
+    Outcome, Page, PerformFuture, Pool, QueueInfo, QueueSettings, QueueSettingsChange, Registry,
+    RescueReport, Result, Retention, Runtime, RuntimeBuilder, StateCount, UniqueOptions, WorkerEntry,
+    default_backoff, insert_all, insert_all_in, migrate, migrate_schema,
+};
+
+pub use jobsmith_runtime::{backoff, cron, defaults, engine, prelude, preview, telemetry, testing};
+
 pub mod guides;
 
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
+
+/// Registers a hand-written [`Job`] type with every default runtime of this binary (what
+/// `#[job]` does for the types it generates). Or hand a runtime an explicit list with
+/// [`RuntimeBuilder::registry`].
+///
+/// ```
+/// # use jobsmith::{Job, JobContext, JobOptions, Outcome, PerformFuture};
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Vacuum;
+/// impl Job for Vacuum {
+///     const NAME: &'static str = "register_worker_example_vacuum";
+///     const OPTIONS: JobOptions = JobOptions::DEFAULT;
+///     fn perform(self, _ctx: JobContext) -> PerformFuture {
+///         Box::pin(async { Ok(Outcome::Complete) })
+///     }
+/// }
+/// jobsmith::register_worker!(Vacuum);
+/// ```
+#[macro_export]
+macro_rules! register_worker {
+    ($job:ty) => {
+        $crate::__private::inventory::submit! { $crate::WorkerEntry::of::<$job>() }
+    };
+}
 
 /// Paths used by the code `#[job]` generates. Not public API: it may change in any release.
 #[doc(hidden)]

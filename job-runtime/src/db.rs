@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "postgres")]
 use sqlx::postgres::PgPool;
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::SqlitePool;
 
 use crate::engine::Engine;
 use crate::engine::instrumented::Instrumented;
+#[cfg(feature = "postgres")]
 use crate::engine::postgres::PostgresEngine;
+#[cfg(feature = "sqlite")]
 use crate::engine::sqlite::{self, SqliteEngine};
 use crate::error::{Error, Result};
 use crate::insert::{DEFAULT_SCHEMA, InsertBuilder, InsertedJob, NewJob};
@@ -18,8 +22,10 @@ use crate::runtime::RuntimeBuilder;
 #[derive(Debug, Clone)]
 pub enum Pool {
     /// PostgreSQL.
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
     /// SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
 }
 
@@ -51,10 +57,20 @@ impl Db {
     /// SQLite (`sqlite:jobs.db`, `sqlite://path/jobs.db`, `sqlite::memory:`).
     pub async fn connect(url: &str) -> Result<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(20).connect(url).await?;
-            Db::postgres(pool, DEFAULT_SCHEMA)
+            #[cfg(feature = "postgres")]
+            {
+                let pool = sqlx::postgres::PgPoolOptions::new().max_connections(20).connect(url).await?;
+                Db::postgres(pool, DEFAULT_SCHEMA)
+            }
+            #[cfg(not(feature = "postgres"))]
+            Err(missing_engine("postgres", url))
         } else if url.starts_with("sqlite:") {
-            Db::sqlite(sqlite::connect(url).await?, DEFAULT_SCHEMA).await
+            #[cfg(feature = "sqlite")]
+            {
+                Db::sqlite(sqlite::connect(url).await?, DEFAULT_SCHEMA).await
+            }
+            #[cfg(not(feature = "sqlite"))]
+            Err(missing_engine("sqlite", url))
         } else {
             Err(Error::InvalidOption(format!(
                 "cannot tell the database from `{url}`: use postgres://... or sqlite:..."
@@ -62,12 +78,14 @@ impl Db {
         }
     }
 
+    #[cfg(feature = "postgres")]
     /// A PostgreSQL database through your pool, for the instance in `schema`.
     pub fn postgres(pool: PgPool, schema: &str) -> Result<Db> {
         let engine: Arc<dyn Engine> = Arc::new(PostgresEngine::new(pool.clone(), schema)?);
         Ok(Db { engine: Instrumented::wrap(engine), pool: Pool::Postgres(pool), inline: false })
     }
 
+    #[cfg(feature = "sqlite")]
     /// A SQLite database through your pool (open it with [`crate::engine::sqlite::connect`] for
     /// WAL and a busy timeout), for the instance named `schema` (table prefix).
     pub async fn sqlite(pool: SqlitePool, schema: &str) -> Result<Db> {
@@ -132,4 +150,12 @@ impl Db {
     pub fn runtime(&self) -> RuntimeBuilder {
         RuntimeBuilder::new(self.engine.clone())
     }
+}
+
+/// The error for a URL of an engine this build leaves out.
+#[cfg(not(all(feature = "postgres", feature = "sqlite")))]
+fn missing_engine(feature: &str, url: &str) -> Error {
+    Error::InvalidOption(format!(
+        "`{url}` needs the `{feature}` engine, which this build leaves out: enable jobsmith's `{feature}` feature"
+    ))
 }

@@ -1,4 +1,10 @@
-//! The runtime of jobsmith. Depend on the `jobsmith` crate, which re-exports all of this.
+//! The runtime of jobsmith. Depend on the `jobsmith` crate, which re-exports what users need.
+//!
+//! Engines are features: `sqlite` (the default, embedded) and `postgres`; a build with neither is
+//! refused, since it could not store a job.
+
+#[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+compile_error!("jobsmith needs an engine: enable the `sqlite` feature (the default), `postgres`, or both");
 
 pub mod backoff;
 pub mod context;
@@ -44,10 +50,12 @@ pub use serde;
 /// jobsmith::migrate(&pool).await?;
 /// # Ok(()) }
 /// ```
+#[cfg(feature = "postgres")]
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
     engine::postgres::migrate(pool, insert::DEFAULT_SCHEMA).await
 }
 
+#[cfg(feature = "postgres")]
 /// [`migrate`] for an instance in another schema, so two isolated instances can share a database.
 pub async fn migrate_schema(pool: &sqlx::PgPool, schema: &str) -> Result<()> {
     engine::postgres::migrate(pool, schema).await

@@ -39,6 +39,7 @@ const NODE: &str = "jobsmith-testing";
 /// A fresh in-memory SQLite database, migrated, in which nothing runs until you drain it: inserts
 /// are recorded for [`assert_enqueued`] and friends. The same helpers work on any [`Db`] (a
 /// PostgreSQL test database too).
+#[cfg(feature = "sqlite")]
 pub async fn manual() -> Result<Db> {
     let db = Db::connect("sqlite::memory:").await?;
     db.migrate().await?;
@@ -48,6 +49,7 @@ pub async fn manual() -> Result<Db> {
 /// Like [`manual`], but every job inserted through [`Db::insert`] / [`Db::insert_all`] runs at
 /// once, scheduled or not, including jobs those jobs insert through the same `Db`. For tests
 /// that care about effects, not queues. (Inserts through your own transaction are not run.)
+#[cfg(feature = "sqlite")]
 pub async fn inline() -> Result<Db> {
     Ok(manual().await?.into_inline())
 }

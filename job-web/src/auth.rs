@@ -131,6 +131,18 @@ impl Auth {
     }
 }
 
+// Login sessions: our own small in-memory store rather than a session crate such as
+// tower-sessions. What the dashboard needs is one fact per session (the access level, plus its
+// CSRF token) for a browser that logged in with a credential, and this store is that: a map from
+// the SHA-256 of a random 256-bit id to that fact, with a fixed lifetime and a cap on the number
+// kept, about sixty lines checked by the tests here and in `tests/security.rs`. A session crate
+// would bring a tower middleware layer, a cookie crate, a serialisation format for session data
+// and async store traits into a crate that otherwise keeps to axum with minimal features (no
+// tower-http), and it would change nothing that matters here: sessions would still live in
+// memory and end with the process (a restart asks people to log in again, which is right for an
+// operator's console). Worth revisiting if sessions must outlive a restart or be shared by
+// several dashboard processes behind one address.
+
 /// The cookie that carries a login session's id.
 pub(crate) const SESSION_COOKIE: &str = "jobsmith_session";
 /// How long a login session lasts.
@@ -236,7 +248,7 @@ impl Gate {
     /// The access and CSRF token of the credential with this token.
     pub(crate) fn match_token(&self, token: &str) -> Option<(Access, String)> {
         self.find(|secret| match secret {
-            Secret::Token(t) => ct_eq(t.as_bytes(), token.as_bytes()),
+            Secret::Token(t) => ct_eq(t.as_bytes(), token.as_bytes()).into(),
             Secret::Basic { .. } => false,
         })
     }
@@ -244,10 +256,10 @@ impl Gate {
     /// The access and CSRF token of the credential with this user and password.
     pub(crate) fn match_basic(&self, user: &str, password: &str) -> Option<(Access, String)> {
         self.find(|secret| match secret {
-            // `&` rather than `&&`: check the password even when the user is wrong, so timing
-            // does not tell which user names exist.
+            // `Choice & Choice` rather than `&&`: check the password even when the user is
+            // wrong, so timing does not tell which user names exist.
             Secret::Basic { user: u, password: p } => {
-                ct_eq(u.as_bytes(), user.as_bytes()) & ct_eq(p.as_bytes(), password.as_bytes())
+                (ct_eq(u.as_bytes(), user.as_bytes()) & ct_eq(p.as_bytes(), password.as_bytes())).into()
             }
             Secret::Token(_) => false,
         })
@@ -344,6 +356,31 @@ mod tests {
         assert!(matches!(gate.check(&headers(AUTHORIZATION, "Bearer nope")), Presented::Wrong));
         assert!(matches!(gate.check(&headers(AUTHORIZATION, "Bearer ")), Presented::Wrong));
         assert!(matches!(gate.check(&HeaderMap::new()), Presented::Nothing));
+    }
+
+    #[test]
+    fn wrong_secrets_are_refused_whatever_their_length() {
+        let gate = Gate::new(Auth::token("right-token").basic("ops", "right-pass"));
+        assert!(gate.match_token("right-token").is_some());
+        // Same length, one character off; shorter; longer; a prefix; an extension.
+        for wrong in ["right-tokeN", "wrong-token", "right", "right-token-and-more", "r", "right-toke"] {
+            assert!(gate.match_token(wrong).is_none(), "{wrong}");
+        }
+        assert!(gate.match_basic("ops", "right-pass").is_some());
+        for (user, password) in [
+            ("ops", "right-pasS"),
+            ("ops", "right-pas"),
+            ("ops", "right-pass2"),
+            ("opS", "right-pass"),
+            ("op", "right-pass"),
+            ("opsx", "right-pass"),
+            ("", "right-pass"),
+        ] {
+            assert!(gate.match_basic(user, password).is_none(), "{user}:{password}");
+        }
+        // A token is not a password and a password is not a token.
+        assert!(gate.match_token("right-pass").is_none());
+        assert!(gate.match_basic("ops", "right-token").is_none());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub(crate) fn is_valid(expected: &str, headers: &HeaderMap, body: &[u8]) -> bool
         form_urlencoded::parse(body).find(|(name, _)| name == FIELD).map(|(_, value)| value.into_owned())
     });
     match presented {
-        Some(token) if !token.is_empty() => ct_eq(token.as_bytes(), expected.as_bytes()),
+        Some(token) if !token.is_empty() => ct_eq(token.as_bytes(), expected.as_bytes()).into(),
         _ => false,
     }
 }
@@ -36,6 +36,8 @@ mod tests {
         assert!(!is_valid("abc", &none, b"queue=q&csrf=abd"));
         assert!(!is_valid("abc", &none, b"queue=q"));
         assert!(!is_valid("abc", &none, b"csrf="));
+        assert!(!is_valid("abc", &none, b"csrf=ab"));
+        assert!(!is_valid("abc", &none, b"csrf=abcd"));
         let mut h = HeaderMap::new();
         h.insert(HEADER, HeaderValue::from_static("abc"));
         assert!(is_valid("abc", &h, b""));

@@ -24,6 +24,15 @@
 //! loopback) when the network between it and the browser is not trusted. It expects to be served
 //! at the root of its host and port (its links and cookie are absolute).
 //!
+//! Login sessions live in the dashboard's memory, in a small store of its own rather than a
+//! session crate such as tower-sessions: a session here is one fact (the access level, with its
+//! CSRF token) under the SHA-256 of a random 256-bit id, lasting 12 hours, at most 10,000 kept.
+//! A session crate would add a middleware layer, a cookie crate and a serialisation format for
+//! session data, and would still keep them in memory. So a restart ends every session (people
+//! log in again), and several dashboard processes behind one address do not share sessions:
+//! route each browser to one process, or use `Authorization` headers, which every process
+//! accepts.
+//!
 //! [`Engine`]: jobsmith_runtime::engine::Engine
 
 mod auth;

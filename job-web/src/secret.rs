@@ -1,6 +1,7 @@
 //! Unguessable tokens and comparisons that do not leak through timing.
 
 use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
 
 /// 32 bytes from the operating system's generator as 64 hex characters: session ids and CSRF
 /// tokens.
@@ -22,12 +23,11 @@ pub(crate) fn digest(data: &[u8]) -> [u8; 32] {
 }
 
 /// Whether `a == b`, in a time that depends neither on where they differ nor on their lengths:
-/// both are hashed to 32 bytes first, and every byte of the digests is compared.
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    let (a, b) = (digest(a), digest(b));
-    let diff = a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    // black_box keeps the optimiser from turning the fold into an early-exit comparison.
-    std::hint::black_box(diff) == 0
+/// both are hashed to 32 bytes first, and the digests are compared by `subtle`, which touches
+/// every byte and keeps the optimiser from cutting that short. A [`Choice`], so that callers
+/// combining several comparisons (user and password) can do so without a branch.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> Choice {
+    digest(a).ct_eq(&digest(b))
 }
 
 #[cfg(test)]
@@ -44,9 +44,18 @@ mod tests {
 
     #[test]
     fn equality_in_constant_time() {
-        assert!(ct_eq(b"secret", b"secret"));
-        assert!(!ct_eq(b"secret", b"secreT"));
-        assert!(!ct_eq(b"secret", b"secret-longer"));
-        assert!(!ct_eq(b"", b"x"));
+        let eq = |a: &[u8], b: &[u8]| bool::from(ct_eq(a, b));
+        assert!(eq(b"secret", b"secret"));
+        assert!(eq(b"", b""));
+        // Same length, differing in the first, a middle or the last byte.
+        assert!(!eq(b"secret", b"Secret"));
+        assert!(!eq(b"secret", b"seCret"));
+        assert!(!eq(b"secret", b"secreT"));
+        // Different lengths, including a prefix either way and the empty string.
+        assert!(!eq(b"secret", b"secret-longer"));
+        assert!(!eq(b"secret-longer", b"secret"));
+        assert!(!eq(b"secret", b"secre"));
+        assert!(!eq(b"", b"x"));
+        assert!(!eq(b"x", b""));
     }
 }

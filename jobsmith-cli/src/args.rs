@@ -22,7 +22,7 @@ const GLOBAL: &str = "Global options";
 
 /// Inspect and operate a jobsmith job database (PostgreSQL or SQLite).
 #[derive(Debug, Parser)]
-#[command(name = "jobsmith", version, after_help = EXIT_STATUS)]
+#[command(name = "jobsmith", version, after_help = format!("{}\n\n{EXIT_STATUS}", duration::HELP))]
 pub(crate) struct Cli {
     /// Database URL: postgres://user@host/db or sqlite:path/to/jobs.db.
     // Global and optional so `--help` of every subcommand works without it; `main` insists on it.
@@ -34,7 +34,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub(crate) json: bool,
 
-    /// How long to wait for the database server to answer (e.g. 5s, 1m).
+    /// How long to wait for the database server to answer (e.g. 5s, 1m; `jobsmith --help` lists the forms).
     #[arg(long, global = true, default_value = "10s", value_parser = duration::parse, help_heading = GLOBAL)]
     pub(crate) connect_timeout: Duration,
 
@@ -57,6 +57,7 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Queue(QueueCommand),
     /// Delete finished jobs older than their retention.
+    #[command(after_help = duration::HELP)]
     Prune(PruneArgs),
     /// Serve the web dashboard until Ctrl-C (needs --token and/or --read-only-token).
     Web(WebArgs),
@@ -237,5 +238,19 @@ mod tests {
         assert!(parse(&["--queue", "q"]).is_err());
         let err = parse(&["--state", "completed"]).unwrap_err().to_string();
         assert!(err.contains("only discarded or cancelled"), "{err}");
+    }
+
+    #[test]
+    fn help_explains_durations() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains(duration::HELP) && help.contains("Exit status:"), "{help}");
+        let mut cli = Cli::command();
+        let prune = cli.find_subcommand_mut("prune").expect("prune exists");
+        assert!(prune.render_long_help().to_string().contains(duration::HELP));
+        let parsed = Cli::try_parse_from(["jobsmith", "prune", "--completed-older-than", "1h 30m"]).unwrap();
+        match parsed.command {
+            Command::Prune(args) => assert_eq!(args.completed_older_than, Duration::from_secs(5_400)),
+            other => panic!("{other:?}"),
+        }
     }
 }

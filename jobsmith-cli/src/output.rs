@@ -1,16 +1,15 @@
 //! Rendering: aligned text tables for people, one JSON document per command for scripts.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use jobsmith::JobRow;
 use serde_json::{Value, json};
 
-/// A table of left-aligned columns, separated by two spaces.
-#[derive(Debug, Default)]
+/// A table of left-aligned columns, separated by two spaces, with no borders, rules or colours:
+/// what reads well in a terminal and survives copying into a ticket. Laid out by comfy-table,
+/// which measures cells by their display width (so wide characters still line up).
+#[derive(Debug)]
 pub(crate) struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
+    inner: comfy_table::Table,
 }
 
 impl Table {
@@ -20,36 +19,36 @@ impl Table {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Table { header: header.into_iter().map(Into::into).collect(), rows: Vec::new() }
+        let mut inner = comfy_table::Table::new();
+        // No borders and no lines under the header; never wrapped to the terminal's width (a
+        // wrapped row no longer greps as one line).
+        inner
+            .load_style(comfy_table::presets::NOTHING)
+            .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+            .set_header(header.into_iter().map(Into::<String>::into).collect::<Vec<_>>());
+        // Two spaces after every column and none before: the last column's padding, like any
+        // trailing blank, is trimmed in `render`.
+        for column in inner.column_iter_mut() {
+            column.set_padding((0, 2));
+        }
+        Table { inner }
     }
 
     /// Appends one row (as many cells as titles).
     pub(crate) fn row(&mut self, cells: Vec<String>) {
-        debug_assert_eq!(cells.len(), self.header.len(), "a row must have one cell per column");
-        self.rows.push(cells);
+        debug_assert_eq!(
+            cells.len(),
+            self.inner.header().map_or(0, |h| h.cell_count()),
+            "a row must have one cell per column"
+        );
+        self.inner.add_row(cells);
     }
 
     /// The table as text, one line per row after the header, each ending in a newline.
     pub(crate) fn render(&self) -> String {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        let mut out = String::new();
-        for line in std::iter::once(&self.header).chain(&self.rows) {
-            let mut text = String::new();
-            for (i, (cell, width)) in line.iter().zip(&widths).enumerate() {
-                if i > 0 {
-                    text.push_str("  ");
-                }
-                let _ = write!(text, "{cell:<width$}");
-            }
-            // Padding after the last column only makes copied text ragged.
-            out.push_str(text.trim_end());
-            out.push('\n');
-        }
+        // Padding after the last column only makes copied text ragged.
+        let mut out = self.inner.trim_fmt();
+        out.push('\n');
         out
     }
 }
@@ -135,6 +134,15 @@ mod tests {
         t.row(vec!["1".into(), "available".into()]);
         t.row(vec!["1234".into(), "x".into()]);
         assert_eq!(t.render(), "ID    STATE\n1     available\n1234  x\n");
+    }
+
+    #[test]
+    fn table_has_no_borders_colours_or_wrapping() {
+        let long = "x".repeat(300);
+        let mut t = Table::new(["NAME", "VALUE"]);
+        t.row(vec!["ünïcödé".into(), long.clone()]);
+        t.row(vec![String::new(), "-".into()]);
+        assert_eq!(t.render(), format!("NAME     VALUE\nünïcödé  {long}\n         -\n"));
     }
 
     #[test]

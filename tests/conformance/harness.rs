@@ -75,6 +75,9 @@ impl TestDb {
                 let name = pool.connect_options().get_database().unwrap_or_default().to_string();
                 TestDb { db: Db::postgres(pool, "jobsmith").unwrap(), kind, name }
             }
+            #[cfg(not(feature = "sqlite"))]
+            Kind::Sqlite => panic!("a SQLite test in a build without the `sqlite` feature"),
+            #[cfg(feature = "sqlite")]
             Kind::Sqlite => {
                 let name = std::env::temp_dir().join(format!("{}.db", unique_name())).display().to_string();
                 let pool = jobsmith::engine::sqlite::connect(&format!("sqlite://{name}"))
@@ -89,6 +92,7 @@ impl TestDb {
     pub fn pg(&self) -> &PgPool {
         match self.db.pool() {
             Pool::Postgres(p) => p,
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => panic!("a PostgreSQL-only test ran on SQLite"),
         }
     }
@@ -99,6 +103,7 @@ impl TestDb {
             Pool::Postgres(p) => {
                 sqlx::query(AssertSqlSafe(sql.replace("{jobs}", "jobsmith.jobs"))).execute(p).await.unwrap();
             }
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
                 sqlx::query(AssertSqlSafe(sql.replace("{jobs}", "jobsmith_jobs"))).execute(p).await.unwrap();
             }
@@ -112,6 +117,7 @@ impl TestDb {
             Pool::Postgres(p) => {
                 sqlx::query(AssertSqlSafe(sql.replace("{jobs}", "jobsmith.jobs"))).execute(p).await.map(drop)
             }
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
                 sqlx::query(AssertSqlSafe(sql.replace("{jobs}", "jobsmith_jobs"))).execute(p).await.map(drop)
             }
@@ -128,6 +134,7 @@ impl TestDb {
                     .await
                     .unwrap()
             }
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
                 sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.replace("{jobs}", "jobsmith_jobs")))
                     .fetch_one(p)

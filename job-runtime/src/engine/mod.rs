@@ -4,7 +4,9 @@
 //! taking plain Rust values, so a new database is one new module and the shared conformance suite.
 
 pub mod instrumented;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub(crate) mod unreadable;
 
