@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Ack, Engine, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, JobFilter, JobRow, MinuteStats, NodeRow,
-    Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest, Retention, Signal, StageReport,
-    StateCount,
-};
+use super::Engine;
 use crate::error::Result;
-use crate::insert::{InsertedJob, NewJob};
-use crate::state::JobState;
+use crate::types::{
+    Ack, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, InsertedJob, JobFilter, JobRow, JobState,
+    MinuteStats, NewJob, NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest,
+    Retention, Signal, StageReport, StateCount,
+};
 
 /// An engine whose calls are traced.
 pub struct Instrumented(pub Arc<dyn Engine>);

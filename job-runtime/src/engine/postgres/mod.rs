@@ -17,14 +17,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::reconnect_delay as backoff;
-use crate::engine::{
-    Ack, AckKind, Engine, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, JobFilter, JobRow, MinuteStats,
-    NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest, Retention, Signal,
-    StageReport, StateCount,
-};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::insert::{InsertDatabase, InsertedJob, NewJob};
-use crate::state::JobState;
+use crate::insert::InsertDatabase;
+use crate::types::{
+    Ack, AckKind, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, InsertedJob, JobFilter, JobRow,
+    JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport,
+    RescueRequest, Retention, Signal, StageReport, StateCount,
+};
 
 pub use migrate::{MIGRATIONS, migrate};
 pub use sql::validate_schema;

@@ -24,15 +24,15 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::Engine;
 use crate::engine::postgres::validate_schema;
-use crate::engine::{
-    Ack, AckKind, Engine, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, JobFilter, JobRow, MinuteStats,
-    NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest, Retention, Signal,
-    StageReport, StateCount,
-};
 use crate::error::{Error, Result};
-use crate::insert::{InsertDatabase, InsertedJob, NewJob};
-use crate::state::JobState;
+use crate::insert::InsertDatabase;
+use crate::types::{
+    Ack, AckKind, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, InsertedJob, JobFilter, JobRow,
+    JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport,
+    RescueRequest, Retention, Signal, StageReport, StateCount,
+};
 
 pub use migrate::{MIGRATIONS, migrate};
 
