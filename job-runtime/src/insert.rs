@@ -192,8 +192,7 @@ impl<J: Job> InsertBuilder<J> {
         let schema = self.schema.clone().unwrap_or_else(|| DEFAULT_SCHEMA.to_string());
         let job = self.build();
         async move {
-            let mut rows = <A::Database as InsertDatabase>::insert_jobs(db, &schema, vec![job?]).await?;
-            record_inserted(&rows);
+            let mut rows = insert_through::<A>(db, &schema, vec![job?]).await?;
             rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
         }
     }
@@ -282,23 +281,28 @@ where
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = <A::Database as InsertDatabase>::insert_jobs(db, &schema, jobs).await?;
-        record_inserted(&rows);
-        Ok(rows)
+        insert_through::<A>(db, &schema, jobs).await
     }
 }
 
-/// Metrics and a debug event for each new row (conflicts are not inserts).
-pub(crate) fn record_inserted(rows: &[InsertedJob]) {
-    for r in rows.iter().filter(|r| !r.conflict) {
-        crate::telemetry::inserted(&r.job.queue, &r.job.worker);
-        tracing::debug!(target: "jobsmith", job_id = r.job.id, queue = %r.job.queue, worker = %r.job.worker, state = %r.job.state, "job inserted");
-    }
+/// Inserts through the caller's pool, connection or transaction, across the same instrumented
+/// seam as [`crate::engine::Engine::insert`] (span, metrics, error mapping).
+async fn insert_through<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+where
+    A: sqlx::Acquire<'c> + Send + 'c,
+    A::Database: InsertDatabase,
+{
+    let engine = <A::Database as InsertDatabase>::ENGINE;
+    let rows = <A::Database as InsertDatabase>::insert_jobs(db, schema, jobs);
+    crate::engine::instrumented::insert(engine, schema, rows).await
 }
 
 /// A database that jobs can be inserted into through a pool, a connection or a transaction.
 /// Implemented by each engine module.
 pub trait InsertDatabase: sqlx::Database {
+    /// The name of the engine of this database, as [`crate::engine::Engine::name`] gives it.
+    const ENGINE: &'static str;
+
     /// Inserts `jobs` atomically and returns one result per job, in input order. `schema` names
     /// the instance (a PostgreSQL schema, or a SQLite table prefix).
     fn insert_jobs<'c, A>(

@@ -1,7 +1,12 @@
 //! Wraps any engine so every call gets one tracing span (`jobsmith.engine`, with the operation
 //! and the engine's name), instead of each engine instrumenting itself.
+//!
+//! Inserts also come from outside any engine: `job.insert(&mut *tx)` and `insert_all` write
+//! through the caller's own connection. They and [`Engine::insert`] all cross [`insert`], so every
+//! insert gets the same span, the same metrics and the same error mapping.
 
 use async_trait::async_trait;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,13 +34,32 @@ impl Instrumented {
     }
 }
 
+/// The span of one engine operation `op` on engine `engine`.
+fn span(op: &'static str, engine: &'static str) -> tracing::Span {
+    tracing::debug_span!(target: "jobsmith", "jobsmith.engine", op = op, engine = engine)
+}
+
 /// One span per call; and since every call of the runtime, the CLI and the dashboard passes
 /// here, this is where a missing table becomes [`crate::Error::NotMigrated`].
 macro_rules! traced {
-    ($self:ident, $op:literal, $call:expr) => {{
-        let span = tracing::debug_span!(target: "jobsmith", "jobsmith.engine", op = $op, engine = $self.0.name());
-        $call.instrument(span).await.map_err(|e| e.or_not_migrated($self.0.schema()))
-    }};
+    ($self:ident, $op:literal, $call:expr) => {{ $call.instrument(span($op, $self.0.name())).await.map_err(|e| e.or_not_migrated($self.0.schema())) }};
+}
+
+/// The one seam of every insert, through an engine or the caller's connection: runs `insert` (on
+/// engine `engine`, for the instance `schema`) in the span of the `insert` operation, names a
+/// missing table [`crate::Error::NotMigrated`], and records the metrics and a debug event of each
+/// new row (unique conflicts are not inserts).
+pub(crate) async fn insert(
+    engine: &'static str,
+    schema: &str,
+    insert: impl Future<Output = Result<Vec<InsertedJob>>>,
+) -> Result<Vec<InsertedJob>> {
+    let rows = insert.instrument(span("insert", engine)).await.map_err(|e| e.or_not_migrated(schema))?;
+    for r in rows.iter().filter(|r| !r.conflict) {
+        crate::telemetry::inserted(&r.job.queue, &r.job.worker);
+        tracing::debug!(target: "jobsmith", job_id = r.job.id, queue = %r.job.queue, worker = %r.job.worker, state = %r.job.state, "job inserted");
+    }
+    Ok(rows)
 }
 
 #[async_trait]
@@ -50,9 +74,7 @@ impl Engine for Instrumented {
         traced!(self, "migrate", self.0.migrate())
     }
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
-        let out = traced!(self, "insert", self.0.insert(jobs))?;
-        crate::insert::record_inserted(&out);
-        Ok(out)
+        insert(self.0.name(), self.0.schema(), self.0.insert(jobs)).await
     }
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         traced!(self, "fetch", self.0.fetch(request))
@@ -157,5 +179,157 @@ impl Engine for Instrumented {
     }
     async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
         self.0.listen(signals, stop).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use crate::db::{Db, Pool};
+    use crate::insert::JobExt;
+    use crate::job::{Job, JobOptions};
+    use crate::{Error, PerformFuture};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Seam {
+        n: i64,
+    }
+
+    impl Job for Seam {
+        const NAME: &'static str = "seam";
+        const OPTIONS: JobOptions = JobOptions { queue: "seam", ..JobOptions::DEFAULT };
+        fn perform(self, _ctx: crate::JobContext) -> PerformFuture {
+            Box::pin(async { Ok(crate::Outcome::Complete) })
+        }
+    }
+
+    /// A span as a test sees it: name, `op` and `engine`.
+    type SeenSpan = (String, String, String);
+
+    /// Records every span opened while it is the thread's subscriber.
+    #[derive(Default)]
+    struct Spans {
+        seen: Arc<Mutex<Vec<SeenSpan>>>,
+        next: AtomicU64,
+    }
+
+    #[derive(Default)]
+    struct Fields {
+        op: String,
+        engine: String,
+    }
+
+    impl tracing::field::Visit for Fields {
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            match field.name() {
+                "op" => self.op = value.to_string(),
+                "engine" => self.engine = value.to_string(),
+                _ => {}
+            }
+        }
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.record_str(field, format!("{value:?}").trim_matches('"'))
+        }
+    }
+
+    impl tracing::Subscriber for Spans {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            let mut fields = Fields::default();
+            span.record(&mut fields);
+            self.seen.lock().unwrap().push((span.metadata().name().to_string(), fields.op, fields.engine));
+            tracing::span::Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {}
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// A counter as a test sees it: name, sorted labels, value.
+    type SeenCounter = (String, Vec<(String, String)>, u64);
+
+    /// Runs `f` with a fresh subscriber and metrics recorder of this thread, and returns its output
+    /// with the `jobsmith.engine` spans and the counters it recorded.
+    async fn observe<T>(f: impl Future<Output = T>) -> (T, Vec<SeenSpan>, Vec<SeenCounter>) {
+        let spans = Spans::default();
+        let seen = spans.seen.clone();
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let out = {
+            let _spans = tracing::subscriber::set_default(spans);
+            let _metrics = metrics::set_default_local_recorder(&recorder);
+            f.await
+        };
+        let spans = seen.lock().unwrap().iter().filter(|s| s.0 == "jobsmith.engine").cloned().collect();
+        let mut counters: Vec<SeenCounter> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| {
+                let DebugValue::Counter(n) = value else { return None };
+                let mut labels: Vec<(String, String)> =
+                    key.key().labels().map(|l| (l.key().to_string(), l.value().to_string())).collect();
+                labels.sort();
+                Some((key.key().name().to_string(), labels, n))
+            })
+            .collect();
+        counters.sort();
+        (out, spans, counters)
+    }
+
+    async fn sqlite() -> (Db, sqlx::SqlitePool) {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let Pool::Sqlite(pool) = db.pool().clone() else { unreachable!() };
+        (db, pool)
+    }
+
+    #[tokio::test]
+    async fn transactional_inserts_are_traced_and_counted_like_engine_inserts() {
+        let (db, pool) = sqlite().await;
+        db.migrate().await.unwrap();
+
+        let (stored, by_engine, engine_counters) = observe(db.insert(Seam { n: 1 })).await;
+        assert!(!stored.unwrap().conflict);
+        assert_eq!(by_engine, vec![("jobsmith.engine".into(), "insert".into(), "sqlite".into())]);
+        assert_eq!(
+            engine_counters,
+            vec![(
+                crate::telemetry::INSERTED.to_string(),
+                vec![("queue".into(), "seam".into()), ("worker".into(), "seam".into())],
+                1
+            )]
+        );
+
+        let mut tx = pool.begin().await.unwrap();
+        let (stored, in_tx, tx_counters) = observe(Seam { n: 2 }.insert(&mut *tx)).await;
+        assert!(!stored.unwrap().conflict);
+        assert_eq!(in_tx, by_engine, "the same span as Db::insert");
+        assert_eq!(tx_counters, engine_counters, "the same metrics as Db::insert");
+
+        let (stored, all, all_counters) =
+            observe(crate::insert_all(&mut *tx, vec![Seam { n: 3 }.build().unwrap()])).await;
+        assert_eq!(stored.unwrap().len(), 1);
+        assert_eq!(all, by_engine);
+        assert_eq!(all_counters, engine_counters);
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn both_insert_paths_name_a_missing_schema() {
+        let (db, pool) = sqlite().await;
+        let err = db.insert(Seam { n: 1 }).await.unwrap_err();
+        assert!(matches!(err, Error::NotMigrated { .. }), "{err}");
+        let mut tx = pool.begin().await.unwrap();
+        let err = Seam { n: 1 }.insert(&mut *tx).await.unwrap_err();
+        assert!(matches!(err, Error::NotMigrated { .. }), "{err}");
     }
 }

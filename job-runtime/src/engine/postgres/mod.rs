@@ -98,7 +98,7 @@ impl AckArrays {
 #[async_trait]
 impl Engine for PostgresEngine {
     fn name(&self) -> &'static str {
-        "postgres"
+        <sqlx::Postgres as InsertDatabase>::ENGINE
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -665,15 +665,15 @@ fn parse_payload(payload: &str) -> Option<Signal> {
 }
 
 impl InsertDatabase for sqlx::Postgres {
+    const ENGINE: &'static str = "postgres";
+
     async fn insert_jobs<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
     where
         A: sqlx::Acquire<'c, Database = Self> + Send,
     {
         validate_schema(schema)?;
         let mut conn = db.acquire().await?;
-        // Inserts through the caller's pool or transaction bypass the engine (and its error
-        // mapping), so a missing table is named here.
-        insert::insert_jobs(&mut *conn, schema, jobs).await.map_err(|e| e.or_not_migrated(schema))
+        insert::insert_jobs(&mut *conn, schema, jobs).await
     }
 }
 

@@ -128,7 +128,7 @@ async fn database_file<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(e: E)
 #[async_trait]
 impl Engine for SqliteEngine {
     fn name(&self) -> &'static str {
-        "sqlite"
+        <sqlx::Sqlite as InsertDatabase>::ENGINE
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -832,6 +832,8 @@ macro_rules! bind_filter {
 use bind_filter;
 
 impl InsertDatabase for sqlx::Sqlite {
+    const ENGINE: &'static str = "sqlite";
+
     async fn insert_jobs<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
     where
         A: sqlx::Acquire<'c, Database = Self> + Send,
@@ -840,9 +842,7 @@ impl InsertDatabase for sqlx::Sqlite {
         let prefix = format!("{schema}_");
         // A transaction (a savepoint inside the caller's), so a bulk insert is all or nothing.
         let mut tx = db.begin().await?;
-        // Inserts through the caller's pool or transaction bypass the engine (and its error
-        // mapping), so a missing table is named here.
-        let out = insert::insert_jobs(&mut tx, &prefix, jobs).await.map_err(|e| e.or_not_migrated(schema))?;
+        let out = insert::insert_jobs(&mut tx, &prefix, jobs).await?;
         let file = database_file(&mut *tx).await?;
         tx.commit().await?;
         // Inside the caller's transaction this is before their commit: a woken runtime may find
