@@ -286,7 +286,7 @@ where
 }
 
 /// Inserts through the caller's pool, connection or transaction, across the same instrumented
-/// seam as [`crate::engine::Engine::insert`] (span, metrics, error mapping).
+/// seam as [`crate::engine::RuntimeOps::insert`] (span, metrics, error mapping).
 async fn insert_through<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
 where
     A: sqlx::Acquire<'c> + Send + 'c,

@@ -2,7 +2,7 @@
 //! and the engine's name), instead of each engine instrumenting itself.
 //!
 //! Inserts also come from outside any engine: `job.insert(&mut *tx)` and `insert_all` write
-//! through the caller's own connection. They and [`Engine::insert`] all cross [`insert`], so every
+//! through the caller's own connection. They and [`RuntimeOps::insert`](super::RuntimeOps::insert) all cross [`insert`], so every
 //! insert gets the same span, the same metrics and the same error mapping.
 
 use async_trait::async_trait;
@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::Engine;
+use super::{Administration, Engine, Notifications, RuntimeOps};
 use crate::error::Result;
 use crate::types::{
-    Ack, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, InsertedJob, JobFilter, JobRow, JobState,
-    MinuteStats, NewJob, NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest,
-    Retention, Signal, StageReport, StateCount,
+    Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobFilter,
+    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport, RescueRequest,
+    Retention, SettingsUpdate, Signal, StageReport, StateCount,
 };
 
 /// An engine whose calls are traced.
@@ -63,13 +63,7 @@ pub(crate) async fn insert(
 }
 
 #[async_trait]
-impl Engine for Instrumented {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn is_instrumented(&self) -> bool {
-        true
-    }
+impl RuntimeOps for Instrumented {
     async fn migrate(&self) -> Result<()> {
         traced!(self, "migrate", self.0.migrate())
     }
@@ -81,6 +75,9 @@ impl Engine for Instrumented {
     }
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         traced!(self, "ack", self.0.ack(node, acks))
+    }
+    async fn stage(&self, limit: u32) -> Result<StageReport> {
+        traced!(self, "stage", self.0.stage(limit))
     }
     async fn now(&self) -> Result<DateTime<Utc>> {
         traced!(self, "now", self.0.now())
@@ -112,8 +109,8 @@ impl Engine for Instrumented {
     async fn executing(&self, node: &str) -> Result<Vec<ExecutingRow>> {
         traced!(self, "executing", self.0.executing(node))
     }
-    async fn hand_back(&self, node: &str, claims: &[(i64, i64)], reason: &str) -> Result<Vec<i64>> {
-        traced!(self, "hand_back", self.0.hand_back(node, claims, reason))
+    async fn hand_back(&self, request: &HandBack<'_>) -> Result<Vec<i64>> {
+        traced!(self, "hand_back", self.0.hand_back(request))
     }
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         traced!(self, "prune", self.0.prune(retention, limit))
@@ -121,64 +118,61 @@ impl Engine for Instrumented {
     async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
         traced!(self, "cron_last", self.0.cron_last(name))
     }
-    async fn cron_fire(
-        &self,
-        name: &str,
-        expected: Option<DateTime<Utc>>,
-        new_last: DateTime<Utc>,
-        jobs: Vec<NewJob>,
-    ) -> Result<bool> {
-        traced!(self, "cron_fire", self.0.cron_fire(name, expected, new_last, jobs))
+    async fn cron_fire(&self, fire: CronFire<'_>) -> Result<bool> {
+        traced!(self, "cron_fire", self.0.cron_fire(fire))
     }
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         traced!(self, "queue_settings", self.0.queue_settings())
     }
-    async fn stage(&self, limit: u32) -> Result<StageReport> {
-        traced!(self, "stage", self.0.stage(limit))
+    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
+        traced!(self, "get_job", self.0.get_job(id))
     }
     async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
         traced!(self, "cancel_job", self.0.cancel_job(id))
     }
-    async fn retry_job(&self, id: i64) -> Result<bool> {
-        traced!(self, "retry_job", self.0.retry_job(id))
+}
+
+#[async_trait]
+impl Notifications for Instrumented {
+    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
+        self.0.listen(signals, stop).await
     }
-    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
-        traced!(self, "get_job", self.0.get_job(id))
-    }
+}
+
+#[async_trait]
+impl Administration for Instrumented {
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         traced!(self, "list_jobs", self.0.list_jobs(filter, page))
     }
-    async fn delete_job(&self, id: i64) -> Result<bool> {
-        traced!(self, "delete_job", self.0.delete_job(id))
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        traced!(self, "retry_job", self.0.retry_job(id))
     }
     async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
         traced!(self, "retry_jobs", self.0.retry_jobs(filter))
     }
+    async fn delete_job(&self, id: i64) -> Result<bool> {
+        traced!(self, "delete_job", self.0.delete_job(id))
+    }
+    async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings> {
+        traced!(self, "update_queue_settings", self.0.update_queue_settings(update))
+    }
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
         traced!(self, "throughput", self.0.throughput(window))
-    }
-    async fn make_due(&self, queue: &str) -> Result<u64> {
-        traced!(self, "make_due", self.0.make_due(queue))
-    }
-    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
-        traced!(self, "claim", self.0.claim(ids, node))
     }
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         traced!(self, "count_by_state", self.0.count_by_state())
     }
+}
+
+impl Engine for Instrumented {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
     fn schema(&self) -> &str {
         self.0.schema()
     }
-    async fn update_queue_settings(
-        &self,
-        queue: &str,
-        change: &QueueSettingsChange,
-        allow_unknown: bool,
-    ) -> Result<QueueSettings> {
-        traced!(self, "update_queue_settings", self.0.update_queue_settings(queue, change, allow_unknown))
-    }
-    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
-        self.0.listen(signals, stop).await
+    fn is_instrumented(&self) -> bool {
+        true
     }
 }
 

@@ -11,6 +11,7 @@ use super::Shared;
 use crate::cron::{CronEntry, due_slots};
 use crate::engine::{RescueReport, RescueRequest, Retention};
 use crate::error::Result;
+use crate::types::CronFire;
 
 /// Runs `job` every `interval` while this node leads (and once as soon as it becomes leader).
 pub(crate) async fn every<F, Fut>(
@@ -125,7 +126,11 @@ pub(crate) async fn cron_once(shared: &Shared, entries: &[CronEntry]) -> Result<
         if let Some(new_last) = due.last {
             let jobs = due.fire.iter().map(|slot| entry.job_for(*slot)).collect::<Vec<_>>();
             let n = jobs.len();
-            if shared.engine.cron_fire(entry.name(), last, new_last, jobs).await? {
+            if shared
+                .engine
+                .cron_fire(CronFire { name: entry.name(), expected: last, new_last, jobs })
+                .await?
+            {
                 fired += n;
                 if n > 0 {
                     tracing::info!(target: "jobsmith", entry = entry.name(), slots = n, "jobsmith cron fired");

@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::insert::DEFAULT_SCHEMA;
 use crate::registry::Registry;
 use crate::state::JobState;
+use crate::types::SettingsUpdate;
 use control::{JobControl, StopReason};
 pub use queue::QueueInfo;
 use queue::QueueState;
@@ -471,7 +472,7 @@ impl RuntimeBuilder {
         // limit configured here is meant, so it is stored even for a queue nobody knows yet.
         for (queue, limit) in &self.global_limits {
             let change = QueueSettingsChange { global_limit: Some(Some(*limit)), ..Default::default() };
-            engine.update_queue_settings(queue, &change, true).await?;
+            engine.update_queue_settings(&SettingsUpdate { queue, change, allow_unknown: true }).await?;
         }
         apply_settings(&shared).await?;
 
@@ -688,7 +689,7 @@ impl Runtime {
     /// Like every `*_everywhere` method and [`set_global_limit`](Self::set_global_limit), refused
     /// with [`Error::UnknownQueue`] for a queue that no node runs and that has no jobs and no stored
     /// settings (a typo, most often). To store settings for a queue that nodes will run later, call
-    /// [`Engine::update_queue_settings`] with `allow_unknown` (through [`Runtime::engine`]).
+    /// [`Administration::update_queue_settings`](crate::engine::Administration::update_queue_settings) with `allow_unknown` (through [`Runtime::engine`]).
     pub async fn pause_queue_everywhere(&self, queue: &str) -> Result<()> {
         self.change_settings(queue, |c| c.paused = Some(true)).await
     }
@@ -726,7 +727,10 @@ impl Runtime {
         let mut fields = QueueSettingsChange::default();
         change(&mut fields);
         // One atomic write of just these fields: a concurrent change of another field survives.
-        self.shared.engine.update_queue_settings(queue, &fields, false).await?;
+        self.shared
+            .engine
+            .update_queue_settings(&SettingsUpdate { queue, change: fields, allow_unknown: false })
+            .await?;
         // Apply here at once; other nodes apply on the notification (or at their start).
         apply_settings(&self.shared).await
     }

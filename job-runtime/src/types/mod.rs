@@ -19,5 +19,7 @@ pub(crate) use new_job::Schedule;
 pub use new_job::{InsertedJob, NewJob};
 pub use queue::{QueueSettings, QueueSettingsChange};
 pub use report::{RescueReport, Signal, StageReport};
-pub use request::{FetchRequest, Heartbeat, JobFilter, Page, RescueRequest, Retention};
+pub use request::{
+    CronFire, FetchRequest, HandBack, Heartbeat, JobFilter, Page, RescueRequest, Retention, SettingsUpdate,
+};
 pub use state::JobState;

@@ -18,7 +18,7 @@ pub struct QueueSettings {
 
 /// A change to one queue's persisted settings: `None` leaves a field as stored, `Some` sets it
 /// (for the limits, `Some(None)` clears it, back to each node's own configuration). See
-/// [`crate::engine::Engine::update_queue_settings`].
+/// [`crate::engine::Administration::update_queue_settings`].
 ///
 /// ```
 /// let change = jobsmith::QueueSettingsChange { concurrency: Some(Some(5)), ..Default::default() };

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use super::{FetchCursor, JobState};
+use chrono::{DateTime, Utc};
+
+use super::{FetchCursor, JobState, NewJob, QueueSettingsChange};
 
 /// What a fetch asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,4 +99,41 @@ pub struct Retention {
     pub cancelled: Duration,
     /// `discarded` rows.
     pub discarded: Duration,
+}
+
+/// A hand-back of claims a node lost (see [`crate::engine::RuntimeOps::hand_back`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandBack<'a> {
+    /// The node the rows must still be `executing` by.
+    pub node: &'a str,
+    /// Row id and claim stamp pairs, as [`crate::engine::RuntimeOps::executing`] gave them.
+    pub claims: &'a [(i64, i64)],
+    /// Appended to each row's errors.
+    pub reason: &'a str,
+}
+
+/// One firing of a cron entry (see [`crate::engine::RuntimeOps::cron_fire`]).
+#[derive(Debug, Clone)]
+pub struct CronFire<'a> {
+    /// The entry's name.
+    pub name: &'a str,
+    /// The last slot this node saw recorded; the fire happens only if it is still the one stored.
+    pub expected: Option<DateTime<Utc>>,
+    /// The slot to record as the last one fired.
+    pub new_last: DateTime<Utc>,
+    /// The jobs to insert with it.
+    pub jobs: Vec<NewJob>,
+}
+
+/// A change of one queue's persisted settings (see
+/// [`crate::engine::Administration::update_queue_settings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingsUpdate<'a> {
+    /// The queue.
+    pub queue: &'a str,
+    /// The fields to change.
+    pub change: QueueSettingsChange,
+    /// Store settings for a queue nobody knows yet (else refused with
+    /// [`crate::error::Error::UnknownQueue`]).
+    pub allow_unknown: bool,
 }

@@ -24,14 +24,15 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Engine;
 use crate::engine::postgres::validate_schema;
+use crate::engine::test_support::TestSupport;
+use crate::engine::{Administration, Engine, Notifications, RuntimeOps};
 use crate::error::{Error, Result};
 use crate::insert::InsertDatabase;
 use crate::types::{
-    Ack, AckKind, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, InsertedJob, JobFilter, JobRow,
-    JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport,
-    RescueRequest, Retention, Signal, StageReport, StateCount,
+    Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
+    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport,
+    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
 };
 
 pub use migrate::{MIGRATIONS, migrate};
@@ -126,11 +127,7 @@ async fn database_file<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(e: E)
 }
 
 #[async_trait]
-impl Engine for SqliteEngine {
-    fn name(&self) -> &'static str {
-        <sqlx::Sqlite as InsertDatabase>::ENGINE
-    }
-
+impl RuntimeOps for SqliteEngine {
     async fn migrate(&self) -> Result<()> {
         let _w = self.write.lock().await;
         migrate(&self.pool, &self.prefix).await
@@ -260,62 +257,6 @@ impl Engine for SqliteEngine {
             queues: distinct,
             next_due_in: next.map(|t| Duration::from_millis((t - now_ms()).max(0) as u64)),
         })
-    }
-
-    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
-        let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let old: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT state FROM {p}jobs WHERE id = ?1 AND state NOT IN ('completed', 'discarded', 'cancelled')"
-        )))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(old) = old else { return Ok(None) };
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET state = 'cancelled', cancelled_at = ?2,
-                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', 'cancelled by request'))
-             WHERE id = ?1"
-        )))
-        .bind(id)
-        .bind(now_ms())
-        .bind(Utc::now().to_rfc3339())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        // Only runtimes of this process can be told to stop a running job.
-        wake::signal(&self.file, [Signal::CancelJob(id)]);
-        Ok(Some(old.parse().map_err(Error::Unexpected)?))
-    }
-
-    async fn retry_job(&self, id: i64) -> Result<bool> {
-        let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let queue: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
-                 scheduled_at = ?2, discarded_at = NULL, cancelled_at = NULL
-             WHERE id = ?1 AND state IN ('discarded', 'cancelled')
-             RETURNING queue"
-        )))
-        .bind(id)
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await?;
-        drop(_w);
-        let retried = queue.is_some();
-        self.wake_for(queue);
-        Ok(retried)
-    }
-
-    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
-        let p = &self.prefix;
-        let cols = row::JOB_COLUMNS;
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {cols} FROM {p}jobs WHERE id = ?1")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(row::job_row).transpose()
     }
 
     async fn now(&self) -> Result<DateTime<Utc>> {
@@ -489,7 +430,8 @@ impl Engine for SqliteEngine {
         Ok(rows.into_iter().map(|(id, queue, claim)| ExecutingRow { id, queue, claim }).collect())
     }
 
-    async fn hand_back(&self, node: &str, claims: &[(i64, i64)], reason: &str) -> Result<Vec<i64>> {
+    async fn hand_back(&self, request: &HandBack<'_>) -> Result<Vec<i64>> {
+        let HandBack { node, claims, reason } = *request;
         if claims.is_empty() {
             return Ok(Vec::new());
         }
@@ -548,13 +490,8 @@ impl Engine for SqliteEngine {
         last.map(row::time).transpose()
     }
 
-    async fn cron_fire(
-        &self,
-        name: &str,
-        expected: Option<DateTime<Utc>>,
-        new_last: DateTime<Utc>,
-        jobs: Vec<NewJob>,
-    ) -> Result<bool> {
+    async fn cron_fire(&self, fire: CronFire<'_>) -> Result<bool> {
+        let CronFire { name, expected, new_last, jobs } = fire;
         let p = &self.prefix;
         let _w = self.write.lock().await;
         let mut tx = self.pool.begin().await?;
@@ -600,6 +537,55 @@ impl Engine for SqliteEngine {
         rows.iter().map(queue_settings_row).collect()
     }
 
+    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
+        let p = &self.prefix;
+        let cols = row::JOB_COLUMNS;
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {cols} FROM {p}jobs WHERE id = ?1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row::job_row).transpose()
+    }
+
+    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let old: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT state FROM {p}jobs WHERE id = ?1 AND state NOT IN ('completed', 'discarded', 'cancelled')"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(old) = old else { return Ok(None) };
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'cancelled', cancelled_at = ?2,
+                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', 'cancelled by request'))
+             WHERE id = ?1"
+        )))
+        .bind(id)
+        .bind(now_ms())
+        .bind(Utc::now().to_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // Only runtimes of this process can be told to stop a running job.
+        wake::signal(&self.file, [Signal::CancelJob(id)]);
+        Ok(Some(old.parse().map_err(Error::Unexpected)?))
+    }
+}
+
+#[async_trait]
+impl Notifications for SqliteEngine {
+    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
+        let id = wake::register(&self.file, signals);
+        stop.cancelled().await;
+        wake::unregister(&self.file, id);
+    }
+}
+
+#[async_trait]
+impl Administration for SqliteEngine {
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         let p = &self.prefix;
         let cols = row::JOB_COLUMNS;
@@ -614,15 +600,23 @@ impl Engine for SqliteEngine {
         rows.iter().map(row::job_row).collect()
     }
 
-    async fn delete_job(&self, id: i64) -> Result<bool> {
+    async fn retry_job(&self, id: i64) -> Result<bool> {
         let p = &self.prefix;
         let _w = self.write.lock().await;
-        let done =
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}jobs WHERE id = ?1 AND state <> 'executing'")))
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        let queue: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
+                 scheduled_at = ?2, discarded_at = NULL, cancelled_at = NULL
+             WHERE id = ?1 AND state IN ('discarded', 'cancelled')
+             RETURNING queue"
+        )))
+        .bind(id)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        drop(_w);
+        let retried = queue.is_some();
+        self.wake_for(queue);
+        Ok(retried)
     }
 
     async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
@@ -642,6 +636,59 @@ impl Engine for SqliteEngine {
         distinct.dedup();
         self.wake_for(distinct);
         Ok(n)
+    }
+
+    async fn delete_job(&self, id: i64) -> Result<bool> {
+        let p = &self.prefix;
+        let _w = self.write.lock().await;
+        let done =
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}jobs WHERE id = ?1 AND state <> 'executing'")))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings> {
+        let SettingsUpdate { queue, change, allow_unknown } = *update;
+        change.check(queue)?;
+        let p = &self.prefix;
+        let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(i64::from));
+        let (set_concurrency, concurrency) = limit(change.concurrency);
+        let (set_global, global) = limit(change.global_limit);
+        // One statement on the engine's one write path, so concurrent changes of different fields
+        // cannot undo each other; a field the change does not name keeps its stored value.
+        // Nothing is written for an unknown queue unless ?9 allows it.
+        let _w = self.write.lock().await;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, updated_at)
+             SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END, ?8
+             WHERE ?9
+                OR EXISTS (SELECT 1 FROM {p}queues WHERE name = ?1)
+                OR EXISTS (SELECT 1 FROM {p}nodes, json_each({p}nodes.queues) WHERE json_each.value = ?1)
+                OR EXISTS (SELECT 1 FROM {p}jobs WHERE queue = ?1)
+             ON CONFLICT (name) DO UPDATE SET
+                 paused = CASE WHEN ?2 THEN excluded.paused ELSE paused END,
+                 concurrency = CASE WHEN ?4 THEN excluded.concurrency ELSE concurrency END,
+                 global_limit = CASE WHEN ?6 THEN excluded.global_limit ELSE global_limit END,
+                 updated_at = excluded.updated_at
+             RETURNING name, paused, concurrency, global_limit"
+        )))
+        .bind(queue)
+        .bind(change.paused.is_some())
+        .bind(change.paused)
+        .bind(set_concurrency)
+        .bind(concurrency)
+        .bind(set_global)
+        .bind(global)
+        .bind(now_ms())
+        .bind(allow_unknown)
+        .fetch_optional(&self.pool)
+        .await?;
+        drop(_w);
+        let Some(row) = row else { return Err(Error::UnknownQueue(queue.to_string())) };
+        wake::signal(&self.file, [Signal::QueueSettings(queue.to_string())]);
+        queue_settings_row(&row)
     }
 
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
@@ -688,6 +735,38 @@ impl Engine for SqliteEngine {
         Ok(out)
     }
 
+    async fn count_by_state(&self) -> Result<Vec<StateCount>> {
+        let p = &self.prefix;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT queue, state, count(*) AS n FROM {p}jobs GROUP BY queue, state ORDER BY queue, state"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                Ok(StateCount {
+                    queue: r.try_get("queue")?,
+                    state: state.parse().map_err(Error::Unexpected)?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Engine for SqliteEngine {
+    fn name(&self) -> &'static str {
+        <sqlx::Sqlite as InsertDatabase>::ENGINE
+    }
+
+    fn schema(&self) -> &str {
+        self.prefix.strip_suffix('_').unwrap_or(&self.prefix)
+    }
+}
+
+#[async_trait]
+impl TestSupport for SqliteEngine {
     async fn make_due(&self, queue: &str) -> Result<u64> {
         let p = &self.prefix;
         let _w = self.write.lock().await;
@@ -718,81 +797,6 @@ impl Engine for SqliteEngine {
         let mut jobs: Vec<FetchedJob> = rows.iter().map(row::fetched_job).collect::<Result<_>>()?;
         jobs.sort_by_key(|j| ids.iter().position(|i| *i == j.id));
         Ok(jobs)
-    }
-
-    async fn count_by_state(&self) -> Result<Vec<StateCount>> {
-        let p = &self.prefix;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT queue, state, count(*) AS n FROM {p}jobs GROUP BY queue, state ORDER BY queue, state"
-        )))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let state: String = r.try_get("state")?;
-                Ok(StateCount {
-                    queue: r.try_get("queue")?,
-                    state: state.parse().map_err(Error::Unexpected)?,
-                    count: r.try_get("n")?,
-                })
-            })
-            .collect()
-    }
-
-    fn schema(&self) -> &str {
-        self.prefix.strip_suffix('_').unwrap_or(&self.prefix)
-    }
-
-    async fn update_queue_settings(
-        &self,
-        queue: &str,
-        change: &QueueSettingsChange,
-        allow_unknown: bool,
-    ) -> Result<QueueSettings> {
-        change.check(queue)?;
-        let p = &self.prefix;
-        let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(i64::from));
-        let (set_concurrency, concurrency) = limit(change.concurrency);
-        let (set_global, global) = limit(change.global_limit);
-        // One statement on the engine's one write path, so concurrent changes of different fields
-        // cannot undo each other; a field the change does not name keeps its stored value.
-        // Nothing is written for an unknown queue unless ?9 allows it.
-        let _w = self.write.lock().await;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, updated_at)
-             SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END, ?8
-             WHERE ?9
-                OR EXISTS (SELECT 1 FROM {p}queues WHERE name = ?1)
-                OR EXISTS (SELECT 1 FROM {p}nodes, json_each({p}nodes.queues) WHERE json_each.value = ?1)
-                OR EXISTS (SELECT 1 FROM {p}jobs WHERE queue = ?1)
-             ON CONFLICT (name) DO UPDATE SET
-                 paused = CASE WHEN ?2 THEN excluded.paused ELSE paused END,
-                 concurrency = CASE WHEN ?4 THEN excluded.concurrency ELSE concurrency END,
-                 global_limit = CASE WHEN ?6 THEN excluded.global_limit ELSE global_limit END,
-                 updated_at = excluded.updated_at
-             RETURNING name, paused, concurrency, global_limit"
-        )))
-        .bind(queue)
-        .bind(change.paused.is_some())
-        .bind(change.paused)
-        .bind(set_concurrency)
-        .bind(concurrency)
-        .bind(set_global)
-        .bind(global)
-        .bind(now_ms())
-        .bind(allow_unknown)
-        .fetch_optional(&self.pool)
-        .await?;
-        drop(_w);
-        let Some(row) = row else { return Err(Error::UnknownQueue(queue.to_string())) };
-        wake::signal(&self.file, [Signal::QueueSettings(queue.to_string())]);
-        queue_settings_row(&row)
-    }
-
-    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
-        let id = wake::register(&self.file, signals);
-        stop.cancelled().await;
-        wake::unregister(&self.file, id);
     }
 }
 
