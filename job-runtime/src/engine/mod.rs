@@ -13,6 +13,7 @@
 //! jobsmith, or relying on their exact signatures, is not covered by semver.
 
 mod administration;
+mod common;
 pub mod instrumented;
 mod notifications;
 pub mod postgres;

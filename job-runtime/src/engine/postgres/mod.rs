@@ -27,8 +27,9 @@ use crate::types::{
     RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
 };
 
+pub use crate::engine::common::validate_schema;
+use crate::engine::common::{like_pattern, ms};
 pub use migrate::{MIGRATIONS, migrate};
-pub use sql::validate_schema;
 use sql::{FETCHED_COLUMNS, JOB_COLUMNS};
 
 /// The PostgreSQL engine over a pool, for one schema.
@@ -55,10 +56,6 @@ impl PostgresEngine {
     pub fn schema(&self) -> &str {
         &self.schema
     }
-}
-
-fn ms(d: Duration) -> i64 {
-    d.as_millis().min(i64::MAX as u128) as i64
 }
 
 /// The columns of one ack, as parallel arrays for `unnest`.
@@ -648,12 +645,6 @@ macro_rules! bind_filter {
     };
 }
 use bind_filter;
-
-/// `%text%` with LIKE's own wildcards escaped, so a search is for the text itself.
-pub(crate) fn like_pattern(text: &str) -> String {
-    let escaped = text.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
 
 /// Notification payloads: `a:<queue>` work available, `s:` a scheduled insert, `c:<id>` cancel.
 fn parse_payload(payload: &str) -> Option<Signal> {

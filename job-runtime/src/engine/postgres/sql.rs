@@ -1,26 +1,9 @@
 //! The statements of the PostgreSQL engine, formatted once per schema.
 
-use crate::error::{Error, Result};
-
 /// The columns of a [`crate::engine::JobRow`], in the form `row::job_row` reads.
 pub(super) const JOB_COLUMNS: &str = "id, state::text AS state, queue, worker, args, meta, tags, errors, \
      attempt, max_attempts, priority, inserted_at, scheduled_at, attempted_at, attempted_by, \
      completed_at, discarded_at, cancelled_at";
-
-/// A schema name is spliced into SQL, so it is held to a plain identifier.
-pub fn validate_schema(schema: &str) -> Result<()> {
-    let ok = !schema.is_empty()
-        && schema.len() <= 40
-        && schema.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidOption(format!(
-            "schema `{schema}` must be 1 to 40 lower-case letters, digits or underscores, not starting with a digit"
-        )))
-    }
-}
 
 #[derive(Debug)]
 pub(super) struct Statements {
@@ -395,18 +378,4 @@ fn move_back(s: &str, why: &str) -> String {
              'attempt', j.attempt, 'at', now(),
              'error', 'rescued: node `' || coalesce(j.attempted_by, '?') || '` ' || {why} || ' while the job ran'))"
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_names_are_plain_identifiers() {
-        assert!(validate_schema("jobsmith").is_ok());
-        assert!(validate_schema("tenant_2").is_ok());
-        for bad in ["", "2x", "Jobs", "a;drop", "a.b", "x\"y", &"a".repeat(41)] {
-            assert!(validate_schema(bad).is_err(), "{bad} should be refused");
-        }
-    }
 }

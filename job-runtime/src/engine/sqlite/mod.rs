@@ -24,7 +24,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::postgres::validate_schema;
+use crate::engine::common::{ms, validate_schema};
 use crate::engine::test_support::TestSupport;
 use crate::engine::{Administration, Engine, Notifications, RuntimeOps};
 use crate::error::{Error, Result};
@@ -58,10 +58,6 @@ const MOVE_BACK: &str = "state = CASE WHEN attempt >= max_attempts THEN 'discard
 
 pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
-}
-
-fn ms(d: Duration) -> i64 {
-    d.as_millis().min(i64::MAX as u128) as i64
 }
 
 /// Opens a pool the way the engine wants it: WAL, a 30 s busy timeout, the file created if
@@ -829,7 +825,7 @@ macro_rules! bind_filter {
             .bind(&$filter.queue)
             .bind(&$filter.worker)
             .bind(&$filter.tag)
-            .bind($filter.search.as_deref().map(crate::engine::postgres::like_pattern))
+            .bind($filter.search.as_deref().map(crate::engine::common::like_pattern))
             .bind($filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
     };
 }
