@@ -12,6 +12,7 @@
 //! administration operations, not as a stability promise: implementing these traits outside
 //! jobsmith, or relying on their exact signatures, is not covered by semver.
 
+mod ack_plan;
 mod administration;
 mod common;
 pub mod instrumented;

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::reconnect_delay as backoff;
+use crate::engine::ack_plan::AckPlan;
 use crate::engine::test_support::TestSupport;
 use crate::engine::{Administration, Engine, Notifications, RuntimeOps};
 use crate::error::{Error, Result};
@@ -68,28 +69,20 @@ struct AckArrays {
     refunds: Vec<i32>,
     attempts: Vec<i32>,
     claims: Vec<Option<i64>>,
+    stamps: Vec<Option<&'static str>>,
 }
 
 impl AckArrays {
     fn push(&mut self, ack: &Ack) {
-        let (state, delay, error, refund) = match &ack.kind {
-            AckKind::Complete => (JobState::Completed, None, None, 0),
-            AckKind::Retry { delay, error } => {
-                (JobState::Retryable, Some(ms(*delay)), Some(error.clone()), 0)
-            }
-            AckKind::Discard { error } => (JobState::Discarded, None, Some(error.clone()), 0),
-            AckKind::Cancel { reason } => (JobState::Cancelled, None, Some(reason.clone()), 0),
-            AckKind::Snooze { delay } => (JobState::Scheduled, Some(ms(*delay)), None, 1),
-            AckKind::HandBack { reason } => (JobState::Available, Some(0), Some(reason.clone()), 1),
-            AckKind::Release => (JobState::Available, None, None, 1),
-        };
+        let plan = AckPlan::of(&ack.kind);
         self.ids.push(ack.id);
-        self.states.push(state.as_str());
-        self.delays.push(delay);
-        self.errors.push(error);
-        self.refunds.push(refund);
+        self.states.push(plan.state.as_str());
+        self.delays.push(plan.delay_ms());
+        self.errors.push(plan.error.map(str::to_string));
+        self.refunds.push(plan.refund_count());
         self.attempts.push(ack.attempt as i32);
         self.claims.push(ack.claim);
+        self.stamps.push(plan.stamp_column());
     }
 }
 
@@ -178,6 +171,7 @@ impl RuntimeOps for PostgresEngine {
             .bind(&a.attempts)
             .bind(node)
             .bind(&a.claims)
+            .bind(&a.stamps)
             .execute(&self.pool)
             .await?;
         Ok(written + done.rows_affected())

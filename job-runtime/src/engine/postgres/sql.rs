@@ -84,15 +84,16 @@ impl Statements {
                     state = u.state::{s}.job_state,
                     scheduled_at = CASE WHEN u.delay_ms IS NULL THEN j.scheduled_at
                                         ELSE now() + u.delay_ms * interval '1 millisecond' END,
-                    completed_at = CASE WHEN u.state = 'completed' THEN now() ELSE j.completed_at END,
-                    discarded_at = CASE WHEN u.state = 'discarded' THEN now() ELSE j.discarded_at END,
-                    cancelled_at = CASE WHEN u.state = 'cancelled' THEN now() ELSE j.cancelled_at END,
+                    completed_at = CASE WHEN u.stamp = 'completed_at' THEN now() ELSE j.completed_at END,
+                    discarded_at = CASE WHEN u.stamp = 'discarded_at' THEN now() ELSE j.discarded_at END,
+                    cancelled_at = CASE WHEN u.stamp = 'cancelled_at' THEN now() ELSE j.cancelled_at END,
                     errors = CASE WHEN u.error IS NULL THEN j.errors
                                   ELSE array_append(j.errors, jsonb_build_object(
                                       'attempt', j.attempt, 'at', now(), 'error', u.error)) END,
                     attempt = j.attempt - u.refund
-                FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::int[], $8::bigint[])
-                     AS u(id, state, delay_ms, error, refund, attempt, claim)
+                FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::int[], $8::bigint[],
+                            $9::text[])
+                     AS u(id, state, delay_ms, error, refund, attempt, claim, stamp)
                 WHERE j.id = u.id AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $7
                   AND j.attempt = u.attempt AND coalesce(u.claim = {CLAIM_STAMP_J}, true)"
             ),

@@ -24,15 +24,16 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::ack_plan::AckPlan;
 use crate::engine::common::{ms, validate_schema};
 use crate::engine::test_support::TestSupport;
 use crate::engine::{Administration, Engine, Notifications, RuntimeOps};
 use crate::error::{Error, Result};
 use crate::insert::InsertDatabase;
 use crate::types::{
-    Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
-    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport,
-    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
+    Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobFilter,
+    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport, RescueRequest,
+    Retention, SettingsUpdate, Signal, StageReport, StateCount,
 };
 
 pub use migrate::{MIGRATIONS, migrate};
@@ -176,9 +177,9 @@ impl RuntimeOps for SqliteEngine {
             "UPDATE {p}jobs SET
                 state = ?2,
                 scheduled_at = CASE WHEN ?3 IS NULL THEN scheduled_at ELSE ?4 + ?3 END,
-                completed_at = CASE WHEN ?2 = 'completed' THEN ?4 ELSE completed_at END,
-                discarded_at = CASE WHEN ?2 = 'discarded' THEN ?4 ELSE discarded_at END,
-                cancelled_at = CASE WHEN ?2 = 'cancelled' THEN ?4 ELSE cancelled_at END,
+                completed_at = CASE WHEN ?11 = 'completed_at' THEN ?4 ELSE completed_at END,
+                discarded_at = CASE WHEN ?11 = 'discarded_at' THEN ?4 ELSE discarded_at END,
+                cancelled_at = CASE WHEN ?11 = 'cancelled_at' THEN ?4 ELSE cancelled_at END,
                 errors = CASE WHEN ?5 IS NULL THEN errors
                               ELSE json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?6, 'error', ?5)) END,
                 attempt = attempt - ?7
@@ -191,28 +192,19 @@ impl RuntimeOps for SqliteEngine {
         let mut tx = self.pool.begin().await?;
         let mut changed = 0;
         for ack in acks {
-            let (state, delay, error, refund) = match &ack.kind {
-                AckKind::Complete => (JobState::Completed, None, None, 0),
-                AckKind::Retry { delay, error } => {
-                    (JobState::Retryable, Some(ms(*delay)), Some(error.as_str()), 0)
-                }
-                AckKind::Discard { error } => (JobState::Discarded, None, Some(error.as_str()), 0),
-                AckKind::Cancel { reason } => (JobState::Cancelled, None, Some(reason.as_str()), 0),
-                AckKind::Snooze { delay } => (JobState::Scheduled, Some(ms(*delay)), None, 1),
-                AckKind::HandBack { reason } => (JobState::Available, Some(0), Some(reason.as_str()), 1),
-                AckKind::Release => (JobState::Available, None, None, 1),
-            };
+            let plan = AckPlan::of(&ack.kind);
             changed += sqlx::query(AssertSqlSafe(sql.clone()))
                 .bind(ack.id)
-                .bind(state.as_str())
-                .bind(delay)
+                .bind(plan.state.as_str())
+                .bind(plan.delay_ms())
                 .bind(now)
-                .bind(error)
+                .bind(plan.error)
                 .bind(&at)
-                .bind(refund)
+                .bind(plan.refund_count())
                 .bind(node)
                 .bind(i64::from(ack.attempt))
                 .bind(ack.claim)
+                .bind(plan.stamp_column())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
