@@ -19,9 +19,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+};
 use sqlx::{AssertSqlSafe, Row};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, MutexGuard, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::ack_plan::AckPlan;
@@ -44,7 +47,7 @@ pub struct SqliteEngine {
     pool: SqlitePool,
     prefix: String,
     file: String,
-    write: Arc<Mutex<()>>,
+    write_lock: Arc<Mutex<()>>,
 }
 
 /// The SET clause that takes a job back from a node that is gone (?2 now in ms, ?3 now as text):
@@ -92,7 +95,15 @@ impl SqliteEngine {
         let file = database_file(&pool).await?;
         // Engines over in-memory databases each get a key of their own (see `wake`).
         let file = if file.is_empty() { wake::memory_key() } else { file };
-        Ok(Self { pool, prefix: format!("{schema}_"), file, write: Arc::new(Mutex::new(())) })
+        Ok(Self { pool, prefix: format!("{schema}_"), file, write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    /// Takes the engine's write lock and a connection to write through: every write of the
+    /// engine goes through one (see [`Write`]).
+    async fn write(&self) -> Result<Write<'_>> {
+        let lock = self.write_lock.lock().await;
+        let conn = self.pool.acquire().await?;
+        Ok(Write { conn, _lock: lock })
     }
 
     /// The pool.
@@ -115,6 +126,36 @@ impl SqliteEngine {
     }
 }
 
+/// The engine's one write path: its write lock, held while the connection it gives writes, so the
+/// engine's own workers never fight each other for SQLite's write lock ("database is locked").
+/// A write of several statements opens a transaction on it ([`Write::transaction`]). Everything
+/// a write does goes through its connection: the pool of an in-memory database has only one.
+/// Dropping it gives the connection back, then lets the next writer in.
+struct Write<'a> {
+    conn: PoolConnection<Sqlite>,
+    _lock: MutexGuard<'a, ()>,
+}
+
+impl Write<'_> {
+    /// A transaction on the write's connection (rolled back unless committed).
+    async fn transaction(&mut self) -> Result<sqlx::Transaction<'_, Sqlite>> {
+        Ok(sqlx::Connection::begin(&mut *self.conn).await?)
+    }
+}
+
+impl std::ops::Deref for Write<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Write<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
 async fn database_file<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(e: E) -> Result<String> {
     let file: Option<String> =
         sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
@@ -126,16 +167,16 @@ async fn database_file<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(e: E)
 #[async_trait]
 impl RuntimeOps for SqliteEngine {
     async fn migrate(&self) -> Result<()> {
-        let _w = self.write.lock().await;
-        migrate(&self.pool, &self.prefix).await
+        let mut w = self.write().await?;
+        migrate::migrate_on(&mut w, &self.prefix).await
     }
 
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
         let out = insert::insert_jobs(&mut tx, &self.prefix, jobs).await?;
         tx.commit().await?;
-        drop(_w);
+        drop(w);
         wake::signal(&self.file, insert::signals_for(&out));
         Ok(out)
     }
@@ -151,7 +192,7 @@ impl RuntimeOps for SqliteEngine {
                 "max(0, min(?2, ?5 - (SELECT count(*) FROM {p}jobs WHERE state = 'executing' AND queue = ?1)))"
             ),
         };
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
              WHERE id IN (
@@ -166,7 +207,7 @@ impl RuntimeOps for SqliteEngine {
         .bind(now_ms())
         .bind(r.node)
         .bind(r.global_limit.map(i64::from))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *w)
         .await?;
         rows.iter().map(row::fetched_job).collect()
     }
@@ -188,8 +229,8 @@ impl RuntimeOps for SqliteEngine {
         );
         let now = now_ms();
         let at = Utc::now().to_rfc3339();
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
         let mut changed = 0;
         for ack in acks {
             let plan = AckPlan::of(&ack.kind);
@@ -216,7 +257,7 @@ impl RuntimeOps for SqliteEngine {
     async fn stage(&self, limit: u32) -> Result<StageReport> {
         let p = &self.prefix;
         let now = now_ms();
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let queues: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available'
              WHERE id IN (SELECT id FROM {p}jobs
@@ -226,9 +267,9 @@ impl RuntimeOps for SqliteEngine {
         )))
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *w)
         .await?;
-        drop(_w);
+        drop(w);
         let next: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT min(scheduled_at) FROM {p}jobs WHERE state IN ('scheduled', 'retryable') AND scheduled_at > ?1"
         )))
@@ -254,7 +295,7 @@ impl RuntimeOps for SqliteEngine {
     async fn heartbeat(&self, beat: &Heartbeat<'_>) -> Result<()> {
         let p = &self.prefix;
         let now = now_ms();
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         // `connected_since` starts again after a gap longer than ?4 ms (see `RescueRequest`).
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {p}nodes (name, queues, started_at, heartbeat_at, connected_since) VALUES (?1, ?2, ?3, ?3, ?3)
@@ -265,17 +306,17 @@ impl RuntimeOps for SqliteEngine {
         .bind(serde_json::Value::from(beat.queues.to_vec()).to_string())
         .bind(now)
         .bind(ms(beat.reconnect_gap))
-        .execute(&self.pool)
+        .execute(&mut *w)
         .await?;
         Ok(())
     }
 
     async fn remove_node(&self, node: &str) -> Result<()> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}nodes WHERE name = ?1")))
             .bind(node)
-            .execute(&self.pool)
+            .execute(&mut *w)
             .await?;
         Ok(())
     }
@@ -304,7 +345,7 @@ impl RuntimeOps for SqliteEngine {
     async fn lead(&self, node: &str, ttl: Duration) -> Result<bool> {
         let p = &self.prefix;
         let now = now_ms();
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let won: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "INSERT INTO {p}leader (id, node, elected_at, expires_at) VALUES (1, ?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET
@@ -317,20 +358,20 @@ impl RuntimeOps for SqliteEngine {
         .bind(node)
         .bind(now)
         .bind(now + ms(ttl))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *w)
         .await?;
         Ok(won.is_some())
     }
 
     async fn resign(&self, node: &str) -> Result<()> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let gone = sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}leader WHERE node = ?1")))
             .bind(node)
-            .execute(&self.pool)
+            .execute(&mut *w)
             .await?
             .rows_affected();
-        drop(_w);
+        drop(w);
         if gone > 0 {
             wake::signal(&self.file, [Signal::LeaderResigned]);
         }
@@ -351,8 +392,8 @@ impl RuntimeOps for SqliteEngine {
         let cutoff = now - ms(r.node_ttl);
         let limit = r.limit;
         let at = Utc::now().to_rfc3339();
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
         // Only a rescuer connected now, and for a whole TTL (see `RescueRequest`).
         let judge: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT count(*) FROM {p}nodes WHERE name = ?1 AND heartbeat_at > ?2 AND connected_since <= ?3"
@@ -385,13 +426,13 @@ impl RuntimeOps for SqliteEngine {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        drop(_w);
+        drop(w);
         Ok(self.report_moved(moved))
     }
 
     async fn release_node(&self, node: &str) -> Result<RescueReport> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let back = MOVE_BACK.replace("{why}", "restarted");
         let moved: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET {back}
@@ -401,9 +442,9 @@ impl RuntimeOps for SqliteEngine {
         .bind(node)
         .bind(now_ms())
         .bind(Utc::now().to_rfc3339())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *w)
         .await?;
-        drop(_w);
+        drop(w);
         Ok(self.report_moved(moved))
     }
 
@@ -426,7 +467,7 @@ impl RuntimeOps for SqliteEngine {
         let p = &self.prefix;
         // Pairs of [id, claim stamp]: only a row still under that very claim goes back.
         let ids_json = serde_json::to_string(&claims.iter().map(|(id, c)| [*id, *c]).collect::<Vec<_>>())?;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let moved: Vec<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available', attempt = max(attempt - 1, 0),
                  errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', ?4))
@@ -439,9 +480,9 @@ impl RuntimeOps for SqliteEngine {
         .bind(ids_json)
         .bind(Utc::now().to_rfc3339())
         .bind(reason)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *w)
         .await?;
-        drop(_w);
+        drop(w);
         let queues: Vec<String> = moved.iter().map(|m| m.1.clone()).collect();
         self.wake_for(queues);
         Ok(moved.into_iter().map(|m| m.0).collect())
@@ -450,7 +491,7 @@ impl RuntimeOps for SqliteEngine {
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         let p = &self.prefix;
         let now = now_ms();
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let done = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {p}jobs WHERE id IN (
                  SELECT id FROM {p}jobs
@@ -463,7 +504,7 @@ impl RuntimeOps for SqliteEngine {
         .bind(now - ms(retention.cancelled))
         .bind(now - ms(retention.discarded))
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute(&mut *w)
         .await?;
         Ok(done.rows_affected())
     }
@@ -481,8 +522,8 @@ impl RuntimeOps for SqliteEngine {
     async fn cron_fire(&self, fire: CronFire<'_>) -> Result<bool> {
         let CronFire { name, expected, new_last, jobs } = fire;
         let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
         // Write first, so this transaction holds the write lock before it reads.
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {p}cron (name, last_slot, fired_at) VALUES (?1, -1, ?2) ON CONFLICT (name) DO NOTHING"
@@ -510,7 +551,7 @@ impl RuntimeOps for SqliteEngine {
         .await?;
         let out = insert::insert_jobs(&mut tx, p, jobs).await?;
         tx.commit().await?;
-        drop(_w);
+        drop(w);
         wake::signal(&self.file, insert::signals_for(&out));
         Ok(true)
     }
@@ -537,8 +578,8 @@ impl RuntimeOps for SqliteEngine {
 
     async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
         let old: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT state FROM {p}jobs WHERE id = ?1 AND state NOT IN ('completed', 'discarded', 'cancelled')"
         )))
@@ -590,7 +631,7 @@ impl Administration for SqliteEngine {
 
     async fn retry_job(&self, id: i64) -> Result<bool> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let queue: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
                  scheduled_at = ?2, discarded_at = NULL, cancelled_at = NULL
@@ -599,9 +640,9 @@ impl Administration for SqliteEngine {
         )))
         .bind(id)
         .bind(now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *w)
         .await?;
-        drop(_w);
+        drop(w);
         let retried = queue.is_some();
         self.wake_for(queue);
         Ok(retried)
@@ -609,15 +650,15 @@ impl Administration for SqliteEngine {
 
     async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let retry = sqlx::query_scalar(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
                  scheduled_at = ?7, discarded_at = NULL, cancelled_at = NULL
              WHERE state IN ('discarded', 'cancelled') AND {FILTER}
              RETURNING queue"
         )));
-        let queues: Vec<String> = bind_filter!(retry, filter).bind(now_ms()).fetch_all(&self.pool).await?;
-        drop(_w);
+        let queues: Vec<String> = bind_filter!(retry, filter).bind(now_ms()).fetch_all(&mut *w).await?;
+        drop(w);
         let n = queues.len() as u64;
         let mut distinct = queues;
         distinct.sort();
@@ -628,11 +669,11 @@ impl Administration for SqliteEngine {
 
     async fn delete_job(&self, id: i64) -> Result<bool> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let done =
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}jobs WHERE id = ?1 AND state <> 'executing'")))
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *w)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -647,7 +688,7 @@ impl Administration for SqliteEngine {
         // One statement on the engine's one write path, so concurrent changes of different fields
         // cannot undo each other; a field the change does not name keeps its stored value.
         // Nothing is written for an unknown queue unless ?9 allows it.
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {p}queues (name, paused, concurrency, global_limit, updated_at)
              SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END, ?8
@@ -671,9 +712,9 @@ impl Administration for SqliteEngine {
         .bind(global)
         .bind(now_ms())
         .bind(allow_unknown)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *w)
         .await?;
-        drop(_w);
+        drop(w);
         let Some(row) = row else { return Err(Error::UnknownQueue(queue.to_string())) };
         wake::signal(&self.file, [Signal::QueueSettings(queue.to_string())]);
         queue_settings_row(&row)
@@ -757,21 +798,21 @@ impl Engine for SqliteEngine {
 impl TestSupport for SqliteEngine {
     async fn make_due(&self, queue: &str) -> Result<u64> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let done = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available', scheduled_at = ?2
              WHERE queue = ?1 AND state IN ('scheduled', 'retryable')"
         )))
         .bind(queue)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *w)
         .await?;
         Ok(done.rows_affected())
     }
 
     async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?2
              WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'available' AND attempt < max_attempts
@@ -780,7 +821,7 @@ impl TestSupport for SqliteEngine {
         .bind(serde_json::Value::from(ids.to_vec()).to_string())
         .bind(node)
         .bind(now_ms())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *w)
         .await?;
         let mut jobs: Vec<FetchedJob> = rows.iter().map(row::fetched_job).collect::<Result<_>>()?;
         jobs.sort_by_key(|j| ids.iter().position(|i| *i == j.id));
