@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+pub use crate::engine::InsertDatabase;
 use crate::error::{Error, Result};
 use crate::job::{Job, MAX_ATTEMPTS_LIMIT, UniqueOptions};
 pub use crate::types::{InsertedJob, NewJob};
@@ -295,23 +296,6 @@ where
     let engine = <A::Database as InsertDatabase>::ENGINE;
     let rows = <A::Database as InsertDatabase>::insert_jobs(db, schema, jobs);
     crate::engine::instrumented::insert(engine, schema, rows).await
-}
-
-/// A database that jobs can be inserted into through a pool, a connection or a transaction.
-/// Implemented by each engine module.
-pub trait InsertDatabase: sqlx::Database {
-    /// The name of the engine of this database, as [`crate::engine::Engine::name`] gives it.
-    const ENGINE: &'static str;
-
-    /// Inserts `jobs` atomically and returns one result per job, in input order. `schema` names
-    /// the instance (a PostgreSQL schema, or a SQLite table prefix).
-    fn insert_jobs<'c, A>(
-        db: A,
-        schema: &str,
-        jobs: Vec<NewJob>,
-    ) -> impl Future<Output = Result<Vec<InsertedJob>>> + Send
-    where
-        A: sqlx::Acquire<'c, Database = Self> + Send;
 }
 
 /// The unique key: a SHA-256 over the chosen parts, so the index stays small whatever the args.

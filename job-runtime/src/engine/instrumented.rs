@@ -2,8 +2,9 @@
 //! and the engine's name), instead of each engine instrumenting itself.
 //!
 //! Inserts also come from outside any engine: `job.insert(&mut *tx)` and `insert_all` write
-//! through the caller's own connection. They and [`RuntimeOps::insert`](super::RuntimeOps::insert) all cross [`insert`], so every
-//! insert gets the same span, the same metrics and the same error mapping.
+//! through the caller's own connection. They and [`super::RuntimeOps::insert`] all cross one
+//! crate-private function here, `insert`, so every insert gets the same span, the same metrics
+//! and the same error mapping.
 
 use async_trait::async_trait;
 use std::future::Future;

@@ -15,6 +15,7 @@
 mod ack_plan;
 mod administration;
 mod common;
+mod insert_database;
 pub mod instrumented;
 mod notifications;
 pub mod postgres;
@@ -24,6 +25,7 @@ pub(crate) mod test_support;
 pub(crate) mod unreadable;
 
 pub use administration::Administration;
+pub use insert_database::InsertDatabase;
 pub use notifications::Notifications;
 pub use runtime_ops::RuntimeOps;
 

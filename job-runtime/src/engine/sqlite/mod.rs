@@ -30,9 +30,8 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::ack_plan::AckPlan;
 use crate::engine::common::{ms, validate_schema};
 use crate::engine::test_support::TestSupport;
-use crate::engine::{Administration, Engine, Notifications, RuntimeOps};
+use crate::engine::{Administration, Engine, InsertDatabase, Notifications, RuntimeOps};
 use crate::error::{Error, Result};
-use crate::insert::InsertDatabase;
 use crate::types::{
     Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobFilter,
     JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport, RescueRequest,
