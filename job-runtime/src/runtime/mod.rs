@@ -689,7 +689,7 @@ impl Runtime {
     /// Like every `*_everywhere` method and [`set_global_limit`](Self::set_global_limit), refused
     /// with [`Error::UnknownQueue`] for a queue that no node runs and that has no jobs and no stored
     /// settings (a typo, most often). To store settings for a queue that nodes will run later, call
-    /// [`Administration::update_queue_settings`](crate::engine::Administration::update_queue_settings) with `allow_unknown` (through [`Runtime::engine`]).
+    /// [`crate::engine::Administration::update_queue_settings`] with `allow_unknown` (through [`Runtime::engine`]).
     pub async fn pause_queue_everywhere(&self, queue: &str) -> Result<()> {
         self.change_settings(queue, |c| c.paused = Some(true)).await
     }
