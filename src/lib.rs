@@ -11,8 +11,11 @@ pub use jobsmith_runtime::{
     JobFilter, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob, NodeRow,
     Outcome, Page, PerformFuture, Pool, QueueInfo, QueueSettings, QueueSettingsChange, Registry,
     RescueReport, Result, Retention, Runtime, RuntimeBuilder, StateCount, UniqueOptions, WorkerEntry,
-    default_backoff, insert_all, insert_all_in, migrate, migrate_schema,
+    default_backoff, insert_all, insert_all_in,
 };
+
+#[cfg(feature = "postgres")]
+pub use jobsmith_runtime::{migrate, migrate_schema};
 
 pub use jobsmith_runtime::{backoff, cron, defaults, engine, prelude, preview, telemetry, testing};
 

@@ -7,12 +7,13 @@ use sqlx::postgres::PgPool;
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::SqlitePool;
 
-use crate::engine::Engine;
 use crate::engine::instrumented::Instrumented;
 #[cfg(feature = "postgres")]
 use crate::engine::postgres::PostgresEngine;
+use crate::engine::prelude::*;
 #[cfg(feature = "sqlite")]
 use crate::engine::sqlite::{self, SqliteEngine};
+use crate::engine::test_support::TestSupport;
 use crate::error::{Error, Result};
 use crate::insert::{DEFAULT_SCHEMA, InsertBuilder, InsertedJob, NewJob};
 use crate::job::Job;
@@ -41,6 +42,9 @@ pub enum Pool {
 #[derive(Clone)]
 pub struct Db {
     engine: Arc<dyn Engine>,
+    /// The testing helpers' operations, on the same engine (see [`crate::testing`]); nothing else
+    /// reaches them.
+    pub(crate) test_support: Arc<dyn TestSupport>,
     pool: Pool,
     /// Testing: run jobs as they are inserted (see [`crate::testing::inline`]).
     inline: bool,
@@ -81,16 +85,26 @@ impl Db {
     #[cfg(feature = "postgres")]
     /// A PostgreSQL database through your pool, for the instance in `schema`.
     pub fn postgres(pool: PgPool, schema: &str) -> Result<Db> {
-        let engine: Arc<dyn Engine> = Arc::new(PostgresEngine::new(pool.clone(), schema)?);
-        Ok(Db { engine: Instrumented::wrap(engine), pool: Pool::Postgres(pool), inline: false })
+        let engine = Arc::new(PostgresEngine::new(pool.clone(), schema)?);
+        Ok(Db {
+            engine: Instrumented::wrap(engine.clone()),
+            test_support: engine,
+            pool: Pool::Postgres(pool),
+            inline: false,
+        })
     }
 
     #[cfg(feature = "sqlite")]
     /// A SQLite database through your pool (open it with [`crate::engine::sqlite::connect`] for
     /// WAL and a busy timeout), for the instance named `schema` (table prefix).
     pub async fn sqlite(pool: SqlitePool, schema: &str) -> Result<Db> {
-        let engine: Arc<dyn Engine> = Arc::new(SqliteEngine::new(pool.clone(), schema).await?);
-        Ok(Db { engine: Instrumented::wrap(engine), pool: Pool::Sqlite(pool), inline: false })
+        let engine = Arc::new(SqliteEngine::new(pool.clone(), schema).await?);
+        Ok(Db {
+            engine: Instrumented::wrap(engine.clone()),
+            test_support: engine,
+            pool: Pool::Sqlite(pool),
+            inline: false,
+        })
     }
 
     /// Applies the engine's migrations (idempotent).

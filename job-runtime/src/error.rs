@@ -40,7 +40,7 @@ pub enum Error {
         schema: String,
     },
     /// Settings were asked for a queue that no node runs and that has no jobs and no stored
-    /// settings, which is most often a typo. [`crate::engine::Engine::update_queue_settings`]
+    /// settings, which is most often a typo. [`crate::engine::Administration::update_queue_settings`]
     /// with `allow_unknown` stores them on purpose, for a queue that nodes will run later.
     #[error(
         "queue `{0}` is not run by any node and has no jobs or stored settings (a typo?); to store \

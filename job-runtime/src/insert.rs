@@ -9,72 +9,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::engine::JobRow;
+pub use crate::engine::InsertDatabase;
 use crate::error::{Error, Result};
 use crate::job::{Job, MAX_ATTEMPTS_LIMIT, UniqueOptions};
-use crate::state::JobState;
+pub use crate::types::{InsertedJob, NewJob};
+use crate::types::{JobState, Schedule};
 
 /// The default schema (PostgreSQL) that holds jobsmith's tables.
 pub const DEFAULT_SCHEMA: &str = "jobsmith";
-
-/// A job ready to insert: the encoded args and every per-row option. Made by
-/// [`InsertBuilder::build`].
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub(crate) worker: &'static str,
-    pub(crate) queue: String,
-    pub(crate) args: serde_json::Value,
-    pub(crate) meta: serde_json::Value,
-    pub(crate) tags: Vec<String>,
-    pub(crate) priority: u8,
-    pub(crate) max_attempts: u32,
-    pub(crate) schedule: Schedule,
-    pub(crate) unique_key: Option<Vec<u8>>,
-    pub(crate) unique_states: Option<i32>,
-}
-
-/// When a new job becomes due. Relative delays are added to the database's clock.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Schedule {
-    Now,
-    In(Duration),
-    At(DateTime<Utc>),
-}
-
-impl NewJob {
-    /// The queue this job goes to.
-    pub fn queue(&self) -> &str {
-        &self.queue
-    }
-
-    /// The worker name.
-    pub fn worker(&self) -> &'static str {
-        self.worker
-    }
-
-    /// The encoded args.
-    pub fn args(&self) -> &serde_json::Value {
-        &self.args
-    }
-
-    /// Delay in milliseconds from the database's `now()` (0 for "now"), or the absolute time.
-    pub(crate) fn schedule_parts(&self) -> (Option<i64>, Option<DateTime<Utc>>) {
-        match self.schedule {
-            Schedule::Now => (Some(0), None),
-            Schedule::In(d) => (Some(d.as_millis().min(i64::MAX as u128) as i64), None),
-            Schedule::At(t) => (None, Some(t)),
-        }
-    }
-}
-
-/// The result of inserting one job.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InsertedJob {
-    /// The stored row: the new one, or for a unique conflict the existing one.
-    pub job: JobRow,
-    /// True when a unique job of the same key already existed and no row was added.
-    pub conflict: bool,
-}
 
 /// Per-insert options over a job's declared defaults. Start one with a [`JobExt`] method.
 ///
@@ -251,8 +193,7 @@ impl<J: Job> InsertBuilder<J> {
         let schema = self.schema.clone().unwrap_or_else(|| DEFAULT_SCHEMA.to_string());
         let job = self.build();
         async move {
-            let mut rows = <A::Database as InsertDatabase>::insert_jobs(db, &schema, vec![job?]).await?;
-            record_inserted(&rows);
+            let mut rows = insert_through::<A>(db, &schema, vec![job?]).await?;
             rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
         }
     }
@@ -341,32 +282,20 @@ where
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = <A::Database as InsertDatabase>::insert_jobs(db, &schema, jobs).await?;
-        record_inserted(&rows);
-        Ok(rows)
+        insert_through::<A>(db, &schema, jobs).await
     }
 }
 
-/// Metrics and a debug event for each new row (conflicts are not inserts).
-pub(crate) fn record_inserted(rows: &[InsertedJob]) {
-    for r in rows.iter().filter(|r| !r.conflict) {
-        crate::telemetry::inserted(&r.job.queue, &r.job.worker);
-        tracing::debug!(target: "jobsmith", job_id = r.job.id, queue = %r.job.queue, worker = %r.job.worker, state = %r.job.state, "job inserted");
-    }
-}
-
-/// A database that jobs can be inserted into through a pool, a connection or a transaction.
-/// Implemented by each engine module.
-pub trait InsertDatabase: sqlx::Database {
-    /// Inserts `jobs` atomically and returns one result per job, in input order. `schema` names
-    /// the instance (a PostgreSQL schema, or a SQLite table prefix).
-    fn insert_jobs<'c, A>(
-        db: A,
-        schema: &str,
-        jobs: Vec<NewJob>,
-    ) -> impl Future<Output = Result<Vec<InsertedJob>>> + Send
-    where
-        A: sqlx::Acquire<'c, Database = Self> + Send;
+/// Inserts through the caller's pool, connection or transaction, across the same instrumented
+/// seam as [`crate::engine::RuntimeOps::insert`] (span, metrics, error mapping).
+async fn insert_through<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+where
+    A: sqlx::Acquire<'c> + Send + 'c,
+    A::Database: InsertDatabase,
+{
+    let engine = <A::Database as InsertDatabase>::ENGINE;
+    let rows = <A::Database as InsertDatabase>::insert_jobs(db, schema, jobs);
+    crate::engine::instrumented::insert(engine, schema, rows).await
 }
 
 /// The unique key: a SHA-256 over the chosen parts, so the index stays small whatever the args.

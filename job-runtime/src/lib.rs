@@ -18,9 +18,14 @@ pub mod outcome;
 pub mod preview;
 pub mod registry;
 pub mod runtime;
-pub mod state;
 pub mod telemetry;
 pub mod testing;
+pub mod types;
+
+/// The states a job row moves through (see [`JobState`]).
+pub mod state {
+    pub use crate::types::JobState;
+}
 
 pub use backoff::default_backoff;
 pub use context::JobContext;
@@ -37,7 +42,7 @@ pub use job::{CronSpec, Job, JobOptions, MAX_ATTEMPTS_LIMIT, PerformFuture, Uniq
 pub use outcome::{IntoOutcome, Outcome};
 pub use registry::{Registry, WorkerEntry};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
-pub use state::JobState;
+pub use types::JobState;
 
 pub use inventory;
 pub use serde;

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::engine::{AckKind, StateCount};
+use crate::types::{AckKind, StateCount};
 
 /// Counter: jobs inserted (new rows, not unique conflicts). Labels: queue, worker.
 pub const INSERTED: &str = "jobsmith_jobs_inserted_total";

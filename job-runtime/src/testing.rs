@@ -193,10 +193,11 @@ const MAX_PASSES: usize = 1_000;
 pub async fn drain_queue(db: &Db, queue: &str, options: Drain) -> Result<DrainReport> {
     let registry = Registry::from_inventory()?;
     let engine = db.engine();
+    let test_support = &db.test_support;
     let mut report = DrainReport::default();
     for _ in 0..MAX_PASSES {
         if options.with_scheduled {
-            engine.make_due(queue).await?;
+            test_support.make_due(queue).await.map_err(|e| e.or_not_migrated(engine.schema()))?;
         }
         let mut waiting = rows(
             db,
@@ -208,7 +209,8 @@ pub async fn drain_queue(db: &Db, queue: &str, options: Drain) -> Result<DrainRe
         }
         waiting.sort_by_key(|j| (j.priority, j.scheduled_at, j.id));
         let ids: Vec<i64> = waiting.iter().map(|j| j.id).collect();
-        for job in engine.claim(&ids, NODE).await? {
+        let claimed = test_support.claim(&ids, NODE).await.map_err(|e| e.or_not_migrated(engine.schema()))?;
+        for job in claimed {
             let kind = executor::run(&registry, NODE, &job, &JobControl::default()).await;
             report.count(&kind);
             engine

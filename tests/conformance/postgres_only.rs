@@ -102,7 +102,7 @@ async fn two_schemas_are_isolated_instances() {
     assert_eq!(a.job.id, 1);
     // A runtime on tenant_b does not see tenant_a's job.
     let engine_b = jobsmith::engine::postgres::PostgresEngine::new(db.pg().clone(), "tenant_b").unwrap();
-    use jobsmith::engine::Engine;
+    use jobsmith::engine::prelude::*;
     assert!(engine_b.fetch(&fetch_mailers()).await.unwrap().is_empty());
     let engine_a = jobsmith::engine::postgres::PostgresEngine::new(db.pg().clone(), "tenant_a").unwrap();
     assert_eq!(engine_a.fetch(&fetch_mailers()).await.unwrap().len(), 1);

@@ -1,6 +1,6 @@
 //! Persisted queue settings under concurrent changes. Each test runs on both engines.
 
-use jobsmith::engine::Engine;
+use jobsmith::engine::{Engine, SettingsUpdate};
 use jobsmith::prelude::*;
 use jobsmith::{QueueSettings, QueueSettingsChange};
 
@@ -12,7 +12,7 @@ async fn change(
     queue: &str,
     change: QueueSettingsChange,
 ) -> jobsmith::Result<QueueSettings> {
-    engine.update_queue_settings(queue, &change, false).await
+    engine.update_queue_settings(&SettingsUpdate { queue, change, allow_unknown: false }).await
 }
 
 conformance! {

@@ -1,7 +1,13 @@
 //! Wraps any engine so every call gets one tracing span (`jobsmith.engine`, with the operation
 //! and the engine's name), instead of each engine instrumenting itself.
+//!
+//! Inserts also come from outside any engine: `job.insert(&mut *tx)` and `insert_all` write
+//! through the caller's own connection. They and [`super::RuntimeOps::insert`] all cross one
+//! crate-private function here, `insert`, so every insert gets the same span, the same metrics
+//! and the same error mapping.
 
 use async_trait::async_trait;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -11,14 +17,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Ack, Engine, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, JobFilter, JobRow, MinuteStats, NodeRow,
-    Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest, Retention, Signal, StageReport,
-    StateCount,
-};
+use super::{Administration, Engine, Notifications, RuntimeOps};
 use crate::error::Result;
-use crate::insert::{InsertedJob, NewJob};
-use crate::state::JobState;
+use crate::types::{
+    Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobFilter,
+    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport, RescueRequest,
+    Retention, SettingsUpdate, Signal, StageReport, StateCount,
+};
 
 /// An engine whose calls are traced.
 pub struct Instrumented(pub Arc<dyn Engine>);
@@ -30,36 +35,50 @@ impl Instrumented {
     }
 }
 
+/// The span of one engine operation `op` on engine `engine`.
+fn span(op: &'static str, engine: &'static str) -> tracing::Span {
+    tracing::debug_span!(target: "jobsmith", "jobsmith.engine", op = op, engine = engine)
+}
+
 /// One span per call; and since every call of the runtime, the CLI and the dashboard passes
 /// here, this is where a missing table becomes [`crate::Error::NotMigrated`].
 macro_rules! traced {
-    ($self:ident, $op:literal, $call:expr) => {{
-        let span = tracing::debug_span!(target: "jobsmith", "jobsmith.engine", op = $op, engine = $self.0.name());
-        $call.instrument(span).await.map_err(|e| e.or_not_migrated($self.0.schema()))
-    }};
+    ($self:ident, $op:literal, $call:expr) => {{ $call.instrument(span($op, $self.0.name())).await.map_err(|e| e.or_not_migrated($self.0.schema())) }};
+}
+
+/// The one seam of every insert, through an engine or the caller's connection: runs `insert` (on
+/// engine `engine`, for the instance `schema`) in the span of the `insert` operation, names a
+/// missing table [`crate::Error::NotMigrated`], and records the metrics and a debug event of each
+/// new row (unique conflicts are not inserts).
+pub(crate) async fn insert(
+    engine: &'static str,
+    schema: &str,
+    insert: impl Future<Output = Result<Vec<InsertedJob>>>,
+) -> Result<Vec<InsertedJob>> {
+    let rows = insert.instrument(span("insert", engine)).await.map_err(|e| e.or_not_migrated(schema))?;
+    for r in rows.iter().filter(|r| !r.conflict) {
+        crate::telemetry::inserted(&r.job.queue, &r.job.worker);
+        tracing::debug!(target: "jobsmith", job_id = r.job.id, queue = %r.job.queue, worker = %r.job.worker, state = %r.job.state, "job inserted");
+    }
+    Ok(rows)
 }
 
 #[async_trait]
-impl Engine for Instrumented {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn is_instrumented(&self) -> bool {
-        true
-    }
+impl RuntimeOps for Instrumented {
     async fn migrate(&self) -> Result<()> {
         traced!(self, "migrate", self.0.migrate())
     }
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
-        let out = traced!(self, "insert", self.0.insert(jobs))?;
-        crate::insert::record_inserted(&out);
-        Ok(out)
+        insert(self.0.name(), self.0.schema(), self.0.insert(jobs)).await
     }
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         traced!(self, "fetch", self.0.fetch(request))
     }
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         traced!(self, "ack", self.0.ack(node, acks))
+    }
+    async fn stage(&self, limit: u32) -> Result<StageReport> {
+        traced!(self, "stage", self.0.stage(limit))
     }
     async fn now(&self) -> Result<DateTime<Utc>> {
         traced!(self, "now", self.0.now())
@@ -91,8 +110,8 @@ impl Engine for Instrumented {
     async fn executing(&self, node: &str) -> Result<Vec<ExecutingRow>> {
         traced!(self, "executing", self.0.executing(node))
     }
-    async fn hand_back(&self, node: &str, claims: &[(i64, i64)], reason: &str) -> Result<Vec<i64>> {
-        traced!(self, "hand_back", self.0.hand_back(node, claims, reason))
+    async fn hand_back(&self, request: &HandBack<'_>) -> Result<Vec<i64>> {
+        traced!(self, "hand_back", self.0.hand_back(request))
     }
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         traced!(self, "prune", self.0.prune(retention, limit))
@@ -100,63 +119,212 @@ impl Engine for Instrumented {
     async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
         traced!(self, "cron_last", self.0.cron_last(name))
     }
-    async fn cron_fire(
-        &self,
-        name: &str,
-        expected: Option<DateTime<Utc>>,
-        new_last: DateTime<Utc>,
-        jobs: Vec<NewJob>,
-    ) -> Result<bool> {
-        traced!(self, "cron_fire", self.0.cron_fire(name, expected, new_last, jobs))
+    async fn cron_fire(&self, fire: CronFire<'_>) -> Result<bool> {
+        traced!(self, "cron_fire", self.0.cron_fire(fire))
     }
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         traced!(self, "queue_settings", self.0.queue_settings())
     }
-    async fn stage(&self, limit: u32) -> Result<StageReport> {
-        traced!(self, "stage", self.0.stage(limit))
+    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
+        traced!(self, "get_job", self.0.get_job(id))
     }
     async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
         traced!(self, "cancel_job", self.0.cancel_job(id))
     }
-    async fn retry_job(&self, id: i64) -> Result<bool> {
-        traced!(self, "retry_job", self.0.retry_job(id))
+}
+
+#[async_trait]
+impl Notifications for Instrumented {
+    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
+        self.0.listen(signals, stop).await
     }
-    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
-        traced!(self, "get_job", self.0.get_job(id))
-    }
+}
+
+#[async_trait]
+impl Administration for Instrumented {
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         traced!(self, "list_jobs", self.0.list_jobs(filter, page))
     }
-    async fn delete_job(&self, id: i64) -> Result<bool> {
-        traced!(self, "delete_job", self.0.delete_job(id))
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        traced!(self, "retry_job", self.0.retry_job(id))
     }
     async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
         traced!(self, "retry_jobs", self.0.retry_jobs(filter))
     }
+    async fn delete_job(&self, id: i64) -> Result<bool> {
+        traced!(self, "delete_job", self.0.delete_job(id))
+    }
+    async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings> {
+        traced!(self, "update_queue_settings", self.0.update_queue_settings(update))
+    }
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
         traced!(self, "throughput", self.0.throughput(window))
-    }
-    async fn make_due(&self, queue: &str) -> Result<u64> {
-        traced!(self, "make_due", self.0.make_due(queue))
-    }
-    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
-        traced!(self, "claim", self.0.claim(ids, node))
     }
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         traced!(self, "count_by_state", self.0.count_by_state())
     }
+}
+
+impl Engine for Instrumented {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
     fn schema(&self) -> &str {
         self.0.schema()
     }
-    async fn update_queue_settings(
-        &self,
-        queue: &str,
-        change: &QueueSettingsChange,
-        allow_unknown: bool,
-    ) -> Result<QueueSettings> {
-        traced!(self, "update_queue_settings", self.0.update_queue_settings(queue, change, allow_unknown))
+    fn is_instrumented(&self) -> bool {
+        true
     }
-    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
-        self.0.listen(signals, stop).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use crate::db::{Db, Pool};
+    use crate::insert::JobExt;
+    use crate::job::{Job, JobOptions};
+    use crate::{Error, PerformFuture};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Seam {
+        n: i64,
+    }
+
+    impl Job for Seam {
+        const NAME: &'static str = "seam";
+        const OPTIONS: JobOptions = JobOptions { queue: "seam", ..JobOptions::DEFAULT };
+        fn perform(self, _ctx: crate::JobContext) -> PerformFuture {
+            Box::pin(async { Ok(crate::Outcome::Complete) })
+        }
+    }
+
+    /// A span as a test sees it: name, `op` and `engine`.
+    type SeenSpan = (String, String, String);
+
+    /// Records every span opened while it is the thread's subscriber.
+    #[derive(Default)]
+    struct Spans {
+        seen: Arc<Mutex<Vec<SeenSpan>>>,
+        next: AtomicU64,
+    }
+
+    #[derive(Default)]
+    struct Fields {
+        op: String,
+        engine: String,
+    }
+
+    impl tracing::field::Visit for Fields {
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            match field.name() {
+                "op" => self.op = value.to_string(),
+                "engine" => self.engine = value.to_string(),
+                _ => {}
+            }
+        }
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.record_str(field, format!("{value:?}").trim_matches('"'))
+        }
+    }
+
+    impl tracing::Subscriber for Spans {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            let mut fields = Fields::default();
+            span.record(&mut fields);
+            self.seen.lock().unwrap().push((span.metadata().name().to_string(), fields.op, fields.engine));
+            tracing::span::Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {}
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// A counter as a test sees it: name, sorted labels, value.
+    type SeenCounter = (String, Vec<(String, String)>, u64);
+
+    /// Runs `f` with a fresh subscriber and metrics recorder of this thread, and returns its output
+    /// with the `jobsmith.engine` spans and the counters it recorded.
+    async fn observe<T>(f: impl Future<Output = T>) -> (T, Vec<SeenSpan>, Vec<SeenCounter>) {
+        let spans = Spans::default();
+        let seen = spans.seen.clone();
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let out = {
+            let _spans = tracing::subscriber::set_default(spans);
+            let _metrics = metrics::set_default_local_recorder(&recorder);
+            f.await
+        };
+        let spans = seen.lock().unwrap().iter().filter(|s| s.0 == "jobsmith.engine").cloned().collect();
+        let mut counters: Vec<SeenCounter> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| {
+                let DebugValue::Counter(n) = value else { return None };
+                let mut labels: Vec<(String, String)> =
+                    key.key().labels().map(|l| (l.key().to_string(), l.value().to_string())).collect();
+                labels.sort();
+                Some((key.key().name().to_string(), labels, n))
+            })
+            .collect();
+        counters.sort();
+        (out, spans, counters)
+    }
+
+    async fn sqlite() -> (Db, sqlx::SqlitePool) {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let Pool::Sqlite(pool) = db.pool().clone() else { unreachable!() };
+        (db, pool)
+    }
+
+    #[tokio::test]
+    async fn transactional_inserts_are_traced_and_counted_like_engine_inserts() {
+        let (db, pool) = sqlite().await;
+        db.migrate().await.unwrap();
+
+        let (stored, by_engine, engine_counters) = observe(db.insert(Seam { n: 1 })).await;
+        assert!(!stored.unwrap().conflict);
+        assert_eq!(by_engine, vec![("jobsmith.engine".into(), "insert".into(), "sqlite".into())]);
+        assert_eq!(
+            engine_counters,
+            vec![(
+                crate::telemetry::INSERTED.to_string(),
+                vec![("queue".into(), "seam".into()), ("worker".into(), "seam".into())],
+                1
+            )]
+        );
+
+        let mut tx = pool.begin().await.unwrap();
+        let (stored, in_tx, tx_counters) = observe(Seam { n: 2 }.insert(&mut *tx)).await;
+        assert!(!stored.unwrap().conflict);
+        assert_eq!(in_tx, by_engine, "the same span as Db::insert");
+        assert_eq!(tx_counters, engine_counters, "the same metrics as Db::insert");
+
+        let (stored, all, all_counters) =
+            observe(crate::insert_all(&mut *tx, vec![Seam { n: 3 }.build().unwrap()])).await;
+        assert_eq!(stored.unwrap().len(), 1);
+        assert_eq!(all, by_engine);
+        assert_eq!(all_counters, engine_counters);
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn both_insert_paths_name_a_missing_schema() {
+        let (db, pool) = sqlite().await;
+        let err = db.insert(Seam { n: 1 }).await.unwrap_err();
+        assert!(matches!(err, Error::NotMigrated { .. }), "{err}");
+        let mut tx = pool.begin().await.unwrap();
+        let err = Seam { n: 1 }.insert(&mut *tx).await.unwrap_err();
+        assert!(matches!(err, Error::NotMigrated { .. }), "{err}");
     }
 }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use super::shared::Shared;
 use crate::engine::{Ack, ExecutingRow, FetchedJob};
 use crate::error::Result;
+use crate::types::HandBack;
 
 /// The error entry of a job handed back because its claim was lost.
 pub(crate) const LOST_CLAIM: &str =
@@ -118,7 +119,8 @@ async fn hand_back_unheld(shared: &Shared, rows: Vec<&ExecutingRow>, reason: &st
         }
     }
     let lost: Vec<(i64, i64)> = shared.claims.not_held(rows).into_iter().map(|r| (r.id, r.claim)).collect();
-    let handed_back = shared.engine.hand_back(&shared.node, &lost, reason).await?;
+    let handed_back =
+        shared.engine.hand_back(&HandBack { node: &shared.node, claims: &lost, reason }).await?;
     drop(gates);
     if !handed_back.is_empty() {
         crate::telemetry::rescued(handed_back.len() as u64);

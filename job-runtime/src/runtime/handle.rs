@@ -9,6 +9,7 @@ use super::shared::Shared;
 use crate::engine::{Engine, JobRow, NodeRow, QueueSettingsChange};
 use crate::error::{Error, Result};
 use crate::state::JobState;
+use crate::types::SettingsUpdate;
 
 /// A running node. Dropping it without [`Runtime::shutdown`] stops nothing cleanly: call
 /// `shutdown` so running jobs finish or are handed back.
@@ -82,7 +83,7 @@ impl Runtime {
     /// Like every `*_everywhere` method and [`set_global_limit`](Self::set_global_limit), refused
     /// with [`Error::UnknownQueue`] for a queue that no node runs and that has no jobs and no stored
     /// settings (a typo, most often). To store settings for a queue that nodes will run later, call
-    /// [`Engine::update_queue_settings`] with `allow_unknown` (through [`Runtime::engine`]).
+    /// [`crate::engine::Administration::update_queue_settings`] with `allow_unknown` (through [`Runtime::engine`]).
     pub async fn pause_queue_everywhere(&self, queue: &str) -> Result<()> {
         self.change_settings(queue, |c| c.paused = Some(true)).await
     }
@@ -120,7 +121,8 @@ impl Runtime {
         let mut fields = QueueSettingsChange::default();
         change(&mut fields);
         // One atomic write of just these fields: a concurrent change of another field survives.
-        self.shared.engine.update_queue_settings(queue, &fields, false).await?;
+        let update = SettingsUpdate { queue, change: fields, allow_unknown: false };
+        self.shared.engine.update_queue_settings(&update).await?;
         // Apply here at once; other nodes apply on the notification (or at their start).
         self.shared.apply_settings().await
     }

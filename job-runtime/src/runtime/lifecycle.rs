@@ -29,6 +29,7 @@ use crate::cron::CronEntry;
 use crate::engine::{Engine, Heartbeat, QueueSettingsChange};
 use crate::error::Result;
 use crate::registry::Registry;
+use crate::types::SettingsUpdate;
 
 /// The groups of a node's tasks, in the order shutdown stops them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,7 +132,7 @@ pub(crate) async fn start(plan: Plan) -> Result<(Arc<Shared>, Supervisor)> {
     // configured in code is meant, so it is stored even for a queue nobody knows yet.
     for (queue, limit) in &global_limits {
         let change = QueueSettingsChange { global_limit: Some(Some(*limit)), ..Default::default() };
-        engine.update_queue_settings(queue, &change, true).await?;
+        engine.update_queue_settings(&SettingsUpdate { queue, change, allow_unknown: true }).await?;
     }
     shared.apply_settings().await?;
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::extract::{Extension, Form, Query, State};
 use axum::response::{IntoResponse, Response};
 use jobsmith_runtime::QueueSettingsChange;
+use jobsmith_runtime::engine::SettingsUpdate;
 use serde::Deserialize;
 
 use crate::auth::Principal;
@@ -112,7 +113,7 @@ async fn update(state: &AppState, queue: &str, change: QueueSettingsChange) -> R
     if queue.is_empty() {
         return Err(WebError::BadRequest("Which queue? The form names none.".into()));
     }
-    match state.engine.update_queue_settings(queue, &change, false).await {
+    match state.engine.update_queue_settings(&SettingsUpdate { queue, change, allow_unknown: false }).await {
         Ok(_) => Ok(()),
         Err(jobsmith_runtime::Error::UnknownQueue(queue)) => Err(WebError::BadRequest(format!(
             "There is no queue `{queue}`: no node runs it, and it has no jobs and no stored settings. The \

@@ -1,7 +1,7 @@
 //! `jobsmith queue pause|resume|scale`: cluster-wide queue settings.
 
 use jobsmith::QueueSettingsChange;
-use jobsmith::engine::Engine;
+use jobsmith::engine::{Engine, SettingsUpdate};
 use serde_json::json;
 
 use crate::args::QueueCommand;
@@ -34,7 +34,10 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
     };
     // Only this field is written, in one statement: settings this command does not touch (the
     // global limit, say) stay as stored, even if another operator changes them at the same time.
-    let settings = match engine.update_queue_settings(&queue, &change, create).await {
+    let settings = match engine
+        .update_queue_settings(&SettingsUpdate { queue: &queue, change, allow_unknown: create })
+        .await
+    {
         Ok(settings) => settings,
         Err(jobsmith::Error::UnknownQueue(queue)) => {
             return Err(Failure::new(format!(

@@ -6,10 +6,8 @@ use sqlx::AssertSqlSafe;
 
 use super::row::job_row;
 use super::sql::JOB_COLUMNS;
-use crate::engine::JobRow;
 use crate::error::{Error, Result};
-use crate::insert::{InsertedJob, NewJob};
-use crate::state::JobState;
+use crate::types::{InsertedJob, JobRow, JobState, NewJob};
 
 /// The insert statement for `s`.
 ///

@@ -4,7 +4,7 @@
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPool;
 
-use super::sql::validate_schema;
+use crate::engine::common::validate_schema;
 use crate::error::{Error, Result};
 
 /// Every migration, in order: (version, name, SQL with `__SCHEMA__` placeholders).

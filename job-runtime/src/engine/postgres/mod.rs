@@ -17,17 +17,19 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::reconnect_delay as backoff;
-use crate::engine::{
-    Ack, AckKind, Engine, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, JobFilter, JobRow, MinuteStats,
-    NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest, Retention, Signal,
-    StageReport, StateCount,
-};
+use crate::engine::ack_plan::AckPlan;
+use crate::engine::test_support::TestSupport;
+use crate::engine::{Administration, Engine, InsertDatabase, Notifications, RuntimeOps};
 use crate::error::{Error, Result};
-use crate::insert::{InsertDatabase, InsertedJob, NewJob};
-use crate::state::JobState;
+use crate::types::{
+    Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
+    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport,
+    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
+};
 
+use crate::engine::common::validate_schema;
+use crate::engine::common::{like_pattern, ms};
 pub use migrate::{MIGRATIONS, migrate};
-pub use sql::validate_schema;
 use sql::{FETCHED_COLUMNS, JOB_COLUMNS};
 
 /// The PostgreSQL engine over a pool, for one schema.
@@ -56,10 +58,6 @@ impl PostgresEngine {
     }
 }
 
-fn ms(d: Duration) -> i64 {
-    d.as_millis().min(i64::MAX as u128) as i64
-}
-
 /// The columns of one ack, as parallel arrays for `unnest`.
 #[derive(Default)]
 struct AckArrays {
@@ -70,37 +68,25 @@ struct AckArrays {
     refunds: Vec<i32>,
     attempts: Vec<i32>,
     claims: Vec<Option<i64>>,
+    stamps: Vec<Option<&'static str>>,
 }
 
 impl AckArrays {
     fn push(&mut self, ack: &Ack) {
-        let (state, delay, error, refund) = match &ack.kind {
-            AckKind::Complete => (JobState::Completed, None, None, 0),
-            AckKind::Retry { delay, error } => {
-                (JobState::Retryable, Some(ms(*delay)), Some(error.clone()), 0)
-            }
-            AckKind::Discard { error } => (JobState::Discarded, None, Some(error.clone()), 0),
-            AckKind::Cancel { reason } => (JobState::Cancelled, None, Some(reason.clone()), 0),
-            AckKind::Snooze { delay } => (JobState::Scheduled, Some(ms(*delay)), None, 1),
-            AckKind::HandBack { reason } => (JobState::Available, Some(0), Some(reason.clone()), 1),
-            AckKind::Release => (JobState::Available, None, None, 1),
-        };
+        let plan = AckPlan::of(&ack.kind);
         self.ids.push(ack.id);
-        self.states.push(state.as_str());
-        self.delays.push(delay);
-        self.errors.push(error);
-        self.refunds.push(refund);
+        self.states.push(plan.state.as_str());
+        self.delays.push(plan.delay_ms());
+        self.errors.push(plan.error.map(str::to_string));
+        self.refunds.push(plan.refund_count());
         self.attempts.push(ack.attempt as i32);
         self.claims.push(ack.claim);
+        self.stamps.push(plan.stamp_column());
     }
 }
 
 #[async_trait]
-impl Engine for PostgresEngine {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-
+impl RuntimeOps for PostgresEngine {
     async fn migrate(&self) -> Result<()> {
         migrate(&self.pool, &self.schema).await
     }
@@ -184,6 +170,7 @@ impl Engine for PostgresEngine {
             .bind(&a.attempts)
             .bind(node)
             .bind(&a.claims)
+            .bind(&a.stamps)
             .execute(&self.pool)
             .await?;
         Ok(written + done.rows_affected())
@@ -203,30 +190,6 @@ impl Engine for PostgresEngine {
             queues: queues.unwrap_or_default(),
             next_due_in: next_ms.map(|m| Duration::from_secs_f64(m.max(0.0) / 1000.0)),
         })
-    }
-
-    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
-        let old: Option<String> = sqlx::query_scalar(AssertSqlSafe(self.sql.cancel.clone()))
-            .bind(id)
-            .bind(&self.sql.channel)
-            .fetch_optional(&self.pool)
-            .await?;
-        old.map(|s| s.parse().map_err(crate::error::Error::Unexpected)).transpose()
-    }
-
-    async fn retry_job(&self, id: i64) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(self.sql.retry.clone()))
-            .bind(id)
-            .bind(&self.sql.channel)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n > 0)
-    }
-
-    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
-        let row =
-            sqlx::query(AssertSqlSafe(self.sql.get_job.clone())).bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(row::job_row).transpose()
     }
 
     async fn now(&self) -> Result<DateTime<Utc>> {
@@ -316,7 +279,8 @@ impl Engine for PostgresEngine {
         Ok(rows.into_iter().map(|(id, queue, claim)| ExecutingRow { id, queue, claim }).collect())
     }
 
-    async fn hand_back(&self, node: &str, claims: &[(i64, i64)], reason: &str) -> Result<Vec<i64>> {
+    async fn hand_back(&self, request: &HandBack<'_>) -> Result<Vec<i64>> {
+        let HandBack { node, claims, reason } = *request;
         if claims.is_empty() {
             return Ok(Vec::new());
         }
@@ -349,13 +313,8 @@ impl Engine for PostgresEngine {
             .await?)
     }
 
-    async fn cron_fire(
-        &self,
-        name: &str,
-        expected: Option<DateTime<Utc>>,
-        new_last: DateTime<Utc>,
-        jobs: Vec<NewJob>,
-    ) -> Result<bool> {
+    async fn cron_fire(&self, fire: CronFire<'_>) -> Result<bool> {
+        let CronFire { name, expected, new_last, jobs } = fire;
         let mut tx = self.pool.begin().await?;
         let current: Option<DateTime<Utc>> = sqlx::query_scalar(AssertSqlSafe(self.sql.cron_lock.clone()))
             .bind(name)
@@ -393,156 +352,24 @@ impl Engine for PostgresEngine {
         rows.iter().map(queue_settings_row).collect()
     }
 
-    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
-        let s = &self.schema;
-        let listing = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {JOB_COLUMNS} FROM {s}.jobs WHERE {FILTER} AND ($7::bigint IS NULL OR id < $7)
-             ORDER BY id DESC LIMIT $8"
-        )));
-        let rows = bind_filter!(listing, filter)
-            .bind(page.before_id)
-            .bind(i64::from(page.limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(row::job_row).collect()
+    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
+        let row =
+            sqlx::query(AssertSqlSafe(self.sql.get_job.clone())).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(row::job_row).transpose()
     }
 
-    async fn delete_job(&self, id: i64) -> Result<bool> {
-        let s = &self.schema;
-        let done = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {s}.jobs WHERE id = $1 AND state <> 'executing'"
-        )))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
-        let s = &self.schema;
-        let retry = sqlx::query_scalar(AssertSqlSafe(format!(
-            "WITH upd AS (
-                UPDATE {s}.jobs SET state = 'available', max_attempts = GREATEST(max_attempts, attempt + 1),
-                    scheduled_at = now(), discarded_at = NULL, cancelled_at = NULL
-                WHERE state IN ('discarded', 'cancelled') AND {FILTER}
-                RETURNING queue
-            ), notified AS (
-                SELECT pg_notify($7, 'a:' || queue) FROM (SELECT DISTINCT queue FROM upd) q
-            )
-            SELECT (SELECT count(*) FROM upd) + 0 * (SELECT count(*) FROM notified)"
-        )));
-        let n: i64 = bind_filter!(retry, filter).bind(&self.sql.channel).fetch_one(&self.pool).await?;
-        Ok(n as u64)
-    }
-
-    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
-        let s = &self.schema;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "WITH since AS (SELECT now() - $1 * interval '1 millisecond' AS t),
-             minutes AS (
-                SELECT generate_series(date_trunc('minute', (SELECT t FROM since)), date_trunc('minute', now()),
-                                       interval '1 minute') AS minute
-             ), done AS (
-                SELECT date_trunc('minute', completed_at) AS minute, count(*) AS n FROM {s}.jobs
-                WHERE state = 'completed' AND completed_at >= (SELECT t FROM since) GROUP BY 1
-             ), failed AS (
-                SELECT date_trunc('minute', (e->>'at')::timestamptz) AS minute, count(*) AS n
-                FROM {s}.jobs j, unnest(j.errors) e
-                WHERE j.attempted_at >= (SELECT t FROM since) AND (e->>'at')::timestamptz >= (SELECT t FROM since)
-                GROUP BY 1
-             )
-             SELECT m.minute, coalesce(d.n, 0) AS completed, coalesce(f.n, 0) AS failed
-             FROM minutes m LEFT JOIN done d USING (minute) LEFT JOIN failed f USING (minute)
-             ORDER BY m.minute"
-        )))
-        .bind(ms(window))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(MinuteStats {
-                    minute: r.try_get("minute")?,
-                    completed: r.try_get("completed")?,
-                    failed: r.try_get("failed")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn make_due(&self, queue: &str) -> Result<u64> {
-        let s = &self.schema;
-        let done = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {s}.jobs SET state = 'available', scheduled_at = now()
-             WHERE queue = $1 AND state IN ('scheduled', 'retryable')"
-        )))
-        .bind(queue)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
-        let s = &self.schema;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {s}.jobs SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $2
-             WHERE id = ANY($1) AND state = 'available' AND attempt < max_attempts
-             RETURNING {FETCHED_COLUMNS}"
-        )))
-        .bind(ids)
-        .bind(node)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut jobs: Vec<FetchedJob> = rows.iter().map(row::fetched_job).collect::<Result<_>>()?;
-        jobs.sort_by_key(|j| ids.iter().position(|i| *i == j.id));
-        Ok(jobs)
-    }
-
-    async fn count_by_state(&self) -> Result<Vec<StateCount>> {
-        let rows = sqlx::query(AssertSqlSafe(self.sql.count_by_state.clone())).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let state: String = r.try_get("state")?;
-                Ok(StateCount {
-                    queue: r.try_get("queue")?,
-                    state: state.parse().map_err(crate::error::Error::Unexpected)?,
-                    count: r.try_get("n")?,
-                })
-            })
-            .collect()
-    }
-
-    fn schema(&self) -> &str {
-        &self.schema
-    }
-
-    async fn update_queue_settings(
-        &self,
-        queue: &str,
-        change: &QueueSettingsChange,
-        allow_unknown: bool,
-    ) -> Result<QueueSettings> {
-        change.check(queue)?;
-        let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(|n| n as i32));
-        let (set_concurrency, concurrency) = limit(change.concurrency);
-        let (set_global, global) = limit(change.global_limit);
-        let row = sqlx::query(AssertSqlSafe(self.sql.update_queue_settings.clone()))
-            .bind(queue)
-            .bind(change.paused.is_some())
-            .bind(change.paused)
-            .bind(set_concurrency)
-            .bind(concurrency)
-            .bind(set_global)
-            .bind(global)
-            .bind(allow_unknown)
+    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
+        let old: Option<String> = sqlx::query_scalar(AssertSqlSafe(self.sql.cancel.clone()))
+            .bind(id)
             .bind(&self.sql.channel)
             .fetch_optional(&self.pool)
             .await?;
-        match row {
-            Some(row) => queue_settings_row(&row),
-            None => Err(Error::UnknownQueue(queue.to_string())),
-        }
+        old.map(|s| s.parse().map_err(crate::error::Error::Unexpected)).transpose()
     }
+}
 
+#[async_trait]
+impl Notifications for PostgresEngine {
     async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
         let mut failures = 0u32;
         while !stop.is_cancelled() {
@@ -599,6 +426,173 @@ impl Engine for PostgresEngine {
     }
 }
 
+#[async_trait]
+impl Administration for PostgresEngine {
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
+        let s = &self.schema;
+        let listing = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM {s}.jobs WHERE {FILTER} AND ($7::bigint IS NULL OR id < $7)
+             ORDER BY id DESC LIMIT $8"
+        )));
+        let rows = bind_filter!(listing, filter)
+            .bind(page.before_id)
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row::job_row).collect()
+    }
+
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(self.sql.retry.clone()))
+            .bind(id)
+            .bind(&self.sql.channel)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
+        let s = &self.schema;
+        let retry = sqlx::query_scalar(AssertSqlSafe(format!(
+            "WITH upd AS (
+                UPDATE {s}.jobs SET state = 'available', max_attempts = GREATEST(max_attempts, attempt + 1),
+                    scheduled_at = now(), discarded_at = NULL, cancelled_at = NULL
+                WHERE state IN ('discarded', 'cancelled') AND {FILTER}
+                RETURNING queue
+            ), notified AS (
+                SELECT pg_notify($7, 'a:' || queue) FROM (SELECT DISTINCT queue FROM upd) q
+            )
+            SELECT (SELECT count(*) FROM upd) + 0 * (SELECT count(*) FROM notified)"
+        )));
+        let n: i64 = bind_filter!(retry, filter).bind(&self.sql.channel).fetch_one(&self.pool).await?;
+        Ok(n as u64)
+    }
+
+    async fn delete_job(&self, id: i64) -> Result<bool> {
+        let s = &self.schema;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {s}.jobs WHERE id = $1 AND state <> 'executing'"
+        )))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings> {
+        let SettingsUpdate { queue, change, allow_unknown } = *update;
+        change.check(queue)?;
+        let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(|n| n as i32));
+        let (set_concurrency, concurrency) = limit(change.concurrency);
+        let (set_global, global) = limit(change.global_limit);
+        let row = sqlx::query(AssertSqlSafe(self.sql.update_queue_settings.clone()))
+            .bind(queue)
+            .bind(change.paused.is_some())
+            .bind(change.paused)
+            .bind(set_concurrency)
+            .bind(concurrency)
+            .bind(set_global)
+            .bind(global)
+            .bind(allow_unknown)
+            .bind(&self.sql.channel)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => queue_settings_row(&row),
+            None => Err(Error::UnknownQueue(queue.to_string())),
+        }
+    }
+
+    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
+        let s = &self.schema;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "WITH since AS (SELECT now() - $1 * interval '1 millisecond' AS t),
+             minutes AS (
+                SELECT generate_series(date_trunc('minute', (SELECT t FROM since)), date_trunc('minute', now()),
+                                       interval '1 minute') AS minute
+             ), done AS (
+                SELECT date_trunc('minute', completed_at) AS minute, count(*) AS n FROM {s}.jobs
+                WHERE state = 'completed' AND completed_at >= (SELECT t FROM since) GROUP BY 1
+             ), failed AS (
+                SELECT date_trunc('minute', (e->>'at')::timestamptz) AS minute, count(*) AS n
+                FROM {s}.jobs j, unnest(j.errors) e
+                WHERE j.attempted_at >= (SELECT t FROM since) AND (e->>'at')::timestamptz >= (SELECT t FROM since)
+                GROUP BY 1
+             )
+             SELECT m.minute, coalesce(d.n, 0) AS completed, coalesce(f.n, 0) AS failed
+             FROM minutes m LEFT JOIN done d USING (minute) LEFT JOIN failed f USING (minute)
+             ORDER BY m.minute"
+        )))
+        .bind(ms(window))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MinuteStats {
+                    minute: r.try_get("minute")?,
+                    completed: r.try_get("completed")?,
+                    failed: r.try_get("failed")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_by_state(&self) -> Result<Vec<StateCount>> {
+        let rows = sqlx::query(AssertSqlSafe(self.sql.count_by_state.clone())).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                Ok(StateCount {
+                    queue: r.try_get("queue")?,
+                    state: state.parse().map_err(crate::error::Error::Unexpected)?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Engine for PostgresEngine {
+    fn name(&self) -> &'static str {
+        <sqlx::Postgres as InsertDatabase>::ENGINE
+    }
+
+    fn schema(&self) -> &str {
+        &self.schema
+    }
+}
+
+#[async_trait]
+impl TestSupport for PostgresEngine {
+    async fn make_due(&self, queue: &str) -> Result<u64> {
+        let s = &self.schema;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {s}.jobs SET state = 'available', scheduled_at = now()
+             WHERE queue = $1 AND state IN ('scheduled', 'retryable')"
+        )))
+        .bind(queue)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
+        let s = &self.schema;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {s}.jobs SET state = 'executing', attempt = attempt + 1, attempted_at = now(), attempted_by = $2
+             WHERE id = ANY($1) AND state = 'available' AND attempt < max_attempts
+             RETURNING {FETCHED_COLUMNS}"
+        )))
+        .bind(ids)
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut jobs: Vec<FetchedJob> = rows.iter().map(row::fetched_job).collect::<Result<_>>()?;
+        jobs.sort_by_key(|j| ids.iter().position(|i| *i == j.id));
+        Ok(jobs)
+    }
+}
+
 async fn sleep_or_stop(d: Duration, stop: &CancellationToken) {
     tokio::select! {
         _ = stop.cancelled() => {}
@@ -645,12 +639,6 @@ macro_rules! bind_filter {
 }
 use bind_filter;
 
-/// `%text%` with LIKE's own wildcards escaped, so a search is for the text itself.
-pub(crate) fn like_pattern(text: &str) -> String {
-    let escaped = text.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 /// Notification payloads: `a:<queue>` work available, `s:` a scheduled insert, `c:<id>` cancel.
 fn parse_payload(payload: &str) -> Option<Signal> {
     let (kind, rest) = payload.split_once(':')?;
@@ -665,15 +653,15 @@ fn parse_payload(payload: &str) -> Option<Signal> {
 }
 
 impl InsertDatabase for sqlx::Postgres {
+    const ENGINE: &'static str = "postgres";
+
     async fn insert_jobs<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
     where
         A: sqlx::Acquire<'c, Database = Self> + Send,
     {
         validate_schema(schema)?;
         let mut conn = db.acquire().await?;
-        // Inserts through the caller's pool or transaction bypass the engine (and its error
-        // mapping), so a missing table is named here.
-        insert::insert_jobs(&mut *conn, schema, jobs).await.map_err(|e| e.or_not_migrated(schema))
+        insert::insert_jobs(&mut *conn, schema, jobs).await
     }
 }
 

@@ -6,8 +6,8 @@ use sqlx::postgres::{PgRow, PgValueFormat};
 use sqlx::{Row, ValueRef};
 
 use crate::engine::unreadable::Problems;
-use crate::engine::{FetchedJob, JobRow};
 use crate::error::{Error, Result};
+use crate::types::{FetchedJob, JobRow};
 
 fn epoch() -> DateTime<Utc> {
     DateTime::UNIX_EPOCH

@@ -8,10 +8,8 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::now_ms;
 use super::row::{JOB_COLUMNS, job_row};
-use crate::engine::Signal;
 use crate::error::{Error, Result};
-use crate::insert::{InsertedJob, NewJob};
-use crate::state::JobState;
+use crate::types::{InsertedJob, JobState, NewJob, Signal};
 
 pub(super) async fn insert_jobs(
     conn: &mut SqliteConnection,

@@ -1,7 +1,7 @@
 //! Versioned migrations for SQLite, tracked in `<prefix>migrations`.
 
 use sqlx::AssertSqlSafe;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
 use crate::error::{Error, Result};
 
@@ -16,7 +16,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
 /// Applies pending migrations for the instance whose tables start with `prefix`, in one
 /// immediate (write-locked) transaction. Idempotent; a newer schema is refused.
 pub async fn migrate(pool: &SqlitePool, prefix: &str) -> Result<()> {
-    let mut conn = pool.acquire().await?;
+    migrate_on(&mut *pool.acquire().await?, prefix).await
+}
+
+/// [`migrate`] through this connection.
+pub(super) async fn migrate_on(conn: &mut SqliteConnection, prefix: &str) -> Result<()> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let result = async {
         sqlx::query(AssertSqlSafe(format!(

@@ -19,20 +19,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+};
 use sqlx::{AssertSqlSafe, Row};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, MutexGuard, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::postgres::validate_schema;
-use crate::engine::{
-    Ack, AckKind, Engine, ExecutingRow, FetchRequest, FetchedJob, Heartbeat, JobFilter, JobRow, MinuteStats,
-    NodeRow, Page, QueueSettings, QueueSettingsChange, RescueReport, RescueRequest, Retention, Signal,
-    StageReport, StateCount,
-};
+use crate::engine::ack_plan::AckPlan;
+use crate::engine::common::{ms, validate_schema};
+use crate::engine::test_support::TestSupport;
+use crate::engine::{Administration, Engine, InsertDatabase, Notifications, RuntimeOps};
 use crate::error::{Error, Result};
-use crate::insert::{InsertDatabase, InsertedJob, NewJob};
-use crate::state::JobState;
+use crate::types::{
+    Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobFilter,
+    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport, RescueRequest,
+    Retention, SettingsUpdate, Signal, StageReport, StateCount,
+};
 
 pub use migrate::{MIGRATIONS, migrate};
 
@@ -42,7 +46,7 @@ pub struct SqliteEngine {
     pool: SqlitePool,
     prefix: String,
     file: String,
-    write: Arc<Mutex<()>>,
+    write_lock: Arc<Mutex<()>>,
 }
 
 /// The SET clause that takes a job back from a node that is gone (?2 now in ms, ?3 now as text):
@@ -57,10 +61,6 @@ const MOVE_BACK: &str = "state = CASE WHEN attempt >= max_attempts THEN 'discard
 
 pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
-}
-
-fn ms(d: Duration) -> i64 {
-    d.as_millis().min(i64::MAX as u128) as i64
 }
 
 /// Opens a pool the way the engine wants it: WAL, a 30 s busy timeout, the file created if
@@ -94,7 +94,15 @@ impl SqliteEngine {
         let file = database_file(&pool).await?;
         // Engines over in-memory databases each get a key of their own (see `wake`).
         let file = if file.is_empty() { wake::memory_key() } else { file };
-        Ok(Self { pool, prefix: format!("{schema}_"), file, write: Arc::new(Mutex::new(())) })
+        Ok(Self { pool, prefix: format!("{schema}_"), file, write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    /// Takes the engine's write lock and a connection to write through: every write of the
+    /// engine goes through one (see [`Write`]).
+    async fn write(&self) -> Result<Write<'_>> {
+        let lock = self.write_lock.lock().await;
+        let conn = self.pool.acquire().await?;
+        Ok(Write { conn, _lock: lock })
     }
 
     /// The pool.
@@ -117,6 +125,36 @@ impl SqliteEngine {
     }
 }
 
+/// The engine's one write path: its write lock, held while the connection it gives writes, so the
+/// engine's own workers never fight each other for SQLite's write lock ("database is locked").
+/// A write of several statements opens a transaction on it ([`Write::transaction`]). Everything
+/// a write does goes through its connection: the pool of an in-memory database has only one.
+/// Dropping it gives the connection back, then lets the next writer in.
+struct Write<'a> {
+    conn: PoolConnection<Sqlite>,
+    _lock: MutexGuard<'a, ()>,
+}
+
+impl Write<'_> {
+    /// A transaction on the write's connection (rolled back unless committed).
+    async fn transaction(&mut self) -> Result<sqlx::Transaction<'_, Sqlite>> {
+        Ok(sqlx::Connection::begin(&mut *self.conn).await?)
+    }
+}
+
+impl std::ops::Deref for Write<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Write<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
 async fn database_file<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(e: E) -> Result<String> {
     let file: Option<String> =
         sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
@@ -126,22 +164,18 @@ async fn database_file<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(e: E)
 }
 
 #[async_trait]
-impl Engine for SqliteEngine {
-    fn name(&self) -> &'static str {
-        "sqlite"
-    }
-
+impl RuntimeOps for SqliteEngine {
     async fn migrate(&self) -> Result<()> {
-        let _w = self.write.lock().await;
-        migrate(&self.pool, &self.prefix).await
+        let mut w = self.write().await?;
+        migrate::migrate_on(&mut w, &self.prefix).await
     }
 
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
         let out = insert::insert_jobs(&mut tx, &self.prefix, jobs).await?;
         tx.commit().await?;
-        drop(_w);
+        drop(w);
         wake::signal(&self.file, insert::signals_for(&out));
         Ok(out)
     }
@@ -157,7 +191,7 @@ impl Engine for SqliteEngine {
                 "max(0, min(?2, ?5 - (SELECT count(*) FROM {p}jobs WHERE state = 'executing' AND queue = ?1)))"
             ),
         };
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
              WHERE id IN (
@@ -172,7 +206,7 @@ impl Engine for SqliteEngine {
         .bind(now_ms())
         .bind(r.node)
         .bind(r.global_limit.map(i64::from))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *w)
         .await?;
         rows.iter().map(row::fetched_job).collect()
     }
@@ -183,9 +217,9 @@ impl Engine for SqliteEngine {
             "UPDATE {p}jobs SET
                 state = ?2,
                 scheduled_at = CASE WHEN ?3 IS NULL THEN scheduled_at ELSE ?4 + ?3 END,
-                completed_at = CASE WHEN ?2 = 'completed' THEN ?4 ELSE completed_at END,
-                discarded_at = CASE WHEN ?2 = 'discarded' THEN ?4 ELSE discarded_at END,
-                cancelled_at = CASE WHEN ?2 = 'cancelled' THEN ?4 ELSE cancelled_at END,
+                completed_at = CASE WHEN ?11 = 'completed_at' THEN ?4 ELSE completed_at END,
+                discarded_at = CASE WHEN ?11 = 'discarded_at' THEN ?4 ELSE discarded_at END,
+                cancelled_at = CASE WHEN ?11 = 'cancelled_at' THEN ?4 ELSE cancelled_at END,
                 errors = CASE WHEN ?5 IS NULL THEN errors
                               ELSE json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?6, 'error', ?5)) END,
                 attempt = attempt - ?7
@@ -194,32 +228,23 @@ impl Engine for SqliteEngine {
         );
         let now = now_ms();
         let at = Utc::now().to_rfc3339();
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
         let mut changed = 0;
         for ack in acks {
-            let (state, delay, error, refund) = match &ack.kind {
-                AckKind::Complete => (JobState::Completed, None, None, 0),
-                AckKind::Retry { delay, error } => {
-                    (JobState::Retryable, Some(ms(*delay)), Some(error.as_str()), 0)
-                }
-                AckKind::Discard { error } => (JobState::Discarded, None, Some(error.as_str()), 0),
-                AckKind::Cancel { reason } => (JobState::Cancelled, None, Some(reason.as_str()), 0),
-                AckKind::Snooze { delay } => (JobState::Scheduled, Some(ms(*delay)), None, 1),
-                AckKind::HandBack { reason } => (JobState::Available, Some(0), Some(reason.as_str()), 1),
-                AckKind::Release => (JobState::Available, None, None, 1),
-            };
+            let plan = AckPlan::of(&ack.kind);
             changed += sqlx::query(AssertSqlSafe(sql.clone()))
                 .bind(ack.id)
-                .bind(state.as_str())
-                .bind(delay)
+                .bind(plan.state.as_str())
+                .bind(plan.delay_ms())
                 .bind(now)
-                .bind(error)
+                .bind(plan.error)
                 .bind(&at)
-                .bind(refund)
+                .bind(plan.refund_count())
                 .bind(node)
                 .bind(i64::from(ack.attempt))
                 .bind(ack.claim)
+                .bind(plan.stamp_column())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -231,7 +256,7 @@ impl Engine for SqliteEngine {
     async fn stage(&self, limit: u32) -> Result<StageReport> {
         let p = &self.prefix;
         let now = now_ms();
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let queues: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available'
              WHERE id IN (SELECT id FROM {p}jobs
@@ -241,9 +266,9 @@ impl Engine for SqliteEngine {
         )))
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *w)
         .await?;
-        drop(_w);
+        drop(w);
         let next: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT min(scheduled_at) FROM {p}jobs WHERE state IN ('scheduled', 'retryable') AND scheduled_at > ?1"
         )))
@@ -262,62 +287,6 @@ impl Engine for SqliteEngine {
         })
     }
 
-    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
-        let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let old: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT state FROM {p}jobs WHERE id = ?1 AND state NOT IN ('completed', 'discarded', 'cancelled')"
-        )))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(old) = old else { return Ok(None) };
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET state = 'cancelled', cancelled_at = ?2,
-                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', 'cancelled by request'))
-             WHERE id = ?1"
-        )))
-        .bind(id)
-        .bind(now_ms())
-        .bind(Utc::now().to_rfc3339())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        // Only runtimes of this process can be told to stop a running job.
-        wake::signal(&self.file, [Signal::CancelJob(id)]);
-        Ok(Some(old.parse().map_err(Error::Unexpected)?))
-    }
-
-    async fn retry_job(&self, id: i64) -> Result<bool> {
-        let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let queue: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
-                 scheduled_at = ?2, discarded_at = NULL, cancelled_at = NULL
-             WHERE id = ?1 AND state IN ('discarded', 'cancelled')
-             RETURNING queue"
-        )))
-        .bind(id)
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await?;
-        drop(_w);
-        let retried = queue.is_some();
-        self.wake_for(queue);
-        Ok(retried)
-    }
-
-    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
-        let p = &self.prefix;
-        let cols = row::JOB_COLUMNS;
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {cols} FROM {p}jobs WHERE id = ?1")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(row::job_row).transpose()
-    }
-
     async fn now(&self) -> Result<DateTime<Utc>> {
         Ok(Utc::now())
     }
@@ -325,7 +294,7 @@ impl Engine for SqliteEngine {
     async fn heartbeat(&self, beat: &Heartbeat<'_>) -> Result<()> {
         let p = &self.prefix;
         let now = now_ms();
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         // `connected_since` starts again after a gap longer than ?4 ms (see `RescueRequest`).
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {p}nodes (name, queues, started_at, heartbeat_at, connected_since) VALUES (?1, ?2, ?3, ?3, ?3)
@@ -336,17 +305,17 @@ impl Engine for SqliteEngine {
         .bind(serde_json::Value::from(beat.queues.to_vec()).to_string())
         .bind(now)
         .bind(ms(beat.reconnect_gap))
-        .execute(&self.pool)
+        .execute(&mut *w)
         .await?;
         Ok(())
     }
 
     async fn remove_node(&self, node: &str) -> Result<()> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}nodes WHERE name = ?1")))
             .bind(node)
-            .execute(&self.pool)
+            .execute(&mut *w)
             .await?;
         Ok(())
     }
@@ -375,7 +344,7 @@ impl Engine for SqliteEngine {
     async fn lead(&self, node: &str, ttl: Duration) -> Result<bool> {
         let p = &self.prefix;
         let now = now_ms();
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let won: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "INSERT INTO {p}leader (id, node, elected_at, expires_at) VALUES (1, ?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET
@@ -388,20 +357,20 @@ impl Engine for SqliteEngine {
         .bind(node)
         .bind(now)
         .bind(now + ms(ttl))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *w)
         .await?;
         Ok(won.is_some())
     }
 
     async fn resign(&self, node: &str) -> Result<()> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let gone = sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}leader WHERE node = ?1")))
             .bind(node)
-            .execute(&self.pool)
+            .execute(&mut *w)
             .await?
             .rows_affected();
-        drop(_w);
+        drop(w);
         if gone > 0 {
             wake::signal(&self.file, [Signal::LeaderResigned]);
         }
@@ -422,8 +391,8 @@ impl Engine for SqliteEngine {
         let cutoff = now - ms(r.node_ttl);
         let limit = r.limit;
         let at = Utc::now().to_rfc3339();
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
         // Only a rescuer connected now, and for a whole TTL (see `RescueRequest`).
         let judge: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT count(*) FROM {p}nodes WHERE name = ?1 AND heartbeat_at > ?2 AND connected_since <= ?3"
@@ -456,13 +425,13 @@ impl Engine for SqliteEngine {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        drop(_w);
+        drop(w);
         Ok(self.report_moved(moved))
     }
 
     async fn release_node(&self, node: &str) -> Result<RescueReport> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let back = MOVE_BACK.replace("{why}", "restarted");
         let moved: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET {back}
@@ -472,9 +441,9 @@ impl Engine for SqliteEngine {
         .bind(node)
         .bind(now_ms())
         .bind(Utc::now().to_rfc3339())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *w)
         .await?;
-        drop(_w);
+        drop(w);
         Ok(self.report_moved(moved))
     }
 
@@ -489,14 +458,15 @@ impl Engine for SqliteEngine {
         Ok(rows.into_iter().map(|(id, queue, claim)| ExecutingRow { id, queue, claim }).collect())
     }
 
-    async fn hand_back(&self, node: &str, claims: &[(i64, i64)], reason: &str) -> Result<Vec<i64>> {
+    async fn hand_back(&self, request: &HandBack<'_>) -> Result<Vec<i64>> {
+        let HandBack { node, claims, reason } = *request;
         if claims.is_empty() {
             return Ok(Vec::new());
         }
         let p = &self.prefix;
         // Pairs of [id, claim stamp]: only a row still under that very claim goes back.
         let ids_json = serde_json::to_string(&claims.iter().map(|(id, c)| [*id, *c]).collect::<Vec<_>>())?;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let moved: Vec<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available', attempt = max(attempt - 1, 0),
                  errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', ?4))
@@ -509,9 +479,9 @@ impl Engine for SqliteEngine {
         .bind(ids_json)
         .bind(Utc::now().to_rfc3339())
         .bind(reason)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *w)
         .await?;
-        drop(_w);
+        drop(w);
         let queues: Vec<String> = moved.iter().map(|m| m.1.clone()).collect();
         self.wake_for(queues);
         Ok(moved.into_iter().map(|m| m.0).collect())
@@ -520,7 +490,7 @@ impl Engine for SqliteEngine {
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         let p = &self.prefix;
         let now = now_ms();
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let done = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {p}jobs WHERE id IN (
                  SELECT id FROM {p}jobs
@@ -533,7 +503,7 @@ impl Engine for SqliteEngine {
         .bind(now - ms(retention.cancelled))
         .bind(now - ms(retention.discarded))
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute(&mut *w)
         .await?;
         Ok(done.rows_affected())
     }
@@ -548,16 +518,11 @@ impl Engine for SqliteEngine {
         last.map(row::time).transpose()
     }
 
-    async fn cron_fire(
-        &self,
-        name: &str,
-        expected: Option<DateTime<Utc>>,
-        new_last: DateTime<Utc>,
-        jobs: Vec<NewJob>,
-    ) -> Result<bool> {
+    async fn cron_fire(&self, fire: CronFire<'_>) -> Result<bool> {
+        let CronFire { name, expected, new_last, jobs } = fire;
         let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
         // Write first, so this transaction holds the write lock before it reads.
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {p}cron (name, last_slot, fired_at) VALUES (?1, -1, ?2) ON CONFLICT (name) DO NOTHING"
@@ -585,7 +550,7 @@ impl Engine for SqliteEngine {
         .await?;
         let out = insert::insert_jobs(&mut tx, p, jobs).await?;
         tx.commit().await?;
-        drop(_w);
+        drop(w);
         wake::signal(&self.file, insert::signals_for(&out));
         Ok(true)
     }
@@ -600,6 +565,55 @@ impl Engine for SqliteEngine {
         rows.iter().map(queue_settings_row).collect()
     }
 
+    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
+        let p = &self.prefix;
+        let cols = row::JOB_COLUMNS;
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {cols} FROM {p}jobs WHERE id = ?1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row::job_row).transpose()
+    }
+
+    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
+        let p = &self.prefix;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
+        let old: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT state FROM {p}jobs WHERE id = ?1 AND state NOT IN ('completed', 'discarded', 'cancelled')"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(old) = old else { return Ok(None) };
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'cancelled', cancelled_at = ?2,
+                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', 'cancelled by request'))
+             WHERE id = ?1"
+        )))
+        .bind(id)
+        .bind(now_ms())
+        .bind(Utc::now().to_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // Only runtimes of this process can be told to stop a running job.
+        wake::signal(&self.file, [Signal::CancelJob(id)]);
+        Ok(Some(old.parse().map_err(Error::Unexpected)?))
+    }
+}
+
+#[async_trait]
+impl Notifications for SqliteEngine {
+    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
+        let id = wake::register(&self.file, signals);
+        stop.cancelled().await;
+        wake::unregister(&self.file, id);
+    }
+}
+
+#[async_trait]
+impl Administration for SqliteEngine {
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         let p = &self.prefix;
         let cols = row::JOB_COLUMNS;
@@ -614,34 +628,95 @@ impl Engine for SqliteEngine {
         rows.iter().map(row::job_row).collect()
     }
 
-    async fn delete_job(&self, id: i64) -> Result<bool> {
+    async fn retry_job(&self, id: i64) -> Result<bool> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let done =
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}jobs WHERE id = ?1 AND state <> 'executing'")))
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        let mut w = self.write().await?;
+        let queue: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
+                 scheduled_at = ?2, discarded_at = NULL, cancelled_at = NULL
+             WHERE id = ?1 AND state IN ('discarded', 'cancelled')
+             RETURNING queue"
+        )))
+        .bind(id)
+        .bind(now_ms())
+        .fetch_optional(&mut *w)
+        .await?;
+        drop(w);
+        let retried = queue.is_some();
+        self.wake_for(queue);
+        Ok(retried)
     }
 
     async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
         let p = &self.prefix;
-        let _w = self.write.lock().await;
+        let mut w = self.write().await?;
         let retry = sqlx::query_scalar(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available', max_attempts = max(max_attempts, attempt + 1),
                  scheduled_at = ?7, discarded_at = NULL, cancelled_at = NULL
              WHERE state IN ('discarded', 'cancelled') AND {FILTER}
              RETURNING queue"
         )));
-        let queues: Vec<String> = bind_filter!(retry, filter).bind(now_ms()).fetch_all(&self.pool).await?;
-        drop(_w);
+        let queues: Vec<String> = bind_filter!(retry, filter).bind(now_ms()).fetch_all(&mut *w).await?;
+        drop(w);
         let n = queues.len() as u64;
         let mut distinct = queues;
         distinct.sort();
         distinct.dedup();
         self.wake_for(distinct);
         Ok(n)
+    }
+
+    async fn delete_job(&self, id: i64) -> Result<bool> {
+        let p = &self.prefix;
+        let mut w = self.write().await?;
+        let done =
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}jobs WHERE id = ?1 AND state <> 'executing'")))
+                .bind(id)
+                .execute(&mut *w)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings> {
+        let SettingsUpdate { queue, change, allow_unknown } = *update;
+        change.check(queue)?;
+        let p = &self.prefix;
+        let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(i64::from));
+        let (set_concurrency, concurrency) = limit(change.concurrency);
+        let (set_global, global) = limit(change.global_limit);
+        // One statement on the engine's one write path, so concurrent changes of different fields
+        // cannot undo each other; a field the change does not name keeps its stored value.
+        // Nothing is written for an unknown queue unless ?9 allows it.
+        let mut w = self.write().await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, updated_at)
+             SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END, ?8
+             WHERE ?9
+                OR EXISTS (SELECT 1 FROM {p}queues WHERE name = ?1)
+                OR EXISTS (SELECT 1 FROM {p}nodes, json_each({p}nodes.queues) WHERE json_each.value = ?1)
+                OR EXISTS (SELECT 1 FROM {p}jobs WHERE queue = ?1)
+             ON CONFLICT (name) DO UPDATE SET
+                 paused = CASE WHEN ?2 THEN excluded.paused ELSE paused END,
+                 concurrency = CASE WHEN ?4 THEN excluded.concurrency ELSE concurrency END,
+                 global_limit = CASE WHEN ?6 THEN excluded.global_limit ELSE global_limit END,
+                 updated_at = excluded.updated_at
+             RETURNING name, paused, concurrency, global_limit"
+        )))
+        .bind(queue)
+        .bind(change.paused.is_some())
+        .bind(change.paused)
+        .bind(set_concurrency)
+        .bind(concurrency)
+        .bind(set_global)
+        .bind(global)
+        .bind(now_ms())
+        .bind(allow_unknown)
+        .fetch_optional(&mut *w)
+        .await?;
+        drop(w);
+        let Some(row) = row else { return Err(Error::UnknownQueue(queue.to_string())) };
+        wake::signal(&self.file, [Signal::QueueSettings(queue.to_string())]);
+        queue_settings_row(&row)
     }
 
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
@@ -688,38 +763,6 @@ impl Engine for SqliteEngine {
         Ok(out)
     }
 
-    async fn make_due(&self, queue: &str) -> Result<u64> {
-        let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let done = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET state = 'available', scheduled_at = ?2
-             WHERE queue = ?1 AND state IN ('scheduled', 'retryable')"
-        )))
-        .bind(queue)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
-        let p = &self.prefix;
-        let _w = self.write.lock().await;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?2
-             WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'available' AND attempt < max_attempts
-             RETURNING {FETCHED_COLUMNS}"
-        )))
-        .bind(serde_json::Value::from(ids.to_vec()).to_string())
-        .bind(node)
-        .bind(now_ms())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut jobs: Vec<FetchedJob> = rows.iter().map(row::fetched_job).collect::<Result<_>>()?;
-        jobs.sort_by_key(|j| ids.iter().position(|i| *i == j.id));
-        Ok(jobs)
-    }
-
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         let p = &self.prefix;
         let rows = sqlx::query(AssertSqlSafe(format!(
@@ -738,61 +781,50 @@ impl Engine for SqliteEngine {
             })
             .collect()
     }
+}
+
+impl Engine for SqliteEngine {
+    fn name(&self) -> &'static str {
+        <sqlx::Sqlite as InsertDatabase>::ENGINE
+    }
 
     fn schema(&self) -> &str {
         self.prefix.strip_suffix('_').unwrap_or(&self.prefix)
     }
+}
 
-    async fn update_queue_settings(
-        &self,
-        queue: &str,
-        change: &QueueSettingsChange,
-        allow_unknown: bool,
-    ) -> Result<QueueSettings> {
-        change.check(queue)?;
+#[async_trait]
+impl TestSupport for SqliteEngine {
+    async fn make_due(&self, queue: &str) -> Result<u64> {
         let p = &self.prefix;
-        let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(i64::from));
-        let (set_concurrency, concurrency) = limit(change.concurrency);
-        let (set_global, global) = limit(change.global_limit);
-        // One statement on the engine's one write path, so concurrent changes of different fields
-        // cannot undo each other; a field the change does not name keeps its stored value.
-        // Nothing is written for an unknown queue unless ?9 allows it.
-        let _w = self.write.lock().await;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, updated_at)
-             SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END, ?8
-             WHERE ?9
-                OR EXISTS (SELECT 1 FROM {p}queues WHERE name = ?1)
-                OR EXISTS (SELECT 1 FROM {p}nodes, json_each({p}nodes.queues) WHERE json_each.value = ?1)
-                OR EXISTS (SELECT 1 FROM {p}jobs WHERE queue = ?1)
-             ON CONFLICT (name) DO UPDATE SET
-                 paused = CASE WHEN ?2 THEN excluded.paused ELSE paused END,
-                 concurrency = CASE WHEN ?4 THEN excluded.concurrency ELSE concurrency END,
-                 global_limit = CASE WHEN ?6 THEN excluded.global_limit ELSE global_limit END,
-                 updated_at = excluded.updated_at
-             RETURNING name, paused, concurrency, global_limit"
+        let mut w = self.write().await?;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'available', scheduled_at = ?2
+             WHERE queue = ?1 AND state IN ('scheduled', 'retryable')"
         )))
         .bind(queue)
-        .bind(change.paused.is_some())
-        .bind(change.paused)
-        .bind(set_concurrency)
-        .bind(concurrency)
-        .bind(set_global)
-        .bind(global)
         .bind(now_ms())
-        .bind(allow_unknown)
-        .fetch_optional(&self.pool)
+        .execute(&mut *w)
         .await?;
-        drop(_w);
-        let Some(row) = row else { return Err(Error::UnknownQueue(queue.to_string())) };
-        wake::signal(&self.file, [Signal::QueueSettings(queue.to_string())]);
-        queue_settings_row(&row)
+        Ok(done.rows_affected())
     }
 
-    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
-        let id = wake::register(&self.file, signals);
-        stop.cancelled().await;
-        wake::unregister(&self.file, id);
+    async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
+        let p = &self.prefix;
+        let mut w = self.write().await?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?2
+             WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'available' AND attempt < max_attempts
+             RETURNING {FETCHED_COLUMNS}"
+        )))
+        .bind(serde_json::Value::from(ids.to_vec()).to_string())
+        .bind(node)
+        .bind(now_ms())
+        .fetch_all(&mut *w)
+        .await?;
+        let mut jobs: Vec<FetchedJob> = rows.iter().map(row::fetched_job).collect::<Result<_>>()?;
+        jobs.sort_by_key(|j| ids.iter().position(|i| *i == j.id));
+        Ok(jobs)
     }
 }
 
@@ -825,13 +857,15 @@ macro_rules! bind_filter {
             .bind(&$filter.queue)
             .bind(&$filter.worker)
             .bind(&$filter.tag)
-            .bind($filter.search.as_deref().map(crate::engine::postgres::like_pattern))
+            .bind($filter.search.as_deref().map(crate::engine::common::like_pattern))
             .bind($filter.search.as_deref().and_then(|t| t.trim().parse::<i64>().ok()))
     };
 }
 use bind_filter;
 
 impl InsertDatabase for sqlx::Sqlite {
+    const ENGINE: &'static str = "sqlite";
+
     async fn insert_jobs<'c, A>(db: A, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
     where
         A: sqlx::Acquire<'c, Database = Self> + Send,
@@ -840,9 +874,7 @@ impl InsertDatabase for sqlx::Sqlite {
         let prefix = format!("{schema}_");
         // A transaction (a savepoint inside the caller's), so a bulk insert is all or nothing.
         let mut tx = db.begin().await?;
-        // Inserts through the caller's pool or transaction bypass the engine (and its error
-        // mapping), so a missing table is named here.
-        let out = insert::insert_jobs(&mut tx, &prefix, jobs).await.map_err(|e| e.or_not_migrated(schema))?;
+        let out = insert::insert_jobs(&mut tx, &prefix, jobs).await?;
         let file = database_file(&mut *tx).await?;
         tx.commit().await?;
         // Inside the caller's transaction this is before their commit: a woken runtime may find

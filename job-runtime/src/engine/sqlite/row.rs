@@ -5,8 +5,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::engine::unreadable::Problems;
-use crate::engine::{FetchedJob, JobRow};
 use crate::error::{Error, Result};
+use crate::types::{FetchedJob, JobRow};
 
 /// The columns `job_row` reads.
 pub(super) const JOB_COLUMNS: &str = "id, state, queue, worker, args, meta, tags, errors, attempt, max_attempts, \

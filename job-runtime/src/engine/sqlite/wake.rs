@@ -7,7 +7,7 @@ use std::sync::{LazyLock, Mutex};
 
 use tokio::sync::mpsc;
 
-use crate::engine::Signal;
+use crate::types::Signal;
 
 type Listeners = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Signal>)>>;
 

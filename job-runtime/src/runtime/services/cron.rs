@@ -9,6 +9,7 @@ use crate::cron::{CronEntry, due_slots};
 use crate::error::Result;
 use crate::runtime::config::Config;
 use crate::runtime::shared::Shared;
+use crate::types::CronFire;
 
 /// Cron's settings.
 #[derive(Debug, Clone)]
@@ -71,7 +72,8 @@ impl Service for Cron {
             if let Some(new_last) = due.last {
                 let jobs = due.fire.iter().map(|slot| entry.job_for(*slot)).collect::<Vec<_>>();
                 let n = jobs.len();
-                if shared.engine.cron_fire(entry.name(), last, new_last, jobs).await? && n > 0 {
+                let fire = CronFire { name: entry.name(), expected: last, new_last, jobs };
+                if shared.engine.cron_fire(fire).await? && n > 0 {
                     report.inserted += n as u64;
                     report.fired.push(entry.name().to_string());
                 }

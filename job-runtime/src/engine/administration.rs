@@ -1,0 +1,43 @@
+//! What the CLI and the dashboard do to jobs and queues beside the runtime: listings, retries,
+//! deletes, queue settings, statistics.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::types::{JobFilter, JobRow, MinuteStats, Page, QueueSettings, SettingsUpdate, StateCount};
+
+/// The administration operations (CLI, dashboard, [`crate::Runtime`]'s handle). Part of
+/// [`super::Engine`].
+#[async_trait]
+pub trait Administration: Send + Sync + 'static {
+    /// Jobs matching `filter`, newest first, one page.
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>>;
+
+    /// Makes a discarded or cancelled job available again with one more attempt; `false` if the
+    /// job is not in such a state.
+    async fn retry_job(&self, id: i64) -> Result<bool>;
+
+    /// Retries every discarded or cancelled job matching `filter` (as [`Administration::retry_job`]);
+    /// returns how many.
+    async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64>;
+
+    /// Deletes a job that is not executing; false if it is executing or does not exist.
+    async fn delete_job(&self, id: i64) -> Result<bool>;
+
+    /// Changes the fields of the update's `queue`'s persisted settings that its `change` names,
+    /// and only those, in one atomic write (concurrent changes of different fields all survive),
+    /// then tells every node. Returns the settings after the change.
+    ///
+    /// Refused with [`crate::Error::UnknownQueue`], storing nothing, when the queue is unknown and
+    /// `allow_unknown` is false. A queue is known when it has job rows, has stored settings, or is
+    /// listed by a node row (a live node, or a dead one until the leader forgets it).
+    async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings>;
+
+    /// Completed jobs and failed attempts per minute over the last `window`, oldest first.
+    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>>;
+
+    /// Job counts per queue and state, for status views and tests.
+    async fn count_by_state(&self) -> Result<Vec<StateCount>>;
+}

@@ -1,0 +1,100 @@
+//! What the runtime needs of an engine: migrate, insert, fetch, write results back, stage, keep
+//! the cluster (heartbeats, leases, rescue), cron and the queues' settings.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::types::{
+    Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobRow,
+    JobState, NewJob, NodeRow, QueueSettings, RescueReport, RescueRequest, Retention, StageReport,
+};
+
+/// The operations the runtime (producers, executor, completer, stager, cluster upkeep, handle)
+/// calls. One implementation per database; part of [`super::Engine`].
+#[async_trait]
+pub trait RuntimeOps: Send + Sync + 'static {
+    /// Applies the engine's migrations (idempotent, safe to run from several nodes at once).
+    async fn migrate(&self) -> Result<()>;
+
+    /// Inserts jobs through the engine's own pool, in one statement.
+    async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>;
+
+    /// Marks available jobs as executing by the node and returns them, taking them in priority,
+    /// scheduled_at, id order, honouring a global limit if one is given.
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>>;
+
+    /// Writes many results of `node`'s jobs at once; rows no longer `executing` by that node and
+    /// attempt (cancelled, or rescued and run elsewhere) are left alone. Returns rows changed.
+    async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64>;
+
+    /// Moves due `scheduled`/`retryable` rows to `available`, at most `limit` per call.
+    async fn stage(&self, limit: u32) -> Result<StageReport>;
+
+    /// The database's clock: leases, cron slots and due times use it, not each node's.
+    async fn now(&self) -> Result<DateTime<Utc>>;
+
+    /// Records that the node is alive and which queues it runs, and keeps its `connected_since`
+    /// (reset when the previous heartbeat is older than the beat's `reconnect_gap`).
+    async fn heartbeat(&self, beat: &Heartbeat<'_>) -> Result<()>;
+
+    /// Removes a node's row on clean shutdown (its jobs were handed back already).
+    async fn remove_node(&self, node: &str) -> Result<()>;
+
+    /// Nodes whose heartbeat is younger than `ttl`.
+    async fn live_nodes(&self, ttl: Duration) -> Result<Vec<NodeRow>>;
+
+    /// Takes the leader lease if it is free or expired, or renews it if `node` holds it, for
+    /// `ttl`. True when `node` leads afterwards.
+    async fn lead(&self, node: &str, ttl: Duration) -> Result<bool>;
+
+    /// Gives up the lease if `node` holds it, and tells the other nodes.
+    async fn resign(&self, node: &str) -> Result<()>;
+
+    /// The node holding a live lease.
+    async fn leader(&self) -> Result<Option<String>>;
+
+    /// Moves `executing` jobs of nodes whose heartbeat is older than `node_ttl` back to
+    /// `available` (or `discarded` when out of attempts) with an error entry, and forgets those
+    /// nodes; only while the rescuer itself has been connected for `node_ttl` (see
+    /// [`RescueRequest`]). Jobs of live nodes are never touched.
+    async fn rescue(&self, request: &RescueRequest<'_>) -> Result<RescueReport>;
+
+    /// Takes back the `executing` jobs left by an earlier run of a node of this name (which must
+    /// therefore be dead: node names are unique among running processes), like a rescue.
+    async fn release_node(&self, node: &str) -> Result<RescueReport>;
+
+    /// Every row `executing` by `node`, with the stamp of its claim (for reconciling the node's
+    /// claims: see `runtime::claims`).
+    async fn executing(&self, node: &str) -> Result<Vec<ExecutingRow>>;
+
+    /// Hands back those of the request's `claims` (id and claim stamp, as
+    /// [`RuntimeOps::executing`] gave them) that are still `executing` by its `node` under that
+    /// very claim: `available` again with the attempt returned, the due time (and so the place in
+    /// run order) kept, and an error entry `reason`; the queues are told. Returns the ids handed
+    /// back. For claims the node lost: it never ran these jobs.
+    async fn hand_back(&self, request: &HandBack<'_>) -> Result<Vec<i64>>;
+
+    /// Deletes finished rows older than their retention, at most `limit` in one statement.
+    async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64>;
+
+    /// The last slot cron entry `name` fired.
+    async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>>;
+
+    /// In one transaction: if the entry's last slot is still `expected`, inserts `jobs` and
+    /// records `new_last` (see [`CronFire`]); returns false (inserting nothing) if another node
+    /// fired meanwhile.
+    async fn cron_fire(&self, fire: CronFire<'_>) -> Result<bool>;
+
+    /// Every persisted queue setting.
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>>;
+
+    /// One job by id.
+    async fn get_job(&self, id: i64) -> Result<Option<JobRow>>;
+
+    /// Cancels a job that has not finished; returns its state before, or `None` if it was already
+    /// final or does not exist. An executing job is marked cancelled at once and its node is told.
+    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>>;
+}

@@ -1,0 +1,25 @@
+//! The row and value types that cross the engine seam: what engines store and return, and what
+//! the runtime asks of them.
+//!
+//! A leaf module: it uses nothing of the runtime but [`crate::error`], so the engines, the insert
+//! API and telemetry can all depend on it without depending on each other. Every type is also
+//! re-exported where it lived before (`jobsmith::engine::Ack`, `jobsmith::JobRow`, ...).
+
+mod ack;
+mod job;
+mod new_job;
+mod queue;
+mod report;
+mod request;
+mod state;
+
+pub use ack::{Ack, AckKind};
+pub use job::{ExecutingRow, FetchCursor, FetchedJob, JobRow, MinuteStats, NodeRow, StateCount};
+pub(crate) use new_job::Schedule;
+pub use new_job::{InsertedJob, NewJob};
+pub use queue::{QueueSettings, QueueSettingsChange};
+pub use report::{RescueReport, Signal, StageReport};
+pub use request::{
+    CronFire, FetchRequest, HandBack, Heartbeat, JobFilter, Page, RescueRequest, Retention, SettingsUpdate,
+};
+pub use state::JobState;
