@@ -1,4 +1,5 @@
-//! Collects errors so one expansion reports every independent mistake at once.
+//! Collects errors so one expansion reports every independent mistake at once, and writes tokens
+//! as text for their messages.
 
 use std::fmt::Display;
 
@@ -52,4 +53,28 @@ impl Ctxt {
             Err(self.errors.iter().map(syn::Error::to_compile_error).collect())
         }
     }
+}
+
+/// Tokens as a person would write them, for messages: `Vec<&'a str>`, not `Vec < & 'a str >`.
+pub(crate) fn source(tokens: &impl ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" :", ":"),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
 }

@@ -1,6 +1,8 @@
-//! Runs the stages (parse, validate) and writes the code of a valid job.
+//! Runs the stages (parse, check) and writes the generated code: the job of a valid fn, or beside
+//! the errors of an invalid one, stubs that keep the rest of the user's crate free of follow-on
+//! errors.
 
-use proc_macro2::{Ident, Literal, Span, TokenStream};
+use proc_macro2::{Delimiter, Ident, Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -9,16 +11,27 @@ use syn::{Attribute, Item, LitStr, ReturnType, Type};
 use crate::attr;
 use crate::ctxt::Ctxt;
 use crate::keys::Key;
-use crate::model::JobFn;
-use crate::validate::{self, Options, Unique};
+use crate::model::{JobFn, Param};
+use crate::rules::{self, Options, Unique};
+use crate::signature;
+
+/// The marker of the second stage: `#[job(__jobsmith_generated { items })]` on the job struct.
+const GENERATED: &str = "__jobsmith_generated";
 
 /// The whole macro: `attr` is the inside of `#[job(...)]`, `item` what it is attached to.
 ///
-/// On any error the output is the item exactly as written plus one `compile_error!` per error,
-/// and nothing else: a half-generated struct or impl would only add follow-on errors.
+/// On an error in the attribute or the signature the output is the item exactly as written, one
+/// `compile_error!` per error, and a stub of the job struct and its impls (see `stub`), so that
+/// code using the struct elsewhere gets no second error.
 pub(crate) fn job(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if let Some(items) = generated_items(&attr) {
+        return quote!(#item #items);
+    }
     let mut cx = Ctxt::default();
     let entries = attr::parse::<Key>(attr, "", &mut cx);
+    // A `crate` key whose value failed leaves no path to name jobsmith by: the stub then has no
+    // impls, which would be resolved against a path that may not exist.
+    let crate_given = entries.iter().any(|(key, _)| *key == Key::Crate);
     let job = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(item_fn)) => JobFn::new(item_fn),
         Ok(other) => {
@@ -30,11 +43,129 @@ pub(crate) fn job(attr: TokenStream, item: TokenStream) -> TokenStream {
             return with_errors(item, cx);
         }
     };
-    let options = validate::check(entries, &job, &mut cx);
+    let options = rules::check(entries, &job, &mut cx);
     match cx.finish() {
         Ok(()) => generate(&job, &options),
-        Err(errors) => quote!(#item #errors),
+        Err(errors) => {
+            let stub = stub(&job, &options, crate_given);
+            quote!(#item #errors #stub)
+        }
     }
+}
+
+/// The items of the second stage, if `attr` is `__jobsmith_generated { items }`.
+///
+/// Why two stages: the job struct and everything that names it (impls, registration) are allowed
+/// only at module level, and an attribute cannot see whether its fn is a free fn or sits in an
+/// `impl` block. So the first stage emits the struct alone, with this attribute carrying the
+/// rest. At module level the struct parses, the attribute runs and emits the rest beside it; in
+/// an `impl` block rustc rejects the struct ("struct is not supported in `trait`s or `impl`s",
+/// at `#[job]`) and drops it with its attribute, so that one error is the only one, instead of
+/// one for each generated item and for every name they use.
+fn generated_items(attr: &TokenStream) -> Option<TokenStream> {
+    let mut tokens = attr.clone().into_iter();
+    match (tokens.next(), tokens.next(), tokens.next()) {
+        (Some(TokenTree::Ident(marker)), Some(TokenTree::Group(group)), None)
+            if marker == GENERATED && group.delimiter() == Delimiter::Brace =>
+        {
+            Some(group.stream())
+        }
+        _ => None,
+    }
+}
+
+/// `struct_item` with `rest` attached for the second stage (see `generated_items`).
+fn with_rest(
+    krate: &TokenStream,
+    cfgs: &[&Attribute],
+    struct_item: TokenStream,
+    rest: TokenStream,
+) -> TokenStream {
+    let marker = Ident::new(GENERATED, Span::call_site());
+    quote! {
+        #(#cfgs)*
+        #[#krate::job(#marker { #rest })]
+        #struct_item
+    }
+}
+
+/// The job struct and `Job` impl of a fn with errors, so that uses of the struct elsewhere (a
+/// `use`, a struct literal, `.build()`) give no error beside the real one: the struct with the
+/// fields whose params were fine, and impls that need nothing of the field types, whose bodies
+/// never run because compilation already fails.
+///
+/// None for a fn that takes `self`: it is in an `impl` or a trait, where a struct is not allowed.
+fn stub(job: &JobFn, options: &Options, crate_given: bool) -> TokenStream {
+    if job.params.iter().any(|param| matches!(param, Param::Receiver(_))) {
+        return TokenStream::new();
+    }
+    let item = &job.item;
+    let vis = &item.vis;
+    let struct_ident = job.struct_ident();
+    let cfgs: Vec<&Attribute> = item.attrs.iter().filter(|attr| attr.path().is_ident("cfg")).collect();
+    let docs = struct_docs(job);
+    let generic = !item.sig.generics.params.is_empty();
+    let fields =
+        job.args().into_iter().filter(|arg| !generic && signature::fits_a_stub_field(arg.ty)).map(|arg| {
+            let (ident, ty) = (arg.ident, arg.ty);
+            quote!(#[doc = " An arg of the job."] #vis #ident: #ty)
+        });
+    let struct_item = quote! {
+        #(#docs)*
+        #vis struct #struct_ident {
+            #(#fields,)*
+        }
+    };
+    let krate = match &options.krate {
+        Some(path) => path.to_token_stream(),
+        None if crate_given => return quote!(#(#cfgs)* #struct_item),
+        None => quote!(::jobsmith),
+    };
+    let private = quote!(#krate::__private);
+    let serde = quote!(#private::serde);
+    let (ser, de) = (Ident::new("S", Span::mixed_site()), Ident::new("D", Span::mixed_site()));
+    let name = struct_ident.to_string();
+    let job_options = job_options(options, &private);
+    let rest = quote! {
+        #(#cfgs)*
+        const _: () = {
+            impl ::core::clone::Clone for #struct_ident {
+                fn clone(&self) -> Self {
+                    ::core::unreachable!()
+                }
+            }
+            impl ::core::fmt::Debug for #struct_ident {
+                fn fmt(&self, _: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    ::core::unreachable!()
+                }
+            }
+            impl #serde::Serialize for #struct_ident {
+                fn serialize<#ser>(&self, _: #ser) -> ::core::result::Result<#ser::Ok, #ser::Error>
+                where
+                    #ser: #serde::Serializer,
+                {
+                    ::core::unreachable!()
+                }
+            }
+            impl<'de> #serde::Deserialize<'de> for #struct_ident {
+                fn deserialize<#de>(_: #de) -> ::core::result::Result<Self, #de::Error>
+                where
+                    #de: #serde::Deserializer<'de>,
+                {
+                    ::core::unreachable!()
+                }
+            }
+            impl #private::Job for #struct_ident {
+                const NAME: &'static str = #name;
+                #[allow(clippy::needless_update)]
+                const OPTIONS: #private::JobOptions = #job_options;
+                fn perform(self, _: #private::JobContext) -> #private::PerformFuture {
+                    ::core::unreachable!()
+                }
+            }
+        };
+    };
+    with_rest(&krate, &cfgs, struct_item, rest)
 }
 
 fn with_errors(item: TokenStream, cx: Ctxt) -> TokenStream {
@@ -73,7 +204,8 @@ fn not_a_fn(item: &Item, cx: &mut Ctxt) {
 }
 
 /// The fn unchanged, the job struct, and (in an unnamed const, so no helper leaks into the user's
-/// namespace) the `Job` impl, the checks and the registration.
+/// namespace) the `Job` impl, the checks and the registration, which the struct's second-stage
+/// attribute emits (see `generated_items`).
 fn generate(job: &JobFn, options: &Options) -> TokenStream {
     let krate = options.krate.as_ref().map_or_else(|| quote!(::jobsmith), ToTokens::to_token_stream);
     let private = quote!(#krate::__private);
@@ -117,10 +249,7 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
     });
     let perform = perform(job, &private);
 
-    quote! {
-        #item
-
-        #(#cfgs)*
+    let struct_item = quote! {
         #(#docs)*
         #[derive(
             #private::serde::Deserialize,
@@ -131,7 +260,8 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
         #vis struct #struct_ident {
             #(#fields,)*
         }
-
+    };
+    let rest = quote! {
         #(#cfgs)*
         const _: () = {
             #serialize
@@ -150,6 +280,12 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
                 #private::WorkerEntry::of::<#struct_ident>()
             }
         };
+    };
+    let module_items = with_rest(&krate, &cfgs, struct_item, rest);
+    quote! {
+        #item
+
+        #module_items
     }
 }
 
@@ -257,7 +393,7 @@ fn perform(job: &JobFn, private: &TokenStream) -> TokenStream {
     let ctx_arg = job.has_context().then(|| quote!(#ctx,));
     let fields = job.args().into_iter().map(|arg| arg.ident);
     let ReturnType::Type(_, return_type) = &job.item.sig.output else {
-        unreachable!("validate reports a missing return type")
+        unreachable!("`signature` reports a missing return type")
     };
     // The conversion is spanned at the return type, so a fn returning `i32` gets
     // `IntoOutcome`'s message with the caret on `i32`.

@@ -1,16 +1,18 @@
 //! The `#[job]` attribute of jobsmith. Use it through the `jobsmith` crate, which re-exports it and
 //! provides the paths the generated code names.
 //!
-//! The macro runs in three stages, one module each: parse (`attr` for the attribute's tokens,
-//! `model` for the fn), `validate` (every check, errors collected in `ctxt`), and `expand` (the
-//! generated code). `keys` is the one table of the words the attribute accepts.
+//! The macro runs in three stages: parse (`attr` for the attribute's entries and `attr::value` for
+//! their values, `model` for the fn), check (`rules` for the keys, `signature` for the fn, errors
+//! collected in `ctxt`), and `expand` (the generated code, or stubs beside the errors). `keys` is
+//! the one table of the words the attribute accepts.
 
 mod attr;
 mod ctxt;
 mod expand;
 mod keys;
 mod model;
-mod validate;
+mod rules;
+mod signature;
 
 use proc_macro::TokenStream;
 

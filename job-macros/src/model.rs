@@ -5,7 +5,7 @@ use proc_macro2::Ident;
 use syn::ext::IdentExt;
 use syn::{FnArg, ItemFn, Pat, PatType, Type};
 
-/// A parsed `#[job]` fn. Building it never fails; `validate` reports what is wrong with it.
+/// A parsed `#[job]` fn. Building it never fails; `signature` reports what is wrong with it.
 pub(crate) struct JobFn {
     /// The fn as the user wrote it; it is emitted unchanged.
     pub(crate) item: ItemFn,

@@ -1,7 +1,9 @@
 //! Parses the tokens of `#[job(...)]` into keyed entries, keeping every token for error spans.
 //!
 //! This layer only knows the shape `key`, `key = value` and `key(...)`, and which keys exist; what
-//! each value must look like is checked in `validate`.
+//! each value must look like is read by `value`, and what it means is checked in `rules`.
+
+pub(crate) mod value;
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -26,7 +28,7 @@ pub(crate) enum Value {
     /// Nothing: `unique`.
     Flag,
     /// `= value`. Every value the attribute takes is an expression (literal, path or array), so
-    /// parsing `Expr` keeps literal-type checks out of the grammar and in `validate`.
+    /// parsing `Expr` keeps literal-type checks out of the grammar and in `value`.
     Assign(Expr),
     /// `(...)`, parsed later by the key that takes it (only `unique`).
     List(token::Paren, TokenStream),
