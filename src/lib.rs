@@ -1,4 +1,9 @@
-#![doc = include_str!("../README.md")]
+// The README and the guides are doctests written against both engines.
+#![cfg_attr(all(feature = "postgres", feature = "sqlite"), doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(all(feature = "postgres", feature = "sqlite")),
+    doc = "Typed, durable background jobs for Rust on PostgreSQL and SQLite: see the README."
+)]
 
 // The facade lists what users write, by name, so the crate root is the API and nothing else: the
 // runtime's internals, serde and inventory stay out of it. The code `#[job]` generates reaches
@@ -10,8 +15,8 @@ pub use jobsmith_runtime::{
     CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
     JobFilter, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob, NodeRow,
     Outcome, Page, PerformFuture, Pool, QueueInfo, QueueSettings, QueueSettingsChange, Registry,
-    RescueReport, Result, Retention, Runtime, RuntimeBuilder, StateCount, UniqueOptions, WorkerEntry,
-    default_backoff, insert_all, insert_all_in,
+    RescueReport, Result, Retention, Runtime, RuntimeBuilder, StateCount, Transaction, UniqueOptions,
+    WorkerEntry, default_backoff, insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]
@@ -19,6 +24,7 @@ pub use jobsmith_runtime::{migrate, migrate_schema};
 
 pub use jobsmith_runtime::{backoff, cron, defaults, engine, prelude, preview, telemetry, testing};
 
+#[cfg(all(feature = "postgres", feature = "sqlite"))]
 pub mod guides;
 
 #[cfg(feature = "dashboard")]

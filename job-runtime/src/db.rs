@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::insert::{DEFAULT_SCHEMA, InsertBuilder, InsertedJob, NewJob};
 use crate::job::Job;
 use crate::runtime::RuntimeBuilder;
+use crate::transaction::Transaction;
 
 /// The pool behind a [`Db`], for inserting inside your own transactions.
 #[derive(Debug, Clone)]
@@ -46,8 +47,6 @@ pub struct Db {
     /// reaches them.
     pub(crate) test_support: Arc<dyn TestSupport>,
     pool: Pool,
-    /// Testing: run jobs as they are inserted (see [`crate::testing::inline`]).
-    inline: bool,
 }
 
 impl std::fmt::Debug for Db {
@@ -90,7 +89,6 @@ impl Db {
             engine: Instrumented::wrap(engine.clone()),
             test_support: engine,
             pool: Pool::Postgres(pool),
-            inline: false,
         })
     }
 
@@ -99,12 +97,7 @@ impl Db {
     /// WAL and a busy timeout), for the instance named `schema` (table prefix).
     pub async fn sqlite(pool: SqlitePool, schema: &str) -> Result<Db> {
         let engine = Arc::new(SqliteEngine::new(pool.clone(), schema).await?);
-        Ok(Db {
-            engine: Instrumented::wrap(engine.clone()),
-            test_support: engine,
-            pool: Pool::Sqlite(pool),
-            inline: false,
-        })
+        Ok(Db { engine: Instrumented::wrap(engine.clone()), test_support: engine, pool: Pool::Sqlite(pool) })
     }
 
     /// Applies the engine's migrations (idempotent).
@@ -133,24 +126,24 @@ impl Db {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = self.engine.insert(jobs).await?;
-        if self.inline {
-            let mut queues: Vec<&str> =
-                rows.iter().filter(|r| !r.conflict).map(|r| r.job.queue.as_str()).collect();
-            queues.sort();
-            queues.dedup();
-            let drain = crate::testing::Drain { with_scheduled: true, recursive: true };
-            for queue in queues {
-                Box::pin(crate::testing::drain_queue(self, queue, drain)).await?;
-            }
-        }
-        Ok(rows)
+        self.engine.insert(jobs).await
     }
 
-    /// This database in inline mode (testing): jobs run as they are inserted.
-    pub(crate) fn into_inline(mut self) -> Db {
-        self.inline = true;
-        self
+    /// Begins a transaction on this database: insert jobs in it with [`Transaction::insert`],
+    /// write the application's own rows through its connection, and commit them together.
+    pub async fn begin(&self) -> Result<Transaction> {
+        let engine = self.engine.clone();
+        match &self.pool {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => Ok(Transaction::postgres_in(pool.begin().await?, engine)),
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => Ok(Transaction::sqlite_in(pool.begin().await?, engine)),
+        }
+    }
+
+    /// This database with another engine in front of its own (the testing helpers' inline mode).
+    pub(crate) fn with_engine(&self, engine: Arc<dyn Engine>) -> Db {
+        Db { engine, ..self.clone() }
     }
 
     /// A runtime builder on this database: the one way to make a node.

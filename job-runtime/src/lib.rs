@@ -20,6 +20,7 @@ pub mod registry;
 pub mod runtime;
 pub mod telemetry;
 pub mod testing;
+pub mod transaction;
 pub mod types;
 
 /// The states a job row moves through (see [`JobState`]).
@@ -42,6 +43,7 @@ pub use job::{CronSpec, Job, JobOptions, MAX_ATTEMPTS_LIMIT, PerformFuture, Uniq
 pub use outcome::{IntoOutcome, Outcome};
 pub use registry::{Registry, WorkerEntry};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
+pub use transaction::Transaction;
 pub use types::JobState;
 
 pub use inventory;

@@ -133,3 +133,41 @@ async fn perform_job_goes_through_the_json_round_trip_and_the_outcome_path() {
     let ok = JsonPicky { values: HashMap::from([("x".to_string(), 1.5)]) };
     assert_eq!(testing::perform_job(ok).await, Performed::Completed);
 }
+
+conformance! {
+    async fn inline_mode_runs_a_transactions_jobs_after_its_commit_and_never_after_a_rollback(db) {
+        let inline = testing::inline_on(&db);
+        let p = Probe::new();
+        let mut tx = inline.begin().await.unwrap();
+        let stored = tx.insert(Record { probe: p.key.clone(), label: "committed".into(), sleep_ms: 0 }).await.unwrap();
+        assert!(p.labels().is_empty(), "nothing runs before the commit");
+        tx.commit().await.unwrap();
+        assert_eq!(p.labels(), vec!["committed"], "the job ran once its transaction committed");
+        assert_eq!(db.engine().get_job(stored.job.id).await.unwrap().unwrap().state, JobState::Completed);
+
+        let mut tx = inline.begin().await.unwrap();
+        let gone = tx.insert(Record { probe: p.key.clone(), label: "rolled back".into(), sleep_ms: 0 }).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(p.labels(), vec!["committed"], "a rolled-back job never runs");
+        assert!(db.engine().get_job(gone.job.id).await.unwrap().is_none());
+    }
+}
+
+conformance! {
+    async fn a_transactions_jobs_are_stored_only_when_it_commits(db) {
+        let mut tx = db.begin().await.unwrap();
+        let first = tx.insert(WithDefaults { to: "a@example.com".into() }).await.unwrap();
+        let second = tx.insert(WithDefaults { to: "b@example.com".into() }).await.unwrap();
+        assert!(db.engine().get_job(first.job.id).await.unwrap().is_none(), "not visible before the commit");
+        tx.commit().await.unwrap();
+        for id in [first.job.id, second.job.id] {
+            assert_eq!(db.engine().get_job(id).await.unwrap().unwrap().state, JobState::Available);
+        }
+        // Dropped without a commit: rolled back.
+        let dropped = {
+            let mut tx = db.begin().await.unwrap();
+            tx.insert(WithDefaults { to: "c@example.com".into() }).await.unwrap()
+        };
+        assert!(db.engine().get_job(dropped.job.id).await.unwrap().is_none());
+    }
+}

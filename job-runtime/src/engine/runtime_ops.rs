@@ -22,6 +22,13 @@ pub trait RuntimeOps: Send + Sync + 'static {
     /// Inserts jobs through the engine's own pool, in one statement.
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>;
 
+    /// Told after a [`crate::Transaction`] that inserted `inserted` committed. Engines do nothing
+    /// (their notifications already fire at the commit); the testing helpers' inline engine runs
+    /// the jobs.
+    async fn committed(&self, _inserted: &[InsertedJob]) -> Result<()> {
+        Ok(())
+    }
+
     /// Marks available jobs as executing by the node and returns them, taking them in priority,
     /// scheduled_at, id order, honouring a global limit if one is given.
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>>;

@@ -121,7 +121,8 @@ impl Config {
                 return refuse(format!("{name} must be longer than zero: a zero interval would never rest"));
             }
         }
-        if self.leader_eligible && self.heartbeat_interval * 2 >= self.leader_lease {
+        // Every node, eligible or not: a beat's deadline is half a lease.
+        if self.heartbeat_interval * 2 >= self.leader_lease {
             return refuse(format!(
                 "heartbeat_interval ({:?}) must be under half the leader_lease ({:?}): a leader that cannot \
                  renew must step down before its lease runs out",

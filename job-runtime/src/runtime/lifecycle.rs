@@ -107,6 +107,19 @@ pub(crate) struct Plan {
 /// run's jobs, the first heartbeat, the services, and the producers last, so no job starts before
 /// everything that records its end is running.
 pub(crate) async fn start(plan: Plan) -> Result<(Arc<Shared>, Supervisor)> {
+    let mut supervisor = Supervisor::new();
+    match start_in(plan, &mut supervisor).await {
+        Ok(shared) => Ok((shared, supervisor)),
+        Err(e) => {
+            // Nothing half-started stays behind: the completer and the listener (which holds a
+            // connection) stop with the parent token.
+            supervisor.parent.cancel();
+            Err(e)
+        }
+    }
+}
+
+async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>> {
     let Plan { engine, registry, node, config, queues, global_limits, cron } = plan;
     let (completer_handle, ack_rx) = completer::channel();
     let stager_wake = Arc::new(Notify::new());
@@ -136,7 +149,6 @@ pub(crate) async fn start(plan: Plan) -> Result<(Arc<Shared>, Supervisor)> {
     }
     shared.apply_settings().await?;
 
-    let mut supervisor = Supervisor::new();
     let completer = Completer {
         handle: shared.completer.clone(),
         engine: engine.clone(),
@@ -194,7 +206,7 @@ pub(crate) async fn start(plan: Plan) -> Result<(Arc<Shared>, Supervisor)> {
         }
     }
     tracing::info!(target: "jobsmith", node = %node, engine = engine.name(), queues = shared.queues.len(), "jobsmith node started");
-    Ok((shared, supervisor))
+    Ok(shared)
 }
 
 /// Stops a node cleanly, phase by phase: no new fetches; running jobs get the grace period, then

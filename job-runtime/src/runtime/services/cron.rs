@@ -42,6 +42,10 @@ pub(crate) struct CronReport {
 }
 
 impl super::Report for CronReport {
+    fn log_at_info(&self) -> bool {
+        false
+    }
+
     fn rows(&self) -> u64 {
         self.inserted
     }
@@ -75,6 +79,7 @@ impl Service for Cron {
                 let fire = CronFire { name: entry.name(), expected: last, new_last, jobs };
                 if shared.engine.cron_fire(fire).await? && n > 0 {
                     report.inserted += n as u64;
+                    tracing::info!(target: "jobsmith", entry = entry.name(), slots = n, "jobsmith cron fired");
                     report.fired.push(entry.name().to_string());
                 }
             }

@@ -74,6 +74,13 @@ pub(crate) trait Report: Debug + Send {
         0
     }
 
+    /// Whether a pass that changed rows is logged at info level by the loop. Services that log
+    /// their own line (rescuer, pruner, cron) or change rows all the time (the stager) say no:
+    /// their passes are logged at debug level.
+    fn log_at_info(&self) -> bool {
+        true
+    }
+
     /// Run the next pass after this rather than after the service's interval, if sooner.
     fn run_again_in(&self) -> Option<Duration> {
         None
@@ -132,7 +139,7 @@ async fn notified(notify: Option<&Notify>) {
 fn record<R: Report>(service: &'static str, report: &R) {
     let rows = report.rows();
     crate::telemetry::service_pass(service, true, rows);
-    if rows > 0 {
+    if rows > 0 && report.log_at_info() {
         tracing::info!(target: "jobsmith", service, rows, report = ?report, "jobsmith service pass");
     } else {
         tracing::debug!(target: "jobsmith", service, report = ?report, "jobsmith service pass");

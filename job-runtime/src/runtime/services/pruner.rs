@@ -45,6 +45,10 @@ pub(crate) struct PruneReport {
 }
 
 impl super::Report for PruneReport {
+    fn log_at_info(&self) -> bool {
+        false
+    }
+
     fn rows(&self) -> u64 {
         self.pruned
     }
@@ -72,6 +76,9 @@ impl Service for Pruner {
                 break;
             }
             tokio::task::yield_now().await;
+        }
+        if report.pruned > 0 {
+            tracing::info!(target: "jobsmith", pruned = report.pruned, "jobsmith pruned finished jobs");
         }
         Ok(report)
     }

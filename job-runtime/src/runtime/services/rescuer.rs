@@ -51,6 +51,10 @@ pub(crate) struct Rescuer {
 }
 
 impl super::Report for RescueReport {
+    fn log_at_info(&self) -> bool {
+        false
+    }
+
     fn rows(&self) -> u64 {
         self.rescued + self.discarded
     }

@@ -43,6 +43,10 @@ pub(crate) struct StagerReport {
 }
 
 impl super::Report for StagerReport {
+    fn log_at_info(&self) -> bool {
+        false
+    }
+
     fn rows(&self) -> u64 {
         self.stage.staged
     }

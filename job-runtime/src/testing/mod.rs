@@ -28,6 +28,8 @@ use crate::db::Db;
 use crate::engine::{Ack, AckKind, FetchedJob, JobFilter, JobRow, Page};
 use crate::error::Result;
 use crate::job::Job;
+
+mod inline;
 use crate::registry::{Registry, WorkerEntry, decode_args};
 use crate::runtime::control::JobControl;
 use crate::runtime::executor;
@@ -46,12 +48,20 @@ pub async fn manual() -> Result<Db> {
     Ok(db)
 }
 
-/// Like [`manual`], but every job inserted through [`Db::insert`] / [`Db::insert_all`] runs at
-/// once, scheduled or not, including jobs those jobs insert through the same `Db`. For tests
-/// that care about effects, not queues. (Inserts through your own transaction are not run.)
+/// Like [`manual`], but in inline mode (see [`inline_on`]).
 #[cfg(feature = "sqlite")]
 pub async fn inline() -> Result<Db> {
-    Ok(manual().await?.into_inline())
+    Ok(inline_on(&manual().await?))
+}
+
+/// `db` in inline mode: every job inserted through [`Db::insert`] / [`Db::insert_all`] runs
+/// before the insert returns, scheduled or not, including jobs those jobs insert through the
+/// same `Db`; every job inserted in a [`crate::Transaction`] of it ([`Db::begin`]) runs when the
+/// transaction commits, and never if it rolls back. For tests that care about effects, not
+/// queues. Jobs inserted through a transaction of your own (`job.insert(&mut *tx)`) are stored
+/// but not run: only a [`crate::Transaction`] tells the engine it committed.
+pub fn inline_on(db: &Db) -> Db {
+    db.with_engine(inline::InlineEngine::wrap(db))
 }
 
 /// How a job run by the helpers ended.

@@ -1,0 +1,169 @@
+//! Inline mode: an engine wrapper that runs every job inserted through it before the insert
+//! returns, and every job a [`crate::Transaction`] inserted once it commits. Everything else is
+//! passed to the engine it wraps, so an inline `Db` is a real database that also runs its jobs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Drain, drain_queue};
+use crate::db::Db;
+use crate::engine::{
+    Ack, Administration, CronFire, Engine, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat,
+    InsertedJob, JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Notifications, Page,
+    QueueSettings, RescueReport, RescueRequest, Retention, RuntimeOps, SettingsUpdate, Signal, StageReport,
+    StateCount,
+};
+use crate::error::Result;
+
+/// See the module doc. `plain` is the same database without inline mode: the helpers drain
+/// through it, and a job that inserts through the inline `Db` drains again, recursively.
+pub(crate) struct InlineEngine {
+    inner: Arc<dyn Engine>,
+    plain: Db,
+}
+
+impl InlineEngine {
+    /// `db` in inline mode.
+    pub(crate) fn wrap(db: &Db) -> Arc<dyn Engine> {
+        Arc::new(InlineEngine { inner: db.engine().clone(), plain: db.clone() })
+    }
+
+    /// Runs every job of the queues that `inserted` gave new work, scheduled ones too, and what
+    /// those jobs insert.
+    async fn run(&self, inserted: &[InsertedJob]) -> Result<()> {
+        let mut queues: Vec<&str> =
+            inserted.iter().filter(|r| !r.conflict).map(|r| r.job.queue.as_str()).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        let drain = Drain { with_scheduled: true, recursive: true };
+        for queue in queues {
+            Box::pin(drain_queue(&self.plain, queue, drain)).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RuntimeOps for InlineEngine {
+    async fn migrate(&self) -> Result<()> {
+        self.inner.migrate().await
+    }
+    async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
+        let rows = self.inner.insert(jobs).await?;
+        self.run(&rows).await?;
+        Ok(rows)
+    }
+    async fn committed(&self, inserted: &[InsertedJob]) -> Result<()> {
+        self.run(inserted).await
+    }
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
+        self.inner.fetch(request).await
+    }
+    async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
+        self.inner.ack(node, acks).await
+    }
+    async fn stage(&self, limit: u32) -> Result<StageReport> {
+        self.inner.stage(limit).await
+    }
+    async fn now(&self) -> Result<DateTime<Utc>> {
+        self.inner.now().await
+    }
+    async fn heartbeat(&self, beat: &Heartbeat<'_>) -> Result<()> {
+        self.inner.heartbeat(beat).await
+    }
+    async fn remove_node(&self, node: &str) -> Result<()> {
+        self.inner.remove_node(node).await
+    }
+    async fn live_nodes(&self, ttl: Duration) -> Result<Vec<NodeRow>> {
+        self.inner.live_nodes(ttl).await
+    }
+    async fn lead(&self, node: &str, ttl: Duration) -> Result<bool> {
+        self.inner.lead(node, ttl).await
+    }
+    async fn resign(&self, node: &str) -> Result<()> {
+        self.inner.resign(node).await
+    }
+    async fn leader(&self) -> Result<Option<String>> {
+        self.inner.leader().await
+    }
+    async fn rescue(&self, request: &RescueRequest<'_>) -> Result<RescueReport> {
+        self.inner.rescue(request).await
+    }
+    async fn release_node(&self, node: &str) -> Result<RescueReport> {
+        self.inner.release_node(node).await
+    }
+    async fn executing(&self, node: &str) -> Result<Vec<ExecutingRow>> {
+        self.inner.executing(node).await
+    }
+    async fn hand_back(&self, request: &HandBack<'_>) -> Result<Vec<i64>> {
+        self.inner.hand_back(request).await
+    }
+    async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
+        self.inner.prune(retention, limit).await
+    }
+    async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+        self.inner.cron_last(name).await
+    }
+    async fn cron_fire(&self, fire: CronFire<'_>) -> Result<bool> {
+        self.inner.cron_fire(fire).await
+    }
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
+        self.inner.queue_settings().await
+    }
+    async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
+        self.inner.get_job(id).await
+    }
+    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>> {
+        self.inner.cancel_job(id).await
+    }
+}
+
+#[async_trait]
+impl Notifications for InlineEngine {
+    async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
+        self.inner.listen(signals, stop).await
+    }
+}
+
+#[async_trait]
+impl Administration for InlineEngine {
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
+        self.inner.list_jobs(filter, page).await
+    }
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        self.inner.retry_job(id).await
+    }
+    async fn retry_jobs(&self, filter: &JobFilter) -> Result<u64> {
+        self.inner.retry_jobs(filter).await
+    }
+    async fn delete_job(&self, id: i64) -> Result<bool> {
+        self.inner.delete_job(id).await
+    }
+    async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings> {
+        self.inner.update_queue_settings(update).await
+    }
+    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
+        self.inner.throughput(window).await
+    }
+    async fn count_by_state(&self) -> Result<Vec<StateCount>> {
+        self.inner.count_by_state().await
+    }
+}
+
+impl Engine for InlineEngine {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn schema(&self) -> &str {
+        self.inner.schema()
+    }
+    fn is_instrumented(&self) -> bool {
+        // The engine it wraps is, and every call passes through it.
+        self.inner.is_instrumented()
+    }
+}

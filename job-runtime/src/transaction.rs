@@ -1,0 +1,132 @@
+//! A transaction on a jobsmith database that knows its engine: jobs inserted in it cross the
+//! engine seam like every insert, and once it commits the engine is told (the testing helpers'
+//! inline mode runs the jobs then).
+//!
+//! For inserts in a transaction the application already holds (its own sqlx transaction), use
+//! `job.insert(&mut *tx)` instead; those are the same statement, but only a [`Transaction`] tells
+//! the engine about its commit.
+
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::insert::{InsertBuilder, insert_all_in};
+use crate::job::Job;
+use crate::types::{InsertedJob, NewJob};
+
+/// A transaction begun by [`crate::Db::begin`]. Dropping it without [`Transaction::commit`] rolls
+/// it back, with every job inserted in it.
+///
+/// ```
+/// # use jobsmith::prelude::*;
+/// # #[jobsmith::job] async fn transaction_example(n: i64) -> Result<(), String> { Ok(()) }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> jobsmith::Result<()> {
+/// let db = jobsmith::Db::connect("sqlite::memory:").await?;
+/// db.migrate().await?;
+/// let mut tx = db.begin().await?;
+/// // The application's own writes go through the same connection:
+/// sqlx::query("SELECT 1").execute(tx.sqlite().expect("a SQLite database")).await?;
+/// let stored = tx.insert(TransactionExample { n: 1 }).await?;
+/// tx.commit().await?;
+/// assert!(db.engine().get_job(stored.job.id).await?.is_some());
+/// # Ok(()) }
+/// ```
+pub struct Transaction {
+    conn: Conn,
+    engine: Arc<dyn Engine>,
+    inserted: Vec<InsertedJob>,
+}
+
+enum Conn {
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("engine", &self.engine.name())
+            .field("inserted", &self.inserted.len())
+            .finish()
+    }
+}
+
+impl Transaction {
+    #[cfg(feature = "postgres")]
+    pub(crate) fn postgres_in(
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        engine: Arc<dyn Engine>,
+    ) -> Self {
+        Transaction { conn: Conn::Postgres(tx), engine, inserted: Vec::new() }
+    }
+
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn sqlite_in(tx: sqlx::Transaction<'static, sqlx::Sqlite>, engine: Arc<dyn Engine>) -> Self {
+        Transaction { conn: Conn::Sqlite(tx), engine, inserted: Vec::new() }
+    }
+
+    /// Inserts one job in this transaction.
+    pub async fn insert<J: Job>(&mut self, job: impl Into<InsertBuilder<J>>) -> Result<InsertedJob> {
+        let mut rows = self.insert_all(vec![job.into().build()?]).await?;
+        rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
+    }
+
+    /// Inserts many jobs of any types in this transaction; results in input order.
+    pub async fn insert_all(&mut self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
+        let schema = self.engine.schema().to_string();
+        let rows = match &mut self.conn {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(tx) => insert_all_in(&mut **tx, schema, jobs).await?,
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(tx) => insert_all_in(&mut **tx, schema, jobs).await?,
+        };
+        self.inserted.extend(rows.iter().cloned());
+        Ok(rows)
+    }
+
+    /// The connection, for the application's own statements in this transaction (PostgreSQL);
+    /// `None` on another engine.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(&mut self) -> Option<&mut sqlx::PgConnection> {
+        match &mut self.conn {
+            Conn::Postgres(tx) => Some(&mut **tx),
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(_) => None,
+        }
+    }
+
+    /// The connection, for the application's own statements in this transaction (SQLite);
+    /// `None` on another engine.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(&mut self) -> Option<&mut sqlx::SqliteConnection> {
+        match &mut self.conn {
+            Conn::Sqlite(tx) => Some(&mut **tx),
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(_) => None,
+        }
+    }
+
+    /// Commits, then tells the engine which jobs the commit made visible.
+    pub async fn commit(self) -> Result<()> {
+        match self.conn {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(tx) => tx.commit().await?,
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(tx) => tx.commit().await?,
+        }
+        self.engine.committed(&self.inserted).await
+    }
+
+    /// Rolls back: nothing inserted in it stays.
+    pub async fn rollback(self) -> Result<()> {
+        match self.conn {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(tx) => tx.rollback().await?,
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
