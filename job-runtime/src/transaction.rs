@@ -34,7 +34,8 @@ use crate::types::{InsertedJob, NewJob};
 pub struct Transaction {
     conn: Conn,
     engine: Arc<dyn Engine>,
-    inserted: Vec<InsertedJob>,
+    /// The queues that got new jobs in it, each once: what the engine is told at the commit.
+    queues: Vec<String>,
 }
 
 enum Conn {
@@ -48,7 +49,7 @@ impl std::fmt::Debug for Transaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transaction")
             .field("engine", &self.engine.name())
-            .field("inserted", &self.inserted.len())
+            .field("queues", &self.queues)
             .finish()
     }
 }
@@ -59,12 +60,12 @@ impl Transaction {
         tx: sqlx::Transaction<'static, sqlx::Postgres>,
         engine: Arc<dyn Engine>,
     ) -> Self {
-        Transaction { conn: Conn::Postgres(tx), engine, inserted: Vec::new() }
+        Transaction { conn: Conn::Postgres(tx), engine, queues: Vec::new() }
     }
 
     #[cfg(feature = "sqlite")]
     pub(crate) fn sqlite_in(tx: sqlx::Transaction<'static, sqlx::Sqlite>, engine: Arc<dyn Engine>) -> Self {
-        Transaction { conn: Conn::Sqlite(tx), engine, inserted: Vec::new() }
+        Transaction { conn: Conn::Sqlite(tx), engine, queues: Vec::new() }
     }
 
     /// Inserts one job in this transaction.
@@ -82,7 +83,11 @@ impl Transaction {
             #[cfg(feature = "sqlite")]
             Conn::Sqlite(tx) => insert_all_in(&mut **tx, schema, jobs).await?,
         };
-        self.inserted.extend(rows.iter().cloned());
+        for queue in new_work(&rows) {
+            if !self.queues.contains(&queue) {
+                self.queues.push(queue);
+            }
+        }
         Ok(rows)
     }
 
@@ -116,7 +121,7 @@ impl Transaction {
             #[cfg(feature = "sqlite")]
             Conn::Sqlite(tx) => tx.commit().await?,
         }
-        self.engine.committed(&self.inserted).await
+        self.engine.committed(&self.queues).await
     }
 
     /// Rolls back: nothing inserted in it stays.
@@ -129,4 +134,12 @@ impl Transaction {
         }
         Ok(())
     }
+}
+
+/// The queues that `rows` gave new work (unique conflicts add none), each once, in name order.
+pub(crate) fn new_work(rows: &[InsertedJob]) -> Vec<String> {
+    let mut queues: Vec<String> = rows.iter().filter(|r| !r.conflict).map(|r| r.job.queue.clone()).collect();
+    queues.sort_unstable();
+    queues.dedup();
+    queues
 }

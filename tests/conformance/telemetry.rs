@@ -106,5 +106,11 @@ conformance! {
         assert!(seen(MetricKind::Histogram, RUN_TIME, &[("queue", q), ("worker", fails_worker)], |s| runs = s.histogram.len()));
         assert_eq!(runs, 3, "one run time per attempt");
         assert!(seen(MetricKind::Histogram, QUEUE_WAIT, &[("queue", q)], |_| {}));
+        // Every background service's passes reach the metrics: the gauges ran (the gauge above
+        // was set), and the stager made the two retries available (counters are shared by the
+        // tests of this binary, so at least).
+        assert!(counter(SERVICE_PASSES, &[("service", "gauges"), ("outcome", "ok")]) >= 1);
+        assert!(counter(SERVICE_PASSES, &[("service", "stager"), ("outcome", "ok")]) >= 1);
+        assert!(counter(SERVICE_ROWS, &[("service", "stager")]) >= 2, "the two retries were staged");
     }
 }

@@ -71,8 +71,8 @@ impl RuntimeOps for Instrumented {
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
         insert(self.0.name(), self.0.schema(), self.0.insert(jobs)).await
     }
-    async fn committed(&self, inserted: &[InsertedJob]) -> Result<()> {
-        self.0.committed(inserted).await
+    async fn committed(&self, queues: &[String]) -> Result<()> {
+        self.0.committed(queues).await
     }
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         traced!(self, "fetch", self.0.fetch(request))

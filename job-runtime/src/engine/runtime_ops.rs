@@ -22,10 +22,10 @@ pub trait RuntimeOps: Send + Sync + 'static {
     /// Inserts jobs through the engine's own pool, in one statement.
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>;
 
-    /// Told after a [`crate::Transaction`] that inserted `inserted` committed. Engines do nothing
-    /// (their notifications already fire at the commit); the testing helpers' inline engine runs
-    /// the jobs.
-    async fn committed(&self, _inserted: &[InsertedJob]) -> Result<()> {
+    /// Told after a [`crate::Transaction`] committed, with the queues it inserted new jobs into
+    /// (each once). Engines do nothing (their notifications already fire at the commit); the
+    /// testing helpers' inline engine runs the jobs.
+    async fn committed(&self, _queues: &[String]) -> Result<()> {
         Ok(())
     }
 

@@ -19,6 +19,7 @@ use crate::engine::{
     StateCount,
 };
 use crate::error::Result;
+use crate::transaction::new_work;
 
 /// See the module doc. `plain` is the same database without inline mode: the helpers drain
 /// through it, and a job that inserts through the inline `Db` drains again, recursively.
@@ -33,13 +34,8 @@ impl InlineEngine {
         Arc::new(InlineEngine { inner: db.engine().clone(), plain: db.clone() })
     }
 
-    /// Runs every job of the queues that `inserted` gave new work, scheduled ones too, and what
-    /// those jobs insert.
-    async fn run(&self, inserted: &[InsertedJob]) -> Result<()> {
-        let mut queues: Vec<&str> =
-            inserted.iter().filter(|r| !r.conflict).map(|r| r.job.queue.as_str()).collect();
-        queues.sort_unstable();
-        queues.dedup();
+    /// Runs every job of `queues`, scheduled ones too, and what those jobs insert.
+    async fn run(&self, queues: &[String]) -> Result<()> {
         let drain = Drain { with_scheduled: true, recursive: true };
         for queue in queues {
             Box::pin(drain_queue(&self.plain, queue, drain)).await?;
@@ -55,11 +51,11 @@ impl RuntimeOps for InlineEngine {
     }
     async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
         let rows = self.inner.insert(jobs).await?;
-        self.run(&rows).await?;
+        self.run(&new_work(&rows)).await?;
         Ok(rows)
     }
-    async fn committed(&self, inserted: &[InsertedJob]) -> Result<()> {
-        self.run(inserted).await
+    async fn committed(&self, queues: &[String]) -> Result<()> {
+        self.run(queues).await
     }
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         self.inner.fetch(request).await

@@ -169,3 +169,11 @@ pub struct StateCount {
     /// Rows.
     pub count: i64,
 }
+
+impl StateCount {
+    /// A count as both engines read it: the state as its stored name.
+    pub(crate) fn from_stored(queue: String, state: &str, count: i64) -> crate::error::Result<Self> {
+        let state = state.parse().map_err(crate::error::Error::Unexpected)?;
+        Ok(StateCount { queue, state, count })
+    }
+}

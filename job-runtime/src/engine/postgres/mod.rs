@@ -540,14 +540,7 @@ impl Administration for PostgresEngine {
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         let rows = sqlx::query(AssertSqlSafe(self.sql.count_by_state.clone())).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| {
-                let state: String = r.try_get("state")?;
-                Ok(StateCount {
-                    queue: r.try_get("queue")?,
-                    state: state.parse().map_err(crate::error::Error::Unexpected)?,
-                    count: r.try_get("n")?,
-                })
-            })
+            .map(|r| StateCount::from_stored(r.try_get("queue")?, r.try_get("state")?, r.try_get("n")?))
             .collect()
     }
 }

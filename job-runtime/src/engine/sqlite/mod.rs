@@ -771,14 +771,7 @@ impl Administration for SqliteEngine {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                let state: String = r.try_get("state")?;
-                Ok(StateCount {
-                    queue: r.try_get("queue")?,
-                    state: state.parse().map_err(Error::Unexpected)?,
-                    count: r.try_get("n")?,
-                })
-            })
+            .map(|r| StateCount::from_stored(r.try_get("queue")?, r.try_get("state")?, r.try_get("n")?))
             .collect()
     }
 }
