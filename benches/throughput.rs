@@ -328,14 +328,12 @@ async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
     let wal_before = wal_position(&db).await;
     let start = Instant::now();
     let cpu_before = cpu_seconds();
-    let rt = db
-        .runtime()
-        .queue("bench", a.concurrency)
-        .prefetch("bench", prefetch)
-        .relaxed_fetch_commit(relaxed)
-        .start()
-        .await
-        .unwrap();
+    let mut builder = db.runtime().queue("bench", a.concurrency).relaxed_fetch_commit(relaxed);
+    // 0 keeps the default (the measured claim-ahead), rather than turning it off.
+    if prefetch > 0 {
+        builder = builder.prefetch("bench", prefetch);
+    }
+    let rt = builder.start().await.unwrap();
     while DONE.load(Ordering::Relaxed) < a.jobs {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

@@ -185,3 +185,62 @@ conformance! {
         assert_eq!(db.scalar("SELECT sum(attempt) FROM {jobs}").await, 200);
     }
 }
+
+conformance! {
+    /// A job inserted with a higher priority into a busy queue goes ahead of the lower-priority
+    /// jobs claimed before it: once the next fetch brings it, it takes the next free slot. So the
+    /// inversion is bounded by the jobs that start while that fetch is in flight, not by the
+    /// buffer's size (here 20; before, it waited behind all of them).
+    async fn a_higher_priority_job_goes_ahead_of_the_jobs_claimed_before_it(db) {
+        let p = Probe::new();
+        let jobs = (0..40).map(|i| record(&p, format!("low{i}"), 50).priority(5).build().unwrap()).collect();
+        db.insert_all(jobs).await.unwrap();
+        let rt = start(&db, 2, 20).await;
+        wait_for("the buffer to fill", LONG, || async { (rt.queues()[0].prefetched >= 15).then_some(()) }).await;
+        let started_before = p.labels().len();
+        let waiting = rt.queues()[0].prefetched;
+        db.insert(record(&p, "high", 0).priority(0)).await.unwrap();
+        db.wait_state_count(JobState::Completed, 41).await;
+        rt.shutdown().await.unwrap();
+
+        let labels = p.labels();
+        let high = labels.iter().position(|l| l == "high").expect("the high-priority job ran");
+        let overtaken_by = high - started_before;
+        assert!(
+            overtaken_by <= 6,
+            "{overtaken_by} lower-priority jobs started after the insert and before it ({waiting} were waiting): {labels:?}"
+        );
+    }
+}
+
+conformance! {
+    /// By default a queue claims ahead only what its slots finish during a fetch: short jobs get
+    /// a buffer, jobs much longer than a fetch none, so a slow job never holds claimed jobs back
+    /// from other nodes.
+    async fn by_default_short_jobs_are_claimed_ahead_and_long_ones_are_not(db) {
+        let p = Probe::new();
+        let jobs = (0..2000).map(|i| record(&p, format!("s{i}"), 0).build().unwrap()).collect();
+        db.insert_all(jobs).await.unwrap();
+        let rt = db.runtime().queue("default", 4).start().await.unwrap();
+        db.wait_state_count(JobState::Completed, 2000).await;
+        assert!(rt.queues()[0].prefetch > 0, "short jobs: {:?}", rt.queues()[0]);
+        rt.shutdown().await.unwrap();
+
+        let q = Probe::new();
+        for i in 0..6 {
+            db.insert(record(&q, format!("l{i}"), 250)).await.unwrap();
+        }
+        let rt = db.runtime().queue("default", 2).start().await.unwrap();
+        let mut most = 0;
+        let deadline = std::time::Instant::now() + LONG;
+        while db.count_state(JobState::Completed).await < 2006 {
+            assert!(std::time::Instant::now() < deadline, "the long jobs did not finish within {LONG:?}");
+            most = most.max(db.count_state(JobState::Executing).await);
+            assert!(rt.queues()[0].prefetched == 0, "long jobs were claimed ahead: {:?}", rt.queues()[0]);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        rt.shutdown().await.unwrap();
+        assert_eq!(most, 2, "at most the 2 slots' jobs executing");
+        assert_eq!(q.start_count(), 6);
+    }
+}

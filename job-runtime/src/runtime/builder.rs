@@ -91,13 +91,18 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Lets `queue` claim up to `jobs` more than its free slots, to start the moment a slot frees
-    /// instead of after a round trip. Default 0. For many short jobs; see the queues guide and
-    /// ADR 8.
+    /// Fixes how many jobs `queue` claims beyond its free slots (they start the moment a slot
+    /// frees instead of after a round trip); 0 claims only for free slots.
+    ///
+    /// Without this call a queue sizes that buffer itself: twice the jobs its slots finish
+    /// during one fetch, from running averages of its job and fetch times, at most 8 per slot.
+    /// Many short jobs get a buffer that hides the fetch's round trip; jobs much longer than a
+    /// fetch get none (ADR 14). Set it only to bound the buffer differently.
     ///
     /// Claimed jobs are `executing` in the database (attempt counted, this node's name on them)
-    /// while they wait here, in run order. A job inserted later with a higher priority waits
-    /// behind at most `jobs` of them. Cancelling one takes it out unstarted; pausing the queue or
+    /// while they wait here, in run order. A job fetched later with a higher priority goes ahead
+    /// of them and takes the next free slot: it waits for the next fetch and a slot, not behind
+    /// the buffer. Cancelling one takes it out unstarted; pausing the queue or
     /// shutting down gives the waiting ones back to `available` with their attempt returned and no
     /// error recorded; if the node dies they are rescued like running jobs. Under a global limit
     /// nothing is claimed ahead (claimed rows count against it on every node).

@@ -23,13 +23,15 @@ use crate::registry::Registry;
 pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, claimed: Claimed) {
     let mut next = Some(claimed);
     while let Some(Claimed { job, control }) = next {
-        execute_one(&shared, job, control).await;
+        let took = execute_one(&shared, job, control).await;
+        queue.claim_ahead.job_ran(took);
         next = queue.next_claimed();
     }
     queue.finished();
 }
 
-async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) {
+/// Runs one job and sends its result; returns how long it held the slot.
+async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) -> Duration {
     // A job from the buffer is registered already (so a cancel reached it while it waited); one
     // started straight from a fetch registers here.
     shared.running_jobs.lock().expect("running map").insert(job.id, control.clone());
@@ -67,6 +69,7 @@ async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) {
     });
     shared.running_jobs.lock().expect("running map").remove(&job.id);
     shared.completer.send(Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind });
+    started.elapsed()
 }
 
 fn outcome_name(kind: &AckKind) -> &'static str {

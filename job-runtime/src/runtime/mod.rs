@@ -9,6 +9,7 @@
 //! through the [`crate::engine::Engine`].
 
 mod builder;
+mod claim_ahead;
 pub(crate) mod claims;
 mod completer;
 pub(crate) mod config;

@@ -1,5 +1,6 @@
 //! One producer per queue: fetches up to its room (free slots, plus free places in the prefetch
-//! buffer when the queue has one) in one statement and starts the jobs.
+//! buffer, sized by `claim_ahead` unless set) in one statement and starts the jobs. It times each
+//! fetch for `claim_ahead`.
 //!
 //! It fetches when there may be work (an insert or staging notification, a resume, the poll
 //! timer, or the last fetch came back full) and there is room; otherwise it sleeps. An idle
@@ -92,7 +93,9 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                     after,
                     relaxed_commit: shared.config.relaxed_fetch_commit,
                 };
+                let sent = std::time::Instant::now();
                 let result = shared.engine.fetch(&request).await.map(|jobs| {
+                    queue.claim_ahead.fetched(sent.elapsed());
                     let fetched = jobs.len();
                     let positions = full_batch_end(&jobs, asked);
                     claim(&shared, &queue, jobs);

@@ -6,8 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, Notify};
 
+use super::claim_ahead::ClaimAhead;
 use super::control::JobControl;
 use crate::engine::FetchedJob;
+
+/// `prefetch` when the queue sizes its buffer itself (the default; see `claim_ahead`).
+const AUTO: usize = usize::MAX;
 
 /// A job claimed (its row is `executing` for this node) that waits for a slot.
 #[derive(Debug)]
@@ -25,8 +29,11 @@ pub(crate) struct QueueState {
     paused: AtomicBool,
     /// Set at shutdown: nothing starts from the buffer any more.
     closed: AtomicBool,
-    /// Most jobs claimed ahead of a free slot; 0 (the default) claims only for free slots.
+    /// Most jobs claimed ahead of a free slot, as set by `RuntimeBuilder::prefetch` (0 claims only
+    /// for free slots), or `AUTO`: as many as `claim_ahead` measures the queue needs.
     prefetch: AtomicUsize,
+    /// The running averages behind the `AUTO` buffer size.
+    pub(crate) claim_ahead: ClaimAhead,
     /// Claimed jobs in run order, taken by a job task as it finishes (see `next_claimed`).
     buffer: std::sync::Mutex<VecDeque<Claimed>>,
     /// The buffer's length, kept beside it so the hot path (every finishing job, every room
@@ -51,7 +58,8 @@ impl QueueState {
             running: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            prefetch: AtomicUsize::new(0),
+            prefetch: AtomicUsize::new(AUTO),
+            claim_ahead: ClaimAhead::default(),
             buffer: std::sync::Mutex::new(VecDeque::new()),
             buffered: AtomicUsize::new(0),
             global_limit: AtomicU32::new(0),
@@ -86,10 +94,18 @@ impl QueueState {
     /// How many jobs may be claimed ahead of a free slot. None under a global limit: claimed rows
     /// count against it on every node, so a buffer would hold back slots other nodes could use.
     pub(crate) fn prefetch(&self) -> usize {
-        if self.global_limit().is_some() { 0 } else { self.prefetch.load(Ordering::Acquire) }
+        if self.global_limit().is_some() {
+            return 0;
+        }
+        match self.prefetch.load(Ordering::Acquire) {
+            AUTO => self.claim_ahead.target(self.limit()),
+            fixed => fixed,
+        }
     }
 
+    /// A fixed buffer size instead of the measured one (0: claim only for free slots).
     pub(crate) fn set_prefetch(&self, n: usize) {
+        let n = n.min(AUTO - 1);
         self.prefetch.store(n, Ordering::Release);
         self.hint_work();
     }
@@ -117,9 +133,21 @@ impl QueueState {
         out
     }
 
-    /// Adds claimed jobs (in run order) behind those already waiting.
-    pub(crate) fn buffer(&self, jobs: impl IntoIterator<Item = Claimed>) {
-        self.with_buffer(|b| b.extend(jobs));
+    /// Adds claimed jobs (in run order) to those already waiting, keeping the whole buffer in run
+    /// order: a job fetched later with a higher priority (or an earlier due time) goes ahead of
+    /// the lower ones claimed before it, so it waits only for the next free slot.
+    pub(crate) fn buffer(&self, jobs: Vec<Claimed>) {
+        self.with_buffer(|b| {
+            let behind_all = match (b.back(), jobs.first()) {
+                (Some(last), Some(first)) => last.job.position() <= first.job.position(),
+                _ => true,
+            };
+            b.extend(jobs);
+            if !behind_all {
+                // Both runs are sorted; a stable sort of their concatenation merges them.
+                b.make_contiguous().sort_by_key(|c| c.job.position());
+            }
+        });
     }
 
     /// Takes as many buffered jobs as slots are free and counts them as running.
@@ -232,8 +260,8 @@ pub struct QueueInfo {
     pub paused: bool,
     /// Most jobs of the queue executing across all nodes, if limited.
     pub global_limit: Option<u32>,
-    /// Most jobs claimed ahead of a free slot (see [`crate::RuntimeBuilder::prefetch`]); 0 while
-    /// a global limit is set.
+    /// Most jobs claimed ahead of a free slot now: the measured size by default, or the one set
+    /// with [`crate::RuntimeBuilder::prefetch`]; 0 while a global limit is set.
     pub prefetch: usize,
     /// Jobs claimed and waiting for a slot now.
     pub prefetched: usize,
@@ -264,10 +292,10 @@ mod tests {
     #[test]
     fn room_counts_free_slots_and_free_buffer_places() {
         let q = QueueState::new("q".into(), 4);
-        assert_eq!((q.capacity(), q.room()), (4, 4), "no buffer by default");
+        assert_eq!((q.capacity(), q.room()), (4, 4), "nothing ahead before any job or fetch is measured");
         q.set_prefetch(6);
         assert_eq!((q.capacity(), q.room()), (10, 10));
-        q.buffer((1..=7).map(claimed));
+        q.buffer((1..=7).map(claimed).collect());
         assert_eq!(q.take_for_free_slots().iter().map(|c| c.job.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
         assert_eq!((q.running(), q.buffered(), q.room()), (4, 3, 3));
         q.set_paused(true);
@@ -293,7 +321,7 @@ mod tests {
     fn a_lowered_limit_or_a_closed_queue_takes_nothing_from_the_buffer() {
         let q = QueueState::new("q".into(), 2);
         q.set_prefetch(2);
-        q.buffer((1..=4).map(claimed));
+        q.buffer((1..=4).map(claimed).collect());
         assert_eq!(q.take_for_free_slots().len(), 2);
         q.set_limit(1);
         assert!(q.next_claimed().is_none(), "2 running over a limit of 1: the slot is given up");
