@@ -220,6 +220,14 @@ conformance! {
         }
         let mut returned: Vec<jobsmith::JobRow> = db.insert_all(jobs).await.unwrap().into_iter().map(|s| s.job).collect();
         returned.push(db.insert(A { n: -1 }).await.unwrap().job);
+        returned.push(db.insert(B { s: "later".into() }.schedule_in(Duration::from_secs(600))).await.unwrap().job);
+        returned.push(db.insert(B { s: "past".into() }.schedule_at(Utc::now() - chrono::Duration::hours(1))).await.unwrap().job);
+        // A batch of one kind (one worker and queue, due now, nothing optional): ids in input order.
+        let uniform = db.insert_all((0..500).map(|n| A { n: 1000 + n }.build().unwrap()).collect()).await.unwrap();
+        for (n, s) in uniform.iter().enumerate() {
+            assert_eq!(s.job.args, serde_json::json!({"n": 1000 + n as i64}), "row {n} of a uniform batch");
+        }
+        returned.extend(uniform.into_iter().map(|s| s.job));
         returned.push(db.insert(SendReminder { appointment_id: 7, kind: Kind::DayBefore }).await.unwrap().job);
         let unique = db
             .insert_all(vec![

@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use super::row::job_row;
 use super::sql::JOB_COLUMNS;
 use crate::error::{Error, Result};
-use crate::types::{InsertedJob, JobRow, JobState, NewJob};
+use crate::types::{InsertedJob, JobRow, JobState, NewJob, Schedule};
 
 /// The insert statement for `s`.
 ///
@@ -79,6 +80,67 @@ fn plain_statement(s: &str) -> String {
         SELECT now() AS now, array_agg(id ORDER BY id) AS ids, array_agg(scheduled_at ORDER BY id) AS due
         FROM ins WHERE (SELECT count(*) FROM notified) >= 0"
     )
+}
+
+/// The insert statement for a batch of one kind (one worker, queue, priority and attempt count,
+/// due now, no meta, tags or unique key: what `insert_all` of one job type usually sends). Only
+/// the args travel as an array; the rest are single parameters, so the server does what a
+/// hand-written `INSERT ... SELECT FROM unnest($1::jsonb[])` does, plus the ids and one wake-up.
+/// `unnest` reads an array out in storage order and the ids are drawn from the sequence in the
+/// order rows arrive, so sorted ids are in input order, as in [`plain_statement`], without the
+/// ordinality column and its sort.
+fn uniform_statement(s: &str) -> String {
+    format!(
+        "WITH ins AS (
+            INSERT INTO {s}.jobs (state, worker, queue, args, priority, max_attempts)
+            SELECT 'available', $1, $2, a, $4, $5 FROM unnest($3::jsonb[]) AS t(a)
+            RETURNING id
+        ), notified AS (
+            SELECT pg_notify($6, 'a:' || $2)
+        )
+        SELECT now() AS now, array_agg(id ORDER BY id) AS ids
+        FROM ins WHERE (SELECT count(*) FROM notified) >= 0"
+    )
+}
+
+/// Whether `jobs` fit [`uniform_statement`]: all like the first, due now, nothing optional set.
+fn uniform(jobs: &[NewJob]) -> bool {
+    let Some(first) = jobs.first() else { return false };
+    jobs.iter().all(|j| {
+        j.worker == first.worker
+            && j.queue == first.queue
+            && j.priority == first.priority
+            && j.max_attempts == first.max_attempts
+            && j.schedule == Schedule::Now
+            && j.unique_key.is_none()
+            && j.tags.is_empty()
+            && j.meta.as_object().is_some_and(|m| m.is_empty())
+    })
+}
+
+/// Inserts a batch of one kind (see [`uniform_statement`]).
+async fn insert_uniform<'c, E>(executor: E, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    use sqlx::Row;
+    let first = &jobs[0];
+    let args: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.args).collect();
+    let row = sqlx::query(AssertSqlSafe(uniform_statement(schema)))
+        .bind(first.worker)
+        .bind(&first.queue)
+        .bind(&args)
+        .bind(i16::from(first.priority))
+        .bind(first.max_attempts as i32)
+        .bind(format!("{schema}_signal"))
+        .fetch_one(executor)
+        .await?;
+    let now: DateTime<Utc> = row.try_get("now")?;
+    let ids: Vec<i64> = row.try_get::<Option<Vec<i64>>, _>("ids")?.unwrap_or_default();
+    if ids.len() != jobs.len() {
+        return Err(Error::Unexpected(format!("insert of {} jobs returned {} ids", jobs.len(), ids.len())));
+    }
+    Ok(jobs.into_iter().zip(ids).map(|(job, id)| inserted_from(job, id, now, now)).collect())
 }
 
 /// The columns of one insert, as arrays for `unnest`.
@@ -171,32 +233,82 @@ where
     Ok(jobs
         .into_iter()
         .zip(ids.into_iter().zip(due))
-        .map(|(job, (id, scheduled_at))| InsertedJob {
-            job: JobRow {
-                id,
-                // As the statement decides: due after the statement's `now()` means scheduled.
-                state: if scheduled_at > now { JobState::Scheduled } else { JobState::Available },
-                queue: job.queue,
-                worker: job.worker.to_string(),
-                args: job.args,
-                meta: job.meta,
-                tags: job.tags,
-                errors: Vec::new(),
-                attempt: 0,
-                max_attempts: job.max_attempts,
-                priority: job.priority,
-                inserted_at: now,
-                scheduled_at,
-                attempted_at: None,
-                attempted_by: None,
-                completed_at: None,
-                discarded_at: None,
-                cancelled_at: None,
-                unreadable: None,
-            },
-            conflict: false,
-        })
+        .map(|(job, (id, scheduled_at))| inserted_from(job, id, scheduled_at, now))
         .collect())
+}
+
+/// The inserted row of `job`, from its input and what only the database knew: its id, due time
+/// and the statement's `now()` (its `inserted_at`; due after it means scheduled).
+fn inserted_from(job: NewJob, id: i64, scheduled_at: DateTime<Utc>, now: DateTime<Utc>) -> InsertedJob {
+    InsertedJob {
+        job: JobRow {
+            id,
+            state: if scheduled_at > now { JobState::Scheduled } else { JobState::Available },
+            queue: job.queue,
+            worker: job.worker.to_string(),
+            args: job.args,
+            meta: job.meta,
+            tags: job.tags,
+            errors: Vec::new(),
+            attempt: 0,
+            max_attempts: job.max_attempts,
+            priority: job.priority,
+            inserted_at: now,
+            scheduled_at,
+            attempted_at: None,
+            attempted_by: None,
+            completed_at: None,
+            discarded_at: None,
+            cancelled_at: None,
+            unreadable: None,
+        },
+        conflict: false,
+    }
+}
+
+/// The insert statement for one job without a unique key, the most common call (`db.insert`,
+/// `job.insert(&mut *tx)`): plain parameters instead of one-element arrays to unnest, so the
+/// server does no more than for a hand-written single-row insert, apart from the wake-up.
+fn single_statement(s: &str) -> String {
+    format!(
+        "WITH ins AS (
+            INSERT INTO {s}.jobs (state, worker, queue, args, meta, tags, priority, max_attempts,
+                                  scheduled_at)
+            SELECT CASE WHEN due > now() THEN 'scheduled'::{s}.job_state ELSE 'available'::{s}.job_state END,
+                   $1, $2, $3, $4, $5, $6, $7, due
+            FROM (SELECT COALESCE($9::timestamptz, now() + $8::bigint * interval '1 millisecond') AS due) d
+            RETURNING id, state, queue, scheduled_at, inserted_at
+        )
+        SELECT id, scheduled_at, inserted_at,
+               pg_notify($10, CASE WHEN state = 'available' THEN 'a:' || queue ELSE 's:' END)::text AS notified
+        FROM ins"
+    )
+}
+
+/// Inserts one job without a unique key (see [`single_statement`]).
+async fn insert_one<'c, E>(executor: E, schema: &str, job: NewJob) -> Result<InsertedJob>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    use sqlx::Row;
+    let (delay, at) = job.schedule_parts();
+    let row = sqlx::query(AssertSqlSafe(single_statement(schema)))
+        .bind(job.worker)
+        .bind(&job.queue)
+        .bind(&job.args)
+        .bind(&job.meta)
+        .bind(&job.tags)
+        .bind(i16::from(job.priority))
+        .bind(job.max_attempts as i32)
+        .bind(delay)
+        .bind(at)
+        .bind(format!("{schema}_signal"))
+        .fetch_one(executor)
+        .await?;
+    let id: i64 = row.try_get("id")?;
+    let scheduled_at: DateTime<Utc> = row.try_get("scheduled_at")?;
+    let now: DateTime<Utc> = row.try_get("inserted_at")?;
+    Ok(inserted_from(job, id, scheduled_at, now))
 }
 
 pub(super) async fn insert_jobs<'c, E>(
@@ -208,6 +320,13 @@ where
     E: sqlx::Executor<'c, Database = sqlx::Postgres>,
 {
     if jobs.iter().all(|j| j.unique_key.is_none()) {
+        if jobs.len() == 1 {
+            let job = jobs.into_iter().next().expect("one job");
+            return Ok(vec![insert_one(executor, schema, job).await?]);
+        }
+        if uniform(&jobs) {
+            return insert_uniform(executor, schema, jobs).await;
+        }
         return insert_plain(executor, schema, jobs).await;
     }
     // Two rows with one unique key in a single statement would make the upsert touch a row twice,
