@@ -52,6 +52,12 @@ struct Args {
     prefetch: Option<Vec<usize>>,
     scenario: String,
     seconds: u64,
+    /// Worker process counts for `scale-out`.
+    processes: Vec<usize>,
+    /// Finished rows already in the table for `history`.
+    history: Vec<usize>,
+    /// Set in a child process of `scale-out`: the database it works on.
+    worker_of: Option<String>,
 }
 
 fn args() -> Args {
@@ -64,6 +70,9 @@ fn args() -> Args {
         prefetch: None,
         scenario: "all".into(),
         seconds: 10,
+        processes: vec![1, 2, 4],
+        history: vec![1_000_000],
+        worker_of: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,6 +88,9 @@ fn args() -> Args {
             "--scenario" => a.scenario = value(),
             "--seconds" => a.seconds = value().parse().expect("--seconds T"),
             "--rounds" => a.rounds = value().parse::<usize>().expect("--rounds R").max(1),
+            "--processes" => a.processes = list(&value(), "--processes P[,P...]"),
+            "--history" => a.history = list(&value(), "--history ROWS[,ROWS...]"),
+            "--worker-of" => a.worker_of = Some(value()),
             "--bench" => {} // cargo bench passes this
             other => panic!("unknown argument {other}; see the header of benches/throughput.rs"),
         }
@@ -86,14 +98,24 @@ fn args() -> Args {
     a
 }
 
+fn list(v: &str, what: &str) -> Vec<usize> {
+    v.split(',').map(|p| p.parse().unwrap_or_else(|_| panic!("{what}"))).collect()
+}
+
 /// A fresh database for one scenario.
 async fn fresh(url: &str) -> Db {
+    fresh_with_url(url).await.0
+}
+
+/// A fresh database for one scenario, and its URL (for the worker processes of `scale-out`).
+async fn fresh_with_url(url: &str) -> (Db, String) {
     if url.starts_with("sqlite:") {
         let path =
             std::env::temp_dir().join(format!("jobsmith-bench-{}-{}.db", std::process::id(), micros_now()));
-        let db = Db::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        let db_url = format!("sqlite://{}", path.display());
+        let db = Db::connect(&db_url).await.unwrap();
         db.migrate().await.unwrap();
-        return db;
+        return (db, db_url);
     }
     let admin = PgPool::connect(url).await.expect("connect to PostgreSQL");
     let name = format!("jobsmith_bench_{}_{}", std::process::id(), micros_now());
@@ -103,7 +125,7 @@ async fn fresh(url: &str) -> Db {
     db_url.push_str(&name);
     let db = Db::connect(&db_url).await.unwrap();
     db.migrate().await.unwrap();
-    db
+    (db, db_url)
 }
 
 fn report(scenario: &str, figure: f64, unit: &str, extra: serde_json::Value, a: &Args, engine: &str) {
@@ -296,32 +318,38 @@ async fn insert_by_hand(a: &Args, batch: usize) -> (f64, serde_json::Value) {
     (rate, wal_per_job(wal_before, wal_position(&db).await, a.jobs))
 }
 
+/// Completed rows now.
+async fn completed(db: &Db) -> usize {
+    db.engine()
+        .count_by_state()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.state == JobState::Completed)
+        .map(|c| c.count as usize)
+        .sum()
+}
+
 async fn wait_recorded(db: &Db, n: usize) {
-    loop {
-        let done: i64 = db
-            .engine()
-            .count_by_state()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|c| c.state == JobState::Completed)
-            .map(|c| c.count)
-            .sum();
-        if done as usize >= n {
-            return;
-        }
+    while completed(db).await < n {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
-    let db = fresh(&a.url).await;
-    let mut i = 0;
-    while i < a.jobs {
-        let n = 5_000.min(a.jobs - i);
-        db.insert_all(noop_jobs(i, n)).await.unwrap();
-        i += n;
-    }
+    let name = match (prefetch, relaxed) {
+        (0, false) => "burn-down",
+        (0, true) => "burn-down-relaxed",
+        (_, false) => "burn-down-prefetch",
+        (_, true) => "burn-down-prefetch-relaxed",
+    };
+    burn_down_on(a, fresh(&a.url).await, prefetch, relaxed, name).await
+}
+
+/// The burn-down of N queued no-op jobs on `db` (which may hold finished rows already).
+async fn burn_down_on(a: &Args, db: Db, prefetch: usize, relaxed: bool, name: &str) -> f64 {
+    let finished_before = completed(&db).await;
+    queue_noops(&db, a.jobs).await;
     let before = commits(&db).await;
     let db = reopen(&db).await;
     DONE.store(0, Ordering::SeqCst);
@@ -337,7 +365,7 @@ async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
     while DONE.load(Ordering::Relaxed) < a.jobs {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    wait_recorded(&db, a.jobs).await;
+    wait_recorded(&db, finished_before + a.jobs).await;
     let secs = start.elapsed().as_secs_f64();
     let worker_cpu = cpu_seconds() - cpu_before;
     let wal = wal_per_job(wal_before, wal_position(&db).await, a.jobs);
@@ -349,12 +377,7 @@ async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
     };
     let rate = a.jobs as f64 / secs;
     report(
-        match (prefetch, relaxed) {
-            (0, false) => "burn-down",
-            (0, true) => "burn-down-relaxed",
-            (_, false) => "burn-down-prefetch",
-            (_, true) => "burn-down-prefetch-relaxed",
-        },
+        name,
         rate,
         "jobs/s",
         json!({"seconds": secs, "transactions_per_job": per_job, "prefetch": prefetch, "relaxed_fetch_commit": relaxed,
@@ -565,10 +588,222 @@ async fn floor_once(
     (rate, wal_per_job(wal_before, wal_position(&db).await, a.jobs))
 }
 
+/// Queues `n` no-op jobs in batches of 5,000.
+async fn queue_noops(db: &Db, n: usize) {
+    let mut i = 0;
+    while i < n {
+        let k = 5_000.min(n - i);
+        db.insert_all(noop_jobs(i, k)).await.unwrap();
+        i += k;
+    }
+}
+
+/// Scale-out: N jobs queued, then P worker processes (this binary with `--worker-of`), each one
+/// runtime at concurrency C with defaults, on the one database; timed from the moment all are
+/// connected and told to start until the database shows N completed. Once per P in `--processes`.
+async fn scale_out(a: &Args) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let exe = std::env::current_exe().expect("the bench binary");
+    let mut curve = Vec::new();
+    for &p in &a.processes {
+        let (db, url) = fresh_with_url(&a.url).await;
+        queue_noops(&db, a.jobs).await;
+        let mut children = Vec::new();
+        for _ in 0..p {
+            let mut child = tokio::process::Command::new(&exe)
+                .args(["--worker-of", &url, "--concurrency", &a.concurrency.to_string()])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("start a worker process");
+            let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+            assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready"), "worker did not start");
+            children.push(child);
+        }
+        let start = Instant::now();
+        for c in &mut children {
+            c.stdin.as_mut().unwrap().write_all(b"go\n").await.unwrap();
+        }
+        wait_recorded(&db, a.jobs).await;
+        let secs = start.elapsed().as_secs_f64();
+        for c in &mut children {
+            // Closing stdin tells the worker to shut down.
+            drop(c.stdin.take());
+        }
+        for mut c in children {
+            let status = c.wait().await.unwrap();
+            assert!(status.success(), "a worker process failed: {status}");
+        }
+        let twice: i64 = match db.pool() {
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM jobsmith.jobs WHERE attempt > 1")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            }
+            Pool::Sqlite(_) => 0,
+        };
+        assert_eq!(twice, 0, "a job ran more than once");
+        let rate = a.jobs as f64 / secs;
+        curve.push(json!({"processes": p, "jobs_per_s": rate.round()}));
+        report("scale-out", rate, "jobs/s", json!({"processes": p, "seconds": secs}), a, db.engine().name());
+    }
+    println!(
+        "{}",
+        json!({"scenario": "scale-out-curve", "curve": curve, "concurrency_per_process": a.concurrency})
+    );
+}
+
+/// A worker process of `scale-out`: connects, says `ready`, starts on `go`, stops when stdin
+/// closes.
+async fn worker_process(url: &str, a: &Args) {
+    use tokio::io::AsyncBufReadExt;
+    let db = Db::connect(url).await.expect("worker connects");
+    println!("ready");
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    assert_eq!(stdin.next_line().await.unwrap().as_deref(), Some("go"));
+    let rt = db.runtime().queue("bench", a.concurrency).start().await.unwrap();
+    while stdin.next_line().await.ok().flatten().is_some() {}
+    rt.shutdown().await.unwrap();
+}
+
+/// Cost as work grows: burn-down of N jobs with H finished rows already in the table (completed
+/// an hour ago, so within the default retention), for each H in `--history`, beside the same
+/// burn-down on an empty table. The history is written by one bench-owned statement.
+async fn history(a: &Args) {
+    let empty = burn_down(a, 0, false).await;
+    for &h in &a.history {
+        let db = fresh(&a.url).await;
+        let filled = Instant::now();
+        match db.pool() {
+            Pool::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO jobsmith.jobs (state, worker, queue, args, max_attempts, attempt,
+                         attempted_at, attempted_by, completed_at, inserted_at, scheduled_at)
+                     SELECT 'completed', 'noop', 'bench', jsonb_build_object('n', g), 1, 1,
+                         now() - interval '1 hour', 'old', now() - interval '1 hour',
+                         now() - interval '2 hours', now() - interval '2 hours'
+                     FROM generate_series(1, $1::bigint) g",
+                )
+                .bind(h as i64)
+                .execute(pool)
+                .await
+                .unwrap();
+                // What autovacuum would have done to a table this old.
+                sqlx::query("VACUUM ANALYZE jobsmith.jobs").execute(pool).await.unwrap();
+            }
+            Pool::Sqlite(pool) => {
+                sqlx::query(
+                    "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?1)
+                     INSERT INTO jobsmith_jobs (state, worker, queue, args, max_attempts, attempt,
+                         attempted_at, attempted_by, completed_at, inserted_at, scheduled_at)
+                     SELECT 'completed', 'noop', 'bench', json_object('n', n), 1, 1, ?2, 'old', ?2, ?2, ?2
+                     FROM g",
+                )
+                .bind(h as i64)
+                .bind(chrono::Utc::now().timestamp_millis() - 3_600_000)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+        }
+        let fill_secs = filled.elapsed().as_secs_f64();
+        let rate = burn_down_on(a, db, 0, false, "history").await;
+        println!(
+            "{}",
+            json!({"scenario": "history-summary", "history_rows": h, "jobs_per_s": rate.round(),
+                   "empty_table_jobs_per_s": empty.round(), "vs_empty_pct": (rate / empty * 1000.0).round() / 10.0,
+                   "fill_seconds": fill_secs.round()})
+        );
+    }
+}
+
+/// Pruning under load: for `--seconds` T, two tasks keep the queue fed while the runtime works
+/// with a retention of 10 s for completed jobs (pruned every second), so pruning runs at the
+/// completion rate; every 10 s the table's and the fetch index's sizes are printed. A table that
+/// pruning keeps up with levels off after the first retention period.
+async fn prune_steady(a: &Args) {
+    let db = fresh(&a.url).await;
+    let Pool::Postgres(pool) = db.pool().clone() else {
+        println!("{}", json!({"scenario": "prune-steady", "skipped": "PostgreSQL only"}));
+        return;
+    };
+    DONE.store(0, Ordering::SeqCst);
+    let keep = Duration::from_secs(10);
+    let rt = db
+        .runtime()
+        .queue("bench", a.concurrency)
+        .retention(
+            jobsmith::Retention { completed: keep, cancelled: keep, discarded: keep },
+            Duration::from_secs(1),
+        )
+        .start()
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicU64::new(0));
+    let inserted = Arc::new(AtomicUsize::new(0));
+    let feeders: Vec<_> = (0..2)
+        .map(|t| {
+            let (db, stop, inserted) = (db.clone(), stop.clone(), inserted.clone());
+            tokio::spawn(async move {
+                let mut i = t * 1_000_000_000;
+                while stop.load(Ordering::Relaxed) == 0 {
+                    db.insert_all(noop_jobs(i, 1_000)).await.unwrap();
+                    i += 1_000;
+                    inserted.fetch_add(1_000, Ordering::Relaxed);
+                    while inserted.load(Ordering::Relaxed).saturating_sub(DONE.load(Ordering::Relaxed))
+                        > 20_000
+                        && stop.load(Ordering::Relaxed) == 0
+                    {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let mut last_done = 0;
+    let mut samples = Vec::new();
+    while start.elapsed() < Duration::from_secs(a.seconds) {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (table, index, rows): (i64, i64, i64) = sqlx::query_as(
+            "SELECT pg_total_relation_size('jobsmith.jobs'), pg_relation_size('jobsmith.jobs_fetch_idx'),
+                    (SELECT count(*) FROM jobsmith.jobs)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let done = DONE.load(Ordering::Relaxed);
+        let sample = json!({"second": start.elapsed().as_secs(), "completed_per_s": (done - last_done) / 10,
+                            "rows": rows, "table_mb": table / 1_048_576, "fetch_index_mb": index / 1_048_576});
+        last_done = done;
+        println!("{}", json!({"scenario": "prune-steady-sample", "sample": sample}));
+        samples.push(sample);
+    }
+    stop.store(1, Ordering::Relaxed);
+    for f in feeders {
+        f.await.unwrap();
+    }
+    rt.shutdown().await.unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    report(
+        "prune-steady",
+        DONE.load(Ordering::Relaxed) as f64 / secs,
+        "jobs/s",
+        json!({"samples": samples}),
+        a,
+        "postgres",
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let a = args();
     micros_now();
+    if let Some(url) = &a.worker_of {
+        return worker_process(url, &a).await;
+    }
     let all = a.scenario == "all";
     let run = |s: &str| all || a.scenario == s;
     if run("insert-single") {
@@ -631,6 +866,16 @@ async fn main() {
     }
     if run("latency") {
         latency(&a, false).await;
+    }
+    // Not in `all`: each takes minutes.
+    if a.scenario == "scale-out" {
+        scale_out(&a).await;
+    }
+    if a.scenario == "history" {
+        history(&a).await;
+    }
+    if a.scenario == "prune-steady" {
+        prune_steady(&a).await;
     }
     if run("latency-relaxed") {
         latency(&a, true).await;

@@ -11,8 +11,8 @@ use std::time::Instant;
 use ::apalis::prelude::*;
 use apalis_postgres::{Config, PgPool, PostgresStorage};
 use futures_util::stream;
-use tokio::sync::oneshot;
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
 use crate::common::{self, Measured, Payload, Settings};
 

@@ -89,7 +89,8 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Scenario; 4] = [Scenario::InsertSingle, Scenario::InsertBulk, Scenario::BurnDown, Scenario::Latency];
+    const ALL: [Scenario; 4] =
+        [Scenario::InsertSingle, Scenario::InsertBulk, Scenario::BurnDown, Scenario::Latency];
 
     fn name(self) -> &'static str {
         match self {
@@ -101,10 +102,9 @@ impl Scenario {
     }
 
     fn parse(s: &str) -> Scenario {
-        Scenario::ALL
-            .into_iter()
-            .find(|sc| sc.name() == s)
-            .unwrap_or_else(|| panic!("unknown scenario {s}: use insert-single, insert-bulk, burn-down, latency"))
+        Scenario::ALL.into_iter().find(|sc| sc.name() == s).unwrap_or_else(|| {
+            panic!("unknown scenario {s}: use insert-single, insert-bulk, burn-down, latency")
+        })
     }
 }
 

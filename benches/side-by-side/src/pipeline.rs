@@ -88,15 +88,12 @@ impl Pipeline {
             let stop = stop.clone();
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let rows: Vec<(i64, Value)> = match sqlx::query_as(CLAIM)
-                        .bind(CLAIM_BATCH)
-                        .fetch_all(&pool)
-                        .await
-                    {
-                        Ok(rows) => rows,
-                        Err(_) if stop.load(Ordering::Relaxed) => break,
-                        Err(e) => panic!("claim: {e}"),
-                    };
+                    let rows: Vec<(i64, Value)> =
+                        match sqlx::query_as(CLAIM).bind(CLAIM_BATCH).fetch_all(&pool).await {
+                            Ok(rows) => rows,
+                            Err(_) if stop.load(Ordering::Relaxed) => break,
+                            Err(e) => panic!("claim: {e}"),
+                        };
                     if rows.is_empty() {
                         tokio::time::sleep(IDLE_POLL).await;
                         continue;
