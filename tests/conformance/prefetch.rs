@@ -235,12 +235,15 @@ conformance! {
         let deadline = std::time::Instant::now() + LONG;
         while db.count_state(JobState::Completed).await < 2006 {
             assert!(std::time::Instant::now() < deadline, "the long jobs did not finish within {LONG:?}");
-            most = most.max(db.count_state(JobState::Executing).await);
-            assert!(rt.queues()[0].prefetched == 0, "long jobs were claimed ahead: {:?}", rt.queues()[0]);
+            // Counted by the node: a finished job's row may still read `executing` until its
+            // result is written, while its slot already runs the next one.
+            let info = rt.queues()[0].clone();
+            most = most.max(info.running + info.prefetched);
+            assert!(info.prefetched == 0, "long jobs were claimed ahead: {info:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         rt.shutdown().await.unwrap();
-        assert_eq!(most, 2, "at most the 2 slots' jobs executing");
+        assert_eq!(most, 2, "at most the 2 slots' jobs claimed");
         assert_eq!(q.start_count(), 6);
     }
 }

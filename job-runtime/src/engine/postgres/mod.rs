@@ -58,6 +58,12 @@ impl PostgresEngine {
     }
 }
 
+/// A claim stamp (microseconds since the epoch) as the claim's time, which the result statements
+/// compare with `attempted_at`.
+fn claim_time(claim: Option<i64>) -> Option<DateTime<Utc>> {
+    claim.and_then(DateTime::from_timestamp_micros)
+}
+
 /// The columns of one ack, as parallel arrays for `unnest`.
 #[derive(Default)]
 struct AckArrays {
@@ -67,7 +73,7 @@ struct AckArrays {
     errors: Vec<Option<String>>,
     refunds: Vec<i32>,
     attempts: Vec<i32>,
-    claims: Vec<Option<i64>>,
+    claims: Vec<Option<DateTime<Utc>>>,
     stamps: Vec<Option<&'static str>>,
 }
 
@@ -80,7 +86,7 @@ impl AckArrays {
         self.errors.push(plan.error.map(str::to_string));
         self.refunds.push(plan.refund_count());
         self.attempts.push(ack.attempt as i32);
-        self.claims.push(ack.claim);
+        self.claims.push(claim_time(ack.claim));
         self.stamps.push(plan.stamp_column());
     }
 }
@@ -142,7 +148,7 @@ impl RuntimeOps for PostgresEngine {
             if matches!(ack.kind, AckKind::Complete) {
                 completed_ids.push(ack.id);
                 completed_attempts.push(ack.attempt as i32);
-                completed_claims.push(ack.claim);
+                completed_claims.push(claim_time(ack.claim));
             } else {
                 a.push(ack);
             }

@@ -71,12 +71,12 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
     let without_statistics = plan_of(
         &mut conn,
         &sql.ack_completed,
-        "bigint[], int[], text, bigint[]",
+        "bigint[], int[], text, timestamptz[]",
         &format!(
             "'{{{}}}', '{{{}}}', 'gone', '{{{}}}'",
             ids.join(","),
             vec!["1"; 700].join(","),
-            vec!["0"; 700].join(",")
+            vec!["2026-01-01T00:00:00Z"; 700].join(",")
         ),
     )
     .await;
@@ -85,7 +85,7 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
     let general_without_statistics = plan_of(
         &mut conn,
         &sql.ack,
-        "bigint[], text[], bigint[], text[], int[], int[], text, bigint[], text[]",
+        "bigint[], text[], bigint[], text[], int[], int[], text, timestamptz[], text[]",
         &format!(
             "'{{{}}}', '{{{}}}', '{{{}}}', '{{{}}}', '{{{}}}', '{{{}}}', 'gone', '{{{}}}', '{{{}}}'",
             ids.join(","),
@@ -94,7 +94,7 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
             n("boom"),
             n("0"),
             n("1"),
-            n("0"),
+            n("2026-01-01T00:00:00Z"),
             n("none")
         ),
     )
@@ -110,8 +110,8 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
             plan_of(
                 &mut conn,
                 &sql.ack_completed,
-                "bigint[], int[], text, bigint[]",
-                "'{1,2}', '{1,1}', 'n', '{0,0}'",
+                "bigint[], int[], text, timestamptz[]",
+                "'{1,2}', '{1,1}', 'n', '{2026-01-01T00:00:00Z,2026-01-01T00:00:00Z}'",
             )
             .await,
         ),

@@ -47,7 +47,8 @@ pub(super) fn fetched_job(row: &PgRow) -> Result<FetchedJob> {
         scheduled_at: p.or("scheduled_at", row.try_get("scheduled_at"), epoch()),
         priority: p.or("priority", row.try_get::<i16, _>("priority"), 0) as u8,
         unreadable: None,
-        claim: row.try_get("claim")?,
+        // The claim stamp is the claim's time in microseconds (see `sql::FETCHED_COLUMNS`).
+        claim: row.try_get::<Option<DateTime<Utc>>, _>("claimed_at")?.map_or(0, |t| t.timestamp_micros()),
     };
     Ok(FetchedJob { unreadable: p.into_reason(), ..job })
 }

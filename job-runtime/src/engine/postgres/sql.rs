@@ -77,19 +77,19 @@ impl Statements {
             // (20 ms against 7-10 ms for 1,000 results, measured side by side).
             ack_completed: format!(
                 "WITH u AS MATERIALIZED (
-                    SELECT * FROM unnest($1::bigint[], $2::int[], $4::bigint[]) AS u(id, attempt, claim)
+                    SELECT * FROM unnest($1::bigint[], $2::int[], $4::timestamptz[]) AS u(id, attempt, claim)
                 )
                 UPDATE {s}.jobs j SET state = 'completed', completed_at = now()
                 FROM u
                 WHERE j.id = ANY(ARRAY(SELECT id FROM u)) AND j.id = u.id
                   AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $3
-                  AND j.attempt = u.attempt AND coalesce(u.claim = {CLAIM_STAMP_J}, true)"
+                  AND j.attempt = u.attempt AND {CLAIM_MATCHES}"
             ),
             // Every other result, the same way (see `ack_completed`).
             ack: format!(
                 "WITH u AS MATERIALIZED (
                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[],
-                                         $6::int[], $8::bigint[], $9::text[])
+                                         $6::int[], $8::timestamptz[], $9::text[])
                         AS u(id, state, delay_ms, error, refund, attempt, claim, stamp)
                 )
                 UPDATE {s}.jobs j SET
@@ -105,7 +105,7 @@ impl Statements {
                     attempt = j.attempt - u.refund
                 FROM u
                 WHERE j.id = ANY(ARRAY(SELECT id FROM u)) AND j.id = u.id AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $7
-                  AND j.attempt = u.attempt AND coalesce(u.claim = {CLAIM_STAMP_J}, true)"
+                  AND j.attempt = u.attempt AND {CLAIM_MATCHES}"
             ),
             // Due rows become available; other nodes are told which queues got work. The next
             // due time lets the stager sleep exactly until then.
@@ -329,13 +329,16 @@ impl Statements {
 /// `ExecutingRow::claim`).
 const CLAIM_STAMP: &str = "coalesce((extract(epoch FROM attempted_at) * 1000000)::bigint, 0)";
 
-/// The columns of a [`crate::engine::FetchedJob`], as `row::fetched_job` reads them; `claim` is
-/// [`CLAIM_STAMP`] of the row just claimed.
+/// The columns of a [`crate::engine::FetchedJob`], as `row::fetched_job` reads them. The claim
+/// stamp ([`CLAIM_STAMP`]) is computed from `attempted_at` by the client: the same microseconds,
+/// without a numeric `extract` per row, which took about a quarter of a 400-row fetch's time
+/// (measured in psql: 7.4-12.2 ms with it, 5.1-9.2 ms without).
 pub(super) const FETCHED_COLUMNS: &str = "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, \
-     scheduled_at, priority, coalesce((extract(epoch FROM attempted_at) * 1000000)::bigint, 0) AS claim";
+     scheduled_at, priority, attempted_at AS claimed_at";
 
-/// [`CLAIM_STAMP`] of the row `j` a result is written to.
-const CLAIM_STAMP_J: &str = "coalesce((extract(epoch FROM j.attempted_at) * 1000000)::bigint, 0)";
+/// A result's claim guard: the claim it names (its time, `u.claim`, sent as a timestamp) is the
+/// row's, compared as timestamps for the same reason; no claim named, no check.
+const CLAIM_MATCHES: &str = "(u.claim IS NULL OR j.attempted_at = u.claim)";
 
 /// The cursor parameters of a fetch without and with a global limit.
 const AFTER_4: &str = "($4::smallint, $5::timestamptz, $6::bigint)";
