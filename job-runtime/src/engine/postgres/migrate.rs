@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "finished_idx", include_str!("../../../migrations/postgres/0003_finished_idx.sql")),
     (4, "attempts_left", include_str!("../../../migrations/postgres/0004_attempts_left.sql")),
     (5, "nodes_connected_since", include_str!("../../../migrations/postgres/0005_nodes_connected_since.sql")),
+    (6, "prune_idx", include_str!("../../../migrations/postgres/0006_prune_idx.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

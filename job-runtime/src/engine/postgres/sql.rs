@@ -272,11 +272,16 @@ impl Statements {
                 SELECT id FROM moved WHERE (SELECT count(*) FROM notified) >= 0"
             ),
             prune: format!(
+                // The first two conditions are what `jobs_prune_idx` (migration 6) serves: only
+                // rows older than the shortest retention are read; the others pick the due ones.
                 "WITH doomed AS MATERIALIZED (
                     SELECT id FROM {s}.jobs
-                    WHERE (state = 'completed' AND completed_at < now() - $1 * interval '1 millisecond')
+                    WHERE state IN ('completed', 'discarded', 'cancelled')
+                      AND coalesce(completed_at, cancelled_at, discarded_at)
+                          < now() - LEAST($1, $2, $3) * interval '1 millisecond'
+                      AND ((state = 'completed' AND completed_at < now() - $1 * interval '1 millisecond')
                        OR (state = 'cancelled' AND cancelled_at < now() - $2 * interval '1 millisecond')
-                       OR (state = 'discarded' AND discarded_at < now() - $3 * interval '1 millisecond')
+                       OR (state = 'discarded' AND discarded_at < now() - $3 * interval '1 millisecond'))
                     LIMIT $4
                     FOR UPDATE SKIP LOCKED
                 )
