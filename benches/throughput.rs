@@ -228,14 +228,45 @@ async fn insert_single(a: &Args) {
         db.insert(Noop { n: i as u64 }).await.unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
+    // The floor of one-by-one inserts, in the same run: the same calls as a bare hand-written
+    // single-row INSERT (one commit each), and the same with the wake-up notification jobsmith
+    // sends, which tells how much of any gap is the notification itself.
+    let (bare, notifying) = match db.pool() {
+        Pool::Postgres(_) => {
+            let bare = insert_single_by_hand(a, n, false).await;
+            let notifying = insert_single_by_hand(a, n, true).await;
+            (json!(bare.round()), json!(notifying.round()))
+        }
+        Pool::Sqlite(_) => (json!(null), json!(null)),
+    };
     report(
         "insert-single",
         n as f64 / secs,
         "jobs/s",
-        json!({"jobs": n, "seconds": secs}),
+        json!({"jobs": n, "seconds": secs, "by_hand_jobs_per_s": bare, "by_hand_with_notify_jobs_per_s": notifying}),
         a,
         db.engine().name(),
     );
+}
+
+/// `n` bare single-row inserts of the same jobs, each its own commit, optionally notifying as
+/// jobsmith does; jobs/s.
+async fn insert_single_by_hand(a: &Args, n: usize, notify: bool) -> f64 {
+    let db = fresh(&a.url).await;
+    let Pool::Postgres(pool) = db.pool().clone() else { unreachable!() };
+    let sql = if notify {
+        "WITH ins AS (INSERT INTO jobsmith.jobs (state, worker, queue, args, max_attempts)
+                      VALUES ('available', 'noop', 'bench', $1, 1) RETURNING id, queue)
+         SELECT id, pg_notify('jobsmith_signal', 'a:' || queue)::text FROM ins"
+    } else {
+        "INSERT INTO jobsmith.jobs (state, worker, queue, args, max_attempts) VALUES ('available', 'noop', 'bench', $1, 1)"
+    };
+    let start = Instant::now();
+    for i in 0..n {
+        let args = serde_json::to_value(Noop { n: i as u64 }).unwrap();
+        sqlx::query(sql).bind(args).execute(&pool).await.unwrap();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
 }
 
 async fn insert_bulk(a: &Args) {
