@@ -7,3 +7,4 @@
 -- it finishes.
 CREATE INDEX jobs_prune_idx ON __SCHEMA__.jobs ((coalesce(completed_at, cancelled_at, discarded_at)))
     WHERE state IN ('completed', 'discarded', 'cancelled');
+
