@@ -80,3 +80,28 @@ conformance! {
         assert!(stats.windows(2).all(|w| w[0].minute < w[1].minute));
     }
 }
+
+conformance! {
+    /// The gauges' frequent count gives the same numbers as counting every state, without the
+    /// finished ones.
+    async fn counting_unfinished_jobs_matches_counting_by_state(db) {
+        for n in 0..5 {
+            db.insert(A { n }).await.unwrap();
+        }
+        for i in 0..3 {
+            db.insert(B { s: format!("{i}") }.schedule_in(Duration::from_secs(600))).await.unwrap();
+        }
+        let rt = db.runtime().queue("default", 2).start().await.unwrap();
+        db.wait_state_count(JobState::Completed, 5).await;
+        rt.shutdown().await.unwrap();
+        db.insert(A { n: 9 }).await.unwrap();
+
+        let mut all = db.engine().count_by_state().await.unwrap();
+        all.retain(|c| !c.state.is_final());
+        let mut unfinished = db.engine().count_unfinished().await.unwrap();
+        all.sort_by(|a, b| (&a.queue, a.state.as_str()).cmp(&(&b.queue, b.state.as_str())));
+        unfinished.sort_by(|a, b| (&a.queue, a.state.as_str()).cmp(&(&b.queue, b.state.as_str())));
+        assert_eq!(unfinished, all);
+        assert_eq!(unfinished.iter().map(|c| c.count).sum::<i64>(), 4, "{unfinished:?}");
+    }
+}

@@ -40,4 +40,13 @@ pub trait Administration: Send + Sync + 'static {
 
     /// Job counts per queue and state, for status views and tests.
     async fn count_by_state(&self) -> Result<Vec<StateCount>>;
+
+    /// [`Administration::count_by_state`] for the states a job can still leave (available,
+    /// scheduled, executing, retryable). An engine whose finished rows are many should answer it
+    /// without reading them (the gauges ask every few seconds; the finished counts rarely).
+    async fn count_unfinished(&self) -> Result<Vec<StateCount>> {
+        let mut counts = self.count_by_state().await?;
+        counts.retain(|c| !c.state.is_final());
+        Ok(counts)
+    }
 }

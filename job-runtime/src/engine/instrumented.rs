@@ -166,6 +166,9 @@ impl Administration for Instrumented {
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         traced!(self, "count_by_state", self.0.count_by_state())
     }
+    async fn count_unfinished(&self) -> Result<Vec<StateCount>> {
+        traced!(self, "count_unfinished", self.0.count_unfinished())
+    }
 }
 
 impl Engine for Instrumented {

@@ -189,7 +189,7 @@ async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>
 
     supervisor.service(Phase::Services, &shared, services::rescuer::Rescuer { config: config.into() });
     supervisor.service(Phase::Services, &shared, services::pruner::Pruner { config: config.into() });
-    let gauges = services::gauges::Gauges { config: config.into(), previous: Default::default() };
+    let gauges = services::gauges::Gauges::new(config.into());
     supervisor.service(Phase::Services, &shared, gauges);
     if !cron.is_empty() {
         let cron = services::cron::Cron { config: config.into(), entries: Arc::new(cron) };

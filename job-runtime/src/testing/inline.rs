@@ -149,6 +149,9 @@ impl Administration for InlineEngine {
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         self.inner.count_by_state().await
     }
+    async fn count_unfinished(&self) -> Result<Vec<StateCount>> {
+        self.inner.count_unfinished().await
+    }
 }
 
 impl Engine for InlineEngine {

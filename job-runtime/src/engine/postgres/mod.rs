@@ -544,7 +544,18 @@ impl Administration for PostgresEngine {
     }
 
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
-        let rows = sqlx::query(AssertSqlSafe(self.sql.count_by_state.clone())).fetch_all(&self.pool).await?;
+        self.counts(&self.sql.count_by_state).await
+    }
+
+    async fn count_unfinished(&self) -> Result<Vec<StateCount>> {
+        self.counts(&self.sql.count_unfinished).await
+    }
+}
+
+impl PostgresEngine {
+    /// Runs a statement answering (queue, state, n) rows.
+    async fn counts(&self, sql: &str) -> Result<Vec<StateCount>> {
+        let rows = sqlx::query(AssertSqlSafe(sql.to_string())).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| StateCount::from_stored(r.try_get("queue")?, r.try_get("state")?, r.try_get("n")?))
             .collect()

@@ -174,6 +174,28 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
     }
 }
 
+/// The gauges' frequent count (`count_unfinished`) reads the partial indexes, not the finished
+/// rows, on a table that is mostly history.
+#[tokio::test]
+async fn counting_unfinished_jobs_reads_no_finished_rows() {
+    let (mut conn, schema) = migrated_schema("unfinished").await;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {schema}.jobs (worker, queue, state, attempt, attempted_by, completed_at, scheduled_at)
+         SELECT 'w', 'q', (CASE WHEN g <= 150 THEN (ARRAY['available', 'scheduled', 'executing'])[1 + g % 3]
+                                ELSE 'completed' END)::{schema}.job_state,
+                1, 'n', CASE WHEN g > 150 THEN now() END, now() + CASE WHEN g % 3 = 1 THEN interval '1 hour' ELSE interval '0' END
+         FROM generate_series(1, 50000) g"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(AssertSqlSafe(format!("ANALYZE {schema}.jobs"))).execute(&mut conn).await.unwrap();
+    let sql = Statements::new(&schema);
+    let plan = plan_of(&mut conn, &sql.count_unfinished, "int", "0").await;
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await.unwrap();
+    assert!(!plan.contains("Seq Scan on jobs"), "count_unfinished reads the whole table:\n{plan}");
+}
+
 /// The relaxed fetch turns `synchronous_commit` off for its own transaction only (also when it
 /// takes nothing, when there is nothing to flush anyway); the durable one leaves it alone; nothing
 /// leaks into the session (a pooled connection goes back to its next user unchanged).

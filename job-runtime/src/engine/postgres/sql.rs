@@ -16,6 +16,7 @@ pub(super) struct Statements {
     pub(super) retry: String,
     pub(super) get_job: String,
     pub(super) count_by_state: String,
+    pub(super) count_unfinished: String,
     pub(super) fetch_limited: String,
     pub(super) fetch_after: String,
     pub(super) fetch_limited_after: String,
@@ -325,6 +326,16 @@ impl Statements {
             ),
             count_by_state: format!(
                 "SELECT queue, state::text AS state, count(*) AS n FROM {s}.jobs GROUP BY queue, state ORDER BY queue, state"
+            ),
+            // One arm per state, each matching one partial index's predicate, so no finished row
+            // is read: counting by state over the whole table read 1,000,000 rows of history in
+            // 0.29 s, on the leader every gauge interval.
+            count_unfinished: format!(
+                "SELECT queue, state, count(*) AS n FROM (
+                    SELECT queue, 'available' AS state FROM {s}.jobs WHERE state = 'available'
+                    UNION ALL SELECT queue, 'executing' FROM {s}.jobs WHERE state = 'executing'
+                    UNION ALL SELECT queue, state::text FROM {s}.jobs WHERE state IN ('scheduled', 'retryable')
+                ) unfinished GROUP BY queue, state ORDER BY queue, state"
             ),
         }
     }
