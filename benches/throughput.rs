@@ -613,12 +613,7 @@ async fn floor_once(
 ) -> (f64, serde_json::Value) {
     let db = fresh(&a.url).await;
     let Pool::Postgres(pool) = db.pool().clone() else { unreachable!() };
-    let mut i = 0;
-    while i < a.jobs {
-        let n = 5_000.min(a.jobs - i);
-        db.insert_all(noop_jobs(i, n)).await.unwrap();
-        i += n;
-    }
+    queue_noops(&db, a.jobs).await;
     let wal_before = wal_position(&db).await;
     let start = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<i64>>();
@@ -904,12 +899,7 @@ async fn sqlite_floor(a: &Args) -> f64 {
 async fn sqlite_floor_once(a: &Args, batch: usize) -> f64 {
     let db = fresh(&a.url).await;
     let Pool::Sqlite(pool) = db.pool().clone() else { unreachable!() };
-    let mut i = 0;
-    while i < a.jobs {
-        let n = 5_000.min(a.jobs - i);
-        db.insert_all(noop_jobs(i, n)).await.unwrap();
-        i += n;
-    }
+    queue_noops(&db, a.jobs).await;
     let mut conn = pool.acquire().await.unwrap();
     let now = || chrono::Utc::now().timestamp_millis();
     let start = Instant::now();
