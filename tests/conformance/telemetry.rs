@@ -91,6 +91,18 @@ conformance! {
             one.then_some(())
         })
         .await;
+        // Finished states are counted on every 30th pass only (gauges.rs); the passes between
+        // must still set the last count. A snapshot drains what was set, so a pass that set it
+        // shows as one more 1 in the history: several passes later (both engines' runtimes add
+        // to the pass counter, so twice as many), more 1s than the one full pass gave.
+        let passes = || counter(jobsmith::telemetry::SERVICE_PASSES, &[("service", "gauges"), ("outcome", "ok")]);
+        let after = passes();
+        wait_for("six more gauge passes", LONG, || async { (passes() >= after + 6).then_some(()) }).await;
+        seen(MetricKind::Gauge, jobsmith::telemetry::JOBS, &[("queue", q), ("state", "completed")], |s| {
+            let first = s.gauges.iter().position(|g| *g == 1.0).expect("seen above");
+            let later = s.gauges[first + 1..].iter().filter(|g| **g == 1.0).count();
+            assert!(later >= 2, "the passes between full counts did not set the completed gauge: {:?}", s.gauges);
+        });
         rt.shutdown().await.unwrap();
 
         use jobsmith::telemetry::*;
