@@ -30,8 +30,9 @@ pub const RUN_TIME: &str = "jobsmith_job_run_seconds";
 /// Gauge: jobs per state per queue, refreshed by the leader. Labels: queue, state.
 pub const JOBS: &str = "jobsmith_jobs";
 
-pub(crate) fn inserted(queue: &str, worker: &str) {
-    metrics::counter!(INSERTED, "queue" => queue.to_string(), "worker" => worker.to_string()).increment(1);
+pub(crate) fn inserted(queue: &str, worker: &str, count: u64) {
+    metrics::counter!(INSERTED, "queue" => queue.to_string(), "worker" => worker.to_string())
+        .increment(count);
 }
 
 /// Records one finished attempt.

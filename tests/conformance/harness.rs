@@ -110,6 +110,21 @@ impl TestDb {
         }
     }
 
+    /// Runs one SQL statement on SQLite with its CHECK constraints ignored (on one connection),
+    /// to write a row the schema would refuse, as a tool that bypassed it might have.
+    pub async fn exec_unchecked(&self, sql: &str) {
+        #[cfg(feature = "sqlite")]
+        if let Pool::Sqlite(p) = self.db.pool() {
+            let mut conn = p.acquire().await.unwrap();
+            sqlx::query("PRAGMA ignore_check_constraints = ON").execute(&mut *conn).await.unwrap();
+            let done =
+                sqlx::query(AssertSqlSafe(sql.replace("{jobs}", "jobsmith_jobs"))).execute(&mut *conn).await;
+            sqlx::query("PRAGMA ignore_check_constraints = OFF").execute(&mut *conn).await.unwrap();
+            return done.map(drop).unwrap();
+        }
+        panic!("exec_unchecked is for SQLite: {sql}")
+    }
+
     /// Runs one SQL statement that may be refused, and returns the database's message if it is;
     /// `{jobs}` as in [`TestDb::exec`].
     pub async fn try_exec(&self, sql: &str) -> Result<(), String> {

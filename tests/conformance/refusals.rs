@@ -70,18 +70,20 @@ conformance! {
                 "ALTER TABLE {jobs} DROP CONSTRAINT waiting_has_attempt_left",
                 "DELETE FROM jobsmith.jobsmith_migrations WHERE version = 4",
             ]),
-            Kind::Sqlite => (3, &[
-                "DROP TRIGGER jobsmith_jobs_waiting_has_attempt_left_insert",
-                "DROP TRIGGER jobsmith_jobs_waiting_has_attempt_left_update",
-                "DELETE FROM jobsmith_migrations WHERE version = 3",
-            ]),
+            // The rule is a CHECK of the table since migration 5 (a rebuild of the table); the
+            // row that breaks it is written with CHECK constraints ignored, on one connection.
+            Kind::Sqlite => (5, &["DELETE FROM jobsmith_migrations WHERE version = 5"]),
         };
         for sql in undo {
             db.exec(sql).await;
         }
         let stuck = db.insert(job()).await.unwrap().job.id;
         let fine = db.insert(job()).await.unwrap().job.id;
-        db.exec(&format!("UPDATE {{jobs}} SET attempt = max_attempts WHERE id = {stuck}")).await;
+        let break_rule = format!("UPDATE {{jobs}} SET attempt = max_attempts WHERE id = {stuck}");
+        match db.kind {
+            Kind::Postgres => db.exec(&break_rule).await,
+            Kind::Sqlite => db.exec_unchecked(&break_rule).await,
+        }
         db.migrate().await.unwrap();
 
         let row = db.job(stuck).await;

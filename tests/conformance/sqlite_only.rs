@@ -79,6 +79,34 @@ async fn sqlite_migrations_are_idempotent_and_refuse_a_newer_schema() {
     assert!(err.contains("newer than this jobsmith"), "{err}");
 }
 
+/// Migration 5 rebuilds the jobs table (to turn triggers into a CHECK): every row and column
+/// survives, the indexes are back, and the ids of rows pruned before it are not given out again.
+#[tokio::test]
+async fn the_table_rebuild_of_migration_5_keeps_rows_indexes_and_the_id_sequence() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let p = Probe::new();
+    let kept = db.insert(record(&p, "kept", 0)).await.unwrap().job;
+    let pruned = db.insert(record(&p, "pruned", 0)).await.unwrap().job.id;
+    db.exec(&format!("UPDATE {{jobs}} SET errors = '[{{\"e\":1}}]', attempt = 1 WHERE id = {}", kept.id))
+        .await;
+    db.exec(&format!("DELETE FROM {{jobs}} WHERE id = {pruned}")).await;
+    db.exec("DELETE FROM jobsmith_migrations WHERE version = 5").await;
+    db.migrate().await.unwrap();
+
+    let row = db.job(kept.id).await;
+    assert_eq!((row.args, row.attempt, row.errors.len()), (kept.args, 1, 1), "the row was copied whole");
+    let next = db.insert(record(&p, "next", 0)).await.unwrap().job.id;
+    assert!(next > pruned, "id {next} was given out again (the pruned row had {pruned})");
+    let indexes = db
+        .scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobsmith_jobs'
+               AND name IN ('jobsmith_jobs_fetch', 'jobsmith_jobs_stage', 'jobsmith_jobs_unique', 'jobsmith_jobs_executing')",
+        )
+        .await;
+    assert_eq!(indexes, 4);
+    assert_eq!(db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").await, 0);
+}
+
 #[tokio::test]
 async fn the_engine_is_chosen_from_the_url() {
     let err = Db::connect("mysql://localhost/x").await.unwrap_err().to_string();

@@ -56,9 +56,20 @@ pub(crate) async fn insert(
     insert: impl Future<Output = Result<Vec<InsertedJob>>>,
 ) -> Result<Vec<InsertedJob>> {
     let rows = insert.instrument(span("insert", engine)).await.map_err(|e| e.or_not_migrated(schema))?;
-    for r in rows.iter().filter(|r| !r.conflict) {
-        crate::telemetry::inserted(&r.job.queue, &r.job.worker);
-        tracing::debug!(target: "jobsmith", job_id = r.job.id, queue = %r.job.queue, worker = %r.job.worker, state = %r.job.state, "job inserted");
+    // One counter update per run of rows of the same queue and worker, not one per row: a bulk
+    // insert of one kind costs one label lookup, not thousands.
+    let mut new = rows.iter().filter(|r| !r.conflict).peekable();
+    while let Some(first) = new.next() {
+        let mut count = 1;
+        while new.next_if(|r| r.job.queue == first.job.queue && r.job.worker == first.job.worker).is_some() {
+            count += 1;
+        }
+        crate::telemetry::inserted(&first.job.queue, &first.job.worker, count);
+    }
+    if tracing::enabled!(target: "jobsmith", tracing::Level::DEBUG) {
+        for r in rows.iter().filter(|r| !r.conflict) {
+            tracing::debug!(target: "jobsmith", job_id = r.job.id, queue = %r.job.queue, worker = %r.job.worker, state = %r.job.state, "job inserted");
+        }
     }
     Ok(rows)
 }

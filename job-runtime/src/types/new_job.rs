@@ -46,6 +46,23 @@ impl NewJob {
         &self.args
     }
 
+    /// Whether `jobs` are a batch of one kind: all like the first (worker, queue, priority and
+    /// attempt count), due now, no meta, tags or unique key. What `insert_all` of one job type
+    /// usually sends, and what the engines insert with the args as the only per-row value.
+    pub(crate) fn all_of_one_kind(jobs: &[NewJob]) -> bool {
+        let Some(first) = jobs.first() else { return false };
+        jobs.iter().all(|j| {
+            j.worker == first.worker
+                && j.queue == first.queue
+                && j.priority == first.priority
+                && j.max_attempts == first.max_attempts
+                && j.schedule == Schedule::Now
+                && j.unique_key.is_none()
+                && j.tags.is_empty()
+                && j.meta.as_object().is_some_and(|m| m.is_empty())
+        })
+    }
+
     /// Delay in milliseconds from the database's `now()` (0 for "now"), or the absolute time.
     pub(crate) fn schedule_parts(&self) -> (Option<i64>, Option<DateTime<Utc>>) {
         match self.schedule {
@@ -63,4 +80,37 @@ pub struct InsertedJob {
     pub job: JobRow,
     /// True when a unique job of the same key already existed and no row was added.
     pub conflict: bool,
+}
+
+impl InsertedJob {
+    /// The new row of `job`, from its input and what only the database knew: its id, due time
+    /// and the insert's now (its `inserted_at`; due after it means scheduled). Engines build it
+    /// this way instead of reading back every column they just wrote.
+    pub(crate) fn new_row(job: NewJob, id: i64, scheduled_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        use super::JobState;
+        InsertedJob {
+            job: JobRow {
+                id,
+                state: if scheduled_at > now { JobState::Scheduled } else { JobState::Available },
+                queue: job.queue,
+                worker: job.worker.to_string(),
+                args: job.args,
+                meta: job.meta,
+                tags: job.tags,
+                errors: Vec::new(),
+                attempt: 0,
+                max_attempts: job.max_attempts,
+                priority: job.priority,
+                inserted_at: now,
+                scheduled_at,
+                attempted_at: None,
+                attempted_by: None,
+                completed_at: None,
+                discarded_at: None,
+                cancelled_at: None,
+                unreadable: None,
+            },
+            conflict: false,
+        }
+    }
 }

@@ -8,7 +8,7 @@ use sqlx::AssertSqlSafe;
 use super::row::job_row;
 use super::sql::JOB_COLUMNS;
 use crate::error::{Error, Result};
-use crate::types::{InsertedJob, JobRow, JobState, NewJob, Schedule};
+use crate::types::{InsertedJob, NewJob};
 
 /// The insert statement for `s`.
 ///
@@ -103,21 +103,6 @@ fn uniform_statement(s: &str) -> String {
     )
 }
 
-/// Whether `jobs` fit [`uniform_statement`]: all like the first, due now, nothing optional set.
-fn uniform(jobs: &[NewJob]) -> bool {
-    let Some(first) = jobs.first() else { return false };
-    jobs.iter().all(|j| {
-        j.worker == first.worker
-            && j.queue == first.queue
-            && j.priority == first.priority
-            && j.max_attempts == first.max_attempts
-            && j.schedule == Schedule::Now
-            && j.unique_key.is_none()
-            && j.tags.is_empty()
-            && j.meta.as_object().is_some_and(|m| m.is_empty())
-    })
-}
-
 /// Inserts a batch of one kind (see [`uniform_statement`]).
 async fn insert_uniform<'c, E>(executor: E, schema: &str, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>>
 where
@@ -140,7 +125,7 @@ where
     if ids.len() != jobs.len() {
         return Err(Error::Unexpected(format!("insert of {} jobs returned {} ids", jobs.len(), ids.len())));
     }
-    Ok(jobs.into_iter().zip(ids).map(|(job, id)| inserted_from(job, id, now, now)).collect())
+    Ok(jobs.into_iter().zip(ids).map(|(job, id)| InsertedJob::new_row(job, id, now, now)).collect())
 }
 
 /// The columns of one insert, as arrays for `unnest`.
@@ -233,37 +218,8 @@ where
     Ok(jobs
         .into_iter()
         .zip(ids.into_iter().zip(due))
-        .map(|(job, (id, scheduled_at))| inserted_from(job, id, scheduled_at, now))
+        .map(|(job, (id, scheduled_at))| InsertedJob::new_row(job, id, scheduled_at, now))
         .collect())
-}
-
-/// The inserted row of `job`, from its input and what only the database knew: its id, due time
-/// and the statement's `now()` (its `inserted_at`; due after it means scheduled).
-fn inserted_from(job: NewJob, id: i64, scheduled_at: DateTime<Utc>, now: DateTime<Utc>) -> InsertedJob {
-    InsertedJob {
-        job: JobRow {
-            id,
-            state: if scheduled_at > now { JobState::Scheduled } else { JobState::Available },
-            queue: job.queue,
-            worker: job.worker.to_string(),
-            args: job.args,
-            meta: job.meta,
-            tags: job.tags,
-            errors: Vec::new(),
-            attempt: 0,
-            max_attempts: job.max_attempts,
-            priority: job.priority,
-            inserted_at: now,
-            scheduled_at,
-            attempted_at: None,
-            attempted_by: None,
-            completed_at: None,
-            discarded_at: None,
-            cancelled_at: None,
-            unreadable: None,
-        },
-        conflict: false,
-    }
 }
 
 /// The insert statement for one job without a unique key, the most common call (`db.insert`,
@@ -308,7 +264,7 @@ where
     let id: i64 = row.try_get("id")?;
     let scheduled_at: DateTime<Utc> = row.try_get("scheduled_at")?;
     let now: DateTime<Utc> = row.try_get("inserted_at")?;
-    Ok(inserted_from(job, id, scheduled_at, now))
+    Ok(InsertedJob::new_row(job, id, scheduled_at, now))
 }
 
 pub(super) async fn insert_jobs<'c, E>(
@@ -324,7 +280,7 @@ where
             let job = jobs.into_iter().next().expect("one job");
             return Ok(vec![insert_one(executor, schema, job).await?]);
         }
-        if uniform(&jobs) {
+        if NewJob::all_of_one_kind(&jobs) {
             return insert_uniform(executor, schema, jobs).await;
         }
         return insert_plain(executor, schema, jobs).await;
