@@ -95,7 +95,7 @@ impl RuntimeBuilder {
     /// frees instead of after a round trip); 0 claims only for free slots.
     ///
     /// Without this call a queue sizes that buffer itself: twice the jobs its slots finish
-    /// during one fetch, from running averages of its job and fetch times, at most 8 per slot.
+    /// during one fetch, from running averages of its job and fetch times, at most 32 per slot.
     /// Many short jobs get a buffer that hides the fetch's round trip; jobs much longer than a
     /// fetch get none (ADR 14). Set it only to bound the buffer differently.
     ///

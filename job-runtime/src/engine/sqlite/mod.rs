@@ -166,8 +166,8 @@ pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-/// Rows sqlx may buffer between its worker thread and the caller: more than a fetch takes (at most
-/// 8 per slot of a queue; a queue of 512 slots would stop the statement once per 4,096 rows).
+/// Rows sqlx may buffer between its worker thread and the caller: more than one fetch returns
+/// (at most the runtime's fetch batch, 1,000 by default).
 const ROW_BUFFER: usize = 4096;
 
 /// Opens a pool the way the engine wants it: WAL, a 30 s busy timeout, the file created if
