@@ -58,36 +58,62 @@ impl PostgresEngine {
     }
 }
 
-/// A claim stamp (microseconds since the epoch) as the claim's time, which the result statements
-/// compare with `attempted_at`.
-fn claim_time(claim: Option<i64>) -> Option<DateTime<Utc>> {
-    claim.and_then(DateTime::from_timestamp_micros)
+/// A claim stamp (microseconds since the epoch) as the claim's time in RFC 3339 with every
+/// microsecond, which the result statements compare with `attempted_at`.
+fn claim_time(claim: Option<i64>) -> serde_json::Value {
+    claim
+        .and_then(DateTime::from_timestamp_micros)
+        .map_or(serde_json::Value::Null, |t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into())
 }
 
-/// The columns of one ack, as parallel arrays for `unnest`.
+/// The input of a result statement: the ids, and each one's values in a JSON object keyed by id
+/// (see `ack_completed` in `sql.rs`). A second result for an id already here is left out, so the
+/// first wins, as when each result had its own statement.
 #[derive(Default)]
-struct AckArrays {
+struct AckInput {
     ids: Vec<i64>,
-    states: Vec<&'static str>,
-    delays: Vec<Option<i64>>,
-    errors: Vec<Option<String>>,
-    refunds: Vec<i32>,
-    attempts: Vec<i32>,
-    claims: Vec<Option<DateTime<Utc>>>,
-    stamps: Vec<Option<&'static str>>,
+    guard: serde_json::Map<String, serde_json::Value>,
 }
 
-impl AckArrays {
-    fn push(&mut self, ack: &Ack) {
+impl AckInput {
+    fn push(&mut self, id: i64, values: serde_json::Value) {
+        if let serde_json::map::Entry::Vacant(e) = self.guard.entry(id.to_string()) {
+            e.insert(values);
+            self.ids.push(id);
+        }
+    }
+
+    /// A completion: [attempt, claim].
+    fn completed(&mut self, ack: &Ack) {
+        self.push(ack.id, serde_json::json!([ack.attempt, claim_time(ack.claim)]));
+    }
+
+    /// Any result: [state, delay in ms, error, refund, attempt, claim, stamp column].
+    fn general(&mut self, ack: &Ack) {
         let plan = AckPlan::of(&ack.kind);
-        self.ids.push(ack.id);
-        self.states.push(plan.state.as_str());
-        self.delays.push(plan.delay_ms());
-        self.errors.push(plan.error.map(str::to_string));
-        self.refunds.push(plan.refund_count());
-        self.attempts.push(ack.attempt as i32);
-        self.claims.push(claim_time(ack.claim));
-        self.stamps.push(plan.stamp_column());
+        let values = serde_json::json!([
+            plan.state.as_str(),
+            plan.delay_ms(),
+            plan.error,
+            plan.refund_count(),
+            ack.attempt,
+            claim_time(ack.claim),
+            plan.stamp_column(),
+        ]);
+        self.push(ack.id, values);
+    }
+
+    async fn write(self, pool: &sqlx::PgPool, sql: &str, node: &str) -> Result<u64> {
+        if self.ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(sqlx::query(AssertSqlSafe(sql.to_string()))
+            .bind(&self.ids)
+            .bind(serde_json::Value::Object(self.guard))
+            .bind(node)
+            .execute(pool)
+            .await?
+            .rows_affected())
     }
 }
 
@@ -140,46 +166,17 @@ impl RuntimeOps for PostgresEngine {
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         // Completions (nearly all results) go through their own statement (see `ack_completed`),
         // everything else through the general one.
-        let mut completed_ids = Vec::new();
-        let mut completed_attempts = Vec::new();
-        let mut completed_claims = Vec::new();
-        let mut a = AckArrays::default();
+        let mut completed = AckInput::default();
+        let mut other = AckInput::default();
         for ack in acks {
             if matches!(ack.kind, AckKind::Complete) {
-                completed_ids.push(ack.id);
-                completed_attempts.push(ack.attempt as i32);
-                completed_claims.push(claim_time(ack.claim));
+                completed.completed(ack);
             } else {
-                a.push(ack);
+                other.general(ack);
             }
         }
-        let mut written = 0;
-        if !completed_ids.is_empty() {
-            written += sqlx::query(AssertSqlSafe(self.sql.ack_completed.clone()))
-                .bind(&completed_ids)
-                .bind(&completed_attempts)
-                .bind(node)
-                .bind(&completed_claims)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        }
-        if a.ids.is_empty() {
-            return Ok(written);
-        }
-        let done = sqlx::query(AssertSqlSafe(self.sql.ack.clone()))
-            .bind(&a.ids)
-            .bind(&a.states)
-            .bind(&a.delays)
-            .bind(&a.errors)
-            .bind(&a.refunds)
-            .bind(&a.attempts)
-            .bind(node)
-            .bind(&a.claims)
-            .bind(&a.stamps)
-            .execute(&self.pool)
-            .await?;
-        Ok(written + done.rows_affected())
+        let written = completed.write(&self.pool, &self.sql.ack_completed, node).await?;
+        Ok(written + other.write(&self.pool, &self.sql.ack, node).await?)
     }
 
     async fn stage(&self, limit: u32) -> Result<StageReport> {

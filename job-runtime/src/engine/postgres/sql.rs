@@ -68,45 +68,49 @@ impl Statements {
             // executed, until vacuum) make each write slower than the last; measured: 200-600 ms
             // per 1,000 results mid burn-down instead of about 10 ms.
             // The common result, completed without error, for many rows. The rows are reached
-            // by `id = ANY(ARRAY(SELECT ...))` over the materialized input, whose size the
-            // planner cannot know (an init plan, even in a custom plan), so it always takes the
-            // primary key; the input is then hash-joined to the few rows found. Joining
-            // `unnest($1, ...)` directly let a custom plan, which sees the array's length,
-            // choose a scan of the whole table (measured: 317 ms for 1,000 results in a
-            // 100,000-row table); looking each row's attempt up with `array_position($1, id)`
-            // instead, as this statement did before, costs a scan of the array per row
-            // (20 ms against 7-10 ms for 1,000 results, measured side by side).
+            // by `id = ANY(ARRAY(SELECT unnest($1)))`, an init plan whose size the planner cannot
+            // know (even in a custom plan), so it always takes the primary key; joining
+            // `unnest($1, ...)` directly let a custom plan that sees the array's length choose a
+            // scan of the whole table (measured: 317 ms for 1,000 results in a 100,000-row
+            // table). Each row's expected attempt and claim are looked up in $2, a JSON object
+            // keyed by id: no join at all. Joining the input back (a materialized CTE) let a
+            // generic plan on a table of mostly finished rows, whose statistics say nothing
+            // executes, rescan the input once per row: 1,000 x 1,000 comparisons, 78 ms per
+            // 1,000 results with 1,000,000 rows of history against 10 ms on an empty table
+            // (pg_stat_statements, docs/benchmarks.md); and `array_position($1, id)` per row,
+            // as this statement did before that, scans the array per row too.
             ack_completed: format!(
-                "WITH u AS MATERIALIZED (
-                    SELECT * FROM unnest($1::bigint[], $2::int[], $4::timestamptz[]) AS u(id, attempt, claim)
-                )
-                UPDATE {s}.jobs j SET state = 'completed', completed_at = now()
-                FROM u
-                WHERE j.id = ANY(ARRAY(SELECT id FROM u)) AND j.id = u.id
-                  AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $3
-                  AND j.attempt = u.attempt AND {CLAIM_MATCHES}"
+                "UPDATE {s}.jobs j SET state = 'completed', completed_at = now()
+                 WHERE j.id = ANY(ARRAY(SELECT unnest($1::bigint[])))
+                   AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $3
+                   AND j.attempt = ({f0})::int AND {claim}",
+                f0 = guard_field(2, 0),
+                claim = claim_matches(2, 1),
             ),
-            // Every other result, the same way (see `ack_completed`).
+            // Every other result, the same way (see `ack_completed`): $1 the ids, $2 each one's
+            // [state, delay in ms, error, refund, attempt, claim, stamp column].
             ack: format!(
-                "WITH u AS MATERIALIZED (
-                    SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[],
-                                         $6::int[], $8::timestamptz[], $9::text[])
-                        AS u(id, state, delay_ms, error, refund, attempt, claim, stamp)
-                )
-                UPDATE {s}.jobs j SET
-                    state = u.state::{s}.job_state,
-                    scheduled_at = CASE WHEN u.delay_ms IS NULL THEN j.scheduled_at
-                                        ELSE now() + u.delay_ms * interval '1 millisecond' END,
-                    completed_at = CASE WHEN u.stamp = 'completed_at' THEN now() ELSE j.completed_at END,
-                    discarded_at = CASE WHEN u.stamp = 'discarded_at' THEN now() ELSE j.discarded_at END,
-                    cancelled_at = CASE WHEN u.stamp = 'cancelled_at' THEN now() ELSE j.cancelled_at END,
-                    errors = CASE WHEN u.error IS NULL THEN j.errors
+                "UPDATE {s}.jobs j SET
+                    state = ({state})::{s}.job_state,
+                    scheduled_at = CASE WHEN ({delay}) IS NULL THEN j.scheduled_at
+                                        ELSE now() + ({delay})::bigint * interval '1 millisecond' END,
+                    completed_at = CASE WHEN ({stamp}) = 'completed_at' THEN now() ELSE j.completed_at END,
+                    discarded_at = CASE WHEN ({stamp}) = 'discarded_at' THEN now() ELSE j.discarded_at END,
+                    cancelled_at = CASE WHEN ({stamp}) = 'cancelled_at' THEN now() ELSE j.cancelled_at END,
+                    errors = CASE WHEN ({error}) IS NULL THEN j.errors
                                   ELSE array_append(j.errors, jsonb_build_object(
-                                      'attempt', j.attempt, 'at', now(), 'error', u.error)) END,
-                    attempt = j.attempt - u.refund
-                FROM u
-                WHERE j.id = ANY(ARRAY(SELECT id FROM u)) AND j.id = u.id AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $7
-                  AND j.attempt = u.attempt AND {CLAIM_MATCHES}"
+                                      'attempt', j.attempt, 'at', now(), 'error', ({error}))) END,
+                    attempt = j.attempt - ({refund})::int
+                 WHERE j.id = ANY(ARRAY(SELECT unnest($1::bigint[])))
+                   AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $3
+                   AND j.attempt = ({attempt})::int AND {claim}",
+                state = guard_field(2, 0),
+                delay = guard_field(2, 1),
+                error = guard_field(2, 2),
+                refund = guard_field(2, 3),
+                attempt = guard_field(2, 4),
+                claim = claim_matches(2, 5),
+                stamp = guard_field(2, 6),
             ),
             // Due rows become available; other nodes are told which queues got work. The next
             // due time lets the stager sleep exactly until then.
@@ -354,7 +358,17 @@ pub(super) const FETCHED_COLUMNS: &str = "id, worker, queue, args, meta, tags, a
 
 /// A result's claim guard: the claim it names (its time, `u.claim`, sent as a timestamp) is the
 /// row's, compared as timestamps for the same reason; no claim named, no check.
-const CLAIM_MATCHES: &str = "(u.claim IS NULL OR j.attempted_at = u.claim)";
+/// Field `i` (as text) of the row's entry in the JSON object parameter `$p` of a result
+/// statement, which maps each id to an array of its values.
+fn guard_field(p: u8, i: u8) -> String {
+    format!("${p}::jsonb -> j.id::text ->> {i}")
+}
+
+/// The claim guard: the entry's claim time (field `i`, RFC 3339) is absent or is `attempted_at`.
+fn claim_matches(p: u8, i: u8) -> String {
+    let claim = guard_field(p, i);
+    format!("(({claim}) IS NULL OR j.attempted_at = ({claim})::timestamptz)")
+}
 
 /// The cursor parameters of a fetch without and with a global limit.
 const AFTER_4: &str = "($4::smallint, $5::timestamptz, $6::bigint)";
