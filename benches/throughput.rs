@@ -3,7 +3,8 @@
 //! scenario.
 //!
 //! Scenarios: insert-single, insert-bulk, burn-down, burn-down-relaxed, burn-down-prefetch,
-//! burn-down-prefetch-relaxed, steady, latency, latency-relaxed, floor, or `all`
+//! burn-down-prefetch-relaxed, steady, latency, latency-relaxed, floor, burn-down-vs-floor (the
+//! two interleaved, with the ratio of their medians), or `all`
 //! (the default). `burn-down` uses the queue's defaults; `burn-down-prefetch` lets the queue claim
 //! P jobs ahead of its free slots, once per P given (`--prefetch 100,400`; default C and 4·C);
 //! `-relaxed` runs with `relaxed_fetch_commit(true)` (the prefetch one with the last P). Each scenario runs on a fresh database (PostgreSQL: a new database on
@@ -944,7 +945,9 @@ async fn main() {
         return worker_process(url, &a).await;
     }
     let all = a.scenario == "all";
-    let run = |s: &str| all || a.scenario == s;
+    // `burn-down-vs-floor`: the two interleaved round by round, for the ratio of their medians.
+    let pair = a.scenario == "burn-down-vs-floor";
+    let run = |s: &str| all || a.scenario == s || (pair && (s == "burn-down" || s == "floor"));
     if run("insert-single") {
         insert_single(&a).await;
     }
