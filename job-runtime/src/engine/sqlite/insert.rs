@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use sqlx::AssertSqlSafe;
-use sqlx::sqlite::SqliteConnection;
+use sqlx::sqlite::{SqliteConnection, SqliteQueryResult};
 
 use super::now_ms;
 use super::row::{self, JOB_COLUMNS, job_row};
@@ -86,11 +86,7 @@ async fn insert_chunk(
         .bind(serde_json::to_string(&rows)?)
         .execute(&mut *conn)
         .await?;
-    let n = chunk.len() as i64;
-    if done.rows_affected() != n as u64 {
-        return Err(Error::Unexpected(format!("an insert of {n} jobs wrote {} rows", done.rows_affected())));
-    }
-    let first = done.last_insert_rowid() - n + 1;
+    let first = first_id(&done, chunk.len())?;
     let inserted_at = row::time(now)?;
     chunk
         .into_iter()
@@ -124,17 +120,22 @@ async fn insert_one_kind(
         .bind(serde_json::to_string(&args)?)
         .execute(&mut *conn)
         .await?;
-    let n = jobs.len() as i64;
-    if done.rows_affected() != n as u64 {
-        return Err(Error::Unexpected(format!("an insert of {n} jobs wrote {} rows", done.rows_affected())));
-    }
-    let first_id = done.last_insert_rowid() - n + 1;
+    let first_id = first_id(&done, jobs.len())?;
     let at = row::time(now)?;
     Ok(jobs
         .into_iter()
         .enumerate()
         .map(|(i, job)| InsertedJob::new_row(job, first_id + i as i64, at, at))
         .collect())
+}
+
+/// The id of the first of the `n` rows one insert statement wrote (see [`insert_chunk`] for why
+/// they are consecutive); an error if it wrote another number of rows.
+fn first_id(done: &SqliteQueryResult, n: usize) -> Result<i64> {
+    if done.rows_affected() != n as u64 {
+        return Err(Error::Unexpected(format!("an insert of {n} jobs wrote {} rows", done.rows_affected())));
+    }
+    Ok(done.last_insert_rowid() - n as i64 + 1)
 }
 
 /// When `job` is due, in milliseconds: its absolute time, or now plus its delay.
