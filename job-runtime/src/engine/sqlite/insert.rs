@@ -216,14 +216,20 @@ async fn insert_row_by_row(
 /// The wake-ups an insert causes: each queue that got available work, and the stager for
 /// scheduled jobs.
 pub(super) fn signals_for(inserted: &[InsertedJob]) -> Vec<Signal> {
+    // Compared before anything is cloned: a bulk insert of one queue costs one string, not one
+    // per row.
     let mut signals: Vec<Signal> = Vec::new();
     for i in inserted.iter().filter(|i| !i.conflict) {
-        let s = match i.job.state {
-            JobState::Available => Signal::Available(i.job.queue.clone()),
-            _ => Signal::Scheduled,
-        };
-        if !signals.contains(&s) {
-            signals.push(s);
+        let known = signals.iter().any(|s| match (s, i.job.state) {
+            (Signal::Available(q), JobState::Available) => *q == i.job.queue,
+            (Signal::Scheduled, state) => state != JobState::Available,
+            _ => false,
+        });
+        if !known {
+            signals.push(match i.job.state {
+                JobState::Available => Signal::Available(i.job.queue.clone()),
+                _ => Signal::Scheduled,
+            });
         }
     }
     signals
