@@ -6,8 +6,8 @@
 -- machine (docs/benchmarks.md), the update trigger cost about 2 µs per row per statement, 40 % of
 -- a fetch and of a completion; a CHECK is an expression evaluated inline. SQLite adds a CHECK only
 -- by rebuilding the table: create it anew, copy every row, drop the old one, rename, recreate
--- the indexes. The copy holds the write lock for as long as it takes (about a second per few
--- hundred thousand rows), once.
+-- the indexes. The copy holds the write lock for as long as it takes (measured: 2 s for
+-- 500,000 rows on a busy 2-core machine), once.
 --
 -- Rows that break the rule are discarded first (as version 3 did), so the copy cannot fail on
 -- them; ids are kept, and so is the AUTOINCREMENT sequence, so the ids of pruned rows are never
