@@ -303,3 +303,27 @@ async fn an_unreadable_row_is_one_bad_job_and_its_fetch_neighbours_run() {
     assert_eq!(listed.len(), 21);
     assert!(listed.iter().any(|j| j.id == bad && j.unreadable.is_some()));
 }
+
+/// The leader vacuums the jobs table itself once it holds enough dead row versions (autovacuum
+/// wakes once a minute, too late under thousands of jobs a second). Autovacuum would record
+/// `last_autovacuum`; `last_vacuum` is set only by a VACUUM command.
+#[tokio::test]
+async fn the_leader_vacuums_the_jobs_table_once_it_holds_many_dead_rows() {
+    let db = TestDb::new(Kind::Postgres).await;
+    let p = Probe::new();
+    let jobs = (0..300).map(|i| record(&p, format!("v{i}"), 0).build().unwrap()).collect();
+    db.insert_all(jobs).await.unwrap();
+    db.exec("DELETE FROM {jobs}").await;
+    let rt = db.runtime().vacuum(Some((200, std::time::Duration::from_millis(100)))).start().await.unwrap();
+    wait_for("the leader's vacuum of the jobs table", LONG, || async {
+        let vacuumed = db
+            .scalar(
+                "SELECT count(*) FROM pg_stat_all_tables
+                 WHERE relid = 'jobsmith.jobs'::regclass AND last_vacuum IS NOT NULL",
+            )
+            .await;
+        (vacuumed == 1).then_some(())
+    })
+    .await;
+    rt.shutdown().await.unwrap();
+}

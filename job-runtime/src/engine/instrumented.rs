@@ -130,6 +130,9 @@ impl RuntimeOps for Instrumented {
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         traced!(self, "prune", self.0.prune(retention, limit))
     }
+    async fn vacuum_jobs(&self, min_dead: u64) -> Result<Option<u64>> {
+        traced!(self, "vacuum_jobs", self.0.vacuum_jobs(min_dead))
+    }
     async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
         traced!(self, "cron_last", self.0.cron_last(name))
     }

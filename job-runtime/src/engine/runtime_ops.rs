@@ -87,6 +87,11 @@ pub trait RuntimeOps: Send + Sync + 'static {
     /// Deletes finished rows older than their retention, at most `limit` in one statement.
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64>;
 
+    /// Vacuums the jobs table when it holds at least `min_dead` dead row versions, and returns
+    /// how many it held then; `None` when it did not vacuum (too few, or an engine without dead
+    /// row versions: SQLite changes rows in place).
+    async fn vacuum_jobs(&self, min_dead: u64) -> Result<Option<u64>>;
+
     /// The last slot cron entry `name` fired.
     async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>>;
 

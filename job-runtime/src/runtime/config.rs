@@ -33,6 +33,10 @@ pub const DEFAULT_RESCUE_BATCH: u32 = 1_000;
 pub const DEFAULT_PRUNE_INTERVAL: Duration = Duration::from_secs(30);
 /// Most rows one prune statement deletes.
 pub const DEFAULT_PRUNE_BATCH: u32 = 10_000;
+/// How often the leader looks at the jobs table's dead row versions (PostgreSQL).
+pub const DEFAULT_VACUUM_INTERVAL: Duration = Duration::from_secs(10);
+/// Dead row versions of the jobs table at which the leader vacuums it (PostgreSQL).
+pub const DEFAULT_VACUUM_MIN_DEAD: u64 = 100_000;
 /// Most rows one staging statement makes available.
 pub const DEFAULT_STAGE_BATCH: u32 = 5_000;
 /// How often the leader refreshes the jobs-per-state gauges.
@@ -61,6 +65,8 @@ pub(crate) struct Config {
     pub(crate) rescue_batch: u32,
     pub(crate) prune_interval: Duration,
     pub(crate) prune_batch: u32,
+    /// Vacuum the jobs table at this many dead row versions, looking this often; `None`: never.
+    pub(crate) vacuum: Option<(u64, Duration)>,
     pub(crate) stage_batch: u32,
     pub(crate) retention: Retention,
     pub(crate) cron_from_attributes: bool,
@@ -86,6 +92,7 @@ impl Default for Config {
             rescue_batch: DEFAULT_RESCUE_BATCH,
             prune_interval: DEFAULT_PRUNE_INTERVAL,
             prune_batch: DEFAULT_PRUNE_BATCH,
+            vacuum: Some((DEFAULT_VACUUM_MIN_DEAD, DEFAULT_VACUUM_INTERVAL)),
             stage_batch: DEFAULT_STAGE_BATCH,
             retention: Retention {
                 completed: DEFAULT_RETENTION_COMPLETED,
@@ -116,6 +123,7 @@ impl Config {
             ("rescue_interval", self.rescue_interval),
             ("the prune interval (retention)", self.prune_interval),
             ("gauge_interval", self.gauge_interval),
+            ("the vacuum interval", self.vacuum.map_or(Duration::MAX, |v| v.1)),
         ] {
             if value.is_zero() {
                 return refuse(format!("{name} must be longer than zero: a zero interval would never rest"));

@@ -189,6 +189,9 @@ async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>
 
     supervisor.service(Phase::Services, &shared, services::rescuer::Rescuer { config: config.into() });
     supervisor.service(Phase::Services, &shared, services::pruner::Pruner { config: config.into() });
+    if let Some((min_dead, interval)) = config.vacuum {
+        supervisor.service(Phase::Services, &shared, services::vacuumer::Vacuumer { min_dead, interval });
+    }
     let gauges = services::gauges::Gauges::new(config.into());
     supervisor.service(Phase::Services, &shared, gauges);
     if !cron.is_empty() {

@@ -102,6 +102,9 @@ impl RuntimeOps for InlineEngine {
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         self.inner.prune(retention, limit).await
     }
+    async fn vacuum_jobs(&self, min_dead: u64) -> Result<Option<u64>> {
+        self.inner.vacuum_jobs(min_dead).await
+    }
     async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
         self.inner.cron_last(name).await
     }

@@ -309,6 +309,21 @@ impl RuntimeOps for PostgresEngine {
         Ok(done.rows_affected())
     }
 
+    async fn vacuum_jobs(&self, min_dead: u64) -> Result<Option<u64>> {
+        let dead: Option<i64> = sqlx::query_scalar(AssertSqlSafe(self.sql.dead_rows.clone()))
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten();
+        let dead = dead.unwrap_or(0).max(0) as u64;
+        if dead < min_dead {
+            return Ok(None);
+        }
+        // The simple protocol: VACUUM runs outside any transaction block. A role that does not
+        // own the table gets a warning from the server and nothing happens, which is no error.
+        sqlx::raw_sql(AssertSqlSafe(self.sql.vacuum.clone())).execute(&self.pool).await?;
+        Ok(Some(dead))
+    }
+
     async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
         Ok(sqlx::query_scalar(AssertSqlSafe(self.sql.cron_last.clone()))
             .bind(name)

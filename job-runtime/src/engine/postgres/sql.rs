@@ -34,6 +34,8 @@ pub(super) struct Statements {
     pub(super) executing: String,
     pub(super) hand_back: String,
     pub(super) prune: String,
+    pub(super) dead_rows: String,
+    pub(super) vacuum: String,
     pub(super) cron_last: String,
     pub(super) cron_lock: String,
     pub(super) cron_first: String,
@@ -276,6 +278,9 @@ impl Statements {
                 )
                 SELECT id FROM moved WHERE (SELECT count(*) FROM notified) >= 0"
             ),
+            // Dead row versions of the jobs table, as the statistics collector last counted them.
+            dead_rows: format!("SELECT n_dead_tup FROM pg_stat_all_tables WHERE relid = '{s}.jobs'::regclass"),
+            vacuum: format!("VACUUM {s}.jobs"),
             prune: format!(
                 // The first two conditions are what `jobs_prune_idx` (migration 6) serves: only
                 // rows older than the shortest retention are read; the others pick the due ones.

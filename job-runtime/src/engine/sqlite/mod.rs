@@ -591,6 +591,11 @@ impl RuntimeOps for SqliteEngine {
         Ok(done.rows_affected())
     }
 
+    async fn vacuum_jobs(&self, _min_dead: u64) -> Result<Option<u64>> {
+        // SQLite changes rows in place and reuses freed pages: there are no dead row versions.
+        Ok(None)
+    }
+
     async fn cron_last(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
         let p = &self.prefix;
         let last: Option<i64> =

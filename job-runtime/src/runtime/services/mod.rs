@@ -13,6 +13,7 @@
 //! | heartbeat | `heartbeat.rs` | every node | heartbeat row, leader lease |
 //! | rescuer | `rescuer.rs` | the leader | jobs of dead nodes back to available |
 //! | pruner | `pruner.rs` | the leader | deletes finished rows past retention |
+//! | vacuumer | `vacuumer.rs` | the leader | vacuums the jobs table when autovacuum falls behind |
 //! | cron | `cron.rs` | the leader | inserts the jobs of due cron slots |
 //! | gauges | `gauges.rs` | the leader | refreshes the jobs-per-state gauges |
 
@@ -23,6 +24,7 @@ pub(crate) mod pruner;
 pub(crate) mod reconciler;
 pub(crate) mod rescuer;
 pub(crate) mod stager;
+pub(crate) mod vacuumer;
 
 use std::fmt::Debug;
 use std::future::Future;
