@@ -248,9 +248,13 @@ struct Write<'a> {
 }
 
 impl Write<'_> {
-    /// A transaction on the write's connection (rolled back unless committed).
+    /// A transaction on the write's connection (rolled back unless committed), begun IMMEDIATE:
+    /// it takes SQLite's write lock at once, waiting out the busy timeout. A deferred one that
+    /// reads first (`cancel_job` does) fails at once with "database is locked" when another
+    /// connection, such as the application's own, commits between that read and its first write
+    /// (seen in the clinic demo's CI run: a cancel while a job wrote the clinic's tables).
     async fn transaction(&mut self) -> Result<sqlx::Transaction<'_, Sqlite>> {
-        Ok(sqlx::Connection::begin(&mut *self.conn).await?)
+        Ok(sqlx::Connection::begin_with(&mut *self.conn, "BEGIN IMMEDIATE").await?)
     }
 }
 
