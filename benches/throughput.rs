@@ -221,7 +221,8 @@ fn noop_jobs(from: usize, n: usize) -> Vec<jobsmith::NewJob> {
     (from..from + n).map(|i| Noop { n: i as u64 }.build().unwrap()).collect()
 }
 
-async fn insert_single(a: &Args) {
+/// One round of one-by-one inserts: jobsmith's rate and, on PostgreSQL, the bare INSERT's.
+async fn insert_single(a: &Args) -> (f64, Option<f64>) {
     let db = fresh(&a.url).await;
     let n = a.jobs.min(20_000);
     let start = Instant::now();
@@ -236,18 +237,21 @@ async fn insert_single(a: &Args) {
         Pool::Postgres(_) => {
             let bare = insert_single_by_hand(a, n, false).await;
             let notifying = insert_single_by_hand(a, n, true).await;
-            (json!(bare.round()), json!(notifying.round()))
+            (Some(bare), Some(notifying))
         }
-        Pool::Sqlite(_) => (json!(null), json!(null)),
+        Pool::Sqlite(_) => (None, None),
     };
+    let rate = n as f64 / secs;
     report(
         "insert-single",
-        n as f64 / secs,
+        rate,
         "jobs/s",
-        json!({"jobs": n, "seconds": secs, "by_hand_jobs_per_s": bare, "by_hand_with_notify_jobs_per_s": notifying}),
+        json!({"jobs": n, "seconds": secs, "by_hand_jobs_per_s": bare.map(f64::round),
+               "by_hand_with_notify_jobs_per_s": notifying.map(f64::round)}),
         a,
         db.engine().name(),
     );
+    (rate, bare)
 }
 
 /// `n` bare single-row inserts of the same jobs, each its own commit, optionally notifying as
@@ -270,7 +274,8 @@ async fn insert_single_by_hand(a: &Args, n: usize, notify: bool) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn insert_bulk(a: &Args) {
+/// One round of bulk inserts: jobsmith's rate and the bare hand-written INSERT's.
+async fn insert_bulk(a: &Args) -> (f64, Option<f64>) {
     let db = fresh(&a.url).await;
     let batch = 5_000;
     let wal_before = wal_position(&db).await;
@@ -306,21 +311,20 @@ async fn insert_bulk(a: &Args) {
     }
     let two_callers = a.jobs as f64 / start2.elapsed().as_secs_f64();
     let (by_hand, by_hand_wal) = match a.url.starts_with("sqlite:") {
-        true => (json!(insert_by_hand_sqlite(a, batch).await.round()), json!(null)),
-        false => {
-            let (rate, wal) = insert_by_hand(a, batch).await;
-            (json!(rate.round()), wal)
-        }
+        true => (insert_by_hand_sqlite(a, batch).await, json!(null)),
+        false => insert_by_hand(a, batch).await,
     };
+    let rate = a.jobs as f64 / secs;
     report(
         "insert-bulk",
-        a.jobs as f64 / secs,
+        rate,
         "jobs/s",
         json!({"batch": batch, "seconds": secs, "two_callers_jobs_per_s": two_callers.round(),
-               "by_hand_jobs_per_s": by_hand, "wal_bytes_per_job": wal, "by_hand_wal_bytes_per_job": by_hand_wal}),
+               "by_hand_jobs_per_s": by_hand.round(), "wal_bytes_per_job": wal, "by_hand_wal_bytes_per_job": by_hand_wal}),
         a,
         db.engine().name(),
     );
+    (rate, Some(by_hand))
 }
 
 /// The insert floor: the same jobs (args encoded the same way, batches of `batch`, one caller) into
@@ -470,6 +474,34 @@ async fn burn_down_on(a: &Args, db: Db, prefetch: usize, relaxed: bool, name: &s
 }
 
 /// The median of `v` (the mean of the middle two for an even count); None when empty.
+/// Runs `round` `n` times, one after the other.
+async fn rounds_of<F, Fut>(n: usize, round: F) -> Vec<(f64, Option<f64>)>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (f64, Option<f64>)>,
+{
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(round().await);
+    }
+    out
+}
+
+/// Prints the median over rounds of jobsmith's figure and of its floor's, and their ratio.
+fn summarize_against_floor(name: &str, rounds: &[(f64, Option<f64>)]) {
+    let ours: Vec<f64> = rounds.iter().map(|r| r.0).collect();
+    let floors: Vec<f64> = rounds.iter().filter_map(|r| r.1).collect();
+    let m = median(&ours).unwrap_or_default();
+    let f = median(&floors);
+    println!(
+        "{}",
+        json!({"scenario": format!("{name}-summary"), "figure": m.round(), "unit": "jobs/s (median)",
+               "rounds": ours.len(), "min": min_of(&ours).round(), "max": max_of(&ours).round(),
+               "by_hand_median": f.map(f64::round),
+               "median_vs_by_hand_median": f.map(|f| (m / f * 100.0).round() / 100.0)})
+    );
+}
+
 fn median(v: &[f64]) -> Option<f64> {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
@@ -571,17 +603,25 @@ async fn latency(a: &Args, relaxed: bool) {
     report(name, p50, "ms (p50 insert-to-start)", stats, a, db.engine().name());
 }
 
+/// One round of a floor: the best rate of the round and the rate of each setting tried, by name.
+struct FloorRound {
+    best: f64,
+    settings: Vec<(String, f64)>,
+}
+
 /// The floor: the same table driven by a minimal hand-written pipeline (fetchers taking batches
 /// with SKIP LOCKED, one completer writing batches), tuned over a few settings; the best counts.
-async fn floor(a: &Args) -> Option<f64> {
+async fn floor(a: &Args) -> Option<FloorRound> {
     if a.url.starts_with("sqlite:") {
         return Some(sqlite_floor(a).await);
     }
     let mut best: (f64, usize, usize, serde_json::Value) = (0.0, 0, 0, json!(null));
     let mut tries = Vec::new();
+    let mut settings = Vec::new();
     for (fetchers, batch) in [(1, 50), (1, 100), (1, 250), (1, 500), (2, 100), (2, 250), (4, 200)] {
         let (rate, wal) = floor_once(a, fetchers, batch, UPDATE_COMPLETED).await;
         tries.push(json!({"fetchers": fetchers, "batch": batch, "jobs_per_s": rate.round()}));
+        settings.push((format!("{fetchers}x{batch}"), rate));
         if rate > best.0 {
             best = (rate, fetchers, batch, wal);
         }
@@ -597,7 +637,7 @@ async fn floor(a: &Args) -> Option<f64> {
         a,
         "postgres",
     );
-    Some(best.0)
+    Some(FloorRound { best: best.0, settings })
 }
 
 /// The floor's completion statement: finished rows kept, as jobsmith keeps them.
@@ -882,18 +922,20 @@ async fn prune_steady(a: &Args) {
 /// lock): claim a batch by one `UPDATE ... RETURNING` in its own write transaction, then complete
 /// it by one `UPDATE ... WHERE id IN` in another, until nothing is left. Two commits per batch,
 /// each synced (`synchronous = FULL`, as jobsmith's connection). Tuned over the batch size.
-async fn sqlite_floor(a: &Args) -> f64 {
+async fn sqlite_floor(a: &Args) -> FloorRound {
     let mut best = (0.0, 0);
     let mut tries = Vec::new();
+    let mut settings = Vec::new();
     for batch in [50, 200, 500] {
         let rate = sqlite_floor_once(a, batch).await;
         tries.push(json!({"batch": batch, "jobs_per_s": rate.round()}));
+        settings.push((format!("1x{batch}"), rate));
         if rate > best.0 {
             best = (rate, batch);
         }
     }
     report("floor", best.0, "jobs/s", json!({"batch": best.1, "tries": tries}), a, "sqlite");
-    best.0
+    FloorRound { best: best.0, settings }
 }
 
 /// One SQLite floor run with batches of `batch`.
@@ -948,11 +990,15 @@ async fn main() {
     // `burn-down-vs-floor`: the two interleaved round by round, for the ratio of their medians.
     let pair = a.scenario == "burn-down-vs-floor";
     let run = |s: &str| all || a.scenario == s || (pair && (s == "burn-down" || s == "floor"));
+    // Each insert round runs jobsmith and then its floor, `--rounds` times: one short run each
+    // (20,000 rows take a tenth of a second) is mostly this machine's noise.
     if run("insert-single") {
-        insert_single(&a).await;
+        let rounds: Vec<_> = rounds_of(a.rounds, || insert_single(&a)).await;
+        summarize_against_floor("insert-single", &rounds);
     }
     if run("insert-bulk") {
-        insert_bulk(&a).await;
+        let rounds: Vec<_> = rounds_of(a.rounds, || insert_bulk(&a)).await;
+        summarize_against_floor("insert-bulk", &rounds);
     }
     // The burn-downs and the floor, `--rounds` times round-robin: this machine's speed drifts by
     // up to 2x within minutes, so each setting is compared through its median over rounds that
@@ -976,6 +1022,7 @@ async fn main() {
     }
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
     let mut floors = Vec::new();
+    let mut floor_settings: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for _ in 0..a.rounds {
         for (i, (_, prefetch, relaxed)) in settings.iter().enumerate() {
             rates[i].push(burn_down(&a, *prefetch, *relaxed).await);
@@ -983,17 +1030,35 @@ async fn main() {
         if run("floor")
             && let Some(f) = floor(&a).await
         {
-            floors.push(f);
+            floors.push(f.best);
+            for (name, rate) in f.settings {
+                floor_settings.entry(name).or_default().push(rate);
+            }
         }
     }
     let floor_median = median(&floors);
+    // Two more readings of the floor beside the median of each round's best: the best setting's
+    // own median (the best of one round is the luckiest of several noisy runs, which a median of
+    // bests carries along), and on SQLite the naive pipeline issue 14 defines (batches of 50).
+    let setting_medians: Vec<(String, f64)> =
+        floor_settings.iter().filter_map(|(n, r)| median(r).map(|m| (n.clone(), m))).collect();
+    let best_setting = setting_medians.iter().cloned().max_by(|x, y| x.1.total_cmp(&y.1));
+    let naive = a
+        .url
+        .starts_with("sqlite:")
+        .then(|| setting_medians.iter().find(|s| s.0 == "1x50").map(|s| s.1))
+        .flatten();
+    let pct = |m: f64, f: Option<f64>| f.map(|f| (m / f * 1000.0).round() / 10.0);
     for ((name, _, _), r) in settings.iter().zip(&rates) {
         let m = median(r).unwrap_or_default();
         println!(
             "{}",
             json!({"scenario": format!("{name}-summary"), "figure": m.round(), "unit": "jobs/s (median)",
                    "rounds": r.len(), "min": min_of(r).round(), "max": max_of(r).round(),
-                   "median_vs_floor_median_pct": floor_median.map(|f| (m / f * 1000.0).round() / 10.0)})
+                   "median_vs_floor_median_pct": pct(m, floor_median),
+                   "best_floor_setting": best_setting.as_ref().map(|b| b.0.clone()),
+                   "median_vs_best_setting_median_pct": pct(m, best_setting.as_ref().map(|b| b.1)),
+                   "median_vs_batch_50_floor_median_pct": pct(m, naive)})
         );
     }
     if let Some(f) = floor_median {

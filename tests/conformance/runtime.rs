@@ -423,6 +423,44 @@ conformance! {
 }
 
 conformance! {
+    /// A batch of completions is guarded row by row whether it holds a few claims or many (SQLite
+    /// writes a few claims by a statement each and many by one statement over per-row guards):
+    /// of completions naming the right claim, a later claim or another attempt, only the first
+    /// land, and each exactly once.
+    async fn completions_of_few_or_many_claims_land_only_on_their_own_claim(db) {
+        use jobsmith::engine::{Ack, AckKind, FetchRequest};
+        let p = Probe::new();
+        let jobs = (0..16).map(|i| record(&p, format!("j{i}"), 0).build().unwrap()).collect();
+        db.insert_all(jobs).await.unwrap();
+        let request = FetchRequest { queue: "default", limit: 16, node: "n1", global_limit: None, after: None, relaxed_commit: false };
+        let fetched = db.engine().fetch(&request).await.unwrap();
+        assert_eq!(fetched.len(), 16);
+        let ack = |i: usize, attempt: u32, claim_shift: i64| Ack {
+            id: fetched[i].id,
+            attempt,
+            claim: Some(fetched[i].claim + claim_shift),
+            kind: AckKind::Complete,
+        };
+        // Few claims: the right one, a later claim and another attempt.
+        let few = vec![ack(0, 1, 0), ack(1, 1, 0), ack(2, 1, 7), ack(3, 1, 0), ack(14, 2, 0)];
+        assert_eq!(db.engine().ack("n1", &few).await.unwrap(), 3);
+        // Many claims: right ones between wrong claims and wrong attempts of several kinds.
+        let many = vec![
+            ack(4, 1, 0), ack(5, 1, 1), ack(6, 2, 0), ack(7, 1, 2), ack(8, 1, 0),
+            ack(9, 3, 0), ack(10, 1, 3), ack(11, 1, 0), ack(12, 4, 5), ack(13, 1, 0),
+        ];
+        assert_eq!(db.engine().ack("n1", &many).await.unwrap(), 4);
+        let mut completed = Vec::new();
+        for (i, job) in fetched.iter().enumerate() {
+            if db.job(job.id).await.state == JobState::Completed {
+                completed.push(i);
+            }
+        }
+        assert_eq!(completed, [0, 1, 3, 4, 8, 11, 13]);
+    }
+}
+
+conformance! {
     /// The fetch cursor (`FetchRequest::after`): rows after it come in run order, with or without
     /// a global limit; PostgreSQL leaves a row behind it for the next fetch without one (SQLite
     /// may ignore the cursor). Either way every row is fetched exactly once.

@@ -52,7 +52,13 @@ pub struct SqliteEngine {
 /// The SET clause that takes a job back from a node that is gone (?2 now in ms, ?3 now as text):
 /// `available` again, or `discarded` without attempts left, with an error entry saying `{why}`.
 /// The columns of a [`FetchedJob`], as `row::fetched_job` reads them (fetch and claim).
-const FETCHED_COLUMNS: &str = "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, scheduled_at, priority, attempted_at";
+/// What a claim returns, read by [`row::fetched_job`] by position. Not the queue or the claim
+/// stamp, which the claim knows already, and `meta` and `tags` only when they are not the
+/// defaults: sqlx copies every returned value into an allocation of its own on its worker thread,
+/// while it holds the write lock, and a column less per row was measured 10-20 % of a fetch of
+/// 1,000 rows.
+const FETCHED_COLUMNS: &str = "id, worker, args, nullif(meta, '{}'), nullif(tags, '[]'), attempt, max_attempts, \
+     inserted_at, scheduled_at, priority";
 
 const MOVE_BACK: &str = "state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
      discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
@@ -144,7 +150,55 @@ async fn ack_chunk(
 
 /// [`ack_chunk`] for a chunk of completions only, the common case: the same guard, and only the
 /// columns a completion sets (a third less time per row than the general statement, measured).
+///
+/// The jobs of one fetch share their claim stamp (and, mostly, their attempt), so a batch of
+/// completions falls into a handful of claims. Each claim's rows go by one statement whose guard
+/// is bound once and whose ids are a plain JSON array of numbers, the cheapest form for SQLite to
+/// read; a batch of many claims (retries of many ages, say) goes by one statement over per-row
+/// triples instead.
 async fn complete_chunk(
+    conn: &mut SqliteConnection,
+    p: &str,
+    node: &str,
+    acks: &[Ack],
+    now: i64,
+) -> Result<u64> {
+    let mut claims: Vec<(ClaimKey, Vec<i64>)> = Vec::new();
+    for a in acks {
+        if let Some(c) = claims.iter_mut().find(|c| c.0 == (a.attempt, a.claim)) {
+            c.1.push(a.id);
+        } else if claims.len() < STATEMENTS_PER_COMPLETION_BATCH {
+            claims.push(((a.attempt, a.claim), vec![a.id]));
+        } else {
+            return complete_by_rows(conn, p, node, acks, now).await;
+        }
+    }
+    let sql = format!(
+        "UPDATE {p}jobs SET state = 'completed', completed_at = ?2
+         WHERE id IN (SELECT value FROM json_each(?3)) AND state = 'executing' AND attempted_by = ?1
+           AND attempt = ?4 AND (?5 IS NULL OR coalesce(attempted_at, 0) = ?5)"
+    );
+    let mut changed = 0;
+    for ((attempt, claim), ids) in claims {
+        let query = sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(node)
+            .bind(now)
+            .bind(serde_json::to_string(&ids)?)
+            .bind(attempt)
+            .bind(claim);
+        changed += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(changed)
+}
+
+/// The claim a result names: the attempt and the claim stamp.
+type ClaimKey = (u32, Option<i64>);
+
+/// The most claims whose completions go by a statement each (see [`complete_chunk`]).
+const STATEMENTS_PER_COMPLETION_BATCH: usize = 4;
+
+/// [`complete_chunk`] for a batch of many claims: one statement, each row's guard beside its id.
+async fn complete_by_rows(
     conn: &mut SqliteConnection,
     p: &str,
     node: &str,
@@ -307,6 +361,7 @@ impl RuntimeOps for SqliteEngine {
                 "max(0, min(?2, ?5 - (SELECT count(*) FROM {p}jobs WHERE state = 'executing' AND queue = ?1)))"
             ),
         };
+        let claim = now_ms();
         let mut w = self.write().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
@@ -319,12 +374,14 @@ impl RuntimeOps for SqliteEngine {
         )))
         .bind(r.queue)
         .bind(i64::from(r.limit))
-        .bind(now_ms())
+        .bind(claim)
         .bind(r.node)
         .bind(r.global_limit.map(i64::from))
         .fetch_all(&mut *w)
         .await?;
-        rows.iter().map(row::fetched_job).collect()
+        // Decoding (JSON parsing of the args) needs no lock: let the completer write meanwhile.
+        drop(w);
+        rows.iter().map(|row| row::fetched_job(row, r.queue, claim)).collect()
     }
 
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
@@ -896,18 +953,23 @@ impl TestSupport for SqliteEngine {
 
     async fn claim(&self, ids: &[i64], node: &str) -> Result<Vec<FetchedJob>> {
         let p = &self.prefix;
+        let claim = now_ms();
         let mut w = self.write().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?2
              WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'available' AND attempt < max_attempts
-             RETURNING {FETCHED_COLUMNS}"
+             RETURNING {FETCHED_COLUMNS}, queue"
         )))
         .bind(serde_json::Value::from(ids.to_vec()).to_string())
         .bind(node)
-        .bind(now_ms())
+        .bind(claim)
         .fetch_all(&mut *w)
         .await?;
-        let mut jobs: Vec<FetchedJob> = rows.iter().map(row::fetched_job).collect::<Result<_>>()?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let queue: String = row.try_get("queue")?;
+            jobs.push(row::fetched_job(row, &queue, claim)?);
+        }
         jobs.sort_by_key(|j| ids.iter().position(|i| *i == j.id));
         Ok(jobs)
     }

@@ -30,28 +30,56 @@ fn strings(row: &SqliteRow, col: &str) -> Result<Vec<String>> {
     serde_json::from_value(json(row, col)?).map_err(|e| Error::Unexpected(format!("column {col}: {e}")))
 }
 
-pub(super) fn fetched_job(row: &SqliteRow) -> Result<FetchedJob> {
+/// A claimed row of `queue`, claimed at `claim` (its `attempted_at`), from the columns of
+/// `FETCHED_COLUMNS` in their order: `meta` and `tags` are NULL when they hold the defaults.
+pub(super) fn fetched_job(row: &SqliteRow, queue: &str, claim: i64) -> Result<FetchedJob> {
     // Id and attempt are what a result needs; every other column may fail alone (see
     // `engine::unreadable`).
-    let id = row.try_get("id")?;
-    let attempt = row.try_get::<i64, _>("attempt")? as u32;
+    let id = row.try_get(0)?;
+    let attempt = row.try_get::<i64, _>(5)? as u32;
     let mut p = Problems::default();
     let job = FetchedJob {
         id,
-        worker: p.or("worker", row.try_get("worker"), String::new()),
-        queue: p.or("queue", row.try_get("queue"), String::new()),
-        args: p.or("args", json(row, "args"), serde_json::Value::Null),
-        meta: p.or("meta", json(row, "meta"), serde_json::Value::Null),
-        tags: p.or("tags", strings(row, "tags"), Vec::new()),
+        worker: p.or("worker", row.try_get(1), String::new()),
+        queue: queue.to_string(),
+        args: p.or("args", json_at(row, 2, "args"), serde_json::Value::Null),
+        meta: p.or("meta", json_or(row, 3, "meta", || serde_json::json!({})), serde_json::Value::Null),
+        tags: p.or("tags", strings_or_none(row, 4), Vec::new()),
         attempt,
-        max_attempts: p.or("max_attempts", row.try_get::<i64, _>("max_attempts"), 0) as u32,
-        inserted_at: p.or("inserted_at", time_col(row, "inserted_at"), epoch()),
-        scheduled_at: p.or("scheduled_at", time_col(row, "scheduled_at"), epoch()),
-        priority: p.or("priority", row.try_get::<i64, _>("priority"), 0) as u8,
+        max_attempts: p.or("max_attempts", row.try_get::<i64, _>(6), 0) as u32,
+        inserted_at: p.or("inserted_at", row.try_get(7).map_err(Error::from).and_then(time), epoch()),
+        scheduled_at: p.or("scheduled_at", row.try_get(8).map_err(Error::from).and_then(time), epoch()),
+        priority: p.or("priority", row.try_get::<i64, _>(9), 0) as u8,
         unreadable: None,
-        claim: row.try_get::<Option<i64>, _>("attempted_at")?.unwrap_or(0),
+        claim,
     };
     Ok(FetchedJob { unreadable: p.into_reason(), ..job })
+}
+
+/// The JSON text in column `at` (named `col` in errors).
+fn json_at(row: &SqliteRow, at: usize, col: &str) -> Result<serde_json::Value> {
+    let text: String = row.try_get(at)?;
+    serde_json::from_str(&text).map_err(|e| Error::Unexpected(format!("column {col} is not JSON: {e}")))
+}
+
+/// [`json_at`], or `default()` where the column is NULL.
+fn json_or(
+    row: &SqliteRow,
+    at: usize,
+    col: &str,
+    default: impl FnOnce() -> serde_json::Value,
+) -> Result<serde_json::Value> {
+    match row.try_get::<Option<String>, _>(at)? {
+        None => Ok(default()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| Error::Unexpected(format!("column {col} is not JSON: {e}"))),
+    }
+}
+
+/// The tags in column `at`, none where it is NULL.
+fn strings_or_none(row: &SqliteRow, at: usize) -> Result<Vec<String>> {
+    serde_json::from_value(json_or(row, at, "tags", || serde_json::json!([]))?)
+        .map_err(|e| Error::Unexpected(format!("column tags: {e}")))
 }
 
 fn epoch() -> DateTime<Utc> {
