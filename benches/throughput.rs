@@ -404,10 +404,12 @@ async fn wait_unfinished_gone(db: &Db) {
                             OR EXISTS (SELECT 1 FROM {jobs} WHERE state = 'executing')";
     loop {
         let left: bool = match db.pool() {
-            Pool::Postgres(pool) => sqlx::query_scalar(AssertSqlSafe(LEFT.replace("{jobs}", "jobsmith.jobs")))
-                .fetch_one(pool)
-                .await
-                .unwrap(),
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(AssertSqlSafe(LEFT.replace("{jobs}", "jobsmith.jobs")))
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            }
             Pool::Sqlite(pool) => sqlx::query_scalar(AssertSqlSafe(LEFT.replace("{jobs}", "jobsmith_jobs")))
                 .fetch_one(pool)
                 .await

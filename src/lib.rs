@@ -15,8 +15,8 @@ pub use jobsmith_runtime::{
     CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
     JobFilter, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob, NodeRow,
     Outcome, Page, PerformFuture, Pool, QueueInfo, QueueSettings, QueueSettingsChange, Registry,
-    RescueReport, Result, Retention, Runtime, RuntimeBuilder, StateCount, Transaction, UniqueOptions,
-    WorkerEntry, default_backoff, insert_all, insert_all_in,
+    RescueReport, Result, Retention, Runtime, RuntimeBuilder, State, StateCount, StateNeed, States,
+    Transaction, UniqueOptions, WorkerEntry, default_backoff, insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]
@@ -57,11 +57,12 @@ macro_rules! register_worker {
 /// Paths used by the code `#[job]` generates. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use jobsmith_runtime::app_state::{missing_at_run, state_of};
     pub use jobsmith_runtime::inventory;
     pub use jobsmith_runtime::serde;
     pub use jobsmith_runtime::{
-        CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, Outcome, PerformFuture, UniqueOptions,
-        WorkerEntry,
+        CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, Outcome, PerformFuture, State,
+        StateNeed, UniqueOptions, WorkerEntry,
     };
     pub use std::boxed::Box;
     pub use std::time::Duration;

@@ -248,6 +248,7 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
         }
     });
     let perform = perform(job, &private);
+    let states = states_const(job, &private);
 
     let struct_item = quote! {
         #(#docs)*
@@ -272,6 +273,7 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
                 // added to the options later keeps its default.
                 #[allow(clippy::needless_update)]
                 const OPTIONS: #private::JobOptions = #job_options;
+                #states
                 #backoff
                 #perform
             }
@@ -383,15 +385,42 @@ fn spanned_literal(mut literal: Literal, span: Span) -> Literal {
     literal
 }
 
-/// `perform`: call the fn with the context (if it takes one) and the fields, and convert its
-/// result with `IntoOutcome`.
+/// `perform`: take each state the fn asks for from the context, call the fn with its params in
+/// their order (the context, the states, the fields), and convert its result with `IntoOutcome`.
 fn perform(job: &JobFn, private: &TokenStream) -> TokenStream {
     let fn_ident = job.ident();
     // Mixed-site names cannot collide with the user's fn or arg names (a fn named `ctx`).
     let ctx = Ident::new("ctx", Span::mixed_site());
     let output = Ident::new("output", Span::mixed_site());
-    let ctx_arg = job.has_context().then(|| quote!(#ctx,));
-    let fields = job.args().into_iter().map(|arg| arg.ident);
+    let mut states = Vec::new();
+    let mut call = Vec::new();
+    for (index, param) in job.params.iter().enumerate() {
+        match param {
+            Param::Context(_) => call.push(quote!(#ctx)),
+            Param::State(_, inner) => {
+                let value = Ident::new(&format!("state{index}"), Span::mixed_site());
+                // Spanned at the type: a type that cannot be state gets the bound's message there.
+                states.push(quote_spanned! {inner.span()=>
+                    let #value = match #private::state_of::<#inner>(&#ctx) {
+                        ::core::option::Option::Some(value) => value,
+                        ::core::option::Option::None => {
+                            return ::core::result::Result::Err(#private::missing_at_run(
+                                ::core::any::type_name::<#inner>(),
+                            ));
+                        }
+                    };
+                });
+                call.push(quote!(#private::State(#value)));
+            }
+            Param::Arg(typed) => {
+                if let syn::Pat::Ident(pat) = &*typed.pat {
+                    let field = &pat.ident;
+                    call.push(quote!(self.#field));
+                }
+            }
+            Param::Receiver(_) => {}
+        }
+    }
     let ReturnType::Type(_, return_type) = &job.item.sig.output else {
         unreachable!("`signature` reports a missing return type")
     };
@@ -405,10 +434,30 @@ fn perform(job: &JobFn, private: &TokenStream) -> TokenStream {
         #[allow(deprecated)]
         fn perform(self, #ctx: #private::JobContext) -> #private::PerformFuture {
             #private::Box::pin(async move {
-                let #output = #fn_ident(#ctx_arg #(self.#fields),*).await;
+                #(#states)*
+                let #output = #fn_ident(#(#call),*).await;
                 #into_outcome
             })
         }
+    }
+}
+
+/// `const STATES`: the state types the fn takes, for the runtime to check at start; nothing for a
+/// fn without state (the trait's default, none).
+fn states_const(job: &JobFn, private: &TokenStream) -> TokenStream {
+    let inners: Vec<&Type> = job
+        .params
+        .iter()
+        .filter_map(|param| match param {
+            Param::State(_, inner) => Some(inner),
+            _ => None,
+        })
+        .collect();
+    if inners.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        const STATES: &'static [#private::StateNeed] = &[#(#private::StateNeed::of::<#inners>()),*];
     }
 }
 

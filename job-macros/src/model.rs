@@ -20,6 +20,9 @@ pub(crate) enum Param {
     /// A parameter of type `JobContext` (by its last path segment, so `jobsmith::JobContext`, a
     /// `use`d `JobContext` and `__private::JobContext` all count).
     Context(PatType),
+    /// A parameter of type `State<T>` (by its last path segment, with one type argument): the
+    /// runtime passes a clone of its state of type `T` (the inner type, kept here).
+    State(PatType, Type),
     /// Anything else: it becomes a field of the job struct.
     Arg(PatType),
 }
@@ -41,7 +44,10 @@ impl JobFn {
             .map(|input| match input {
                 FnArg::Receiver(receiver) => Param::Receiver(receiver.clone()),
                 FnArg::Typed(typed) if is_context(&typed.ty) => Param::Context(typed.clone()),
-                FnArg::Typed(typed) => Param::Arg(typed.clone()),
+                FnArg::Typed(typed) => match state_inner(&typed.ty) {
+                    Some(inner) => Param::State(typed.clone(), inner.clone()),
+                    None => Param::Arg(typed.clone()),
+                },
             })
             .collect();
         JobFn { item, params }
@@ -59,11 +65,6 @@ impl JobFn {
         Ident::new(&name, self.ident().span())
     }
 
-    /// Whether the fn takes the context (as its first parameter, once validated).
-    pub(crate) fn has_context(&self) -> bool {
-        self.params.iter().any(|param| matches!(param, Param::Context(_)))
-    }
-
     /// The args with a plain-name pattern. After validation, these are all the args.
     pub(crate) fn args(&self) -> Vec<Arg<'_>> {
         self.params
@@ -76,6 +77,30 @@ impl JobFn {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// The `T` of a `State<T>`: a path whose last segment is `State` with exactly one type argument
+/// (so `jobsmith::State<App>` and a `use`d `State<App>` count; a type of one's own named `State`
+/// without arguments stays an arg).
+pub(crate) fn state_inner(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            if last.ident != "State" {
+                return None;
+            }
+            match &last.arguments {
+                syn::PathArguments::AngleBracketed(args) if args.args.len() == 1 => match &args.args[0] {
+                    syn::GenericArgument::Type(inner) => Some(inner),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        Type::Group(group) => state_inner(&group.elem),
+        Type::Paren(paren) => state_inner(&paren.elem),
+        _ => None,
     }
 }
 

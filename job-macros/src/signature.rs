@@ -54,6 +54,22 @@ pub(crate) fn check(job: &JobFn, cx: &mut Ctxt) {
                 format!("the job context must be the first parameter: move `{}` to the front", source(typed)),
             ),
             Param::Context(_) => {}
+            Param::State(typed, inner) => {
+                let first = job.params[..index].iter().find_map(|earlier| match earlier {
+                    Param::State(_, seen) if same_type(seen, inner) => Some(seen),
+                    _ => None,
+                });
+                if first.is_some() {
+                    cx.error_spanned_by(
+                        typed,
+                        format!(
+                            "the state `{}` is taken twice: take it once (each `State<T>` is a clone of \
+                             the runtime's value) and use it in both places",
+                            source(inner)
+                        ),
+                    );
+                }
+            }
             Param::Arg(typed) => {
                 let name_ok = arg_pattern(&typed.pat, &typed.ty, cx);
                 let before = cx.len();
@@ -103,6 +119,12 @@ pub(crate) fn check(job: &JobFn, cx: &mut Ctxt) {
              add `-> Result<(), YourError>`",
         );
     }
+}
+
+/// Whether two state types are written the same (what the compiler would take for one type is
+/// not known to a macro; the same spelling twice is the mistake worth catching).
+fn same_type(a: &Type, b: &Type) -> bool {
+    a.to_token_stream().to_string() == b.to_token_stream().to_string()
 }
 
 /// Checks that an arg's pattern is a plain name, which becomes the field's name.

@@ -38,6 +38,7 @@ pub struct JobContext {
     /// The job's tags.
     pub tags: Vec<String>,
     cancel: CancellationToken,
+    states: crate::app_state::States,
 }
 
 impl JobContext {
@@ -56,7 +57,39 @@ impl JobContext {
         tags: Vec<String>,
         cancel: CancellationToken,
     ) -> Self {
-        Self { id, attempt, max_attempts, queue, worker, inserted_at, scheduled_at, meta, tags, cancel }
+        let states = crate::app_state::States::new();
+        Self {
+            id,
+            attempt,
+            max_attempts,
+            queue,
+            worker,
+            inserted_at,
+            scheduled_at,
+            meta,
+            tags,
+            cancel,
+            states,
+        }
+    }
+
+    /// This context with `states` (the runtime's, or a testing helper's): for calling a job fn
+    /// directly in a unit test whose code reads state through [`JobContext::state`].
+    pub fn with_states(mut self, states: crate::app_state::States) -> Self {
+        self.states = states;
+        self
+    }
+
+    /// A clone of the runtime's state of type `T`, as a `State<T>` parameter gets it; None when
+    /// the runtime was given none of that type.
+    ///
+    /// ```
+    /// use jobsmith::{JobContext, States};
+    /// let ctx = JobContext::for_tests().with_states(States::new().with(3u16));
+    /// assert_eq!(ctx.state::<u16>(), Some(3));
+    /// ```
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.states.get::<T>()
     }
 
     /// A context for calling a job fn directly in a unit test: id 0, attempt 1 of 1, queue

@@ -16,6 +16,10 @@ pub enum Error {
     /// An option was out of range or malformed.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// Jobs this runtime runs take state that nobody gave it (`RuntimeBuilder::state`); one line
+    /// per job and type.
+    #[error("state missing (give it with RuntimeBuilder::state): {}", .0.join("; "))]
+    MissingState(Vec<String>),
     /// A migration failed or the schema is newer than this version of jobsmith.
     #[error("migration error: {0}")]
     Migration(String),

@@ -41,6 +41,10 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The defaults for each insert of this job; each can be overridden per insert.
     const OPTIONS: JobOptions;
 
+    /// The state types the job takes (its `State<T>` parameters), which a runtime must provide
+    /// (see [`crate::RuntimeBuilder::state`]). None by default.
+    const STATES: &'static [crate::app_state::StateNeed] = &[];
+
     /// Delay before retry number `attempt + 1`, after failed attempt `attempt` (1-based).
     fn backoff(attempt: u32) -> Duration {
         default_backoff(attempt)

@@ -6,6 +6,7 @@
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("jobsmith needs an engine: enable the `sqlite` feature (the default), `postgres`, or both");
 
+pub mod app_state;
 pub mod backoff;
 pub mod context;
 pub mod cron;
@@ -28,6 +29,7 @@ pub mod state {
     pub use crate::types::JobState;
 }
 
+pub use app_state::{State, StateNeed, States};
 pub use backoff::default_backoff;
 pub use context::JobContext;
 pub use cron::{CronEntry, MissedSlots};
@@ -71,5 +73,5 @@ pub async fn migrate_schema(pool: &sqlx::PgPool, schema: &str) -> Result<()> {
 /// What most programs import: the insert methods on job types.
 pub mod prelude {
     pub use crate::insert::JobExt;
-    pub use crate::{Job, JobContext, Outcome};
+    pub use crate::{Job, JobContext, Outcome, State};
 }

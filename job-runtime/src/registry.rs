@@ -24,6 +24,8 @@ pub struct WorkerEntry {
     pub backoff: fn(u32) -> Duration,
     /// Builds the job from empty args, for `#[job(cron = ...)]` on a job without args.
     pub build_empty: fn() -> crate::error::Result<crate::insert::NewJob>,
+    /// The state types the job takes.
+    pub states: &'static [crate::app_state::StateNeed],
 }
 
 impl WorkerEntry {
@@ -35,6 +37,7 @@ impl WorkerEntry {
             run: decode_and_perform::<J>,
             backoff: J::backoff,
             build_empty: build_empty::<J>,
+            states: J::STATES,
         }
     }
 }

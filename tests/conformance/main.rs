@@ -19,6 +19,7 @@ mod queue_settings;
 mod refusals;
 mod runtime;
 mod sqlite_only;
+mod state;
 mod telemetry;
 mod testing_helpers;
 mod unique;

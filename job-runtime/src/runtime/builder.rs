@@ -8,6 +8,7 @@ use super::config::Config;
 use super::handle::Runtime;
 use super::lifecycle::{self, Plan};
 use super::queue::QueueState;
+use crate::app_state::States;
 use crate::cron::CronEntry;
 use crate::engine::{Engine, Retention};
 use crate::error::{Error, Result};
@@ -39,6 +40,7 @@ pub struct RuntimeBuilder {
     registry: Option<Registry>,
     cron: Vec<Result<CronEntry>>,
     config: Config,
+    states: States,
     #[cfg(feature = "prometheus")]
     prometheus: Option<std::net::SocketAddr>,
 }
@@ -246,6 +248,31 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Gives the jobs of this runtime `value`, which a job fn takes as a `State<T>` parameter
+    /// (each job a clone of it). One value per type; a later one of the same type replaces it.
+    /// `start()` fails if a job of a queue this runtime runs takes a state type nobody gave.
+    ///
+    /// ```no_run
+    /// use jobsmith::State;
+    ///
+    /// #[derive(Clone)]
+    /// struct App { http: String }
+    ///
+    /// #[jobsmith::job]
+    /// async fn sync_benefits(State(app): State<App>, patient_id: i64) -> Result<(), String> {
+    ///     let _ = (app.http, patient_id);
+    ///     Ok(())
+    /// }
+    ///
+    /// # async fn demo(db: jobsmith::Db) -> jobsmith::Result<()> {
+    /// let runtime = db.runtime().queue("default", 10).state(App { http: "client".into() }).start().await?;
+    /// # runtime.shutdown().await }
+    /// ```
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
+        self
+    }
+
     /// Runs exactly these workers instead of every `#[job]` linked into the binary.
     pub fn registry(mut self, registry: Registry) -> Self {
         self.registry = Some(registry);
@@ -324,6 +351,7 @@ impl RuntimeBuilder {
                      they wait until a node that runs it fetches them", entry.name(), entry.queue());
             }
         }
+        missing_states(&registry, &queues, &self.states)?;
         let node = self.node.unwrap_or_else(default_node_name);
         let plan = Plan {
             engine: self.engine,
@@ -333,6 +361,7 @@ impl RuntimeBuilder {
             queues,
             global_limits: self.global_limits,
             cron,
+            states: self.states,
         };
         let (shared, supervisor) = lifecycle::start(plan).await?;
         Ok(Runtime::new(shared, supervisor))
@@ -351,19 +380,49 @@ impl RuntimeBuilder {
             registry: None,
             cron: Vec::new(),
             config: Config::default(),
+            states: States::new(),
             #[cfg(feature = "prometheus")]
             prometheus: None,
         }
     }
 }
 
-/// `hostname-pid`: unique per process on a host, readable in `attempted_by`.
+/// Refuses to start when a job this runtime runs takes state it was not given: every job whose
+/// declared queue is one of `queues`, each with every missing type. A job of another queue (one
+/// this node runs only if a row of it was inserted into a queue of this node) is not refused: it
+/// may be meant for other nodes, and if it runs here without its state, it is retried (ADR 17).
+fn missing_states(
+    registry: &Registry,
+    queues: &HashMap<String, Arc<QueueState>>,
+    states: &States,
+) -> Result<()> {
+    let mut missing: Vec<String> = registry
+        .iter()
+        .filter(|w| queues.contains_key(w.options.queue))
+        .flat_map(|w| states.missing(w.name, w.states))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.sort();
+    Err(Error::MissingState(missing))
+}
+
+/// `hostname-pid`: unique per process on a host, readable in `attempted_by`. A second runtime
+/// started in the same process gets `hostname-pid-2` (and so on): with one name, the second's
+/// start took the first's executing jobs back as left over by an earlier run of the node, and
+/// they ran twice (found by the typed-state tests, which start two runtimes at once). The first
+/// keeps the plain name, so a container restarted as the same pid still takes back its jobs.
 fn default_node_name() -> String {
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "node".to_string());
-    format!("{host}-{}", std::process::id())
+    match STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+        0 => format!("{host}-{}", std::process::id()),
+        n => format!("{host}-{}-{}", std::process::id(), n + 1),
+    }
 }

@@ -12,6 +12,7 @@ use tracing::Instrument;
 use super::control::{JobControl, StopReason};
 use super::queue::{Claimed, QueueState};
 use super::shared::Shared;
+use crate::app_state::States;
 use crate::backoff::default_backoff;
 use crate::context::JobContext;
 use crate::engine::{Ack, AckKind, FetchedJob};
@@ -52,7 +53,8 @@ async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) -> D
     }
     let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
-    let kind = run(&shared.registry, &shared.node, &job, &control).instrument(span.clone()).await;
+    let kind =
+        run(&shared.registry, &shared.node, &shared.states, &job, &control).instrument(span.clone()).await;
     let run_time = started.elapsed();
     span.record("outcome", outcome_name(&kind));
     span.record("duration_ms", run_time.as_secs_f64() * 1000.0);
@@ -85,7 +87,13 @@ fn outcome_name(kind: &AckKind) -> &'static str {
 }
 
 /// Runs one job and says how it ended; shared by the runtime and the testing helpers.
-pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, control: &JobControl) -> AckKind {
+pub(crate) async fn run(
+    registry: &Registry,
+    node: &str,
+    states: &States,
+    job: &FetchedJob,
+    control: &JobControl,
+) -> AckKind {
     // 0. Stopped before it started (cancelled, or the node stopping, while it waited in the
     //    prefetch buffer): it must not run at all.
     if control.token.is_cancelled() {
@@ -124,7 +132,11 @@ pub(crate) async fn run(registry: &Registry, node: &str, job: &FetchedJob, contr
         job.meta.clone(),
         job.tags.clone(),
         control.token.clone(),
-    );
+    )
+    .with_states(states.clone());
+    // A job of a queue this node runs cannot lack its state (`start()` refused that); one of
+    // another queue, inserted into a queue of this node, can: its `perform` then fails (a retry,
+    // since another node may have the state, as for an unknown worker).
     let perform = match (worker.run)(job.args.clone(), ctx) {
         Ok(future) => future,
         Err(error) => return AckKind::Discard { error },

@@ -101,6 +101,7 @@ pub(crate) struct Plan {
     pub(crate) queues: HashMap<String, Arc<QueueState>>,
     pub(crate) global_limits: Vec<(String, u32)>,
     pub(crate) cron: Vec<CronEntry>,
+    pub(crate) states: crate::app_state::States,
 }
 
 /// Starts a node: settings first, then the completer, the listener, the take-back of an earlier
@@ -120,7 +121,7 @@ pub(crate) async fn start(plan: Plan) -> Result<(Arc<Shared>, Supervisor)> {
 }
 
 async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>> {
-    let Plan { engine, registry, node, config, queues, global_limits, cron } = plan;
+    let Plan { engine, registry, node, config, queues, global_limits, cron, states } = plan;
     let (completer_handle, ack_rx) = completer::channel();
     let stager_wake = Arc::new(Notify::new());
     let shared = Arc::new(Shared {
@@ -138,6 +139,7 @@ async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>
         try_lead: Notify::new(),
         claims: Arc::default(),
         connected_since: Mutex::new(None),
+        states,
     });
     let config = &shared.config;
 

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     /// Since when this node's heartbeats have succeeded without a break (`None` while they
     /// fail). Rescue judges other nodes' heartbeat ages only over time this node was connected.
     pub(crate) connected_since: Mutex<Option<std::time::Instant>>,
+    /// What the jobs take as `State<T>` (see `RuntimeBuilder::state`).
+    pub(crate) states: crate::app_state::States,
 }
 
 impl Shared {

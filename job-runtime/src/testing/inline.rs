@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Drain, drain_queue};
+use super::{Drain, drain_queue_with};
+use crate::app_state::States;
 use crate::db::Db;
 use crate::engine::{
     Ack, Administration, CronFire, Engine, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat,
@@ -26,19 +27,21 @@ use crate::transaction::new_work;
 pub(crate) struct InlineEngine {
     inner: Arc<dyn Engine>,
     plain: Db,
+    /// What the jobs run inline take as `State<T>`.
+    states: States,
 }
 
 impl InlineEngine {
     /// `db` in inline mode.
-    pub(crate) fn wrap(db: &Db) -> Arc<dyn Engine> {
-        Arc::new(InlineEngine { inner: db.engine().clone(), plain: db.clone() })
+    pub(crate) fn wrap(db: &Db, states: States) -> Arc<dyn Engine> {
+        Arc::new(InlineEngine { inner: db.engine().clone(), plain: db.clone(), states })
     }
 
     /// Runs every job of `queues`, scheduled ones too, and what those jobs insert.
     async fn run(&self, queues: &[String]) -> Result<()> {
         let drain = Drain { with_scheduled: true, recursive: true };
         for queue in queues {
-            Box::pin(drain_queue(&self.plain, queue, drain)).await?;
+            Box::pin(drain_queue_with(&self.plain, queue, drain, &self.states)).await?;
         }
         Ok(())
     }

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::app_state::States;
 use crate::db::Db;
 use crate::engine::{Ack, AckKind, FetchedJob, JobFilter, JobRow, Page};
 use crate::error::Result;
@@ -61,7 +62,13 @@ pub async fn inline() -> Result<Db> {
 /// queues. Jobs inserted through a transaction of your own (`job.insert(&mut *tx)`) are stored
 /// but not run: only a [`crate::Transaction`] tells the engine it committed.
 pub fn inline_on(db: &Db) -> Db {
-    db.with_engine(inline::InlineEngine::wrap(db))
+    inline_with(db, States::new())
+}
+
+/// [`inline_on`] for jobs that take state: every job run inline gets its `State<T>` parameters
+/// from `states`.
+pub fn inline_with(db: &Db, states: States) -> Db {
+    db.with_engine(inline::InlineEngine::wrap(db, states))
 }
 
 /// How a job run by the helpers ended.
@@ -127,8 +134,20 @@ pub async fn perform_job<J: Job>(job: J) -> Performed {
     perform_job_at(job, 1).await
 }
 
+/// [`perform_job`] for a job that takes state: `states` gives each `State<T>` parameter its
+/// value, as [`crate::RuntimeBuilder::state`] does for a runtime. A job whose state is not in
+/// `states` ends as the runtime would run it without (a retry saying which type is missing).
+pub async fn perform_job_with<J: Job>(job: J, states: &States) -> Performed {
+    perform_job_at_with(job, 1, states).await
+}
+
 /// [`perform_job`] as attempt `attempt` (so the last attempt's failure shows as `Discarded`).
 pub async fn perform_job_at<J: Job>(job: J, attempt: u32) -> Performed {
+    perform_job_at_with(job, attempt, &States::new()).await
+}
+
+/// [`perform_job_with`] as attempt `attempt`.
+pub async fn perform_job_at_with<J: Job>(job: J, attempt: u32, states: &States) -> Performed {
     let registry = Registry::from_entries([WorkerEntry::of::<J>()]).expect("one entry");
     let args = match serde_json::to_value(&job) {
         Ok(args) => args,
@@ -150,7 +169,7 @@ pub async fn perform_job_at<J: Job>(job: J, attempt: u32) -> Performed {
         claim: 0,
         priority: J::OPTIONS.priority,
     };
-    executor::run(&registry, NODE, &fetched, &JobControl::default()).await.into()
+    executor::run(&registry, NODE, states, &fetched, &JobControl::default()).await.into()
 }
 
 /// Options of [`drain_queue`].
@@ -201,6 +220,11 @@ const MAX_PASSES: usize = 1_000;
 /// Runs the jobs waiting on `queue`, one at a time in run order, in this task, through the real
 /// decode, perform and record path, and reports what happened.
 pub async fn drain_queue(db: &Db, queue: &str, options: Drain) -> Result<DrainReport> {
+    drain_queue_with(db, queue, options, &States::new()).await
+}
+
+/// [`drain_queue`] for jobs that take state: `states` gives each `State<T>` parameter its value.
+pub async fn drain_queue_with(db: &Db, queue: &str, options: Drain, states: &States) -> Result<DrainReport> {
     let registry = Registry::from_inventory()?;
     let engine = db.engine();
     let test_support = &db.test_support;
@@ -221,7 +245,7 @@ pub async fn drain_queue(db: &Db, queue: &str, options: Drain) -> Result<DrainRe
         let ids: Vec<i64> = waiting.iter().map(|j| j.id).collect();
         let claimed = test_support.claim(&ids, NODE).await.map_err(|e| e.or_not_migrated(engine.schema()))?;
         for job in claimed {
-            let kind = executor::run(&registry, NODE, &job, &JobControl::default()).await;
+            let kind = executor::run(&registry, NODE, states, &job, &JobControl::default()).await;
             report.count(&kind);
             engine
                 .ack(NODE, &[Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind }])
