@@ -9,43 +9,47 @@
 //! the cluster-wide concurrency in `cluster_gauge`, so the test can check from outside what ran
 //! where. SIGTERM shuts down cleanly; SIGKILL is the crash under test.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use jobsmith::{CronEntry, MissedSlots, job};
+use jobsmith::{CronEntry, MissedSlots, State, job};
 use sqlx::PgPool;
 
-static POOL: OnceLock<PgPool> = OnceLock::new();
-static NODE: OnceLock<String> = OnceLock::new();
-
-fn pool() -> &'static PgPool {
-    POOL.get().expect("pool set at start")
+/// What the jobs take as state: the database they record into and this node's name.
+#[derive(Clone)]
+struct Node {
+    pool: PgPool,
+    name: String,
 }
 
 /// Records the run, holds a slot of the cluster-wide gauge for `sleep_ms`, and completes.
 #[job(queue = "work", max_attempts = 5)]
-async fn cluster_work(ctx: jobsmith::JobContext, n: i64, sleep_ms: u64) -> Result<(), sqlx::Error> {
+async fn cluster_work(
+    ctx: jobsmith::JobContext,
+    State(node): State<Node>,
+    n: i64,
+    sleep_ms: u64,
+) -> Result<(), sqlx::Error> {
     if std::env::var("RECORD_LAST").as_deref() == Ok("1") {
         tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
-        return record_run(&ctx, n).await;
+        return record_run(&ctx, &node, n).await;
     }
-    record_run(&ctx, n).await?;
+    record_run(&ctx, &node, n).await?;
     sqlx::query("UPDATE cluster_gauge SET cur = cur + 1, peak = greatest(peak, cur + 1)")
-        .execute(pool())
+        .execute(&node.pool)
         .await?;
     tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
-    sqlx::query("UPDATE cluster_gauge SET cur = cur - 1").execute(pool()).await?;
+    sqlx::query("UPDATE cluster_gauge SET cur = cur - 1").execute(&node.pool).await?;
     Ok(())
 }
 
 /// One row of `cluster_runs`: this node ran job `ctx.id` in this attempt.
-async fn record_run(ctx: &jobsmith::JobContext, n: i64) -> Result<(), sqlx::Error> {
+async fn record_run(ctx: &jobsmith::JobContext, node: &Node, n: i64) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO cluster_runs (job_id, n, node, attempt) VALUES ($1, $2, $3, $4)")
         .bind(ctx.id)
         .bind(n)
-        .bind(NODE.get().unwrap())
+        .bind(&node.name)
         .bind(ctx.attempt as i32)
-        .execute(pool())
+        .execute(&node.pool)
         .await?;
     Ok(())
 }
@@ -65,11 +69,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let name = std::env::var("NODE_NAME")?;
     let concurrency: usize = std::env::var("CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(20);
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(10).connect(&url).await?;
-    POOL.set(pool.clone()).ok();
-    NODE.set(name.clone()).ok();
+    let node = Node { pool: pool.clone(), name: name.clone() };
 
     let mut builder = jobsmith::Db::postgres(pool, "jobsmith")?
         .runtime()
+        .state(node)
         .node_name(&name)
         .queue("work", concurrency)
         .poll_interval(Duration::from_millis(200))

@@ -27,6 +27,9 @@ pub mod many_nodes {}
 #[doc = include_str!("../docs/guides/sqlite-vs-postgres.md")]
 pub mod sqlite_vs_postgres {}
 
+#[doc = include_str!("../docs/guides/jobs-and-your-application.md")]
+pub mod jobs_and_your_application {}
+
 #[doc = include_str!("../docs/guides/testing.md")]
 pub mod testing {}
 

@@ -10,11 +10,11 @@
 //! | [`sync_benefits`] | `default` | fetches a patient's benefits from the insurer's API |
 
 use std::fmt::Display;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use jobsmith::{JobContext, Outcome, job};
+use jobsmith::{JobContext, Outcome, State, job};
 use serde::Deserialize;
 
 use crate::clinic::{self, ReminderKind, show_time};
@@ -22,31 +22,22 @@ use crate::db::Sql;
 use crate::store::{self, Benefits, RiskScore, Status};
 use crate::{BoxError, benefits_api};
 
-/// What the jobs need besides their args. Args are plain data stored with each row, so a
-/// database handle or an API address cannot be one; the jobs find them here, set once at start.
-#[derive(Debug)]
-pub(crate) struct Services {
+/// What the jobs need besides their args, given to the runtime with
+/// `RuntimeBuilder::state(Clinic { .. })` and taken by each job as a `State<Clinic>` parameter.
+/// Args are plain data stored with each row, so a database handle or an API address cannot be
+/// one. Cheap to clone: the database is a pool handle.
+#[derive(Debug, Clone)]
+pub(crate) struct Clinic {
     /// The clinic's database.
     pub(crate) sql: Sql,
     /// `host:port` of the insurer's benefits API.
     pub(crate) insurer: String,
-    /// Retry failed API calls after a fraction of a second instead of the default backoff, so
-    /// the demo shows a retry without waiting for it.
-    pub(crate) fast_retries: bool,
 }
 
-static SERVICES: OnceLock<Services> = OnceLock::new();
-
-/// Makes `services` available to the jobs. Call once, before the runtime starts.
-pub(crate) fn install(services: Services) {
-    if SERVICES.set(services).is_err() {
-        panic!("jobs::install called twice");
-    }
-}
-
-fn services() -> &'static Services {
-    SERVICES.get().expect("jobs::install runs before the runtime starts")
-}
+/// Retry failed API calls after a fraction of a second instead of the default backoff, so the
+/// demo shows a retry without waiting for it. A flag rather than state because a job type's
+/// backoff is a plain `fn(attempt)`, declared with the type, which no runtime state reaches.
+pub(crate) static FAST_RETRIES: AtomicBool = AtomicBool::new(false);
 
 /// Prints what a job did, prefixed by its queue, so the demo's output reads as a log.
 fn say(ctx: &JobContext, what: impl Display) {
@@ -65,11 +56,12 @@ fn say(ctx: &JobContext, what: impl Display) {
 )]
 pub(crate) async fn send_reminder(
     ctx: JobContext,
+    State(clinic): State<Clinic>,
     appointment_id: i64,
     kind: ReminderKind,
     starts_at: i64,
 ) -> Result<Outcome, BoxError> {
-    let mut tx = services().sql.begin().await?;
+    let mut tx = clinic.sql.begin().await?;
     let Some(appointment) = store::appointment(&mut tx, appointment_id).await? else {
         return Ok(Outcome::Cancel(format!("appointment {appointment_id} does not exist")));
     };
@@ -127,10 +119,13 @@ pub(crate) async fn send_email(
 /// Scores the no-show risk of every upcoming appointment. Runs from a cron entry: daily at 02:00
 /// in the clinic's time zone (every 2 seconds in the demo).
 #[job(queue = "maintenance", max_attempts = 3)]
-pub(crate) async fn score_no_show_risk(ctx: JobContext) -> Result<(), BoxError> {
+pub(crate) async fn score_no_show_risk(
+    ctx: JobContext,
+    State(clinic): State<Clinic>,
+) -> Result<(), BoxError> {
     // Read the clock first: a score stamped `scored_at` saw every change made before it.
     let now = Utc::now().timestamp();
-    let mut tx = services().sql.begin().await?;
+    let mut tx = clinic.sql.begin().await?;
     let upcoming = store::upcoming_appointments(&mut tx, now).await?;
     let mut scores = Vec::new();
     for appointment in &upcoming {
@@ -159,15 +154,18 @@ struct BenefitsReply {
 /// asked for (a snooze does not use up an attempt); 404 discards, since asking again cannot help;
 /// 5xx and network errors fail the attempt, so the runtime retries with backoff.
 #[job(queue = "default", max_attempts = 5, timeout = "30s", backoff = insurer_backoff)]
-pub(crate) async fn sync_benefits(ctx: JobContext, patient_id: i64) -> Result<Outcome, BoxError> {
-    let services = services();
+pub(crate) async fn sync_benefits(
+    ctx: JobContext,
+    State(clinic): State<Clinic>,
+    patient_id: i64,
+) -> Result<Outcome, BoxError> {
     let path = format!("/patients/{patient_id}/benefits");
-    let response = benefits_api::get(&services.insurer, &path).await?;
+    let response = benefits_api::get(&clinic.insurer, &path).await?;
     match response.status {
         200 => {
             let reply: BenefitsReply = serde_json::from_str(&response.body)?;
             let benefits = Benefits { plan: reply.plan, copay_cents: reply.copay_cents };
-            let mut tx = services.sql.begin().await?;
+            let mut tx = clinic.sql.begin().await?;
             store::save_benefits(&mut tx, patient_id, &benefits, Utc::now().timestamp()).await?;
             tx.commit().await?;
             say(
@@ -208,7 +206,7 @@ pub(crate) async fn sync_benefits(ctx: JobContext, patient_id: i64) -> Result<Ou
 /// The delay after failed attempt `attempt` of [`sync_benefits`]: jobsmith's default (seconds to
 /// minutes, with jitter), or 200 ms per attempt in the demo.
 fn insurer_backoff(attempt: u32) -> Duration {
-    if SERVICES.get().is_some_and(|s| s.fast_retries) {
+    if FAST_RETRIES.load(Ordering::Relaxed) {
         Duration::from_millis(200 * u64::from(attempt))
     } else {
         jobsmith::default_backoff(attempt)

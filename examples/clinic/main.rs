@@ -41,7 +41,7 @@ use jobsmith::{CronEntry, Db};
 
 use crate::benefits_api::Insurer;
 use crate::db::Sql;
-use crate::jobs::{ScoreNoShowRisk, Services};
+use crate::jobs::{Clinic, ScoreNoShowRisk};
 
 /// The error type of the example: anything, with its message.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -108,7 +108,7 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
 
     let insurer = Arc::new(Insurer::demo());
     let (insurer_addr, insurer_task) = insurer.clone().serve().await?;
-    jobs::install(Services { sql: sql.clone(), insurer: insurer_addr.to_string(), fast_retries: demo });
+    jobs::FAST_RETRIES.store(demo, std::sync::atomic::Ordering::Relaxed);
 
     // 02:00 every night in New York; in the demo every 2 seconds, so it fires during the run.
     let risk_schedule = if demo { "*/2 * * * * *" } else { "0 2 * * *" };
@@ -118,6 +118,8 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
         .queue("events", 50)
         .queue("mailers", 20)
         .queue("maintenance", 5)
+        // What the jobs take as `State<Clinic>`: the clinic's database and the insurer's address.
+        .state(Clinic { sql: sql.clone(), insurer: insurer_addr.to_string() })
         .cron_entry(CronEntry::new(risk_schedule, ScoreNoShowRisk {})?.timezone(CLINIC_TIME_ZONE)?);
     if demo {
         // Jobs inserted inside our own SQLite transactions are announced before the commit, so

@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// #[derive(Clone)]
 /// struct Mailer { from: String }
 ///
-/// #[jobsmith::job]
+/// #[jobsmith::job(queue = "mailers")]
 /// async fn welcome(State(mailer): State<Mailer>, user_id: i64) -> Result<(), String> {
 ///     assert_eq!(mailer.from, "clinic@example.com");
 ///     let _ = user_id;

@@ -258,14 +258,14 @@ impl RuntimeBuilder {
     /// #[derive(Clone)]
     /// struct App { http: String }
     ///
-    /// #[jobsmith::job]
+    /// #[jobsmith::job(queue = "benefits")]
     /// async fn sync_benefits(State(app): State<App>, patient_id: i64) -> Result<(), String> {
     ///     let _ = (app.http, patient_id);
     ///     Ok(())
     /// }
     ///
     /// # async fn demo(db: jobsmith::Db) -> jobsmith::Result<()> {
-    /// let runtime = db.runtime().queue("default", 10).state(App { http: "client".into() }).start().await?;
+    /// let runtime = db.runtime().queue("benefits", 10).state(App { http: "client".into() }).start().await?;
     /// # runtime.shutdown().await }
     /// ```
     pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
