@@ -249,6 +249,9 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
     });
     let perform = perform(job, &private);
     let states = states_const(job, &private);
+    let aliases = options.aliases.as_ref().map(|aliases| {
+        quote! { const ALIASES: &'static [&'static str] = &[#(#aliases),*]; }
+    });
 
     let struct_item = quote! {
         #(#docs)*
@@ -274,6 +277,7 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
                 #[allow(clippy::needless_update)]
                 const OPTIONS: #private::JobOptions = #job_options;
                 #states
+                #aliases
                 #backoff
                 #perform
             }

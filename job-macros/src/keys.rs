@@ -68,6 +68,7 @@ words! {
         Tags => "tags", example "tags = [\"billing\"]";
         Unique => "unique", example "unique(period = \"5m\")";
         Name => "name", example "name = \"send_reminder\"";
+        Aliases => "aliases", example "aliases = [\"old::path::SendReminder\"]";
         Crate => "crate", example "crate = \"my_crate::jobsmith\"";
         Backoff => "backoff", example "backoff = my_backoff";
         Cron => "cron", example "cron = \"0 2 * * *\"";

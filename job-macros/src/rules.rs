@@ -29,6 +29,8 @@ pub(crate) struct Options {
     pub(crate) tags: Option<Vec<LitStr>>,
     pub(crate) unique: Option<Unique>,
     pub(crate) name: Option<LitStr>,
+    /// Earlier worker names whose stored rows this job runs.
+    pub(crate) aliases: Option<Vec<LitStr>>,
     pub(crate) krate: Option<syn::Path>,
     pub(crate) backoff: Option<syn::ExprPath>,
     /// A cron expression, checked at compile time.
@@ -129,6 +131,7 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
                 );
             }
             Key::Tags => options.tags = tags(key, &entry, cx),
+            Key::Aliases => options.aliases = aliases(key, &entry, cx),
             Key::Unique => options.unique = unique(&entry, cx),
             Key::Name => {
                 options.name = non_empty_string(
@@ -221,6 +224,27 @@ fn cron_fits(options: &Options, job: &JobFn, cx: &mut Ctxt) {
 fn tags(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<Vec<LitStr>> {
     let expr = assigned(key.as_str(), key.example(), entry, cx)?;
     str_list(key.as_str(), key.example(), expr, cx)
+}
+
+/// `aliases = ["old::Name", ...]`: non-empty, each once. (That an alias is not another worker's
+/// name or alias is checked when the registry is built, the first place that sees them all.)
+fn aliases(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<Vec<LitStr>> {
+    let expr = assigned(key.as_str(), key.example(), entry, cx)?;
+    let list = str_list(key.as_str(), key.example(), expr, cx)?;
+    let mut ok = true;
+    for (i, alias) in list.iter().enumerate() {
+        if alias.value().is_empty() {
+            cx.error_spanned_by(
+                alias,
+                "an alias cannot be empty: write the worker name rows were stored under",
+            );
+            ok = false;
+        } else if list[..i].iter().any(|earlier| earlier.value() == alias.value()) {
+            cx.error_spanned_by(alias, format!("alias `{}` is listed twice: remove one", alias.value()));
+            ok = false;
+        }
+    }
+    ok.then_some(list)
 }
 
 fn backoff(key: Key, entry: &Entry, cx: &mut Ctxt) -> Option<syn::ExprPath> {

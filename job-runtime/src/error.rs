@@ -10,6 +10,18 @@ pub enum Error {
     /// Two job types registered the same worker name.
     #[error("two workers are registered with the name `{0}`; give one of them `#[job(name = \"...\")]`")]
     DuplicateWorker(String),
+    /// A job's alias is another worker's name or alias.
+    #[error(
+        "alias `{alias}` of `{of}` is already the name or an alias of `{taken_by}`: names and aliases together must be unique"
+    )]
+    AliasTaken {
+        /// The alias.
+        alias: String,
+        /// The worker that lists it.
+        of: String,
+        /// The worker that already has it.
+        taken_by: String,
+    },
     /// A job's args could not be encoded as JSON.
     #[error("job args do not encode as JSON: {0}")]
     Encode(#[from] serde_json::Error),

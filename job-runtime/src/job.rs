@@ -41,6 +41,10 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The defaults for each insert of this job; each can be overridden per insert.
     const OPTIONS: JobOptions;
 
+    /// Earlier worker names (`#[job(aliases = [...])]`): rows stored under one of them run with
+    /// this job, so a job type can be renamed or moved without orphaning its rows.
+    const ALIASES: &'static [&'static str] = &[];
+
     /// The state types the job takes (its `State<T>` parameters), which a runtime must provide
     /// (see [`crate::RuntimeBuilder::state`]). None by default.
     const STATES: &'static [crate::app_state::StateNeed] = &[];

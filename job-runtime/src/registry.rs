@@ -26,6 +26,8 @@ pub struct WorkerEntry {
     pub build_empty: fn() -> crate::error::Result<crate::insert::NewJob>,
     /// The state types the job takes.
     pub states: &'static [crate::app_state::StateNeed],
+    /// Earlier names whose rows this worker runs.
+    pub aliases: &'static [&'static str],
 }
 
 impl WorkerEntry {
@@ -38,6 +40,7 @@ impl WorkerEntry {
             backoff: J::backoff,
             build_empty: build_empty::<J>,
             states: J::STATES,
+            aliases: J::ALIASES,
         }
     }
 }
@@ -81,13 +84,35 @@ impl Registry {
         Self::from_entries(inventory::iter::<WorkerEntry>.into_iter().copied())
     }
 
-    /// A registry from explicit entries; duplicate names are an error naming the worker.
+    /// A registry from explicit entries. Names and aliases together must be unique: two workers
+    /// of one name are [`Error::DuplicateWorker`], an alias that is another worker's name or alias
+    /// is [`Error::AliasTaken`].
     pub fn from_entries(entries: impl IntoIterator<Item = WorkerEntry>) -> Result<Self, Error> {
+        let entries: Vec<WorkerEntry> = entries.into_iter().collect();
         let mut workers = HashMap::new();
-        for entry in entries {
-            if workers.insert(entry.name, entry).is_some() {
+        for entry in &entries {
+            if workers.insert(entry.name, *entry).is_some() {
                 return Err(Error::DuplicateWorker(entry.name.to_string()));
             }
+        }
+        // Aliases after every name, so an alias naming a worker is found whatever the order.
+        let mut aliases: HashMap<&'static str, &'static str> = HashMap::new();
+        for entry in &entries {
+            for &alias in entry.aliases {
+                let holder = workers.get(alias).map(|w| w.name).or_else(|| aliases.get(alias).copied());
+                if let Some(holder) = holder {
+                    return Err(Error::AliasTaken {
+                        alias: alias.to_string(),
+                        of: entry.name.to_string(),
+                        taken_by: holder.to_string(),
+                    });
+                }
+                aliases.insert(alias, entry.name);
+            }
+        }
+        for (alias, name) in aliases {
+            let entry = workers[name];
+            workers.insert(alias, entry);
         }
         Ok(Self { workers })
     }
@@ -97,18 +122,72 @@ impl Registry {
         self.workers.get(name)
     }
 
-    /// Every worker.
+    /// Every worker, once (not once more per alias).
     pub fn iter(&self) -> impl Iterator<Item = &WorkerEntry> {
-        self.workers.values()
+        self.workers.iter().filter(|(key, entry)| **key == entry.name).map(|(_, entry)| entry)
     }
 
     /// How many workers are known.
     pub fn len(&self) -> usize {
-        self.workers.len()
+        self.iter().count()
     }
 
     /// Whether no worker is known.
     pub fn is_empty(&self) -> bool {
         self.workers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &'static str, aliases: &'static [&'static str]) -> WorkerEntry {
+        fn run(_: serde_json::Value, _: JobContext) -> Result<PerformFuture, String> {
+            Err("not run in these tests".into())
+        }
+        fn build_empty() -> crate::error::Result<crate::insert::NewJob> {
+            Err(Error::InvalidOption("not built in these tests".into()))
+        }
+        WorkerEntry {
+            name,
+            options: JobOptions::DEFAULT,
+            run,
+            backoff: crate::backoff::default_backoff,
+            build_empty,
+            states: &[],
+            aliases,
+        }
+    }
+
+    #[test]
+    fn an_alias_finds_its_worker_which_is_listed_once() {
+        let registry =
+            Registry::from_entries([entry("new::Send", &["old::Send", "older::Send"]), entry("other", &[])])
+                .unwrap();
+        assert_eq!(registry.get("old::Send").map(|w| w.name), Some("new::Send"));
+        assert_eq!(registry.get("older::Send").map(|w| w.name), Some("new::Send"));
+        assert_eq!(registry.len(), 2);
+        let mut names: Vec<&str> = registry.iter().map(|w| w.name).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["new::Send", "other"]);
+    }
+
+    #[test]
+    fn names_and_aliases_together_are_unique() {
+        // An alias that is another worker's name, whichever comes first.
+        for entries in [[entry("a", &["b"]), entry("b", &[])], [entry("b", &[]), entry("a", &["b"])]] {
+            let err = Registry::from_entries(entries).unwrap_err();
+            assert!(
+                matches!(&err, Error::AliasTaken { alias, of, taken_by } if alias == "b" && of == "a" && taken_by == "b"),
+                "{err}"
+            );
+        }
+        // Two workers with one alias.
+        let err = Registry::from_entries([entry("a", &["old"]), entry("b", &["old"])]).unwrap_err();
+        assert!(
+            err.to_string().contains("alias `old` of `b` is already the name or an alias of `a`"),
+            "{err}"
+        );
     }
 }

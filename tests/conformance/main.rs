@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod harness;
+mod aliases;
 mod claims;
 mod cluster;
 mod insert;

@@ -16,8 +16,12 @@ use jobsmith::{Error, JobState, States};
 pub struct Seen(Arc<Mutex<Vec<String>>>);
 
 impl Seen {
-    fn lines(&self) -> Vec<String> {
+    pub fn lines(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
+    }
+
+    pub fn push(&self, line: String) {
+        self.0.lock().unwrap().push(line);
     }
 }
 
