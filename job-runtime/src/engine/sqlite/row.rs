@@ -1,8 +1,8 @@
 //! Reading SQLite rows (JSON as text, times as milliseconds) into the engine's types.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{ColumnIndex, Row};
 
 use crate::engine::unreadable::Problems;
 use crate::error::{Error, Result};
@@ -21,13 +21,27 @@ fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>> {
     ms.map(time).transpose()
 }
 
-fn json(row: &SqliteRow, col: &str) -> Result<serde_json::Value> {
-    let text: String = row.try_get(col)?;
-    serde_json::from_str(&text).map_err(|e| Error::Unexpected(format!("column {col} is not JSON: {e}")))
+/// The JSON text in column `at` (a name, or a position with `col` its name for errors). A NULL
+/// reads as `if_null` where one is given (a fetch returns NULL for the default `meta` and `tags`)
+/// and is an error elsewhere (the JSON columns are NOT NULL).
+fn json<I: ColumnIndex<SqliteRow>>(
+    row: &SqliteRow,
+    at: I,
+    col: &str,
+    if_null: Option<serde_json::Value>,
+) -> Result<serde_json::Value> {
+    match (row.try_get::<Option<String>, _>(at)?, if_null) {
+        (Some(text), _) => serde_json::from_str(&text)
+            .map_err(|e| Error::Unexpected(format!("column {col} is not JSON: {e}"))),
+        (None, Some(value)) => Ok(value),
+        (None, None) => Err(Error::Unexpected(format!("column {col} is NULL"))),
+    }
 }
 
-fn strings(row: &SqliteRow, col: &str) -> Result<Vec<String>> {
-    serde_json::from_value(json(row, col)?).map_err(|e| Error::Unexpected(format!("column {col}: {e}")))
+/// The tags in column `at` (`[]` where a fetch returned NULL for the default).
+fn tags<I: ColumnIndex<SqliteRow>>(row: &SqliteRow, at: I) -> Result<Vec<String>> {
+    serde_json::from_value(json(row, at, "tags", Some(serde_json::json!([])))?)
+        .map_err(|e| Error::Unexpected(format!("column tags: {e}")))
 }
 
 /// A claimed row of `queue`, claimed at `claim` (its `attempted_at`), from the columns of
@@ -42,13 +56,13 @@ pub(super) fn fetched_job(row: &SqliteRow, queue: &str, claim: i64) -> Result<Fe
         id,
         worker: p.or("worker", row.try_get(1), String::new()),
         queue: queue.to_string(),
-        args: p.or("args", json_at(row, 2, "args"), serde_json::Value::Null),
-        meta: p.or("meta", json_or(row, 3, "meta", || serde_json::json!({})), serde_json::Value::Null),
-        tags: p.or("tags", strings_or_none(row, 4), Vec::new()),
+        args: p.or("args", json(row, 2, "args", None), serde_json::Value::Null),
+        meta: p.or("meta", json(row, 3, "meta", Some(serde_json::json!({}))), serde_json::Value::Null),
+        tags: p.or("tags", tags(row, 4), Vec::new()),
         attempt,
         max_attempts: p.or("max_attempts", row.try_get::<i64, _>(6), 0) as u32,
-        inserted_at: p.or("inserted_at", row.try_get(7).map_err(Error::from).and_then(time), epoch()),
-        scheduled_at: p.or("scheduled_at", row.try_get(8).map_err(Error::from).and_then(time), epoch()),
+        inserted_at: p.or("inserted_at", time_col(row, 7), epoch()),
+        scheduled_at: p.or("scheduled_at", time_col(row, 8), epoch()),
         priority: p.or("priority", row.try_get::<i64, _>(9), 0) as u8,
         unreadable: None,
         claim,
@@ -56,37 +70,11 @@ pub(super) fn fetched_job(row: &SqliteRow, queue: &str, claim: i64) -> Result<Fe
     Ok(FetchedJob { unreadable: p.into_reason(), ..job })
 }
 
-/// The JSON text in column `at` (named `col` in errors).
-fn json_at(row: &SqliteRow, at: usize, col: &str) -> Result<serde_json::Value> {
-    let text: String = row.try_get(at)?;
-    serde_json::from_str(&text).map_err(|e| Error::Unexpected(format!("column {col} is not JSON: {e}")))
-}
-
-/// [`json_at`], or `default()` where the column is NULL.
-fn json_or(
-    row: &SqliteRow,
-    at: usize,
-    col: &str,
-    default: impl FnOnce() -> serde_json::Value,
-) -> Result<serde_json::Value> {
-    match row.try_get::<Option<String>, _>(at)? {
-        None => Ok(default()),
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| Error::Unexpected(format!("column {col} is not JSON: {e}"))),
-    }
-}
-
-/// The tags in column `at`, none where it is NULL.
-fn strings_or_none(row: &SqliteRow, at: usize) -> Result<Vec<String>> {
-    serde_json::from_value(json_or(row, at, "tags", || serde_json::json!([]))?)
-        .map_err(|e| Error::Unexpected(format!("column tags: {e}")))
-}
-
 fn epoch() -> DateTime<Utc> {
     DateTime::UNIX_EPOCH
 }
 
-fn time_col(row: &SqliteRow, col: &str) -> Result<DateTime<Utc>> {
+fn time_col<I: ColumnIndex<SqliteRow>>(row: &SqliteRow, col: I) -> Result<DateTime<Utc>> {
     time(row.try_get(col)?)
 }
 
@@ -97,12 +85,12 @@ fn opt_time_col(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
 pub(super) fn job_row(row: &SqliteRow) -> Result<JobRow> {
     let state: String = row.try_get("state")?;
     let mut p = Problems::default();
-    let errors = match json(row, "errors") {
+    let errors = match json(row, "errors", "errors", None) {
         Ok(serde_json::Value::Array(a)) => a,
         Ok(other) => p.or("errors", Err::<Vec<_>, _>(format!("not an array: {other}")), Vec::new()),
         Err(e) => p.or("errors", Err::<Vec<_>, _>(e), Vec::new()),
     };
-    let args = match json(row, "args") {
+    let args = match json(row, "args", "args", None) {
         Ok(args) => args,
         Err(e) => {
             let shown =
@@ -117,8 +105,8 @@ pub(super) fn job_row(row: &SqliteRow) -> Result<JobRow> {
         queue: p.or("queue", row.try_get("queue"), String::new()),
         worker: p.or("worker", row.try_get("worker"), String::new()),
         args,
-        meta: p.or("meta", json(row, "meta"), serde_json::Value::Null),
-        tags: p.or("tags", strings(row, "tags"), Vec::new()),
+        meta: p.or("meta", json(row, "meta", "meta", None), serde_json::Value::Null),
+        tags: p.or("tags", tags(row, "tags"), Vec::new()),
         errors,
         attempt: p.or("attempt", row.try_get::<i64, _>("attempt"), 0) as u32,
         max_attempts: p.or("max_attempts", row.try_get::<i64, _>("max_attempts"), 0) as u32,
