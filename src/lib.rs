@@ -15,8 +15,8 @@ pub use jobsmith_runtime::{
     CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
     JobFilter, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob, NodeRow,
     Outcome, Page, PerformFuture, Pool, QueueInfo, QueueSettings, QueueSettingsChange, Registry,
-    RescueReport, Result, Retention, Runtime, RuntimeBuilder, State, StateCount, StateNeed, States,
-    Transaction, UniqueOptions, WorkerEntry, default_backoff, insert_all, insert_all_in,
+    RescueReport, Result, Retention, Runtime, RuntimeBuilder, State, StateCount, StateNeed, StateValue,
+    States, Transaction, UniqueOptions, WorkerEntry, default_backoff, insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]

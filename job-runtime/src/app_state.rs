@@ -78,19 +78,19 @@ impl States {
     }
 
     /// These states and `value`, which replaces an earlier value of the same type.
-    pub fn with<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+    pub fn with<T: StateValue>(mut self, value: T) -> Self {
         self.insert(value);
         self
     }
 
     /// Adds `value`, replacing an earlier value of the same type.
-    pub fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+    pub fn insert<T: StateValue>(&mut self, value: T) {
         let entry = Entry { value: Arc::new(value), type_name: std::any::type_name::<T>() };
         Arc::make_mut(&mut self.values).insert(TypeId::of::<T>(), entry);
     }
 
     /// A clone of the value of type `T`, if there is one.
-    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+    pub fn get<T: StateValue>(&self) -> Option<T> {
         self.values.get(&TypeId::of::<T>()).and_then(|e| e.value.downcast_ref::<T>()).cloned()
     }
 
@@ -148,7 +148,8 @@ pub trait StateValue: Clone + Send + Sync + 'static {}
 
 impl<T: Clone + Send + Sync + 'static> StateValue for T {}
 
-/// The state of type `T` in `ctx`, for the code `#[job]` generates.
+/// The state of type `T` in `ctx`, for the code `#[job]` generates: a plain path to call with the
+/// type spanned at the user's `State<T>`, so a type that cannot be state is reported there.
 #[doc(hidden)]
 pub fn state_of<T: StateValue>(ctx: &crate::context::JobContext) -> Option<T> {
     ctx.state::<T>()

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use crate::app_state::{StateValue, States};
+
 /// Passed as the optional first parameter of a `#[job]` fn.
 ///
 /// The cancellation token fires when the job times out, is cancelled by id, or the node shuts
@@ -38,7 +40,7 @@ pub struct JobContext {
     /// The job's tags.
     pub tags: Vec<String>,
     cancel: CancellationToken,
-    states: crate::app_state::States,
+    states: States,
 }
 
 impl JobContext {
@@ -56,8 +58,8 @@ impl JobContext {
         meta: serde_json::Value,
         tags: Vec<String>,
         cancel: CancellationToken,
+        states: States,
     ) -> Self {
-        let states = crate::app_state::States::new();
         Self {
             id,
             attempt,
@@ -75,7 +77,7 @@ impl JobContext {
 
     /// This context with `states` (the runtime's, or a testing helper's): for calling a job fn
     /// directly in a unit test whose code reads state through [`JobContext::state`].
-    pub fn with_states(mut self, states: crate::app_state::States) -> Self {
+    pub fn with_states(mut self, states: States) -> Self {
         self.states = states;
         self
     }
@@ -88,7 +90,7 @@ impl JobContext {
     /// let ctx = JobContext::for_tests().with_states(States::new().with(3u16));
     /// assert_eq!(ctx.state::<u16>(), Some(3));
     /// ```
-    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+    pub fn state<T: StateValue>(&self) -> Option<T> {
         self.states.get::<T>()
     }
 
@@ -107,6 +109,7 @@ impl JobContext {
             serde_json::Value::Object(Default::default()),
             Vec::new(),
             CancellationToken::new(),
+            States::new(),
         )
     }
 

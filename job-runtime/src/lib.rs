@@ -29,7 +29,7 @@ pub mod state {
     pub use crate::types::JobState;
 }
 
-pub use app_state::{State, StateNeed, States};
+pub use app_state::{State, StateNeed, StateValue, States};
 pub use backoff::default_backoff;
 pub use context::JobContext;
 pub use cron::{CronEntry, MissedSlots};

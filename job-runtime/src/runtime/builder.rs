@@ -268,7 +268,7 @@ impl RuntimeBuilder {
     /// let runtime = db.runtime().queue("benefits", 10).state(App { http: "client".into() }).start().await?;
     /// # runtime.shutdown().await }
     /// ```
-    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+    pub fn state<T: crate::app_state::StateValue>(mut self, value: T) -> Self {
         self.states.insert(value);
         self
     }

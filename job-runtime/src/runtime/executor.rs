@@ -132,8 +132,8 @@ pub(crate) async fn run(
         job.meta.clone(),
         job.tags.clone(),
         control.token.clone(),
-    )
-    .with_states(states.clone());
+        states.clone(),
+    );
     // A job of a queue this node runs cannot lack its state (`start()` refused that); one of
     // another queue, inserted into a queue of this node, can: its `perform` then fails (a retry,
     // since another node may have the state, as for an unknown worker).
