@@ -55,11 +55,10 @@ pub(crate) fn check(job: &JobFn, cx: &mut Ctxt) {
             ),
             Param::Context(_) => {}
             Param::State(typed, inner) => {
-                let first = job.params[..index].iter().find_map(|earlier| match earlier {
-                    Param::State(_, seen) if same_type(seen, inner) => Some(seen),
-                    _ => None,
-                });
-                if first.is_some() {
+                let twice = job.params[..index]
+                    .iter()
+                    .any(|earlier| matches!(earlier, Param::State(_, seen) if same_type(seen, inner)));
+                if twice {
                     cx.error_spanned_by(
                         typed,
                         format!(

@@ -72,10 +72,12 @@ pub fn decode_args<J: serde::de::DeserializeOwned>(args: serde_json::Value) -> R
     })
 }
 
-/// The workers a runtime knows, by name.
+/// The workers a runtime knows, by name, and the earlier names (aliases) they answer to.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     workers: HashMap<&'static str, WorkerEntry>,
+    /// Alias to the name of the worker that lists it.
+    aliases: HashMap<&'static str, &'static str>,
 }
 
 impl Registry {
@@ -110,26 +112,22 @@ impl Registry {
                 aliases.insert(alias, entry.name);
             }
         }
-        for (alias, name) in aliases {
-            let entry = workers[name];
-            workers.insert(alias, entry);
-        }
-        Ok(Self { workers })
+        Ok(Self { workers, aliases })
     }
 
-    /// The worker of that name.
+    /// The worker of that name or alias.
     pub fn get(&self, name: &str) -> Option<&WorkerEntry> {
-        self.workers.get(name)
+        self.workers.get(name).or_else(|| self.workers.get(self.aliases.get(name)?))
     }
 
-    /// Every worker, once (not once more per alias).
+    /// Every worker.
     pub fn iter(&self) -> impl Iterator<Item = &WorkerEntry> {
-        self.workers.iter().filter(|(key, entry)| **key == entry.name).map(|(_, entry)| entry)
+        self.workers.values()
     }
 
     /// How many workers are known.
     pub fn len(&self) -> usize {
-        self.iter().count()
+        self.workers.len()
     }
 
     /// Whether no worker is known.
