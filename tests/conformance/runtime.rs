@@ -16,6 +16,36 @@ pub(crate) fn record(p: &Probe, label: impl Into<String>, sleep_ms: u64) -> Reco
     Record { probe: p.key.clone(), label: label.into(), sleep_ms }
 }
 
+/// `n` record jobs queued on `default` and claimed at once by node `n1`, for tests that write
+/// results through the engine directly.
+async fn queued_and_claimed(db: &TestDb, n: usize) -> Vec<jobsmith::engine::FetchedJob> {
+    let p = Probe::new();
+    let jobs = (0..n).map(|i| record(&p, format!("j{i}"), 0).build().unwrap()).collect();
+    db.insert_all(jobs).await.unwrap();
+    let request = jobsmith::engine::FetchRequest {
+        queue: "default",
+        limit: n as u32,
+        node: "n1",
+        global_limit: None,
+        after: None,
+        relaxed_commit: false,
+    };
+    let fetched = db.engine().fetch(&request).await.unwrap();
+    assert_eq!(fetched.len(), n);
+    fetched
+}
+
+/// Writes each run's meta and tags as it saw them in its context.
+#[jobsmith::job(queue = "context-probe")]
+pub async fn note_context(
+    ctx: JobContext,
+    State(seen): State<crate::state::Seen>,
+    n: i64,
+) -> Result<(), String> {
+    seen.push(format!("{n} meta {} tags {:?}", ctx.meta, ctx.tags));
+    Ok(())
+}
+
 pub(crate) async fn start(db: &TestDb, queues: &[(&str, usize)]) -> Runtime {
     let mut b = db.runtime().poll_interval(Duration::from_millis(500));
     for (q, n) in queues {
@@ -390,13 +420,8 @@ conformance! {
     /// reports it, in the same attempt. Checked for completions (which have a statement of their
     /// own on PostgreSQL) and for other results, one batch mixing good and stale ones.
     async fn results_are_written_only_onto_the_run_they_belong_to(db) {
-        use jobsmith::engine::{Ack, AckKind, FetchRequest};
-        let p = Probe::new();
-        let jobs = (0..6).map(|i| record(&p, format!("j{i}"), 0).build().unwrap()).collect();
-        db.insert_all(jobs).await.unwrap();
-        let request = FetchRequest { queue: "default", limit: 6, node: "n1", global_limit: None, after: None, relaxed_commit: false };
-        let fetched = db.engine().fetch(&request).await.unwrap();
-        assert_eq!(fetched.len(), 6);
+        use jobsmith::engine::{Ack, AckKind};
+        let fetched = queued_and_claimed(&db, 6).await;
         let id = |i: usize| fetched[i].id;
         assert_eq!(db.engine().cancel_job(id(2)).await.unwrap(), Some(JobState::Executing));
         let retry = || AckKind::Retry { delay: Duration::from_secs(60), error: "boom".into() };
@@ -423,18 +448,29 @@ conformance! {
 }
 
 conformance! {
+    /// A running job sees the meta and tags it was inserted with, and the defaults (`{}`, `[]`)
+    /// when it was given none (SQLite's fetch returns NULL for the defaults, to copy less).
+    async fn a_running_job_sees_its_meta_and_tags_and_their_defaults(db) {
+        db.insert(NoteContext { n: 1 }.build_insert().meta(serde_json::json!({"trace": "abc"})).tags(["vip"])).await.unwrap();
+        db.insert(NoteContext { n: 2 }).await.unwrap();
+        let seen = crate::state::Seen::default();
+        let rt = db.runtime().queue("context-probe", 1).state(seen.clone()).start().await.unwrap();
+        db.wait_state_count(JobState::Completed, 2).await;
+        rt.shutdown().await.unwrap();
+        let mut lines = seen.lines();
+        lines.sort();
+        assert_eq!(lines, [r#"1 meta {"trace":"abc"} tags ["vip"]"#, r#"2 meta {} tags []"#]);
+    }
+}
+
+conformance! {
     /// A batch of completions is guarded row by row whether it holds a few claims or many (SQLite
     /// writes a few claims by a statement each and many by one statement over per-row guards):
     /// of completions naming the right claim, a later claim or another attempt, only the first
     /// land, and each exactly once.
     async fn completions_of_few_or_many_claims_land_only_on_their_own_claim(db) {
-        use jobsmith::engine::{Ack, AckKind, FetchRequest};
-        let p = Probe::new();
-        let jobs = (0..16).map(|i| record(&p, format!("j{i}"), 0).build().unwrap()).collect();
-        db.insert_all(jobs).await.unwrap();
-        let request = FetchRequest { queue: "default", limit: 16, node: "n1", global_limit: None, after: None, relaxed_commit: false };
-        let fetched = db.engine().fetch(&request).await.unwrap();
-        assert_eq!(fetched.len(), 16);
+        use jobsmith::engine::{Ack, AckKind};
+        let fetched = queued_and_claimed(&db, 16).await;
         let ack = |i: usize, attempt: u32, claim_shift: i64| Ack {
             id: fetched[i].id,
             attempt,
