@@ -96,9 +96,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.cron_entry(entry);
     }
     let runtime = builder.start().await?;
-    println!("ready {name}");
-
+    // Listen before announcing readiness: a SIGTERM sent on reading the line must find the handler.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    println!("ready {name}");
     term.recv().await;
     runtime.shutdown().await?;
     println!("stopped {name}");

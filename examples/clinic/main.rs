@@ -137,8 +137,10 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
     let outcome = match mode {
         Mode::Demo => demo::run(&db, &runtime, &sql, &insurer).await,
         Mode::Serve => {
+            // Listen before saying so: a SIGTERM sent on reading the line must find the handler.
+            let stop = StopSignals::listen()?;
             println!("serving; Ctrl-C or SIGTERM stops");
-            wait_for_stop_signal().await.map(|()| true)
+            stop.wait().await.map(|()| true)
         }
     };
     // Whatever happened, stop cleanly: running jobs finish or are handed back, none stays executing.
@@ -148,13 +150,25 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
     outcome
 }
 
-async fn wait_for_stop_signal() -> Result<(), BoxError> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM handlers, installed when made (a signal before then kills the process).
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> Result<Self, BoxError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
     }
-    Ok(())
+
+    async fn wait(mut self) -> Result<(), BoxError> {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        Ok(())
+    }
 }
 
 /// The default SQLite database file, removed (with its WAL files) when the run ends.

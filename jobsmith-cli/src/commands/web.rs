@@ -22,6 +22,10 @@ pub(crate) async fn run(engine: Arc<dyn Engine>, args: WebArgs, json: bool) -> R
     let server = jobsmith_web::serve(engine, args.addr, auth)
         .await
         .map_err(|e| Failure::new(format!("cannot serve the dashboard on {}: {e}", args.addr)))?;
+    // Listen for the stop signals before saying we serve: a script that sends SIGTERM on reading
+    // the line must find the handler installed, not kill the process mid-request.
+    let stop =
+        StopSignals::listen().map_err(|e| Failure::new(format!("cannot listen for stop signals: {e}")))?;
     // Printed once listening (with the real port when 0 was asked for), so scripts can wait for it.
     let url = format!("http://{}", server.local_addr());
     if json {
@@ -29,24 +33,45 @@ pub(crate) async fn run(engine: Arc<dyn Engine>, args: WebArgs, json: bool) -> R
     } else {
         println!("dashboard on {url} (stop with Ctrl-C)");
     }
-    stopped().await.map_err(|e| Failure::new(format!("cannot wait for a stop signal: {e}")))?;
+    stop.wait().await;
     server.shutdown().await;
     Ok(())
 }
 
-/// Resolves on Ctrl-C, or on SIGTERM where there is one (what service managers and containers
-/// send), so open requests get to finish either way.
-async fn stopped() -> std::io::Result<()> {
+/// Ctrl-C, and SIGTERM where there is one (what service managers and containers send), so open
+/// requests get to finish either way. Handlers are installed when this is made.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = term.recv() => Ok(()),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
