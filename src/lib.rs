@@ -12,17 +12,17 @@
 pub use jobsmith_macros::job;
 
 pub use jobsmith_runtime::{
-    CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
-    JobFilter, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob, NodeRow,
-    Outcome, Page, PerformFuture, Pool, QueueInfo, QueueSettings, QueueSettingsChange, Registry,
+    Change, CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
+    JobFilter, JobMatch, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob, NodeRow,
+    Outcome, Page, PerformFuture, Pool, Query, QueueInfo, QueueSettings, QueueSettingsChange, Registry,
     RescueReport, Result, Retention, Runtime, RuntimeBuilder, State, StateCount, StateNeed, StateValue,
-    States, Transaction, UniqueOptions, WorkerEntry, default_backoff, insert_all, insert_all_in,
+    States, Transaction, TypedJob, UniqueOptions, Updated, WorkerEntry, default_backoff, insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]
 pub use jobsmith_runtime::{migrate, migrate_schema};
 
-pub use jobsmith_runtime::{backoff, cron, defaults, engine, prelude, preview, telemetry, testing};
+pub use jobsmith_runtime::{backoff, cron, defaults, engine, prelude, preview, query, telemetry, testing};
 
 #[cfg(all(feature = "postgres", feature = "sqlite"))]
 pub mod guides;
@@ -58,10 +58,11 @@ macro_rules! register_worker {
 #[doc(hidden)]
 pub mod __private {
     pub use jobsmith_runtime::app_state::{missing_at_run, state_of};
+    pub use jobsmith_runtime::__query_method;
     pub use jobsmith_runtime::inventory;
     pub use jobsmith_runtime::serde;
     pub use jobsmith_runtime::{
-        CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, Outcome, PerformFuture, State,
+        CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, Outcome, PerformFuture, Query, State,
         StateNeed, UniqueOptions, WorkerEntry,
     };
     pub use std::boxed::Box;

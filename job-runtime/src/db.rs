@@ -166,3 +166,30 @@ fn missing_engine(feature: &str, url: &str) -> Error {
         "`{url}` needs the `{feature}` engine, which this build leaves out: enable jobsmith's `{feature}` feature"
     ))
 }
+
+impl<'c> crate::query::QueryTarget<'c> for &'c Db {
+    fn run(
+        self,
+        schema: String,
+        m: crate::types::JobMatch,
+        op: crate::types::QueryOp,
+    ) -> crate::query::BoxFuture<'c, Result<crate::types::QueryOutput>> {
+        // The db's own instance, whatever the query was told: a `Db` is one instance.
+        let schema = if schema == crate::insert::DEFAULT_SCHEMA { self.engine.schema().to_string() } else { schema };
+        use crate::engine::QueryDatabase;
+        Box::pin(async move {
+            match &self.pool {
+                #[cfg(feature = "postgres")]
+                Pool::Postgres(pool) => {
+                    let mut conn = pool.acquire().await?;
+                    sqlx::Postgres::run_query(&mut conn, &schema, &m, op).await
+                }
+                #[cfg(feature = "sqlite")]
+                Pool::Sqlite(pool) => {
+                    let mut conn = pool.acquire().await?;
+                    sqlx::Sqlite::run_query(&mut conn, &schema, &m, op).await
+                }
+            }
+        })
+    }
+}

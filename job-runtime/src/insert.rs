@@ -299,7 +299,7 @@ where
 }
 
 /// The unique key: a SHA-256 over the chosen parts, so the index stays small whatever the args.
-fn unique_key(
+pub(crate) fn unique_key(
     worker: &str,
     queue: &str,
     args: &serde_json::Value,

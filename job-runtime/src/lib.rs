@@ -17,6 +17,7 @@ pub mod insert;
 pub mod job;
 pub mod outcome;
 pub mod preview;
+pub mod query;
 pub mod registry;
 pub mod runtime;
 pub mod telemetry;
@@ -43,13 +44,18 @@ pub use error::{Error, Result};
 pub use insert::{InsertBuilder, InsertedJob, JobExt, NewJob, insert_all, insert_all_in};
 pub use job::{CronSpec, Job, JobOptions, MAX_ATTEMPTS_LIMIT, PerformFuture, UniqueOptions};
 pub use outcome::{IntoOutcome, Outcome};
+pub use query::{Change, Query, TypedJob};
 pub use registry::{Registry, WorkerEntry};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
 pub use transaction::Transaction;
-pub use types::JobState;
+pub use types::{JobMatch, JobState, Updated};
 
 pub use inventory;
 pub use serde;
+#[doc(hidden)]
+pub use chrono as __chrono;
+#[doc(hidden)]
+pub use sqlx as __sqlx;
 
 /// Applies jobsmith's PostgreSQL migrations in the default schema (`jobsmith`). Idempotent; safe
 /// beside the application's own sqlx migrations (it tracks its versions in its own table).

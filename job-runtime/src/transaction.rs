@@ -136,6 +136,26 @@ impl Transaction {
     }
 }
 
+impl<'c> crate::query::QueryTarget<'c> for &'c mut Transaction {
+    fn run(
+        self,
+        schema: String,
+        m: crate::types::JobMatch,
+        op: crate::types::QueryOp,
+    ) -> crate::query::BoxFuture<'c, Result<crate::types::QueryOutput>> {
+        let schema = if schema == crate::insert::DEFAULT_SCHEMA { self.engine.schema().to_string() } else { schema };
+        use crate::engine::QueryDatabase;
+        Box::pin(async move {
+            match &mut self.conn {
+                #[cfg(feature = "postgres")]
+                Conn::Postgres(tx) => sqlx::Postgres::run_query(tx, &schema, &m, op).await,
+                #[cfg(feature = "sqlite")]
+                Conn::Sqlite(tx) => sqlx::Sqlite::run_query(tx, &schema, &m, op).await,
+            }
+        })
+    }
+}
+
 /// The queues that `rows` gave new work (unique conflicts add none), each once, in name order.
 pub(crate) fn new_work(rows: &[InsertedJob]) -> Vec<String> {
     let mut queues: Vec<String> = rows.iter().filter(|r| !r.conflict).map(|r| r.job.queue.clone()).collect();

@@ -97,15 +97,19 @@ impl TestDb {
         }
     }
 
-    /// Runs one SQL statement; `{jobs}` is replaced by the jobs table of the engine.
+    /// Runs one SQL statement; `{jobs}` is replaced by the jobs table of the engine, `{now}` by
+    /// the engine's current time as its time columns store it.
     pub async fn exec(&self, sql: &str) {
         match self.db.pool() {
             Pool::Postgres(p) => {
-                sqlx::query(AssertSqlSafe(sql.replace("{jobs}", "jobsmith.jobs"))).execute(p).await.unwrap();
+                let sql = sql.replace("{jobs}", "jobsmith.jobs").replace("{now}", "now()");
+                sqlx::query(AssertSqlSafe(sql)).execute(p).await.unwrap();
             }
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
-                sqlx::query(AssertSqlSafe(sql.replace("{jobs}", "jobsmith_jobs"))).execute(p).await.unwrap();
+                let now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+                let sql = sql.replace("{jobs}", "jobsmith_jobs").replace("{now}", now);
+                sqlx::query(AssertSqlSafe(sql)).execute(p).await.unwrap();
             }
         }
     }

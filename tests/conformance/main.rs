@@ -16,6 +16,7 @@ mod listing;
 mod postgres_only;
 mod prefetch;
 mod probe;
+mod query;
 mod queue_settings;
 mod refusals;
 mod runtime;

@@ -18,6 +18,7 @@ mod common;
 mod insert_database;
 pub mod instrumented;
 mod notifications;
+mod query_database;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod runtime_ops;
@@ -29,6 +30,7 @@ pub(crate) mod unreadable;
 pub use administration::Administration;
 pub use insert_database::InsertDatabase;
 pub use notifications::Notifications;
+pub use query_database::QueryDatabase;
 pub use runtime_ops::RuntimeOps;
 
 pub use crate::types::{

@@ -22,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::control::StopReason;
 use super::shared::Shared;
 use crate::engine::{Ack, ExecutingRow, FetchedJob};
 use crate::error::Result;
@@ -67,6 +68,11 @@ impl Claims {
         }
     }
 
+    /// The ids this node holds now.
+    fn ids(&self) -> HashSet<i64> {
+        self.held.lock().expect("claims").keys().copied().collect()
+    }
+
     /// Of `rows`, those this node does not hold.
     fn not_held<'a>(&self, rows: impl IntoIterator<Item = &'a ExecutingRow>) -> Vec<&'a ExecutingRow> {
         let held = self.held.lock().expect("claims");
@@ -88,8 +94,11 @@ impl Reconciler {
     /// One round: hands back the claims that this round and the last both found executing here
     /// and unheld. Returns the ids handed back.
     pub(crate) async fn round(&mut self, shared: &Shared) -> Result<Vec<i64>> {
+        // Taken before the read: see `stop_left`.
+        let held_before = shared.claims.ids();
         // One indexed read; most rounds find every executing row held and stop here.
         let executing = shared.engine.executing(&shared.node).await?;
+        stop_left(shared, held_before, &executing);
         let unheld = shared.claims.not_held(&executing);
         let now: HashSet<(i64, i64)> = unheld.iter().map(|r| (r.id, r.claim)).collect();
         let confirmed: Vec<&ExecutingRow> =
@@ -104,6 +113,34 @@ impl Reconciler {
         }
         Ok(handed_back)
     }
+}
+
+/// Stops the jobs this node holds whose rows are no longer executing here: cancelled (by a
+/// query whose notification could not name them, or a notification that was lost while the
+/// listener reconnected), or rescued and run elsewhere. `held_before` must be taken before
+/// `executing` was read: a claim is held only once its fetch committed, so a row held then and
+/// not executing here in a later read has left this node. (Taken after the read, a job fetched
+/// in between would look gone.) A job whose result was written in between is stopped too, which
+/// does nothing: it no longer runs, and its claim is no longer buffered.
+fn stop_left(shared: &Shared, held_before: HashSet<i64>, executing: &[ExecutingRow]) {
+    if held_before.is_empty() {
+        return;
+    }
+    let here: HashSet<i64> = executing.iter().map(|r| r.id).collect();
+    for id in held_before.into_iter().filter(|id| !here.contains(id)) {
+        shared.stop_local_job(id, StopReason::Cancelled);
+    }
+}
+
+/// [`stop_left`] now, on a signal (see [`crate::types::Signal::CancelsCommitted`]).
+pub(crate) async fn stop_gone(shared: &Shared) -> Result<()> {
+    let held_before = shared.claims.ids();
+    if held_before.is_empty() {
+        return Ok(());
+    }
+    let executing = shared.engine.executing(&shared.node).await?;
+    stop_left(shared, held_before, &executing);
+    Ok(())
 }
 
 /// With the fetch gates of the rows' queues held, hands back those of `rows` still unheld.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::claims;
 use super::control::StopReason;
 use super::shared::Shared;
 use crate::engine::Signal;
@@ -29,6 +30,11 @@ pub(crate) async fn dispatch(
             }
             Signal::Scheduled => shared.stager_wake.notify_one(),
             Signal::CancelJob(id) => shared.stop_local_job(id, StopReason::Cancelled),
+            Signal::CancelsCommitted => {
+                if let Err(e) = claims::stop_gone(&shared).await {
+                    tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not look for cancelled jobs");
+                }
+            }
             Signal::Resync => {
                 for q in shared.queues.values() {
                     q.hint_work();

@@ -7,6 +7,7 @@
 
 mod ack;
 mod job;
+mod matcher;
 mod new_job;
 mod queue;
 mod report;
@@ -15,6 +16,7 @@ mod state;
 
 pub use ack::{Ack, AckKind};
 pub use job::{ExecutingRow, FetchCursor, FetchedJob, JobRow, MinuteStats, NodeRow, StateCount};
+pub use matcher::{JobChange, JobMatch, QueryOp, QueryOutput, Updated};
 pub(crate) use new_job::Schedule;
 pub use new_job::{InsertedJob, NewJob};
 pub use queue::{QueueSettings, QueueSettingsChange};

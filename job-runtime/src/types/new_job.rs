@@ -65,7 +65,14 @@ impl NewJob {
 
     /// Delay in milliseconds from the database's `now()` (0 for "now"), or the absolute time.
     pub(crate) fn schedule_parts(&self) -> (Option<i64>, Option<DateTime<Utc>>) {
-        match self.schedule {
+        self.schedule.parts()
+    }
+}
+
+impl Schedule {
+    /// Delay in milliseconds from the database's `now()` (0 for "now"), or the absolute time.
+    pub(crate) fn parts(self) -> (Option<i64>, Option<DateTime<Utc>>) {
+        match self {
             Schedule::Now => (Some(0), None),
             Schedule::In(d) => (Some(d.as_millis().min(i64::MAX as u128) as i64), None),
             Schedule::At(t) => (None, Some(t)),

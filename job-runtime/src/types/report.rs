@@ -31,6 +31,10 @@ pub enum Signal {
     Scheduled,
     /// Cancel this job if it runs here.
     CancelJob(i64),
+    /// Jobs may have been cancelled while running (a cancel by query on SQLite, which cannot
+    /// name them before its commit): stop the ones this node runs whose rows are no longer
+    /// executing here.
+    CancelsCommitted,
     /// The listener lost its connection and notifications may have been missed: look everywhere.
     Resync,
     /// A queue's persisted settings changed: reload them.

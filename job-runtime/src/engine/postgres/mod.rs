@@ -687,9 +687,21 @@ impl InsertDatabase for sqlx::Postgres {
     }
 }
 
+impl crate::engine::QueryDatabase for sqlx::Postgres {
+    async fn run_query<'a>(
+        conn: &'a mut sqlx::PgConnection,
+        schema: &'a str,
+        m: &'a crate::types::JobMatch,
+        op: crate::types::QueryOp,
+    ) -> Result<crate::types::QueryOutput> {
+        query::run(conn, schema, m, op).await
+    }
+}
+
 mod insert;
 #[cfg(test)]
 mod plan_tests;
+mod query;
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@
 
 mod insert;
 mod migrate;
+mod query;
 mod row;
 mod wake;
 
@@ -1028,6 +1029,17 @@ impl InsertDatabase for sqlx::Sqlite {
         // nothing yet and will see the job on its next poll.
         wake::signal(&file, insert::signals_for(&out));
         Ok(out)
+    }
+}
+
+impl crate::engine::QueryDatabase for sqlx::Sqlite {
+    async fn run_query<'a>(
+        conn: &'a mut SqliteConnection,
+        schema: &'a str,
+        m: &'a crate::types::JobMatch,
+        op: crate::types::QueryOp,
+    ) -> Result<crate::types::QueryOutput> {
+        query::run(conn, schema, m, op).await
     }
 }
 
