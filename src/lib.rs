@@ -13,10 +13,11 @@ pub use jobsmith_macros::job;
 
 pub use jobsmith_runtime::{
     Change, CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
-    JobFilter, JobMatch, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob, NodeRow,
-    Outcome, Page, PerformFuture, Pool, Query, QueueInfo, QueueSettings, QueueSettingsChange, Registry,
-    RescueReport, Result, Retention, Runtime, RuntimeBuilder, State, StateCount, StateNeed, StateValue,
-    States, Transaction, TypedJob, UniqueOptions, Updated, WorkerEntry, default_backoff, insert_all, insert_all_in,
+    JobFilter, JobMatch, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob,
+    NodeRow, Outcome, Page, PerformFuture, Pool, Query, QueueInfo, QueueSettings, QueueSettingsChange,
+    Registry, RescueReport, Result, Retention, Runtime, RuntimeBuilder, State, StateCount, StateNeed,
+    StateValue, States, Transaction, TypedJob, UniqueOptions, Updated, WorkerEntry, default_backoff,
+    insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]
@@ -57,8 +58,8 @@ macro_rules! register_worker {
 /// Paths used by the code `#[job]` generates. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use jobsmith_runtime::app_state::{missing_at_run, state_of};
     pub use jobsmith_runtime::__query_method;
+    pub use jobsmith_runtime::app_state::{missing_at_run, state_of};
     pub use jobsmith_runtime::inventory;
     pub use jobsmith_runtime::serde;
     pub use jobsmith_runtime::{

@@ -175,7 +175,8 @@ impl<'c> crate::query::QueryTarget<'c> for &'c Db {
         op: crate::types::QueryOp,
     ) -> crate::query::BoxFuture<'c, Result<crate::types::QueryOutput>> {
         // The db's own instance, whatever the query was told: a `Db` is one instance.
-        let schema = if schema == crate::insert::DEFAULT_SCHEMA { self.engine.schema().to_string() } else { schema };
+        let schema =
+            if schema == crate::insert::DEFAULT_SCHEMA { self.engine.schema().to_string() } else { schema };
         use crate::engine::QueryDatabase;
         Box::pin(async move {
             match &self.pool {

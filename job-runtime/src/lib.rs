@@ -50,10 +50,10 @@ pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
 pub use transaction::Transaction;
 pub use types::{JobMatch, JobState, Updated};
 
-pub use inventory;
-pub use serde;
 #[doc(hidden)]
 pub use chrono as __chrono;
+pub use inventory;
+pub use serde;
 #[doc(hidden)]
 pub use sqlx as __sqlx;
 

@@ -143,7 +143,8 @@ impl<'c> crate::query::QueryTarget<'c> for &'c mut Transaction {
         m: crate::types::JobMatch,
         op: crate::types::QueryOp,
     ) -> crate::query::BoxFuture<'c, Result<crate::types::QueryOutput>> {
-        let schema = if schema == crate::insert::DEFAULT_SCHEMA { self.engine.schema().to_string() } else { schema };
+        let schema =
+            if schema == crate::insert::DEFAULT_SCHEMA { self.engine.schema().to_string() } else { schema };
         use crate::engine::QueryDatabase;
         Box::pin(async move {
             match &mut self.conn {

@@ -31,7 +31,11 @@ pub async fn remind(State(seen): State<Seen>, appointment_id: i64, kind: Kind) -
 
 /// Runs until its token fires, then says so.
 #[jobsmith::job(queue = "query-long")]
-pub async fn remind_slowly(ctx: JobContext, State(seen): State<Seen>, appointment_id: i64) -> Result<(), String> {
+pub async fn remind_slowly(
+    ctx: JobContext,
+    State(seen): State<Seen>,
+    appointment_id: i64,
+) -> Result<(), String> {
     seen.push(format!("started {appointment_id}"));
     ctx.cancelled().await;
     seen.push(format!("stopped {appointment_id}"));
@@ -390,9 +394,8 @@ async fn cancel_by_query_stops_running_jobs_on_every_node() {
         (seen.lines().iter().filter(|l| l.starts_with("started")).count() == 2).then_some(())
     })
     .await;
-    let nodes_running: i64 = db
-        .scalar("SELECT count(DISTINCT attempted_by) FROM jobsmith.jobs WHERE state = 'executing'")
-        .await;
+    let nodes_running: i64 =
+        db.scalar("SELECT count(DISTINCT attempted_by) FROM jobsmith.jobs WHERE state = 'executing'").await;
     assert_eq!(nodes_running, 2, "one job on each node");
 
     // A pool of its own: no runtime, no jobsmith `Db`.

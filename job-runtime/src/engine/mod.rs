@@ -18,9 +18,9 @@ mod common;
 mod insert_database;
 pub mod instrumented;
 mod notifications;
-mod query_database;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod query_database;
 mod runtime_ops;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

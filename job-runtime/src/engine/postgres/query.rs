@@ -18,7 +18,6 @@ use crate::engine::query_database::{PENDING, RETRYABLE, UNFINISHED, deletable};
 use crate::error::{Error, Result};
 use crate::types::{JobChange, JobMatch, JobRow, JobState, Page, QueryOp, QueryOutput, Updated};
 
-
 pub(super) async fn run(conn: &mut PgConnection, s: &str, m: &JobMatch, op: QueryOp) -> Result<QueryOutput> {
     Ok(match op {
         QueryOp::Count => QueryOutput::Count(count(conn, s, m).await?),
@@ -35,7 +34,12 @@ fn state_names(states: &[JobState]) -> Vec<String> {
 }
 
 /// ` WHERE` each condition of `m` `AND`ed, and `state` in `states` when given.
-fn push_match(q: &mut QueryBuilder<Postgres>, s: &str, m: &JobMatch, states: Option<&[JobState]>) -> Result<()> {
+fn push_match(
+    q: &mut QueryBuilder<Postgres>,
+    s: &str,
+    m: &JobMatch,
+    states: Option<&[JobState]>,
+) -> Result<()> {
     if let Some(invalid) = &m.invalid {
         return Err(Error::InvalidOption(invalid.clone()));
     }
@@ -171,7 +175,9 @@ async fn update(conn: &mut PgConnection, s: &str, m: &JobMatch, change: &JobChan
     if let Some(args) = &change.args {
         q.push(", args = ").push_bind(args.clone());
         if let Some(key) = &change.unique_key {
-            q.push(", unique_key = CASE WHEN j.unique_key IS NULL THEN NULL ELSE ").push_bind(key.clone()).push(" END");
+            q.push(", unique_key = CASE WHEN j.unique_key IS NULL THEN NULL ELSE ")
+                .push_bind(key.clone())
+                .push(" END");
         }
     }
     if let Some(priority) = change.priority {

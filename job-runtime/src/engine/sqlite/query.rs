@@ -22,8 +22,12 @@ use crate::engine::query_database::{PENDING, RETRYABLE, UNFINISHED, deletable};
 use crate::error::{Error, Result};
 use crate::types::{JobChange, JobMatch, JobRow, JobState, Page, QueryOp, QueryOutput, Signal, Updated};
 
-
-pub(super) async fn run(conn: &mut SqliteConnection, schema: &str, m: &JobMatch, op: QueryOp) -> Result<QueryOutput> {
+pub(super) async fn run(
+    conn: &mut SqliteConnection,
+    schema: &str,
+    m: &JobMatch,
+    op: QueryOp,
+) -> Result<QueryOutput> {
     let write = match op {
         QueryOp::Count => return Ok(QueryOutput::Count(count(conn, schema, m).await?)),
         QueryOp::List(page) => return Ok(QueryOutput::Rows(list(conn, schema, m, page).await?)),
@@ -37,7 +41,9 @@ pub(super) async fn run(conn: &mut SqliteConnection, schema: &str, m: &JobMatch,
     let out = match write {
         QueryOp::Cancel => QueryOutput::Count(cancel(&mut tx, schema, m, &mut wakes).await?),
         QueryOp::Retry => QueryOutput::Count(retry(&mut tx, schema, m, &mut wakes).await?),
-        QueryOp::Update(change) => QueryOutput::Updated(update(&mut tx, schema, m, &change, &mut wakes).await?),
+        QueryOp::Update(change) => {
+            QueryOutput::Updated(update(&mut tx, schema, m, &change, &mut wakes).await?)
+        }
         QueryOp::Count | QueryOp::List(_) | QueryOp::Delete => unreachable!("answered above"),
     };
     let file = if wakes.is_empty() { String::new() } else { database_file(&mut *tx).await? };
@@ -116,12 +122,7 @@ async fn count(conn: &mut SqliteConnection, schema: &str, m: &JobMatch) -> Resul
     Ok(n as u64)
 }
 
-async fn list(
-    conn: &mut SqliteConnection,
-    schema: &str,
-    m: &JobMatch,
-    page: Page,
-) -> Result<Vec<JobRow>> {
+async fn list(conn: &mut SqliteConnection, schema: &str, m: &JobMatch, page: Page) -> Result<Vec<JobRow>> {
     let p = prefix(schema)?;
     let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {JOB_COLUMNS} FROM {p}jobs"));
     push_match(&mut q, m, None)?;
@@ -150,7 +151,8 @@ async fn cancel(
         if states.is_empty() {
             continue;
         }
-        let mut q = QueryBuilder::<Sqlite>::new(format!("UPDATE {p}jobs SET state = 'cancelled', cancelled_at = "));
+        let mut q =
+            QueryBuilder::<Sqlite>::new(format!("UPDATE {p}jobs SET state = 'cancelled', cancelled_at = "));
         q.push_bind(now_ms())
             .push(", errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ")
             .push_bind(Utc::now().to_rfc3339())
@@ -219,7 +221,9 @@ async fn update(
         if let Some(args) = &change.args {
             q.push(", args = ").push_bind(json_text(args)?);
             if let Some(key) = &change.unique_key {
-                q.push(", unique_key = CASE WHEN unique_key IS NULL THEN NULL ELSE ").push_bind(key.clone()).push(" END");
+                q.push(", unique_key = CASE WHEN unique_key IS NULL THEN NULL ELSE ")
+                    .push_bind(key.clone())
+                    .push(" END");
             }
         }
         if let Some(priority) = change.priority {
@@ -237,7 +241,11 @@ async fn update(
         if let Some((delay, at)) = change.schedule_parts() {
             let due = at.map(|t| t.timestamp_millis()).unwrap_or(now + delay.unwrap_or(0));
             q.push(", scheduled_at = ").push_bind(due);
-            let state = if due > now { "CASE WHEN state = 'retryable' THEN 'retryable' ELSE 'scheduled' END" } else { "'available'" };
+            let state = if due > now {
+                "CASE WHEN state = 'retryable' THEN 'retryable' ELSE 'scheduled' END"
+            } else {
+                "'available'"
+            };
             q.push(format!(", state = {state}"));
         }
         push_match(&mut q, m, Some(&states))?;
