@@ -14,10 +14,10 @@ pub use jobsmith_macros::job;
 pub use jobsmith_runtime::{
     Change, CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
     JobFilter, JobMatch, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats, MissedSlots, NewJob,
-    NodeRow, Outcome, Page, PerformFuture, Pool, Query, QueueInfo, QueueSettings, QueueSettingsChange,
-    Registry, RescueReport, Result, Retention, Runtime, RuntimeBuilder, State, StateCount, StateNeed,
-    StateValue, States, Transaction, TypedJob, UniqueOptions, Updated, WorkerEntry, default_backoff,
-    insert_all, insert_all_in,
+    NodeRow, OnConflict, Outcome, Page, PerformFuture, Pool, Query, QueueInfo, QueueSettings,
+    QueueSettingsChange, Registry, RescueReport, Result, Retention, Runtime, RuntimeBuilder, State,
+    StateCount, StateNeed, StateValue, States, Transaction, TypedJob, UniqueOptions, Updated, WorkerEntry,
+    default_backoff, insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]
@@ -63,8 +63,8 @@ pub mod __private {
     pub use jobsmith_runtime::inventory;
     pub use jobsmith_runtime::serde;
     pub use jobsmith_runtime::{
-        CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, Outcome, PerformFuture, Query, State,
-        StateNeed, UniqueOptions, WorkerEntry,
+        CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, OnConflict, Outcome, PerformFuture,
+        Query, State, StateNeed, UniqueOptions, WorkerEntry,
     };
     pub use std::boxed::Box;
     pub use std::time::Duration;

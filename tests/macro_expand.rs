@@ -59,6 +59,7 @@ fn linear_backoff(attempt: u32) -> Duration {
         by = [worker, args],
         keys = ["invoice_id", "type"],
         states = [available, scheduled, executing, retryable, cancelled],
+        on_conflict = reschedule,
     ),
     name = "macro_expand_charge_invoice",
     backoff = linear_backoff,
@@ -154,6 +155,7 @@ fn options_reflect_the_given_keys_and_default_the_rest() {
                 JobState::Retryable,
                 JobState::Cancelled
             ],
+            on_conflict: jobsmith::OnConflict::Reschedule,
         }),
     );
 

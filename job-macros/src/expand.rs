@@ -466,6 +466,10 @@ fn unique_options(unique: &Unique, private: &TokenStream) -> TokenStream {
         });
         fields.push(quote!(states: &[#(#states),*]));
     }
+    if let Some(policy) = unique.on_conflict {
+        let variant = format_ident!("{}", policy.variant());
+        fields.push(quote!(on_conflict: #private::OnConflict::#variant));
+    }
     if fields.is_empty() {
         quote!(#private::UniqueOptions::DEFAULT)
     } else {

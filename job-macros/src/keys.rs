@@ -83,6 +83,24 @@ words! {
         By => "by", example "by = [worker, args]";
         Keys => "keys", example "keys = [\"account_id\"]";
         States => "states", example "states = [available, scheduled]";
+        OnConflict => "on_conflict", example "on_conflict = reschedule";
+    }
+}
+
+words! {
+    /// The values of `unique(on_conflict = ...)`; each names an `OnConflict` variant.
+    Policy {
+        Keep => "keep", example "on_conflict = keep";
+        ReplaceArgs => "replace_args", example "on_conflict = replace_args";
+        Reschedule => "reschedule", example "on_conflict = reschedule";
+        Replace => "replace", example "on_conflict = replace";
+    }
+}
+
+impl Policy {
+    /// The name of the `OnConflict` variant this word names: the word in PascalCase.
+    pub(crate) fn variant(self) -> String {
+        heck::ToUpperCamelCase::to_upper_camel_case(Word::as_str(self))
     }
 }
 

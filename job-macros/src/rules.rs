@@ -5,10 +5,10 @@ use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::{Expr, Lit, LitStr};
 
-use crate::attr::value::{assigned, duration, int, lit, non_empty_string, str_list, string, word_list};
+use crate::attr::value::{assigned, duration, int, lit, non_empty_string, str_list, string, word, word_list};
 use crate::attr::{self, Entry, Value};
 use crate::ctxt::Ctxt;
-use crate::keys::{ByItem, Key, State, UniqueKey, Word};
+use crate::keys::{ByItem, Key, Policy, State, UniqueKey, Word};
 use crate::model::JobFn;
 use crate::signature;
 
@@ -47,6 +47,7 @@ pub(crate) struct Unique {
     pub(crate) by: Option<By>,
     pub(crate) keys: Option<Vec<LitStr>>,
     pub(crate) states: Option<Vec<State>>,
+    pub(crate) on_conflict: Option<Policy>,
 }
 
 /// `by = [...]`: which parts make two jobs the same.
@@ -308,6 +309,9 @@ fn unique(entry: &Entry, cx: &mut Ctxt) -> Option<Unique> {
                         queue: items.contains(&ByItem::Queue),
                         args: items.contains(&ByItem::Args),
                     });
+            }
+            UniqueKey::OnConflict => {
+                unique.on_conflict = word::<Policy>(key.as_str(), "policy", expr, cx);
             }
             UniqueKey::Keys => {
                 unique.keys = str_list(key.as_str(), key.example(), expr, cx);

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 pub use crate::engine::InsertDatabase;
 use crate::error::{Error, Result};
-use crate::job::{Job, MAX_ATTEMPTS_LIMIT, UniqueOptions};
+use crate::job::{Job, MAX_ATTEMPTS_LIMIT, OnConflict, UniqueOptions};
 pub use crate::types::{InsertedJob, NewJob};
 use crate::types::{JobState, Schedule};
 
@@ -44,6 +44,7 @@ pub struct InsertBuilder<J: Job> {
     max_attempts: Option<u32>,
     schedule: Schedule,
     unique: Option<Option<UniqueOptions>>,
+    on_conflict: Option<OnConflict>,
     schema: Option<String>,
 }
 
@@ -64,6 +65,7 @@ impl<J: Job> InsertBuilder<J> {
             max_attempts: None,
             schedule: Schedule::Now,
             unique: None,
+            on_conflict: None,
             schema: None,
         }
     }
@@ -121,6 +123,28 @@ impl<J: Job> InsertBuilder<J> {
         self
     }
 
+    /// What a duplicate of a unique job does to the waiting one (see [`OnConflict`]); the job's
+    /// declared uniqueness otherwise. Without uniqueness (declared or given) it has nothing to do.
+    ///
+    /// ```no_run
+    /// # use jobsmith::prelude::*;
+    /// # use jobsmith::OnConflict;
+    /// #[jobsmith::job(unique(keys = ["user_id"]))]
+    /// async fn send_digest(user_id: i64, changes: u32) -> Result<(), String> { Ok(()) }
+    /// # async fn demo(pool: sqlx::PgPool) -> jobsmith::Result<()> {
+    /// // One digest, ten minutes after the last change, carrying the latest count.
+    /// SendDigest { user_id: 7, changes: 3 }
+    ///     .schedule_in(std::time::Duration::from_secs(600))
+    ///     .on_conflict(OnConflict::Replace)
+    ///     .insert(&pool)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_conflict(mut self, policy: OnConflict) -> Self {
+        self.on_conflict = Some(policy);
+        self
+    }
+
     /// The schema of the jobsmith instance to insert into (default `jobsmith`).
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = Some(schema.into());
@@ -150,6 +174,7 @@ impl<J: Job> InsertBuilder<J> {
         }
         let args = serde_json::to_value(&self.job)?;
         let unique = self.unique.unwrap_or(opts.unique);
+        let on_conflict = self.on_conflict.or(unique.map(|u| u.on_conflict)).unwrap_or_default();
         let (unique_key, unique_states) = match unique {
             Some(u) => {
                 let waiting =
@@ -177,6 +202,7 @@ impl<J: Job> InsertBuilder<J> {
             schedule: self.schedule,
             unique_key,
             unique_states,
+            on_conflict,
         })
     }
 

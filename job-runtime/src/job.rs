@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::backoff::default_backoff;
 use crate::context::JobContext;
 use crate::state::JobState;
+pub use crate::types::OnConflict;
 
 /// The future a job's `perform` returns.
 pub type PerformFuture = Pin<Box<dyn Future<Output = Result<crate::Outcome, String>> + Send>>;
@@ -139,6 +140,9 @@ pub struct UniqueOptions {
     /// The states in which a row blocks a duplicate. Default: every state but `cancelled` and
     /// `discarded`.
     pub states: &'static [JobState],
+    /// What a duplicate insert does to a waiting job of the same key: keep it (the default), or
+    /// give it the new args and/or due time. See [`OnConflict`].
+    pub on_conflict: OnConflict,
 }
 
 impl UniqueOptions {
@@ -156,6 +160,7 @@ impl UniqueOptions {
             JobState::Retryable,
             JobState::Completed,
         ],
+        on_conflict: OnConflict::Keep,
     };
 }
 

@@ -42,7 +42,7 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use insert::{InsertBuilder, InsertedJob, JobExt, NewJob, insert_all, insert_all_in};
-pub use job::{CronSpec, Job, JobOptions, MAX_ATTEMPTS_LIMIT, PerformFuture, UniqueOptions};
+pub use job::{CronSpec, Job, JobOptions, MAX_ATTEMPTS_LIMIT, OnConflict, PerformFuture, UniqueOptions};
 pub use outcome::{IntoOutcome, Outcome};
 pub use query::{Change, Query, TypedJob};
 pub use registry::{Registry, WorkerEntry};

@@ -157,9 +157,11 @@ impl<'c> crate::query::QueryTarget<'c> for &'c mut Transaction {
     }
 }
 
-/// The queues that `rows` gave new work (unique conflicts add none), each once, in name order.
+/// The queues that `rows` gave new work (unique conflicts add none unless they replaced a waiting
+/// job), each once, in name order.
 pub(crate) fn new_work(rows: &[InsertedJob]) -> Vec<String> {
-    let mut queues: Vec<String> = rows.iter().filter(|r| !r.conflict).map(|r| r.job.queue.clone()).collect();
+    let mut queues: Vec<String> =
+        rows.iter().filter(|r| !r.conflict || r.replaced).map(|r| r.job.queue.clone()).collect();
     queues.sort_unstable();
     queues.dedup();
     queues

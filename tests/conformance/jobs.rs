@@ -173,3 +173,10 @@ pub async fn cleans_up(ctx: JobContext, probe: String, wait_for_timeout: bool) -
     p.leave(&ctx.queue);
     Ok(())
 }
+
+/// A digest per user that a duplicate pushes back: the debounce policy in the attribute.
+#[job(unique(keys = ["user_id"], on_conflict = replace))]
+pub async fn debounced_digest(user_id: i64, changes: u32) -> Result<(), String> {
+    let _ = (user_id, changes);
+    Ok(())
+}

@@ -199,6 +199,31 @@ pub(crate) fn str_list(key: &str, example: &str, expr: &Expr, cx: &mut Ctxt) -> 
     (cx.len() == before).then_some(out)
 }
 
+/// One word from table `W`, written bare (`on_conflict = replace`).
+pub(crate) fn word<W: Word>(key: &str, what: &str, expr: &Expr, cx: &mut Ctxt) -> Option<W> {
+    let ident = match expr {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => path.path.get_ident(),
+        _ => None,
+    };
+    let Some(ident) = ident else {
+        let written = match lit(expr) {
+            Some(Lit::Str(lit)) => format!(": write `{}` without quotes", lit.value()),
+            _ => String::new(),
+        };
+        cx.error_spanned_by(expr, format!("expected one of {} for `{key}`{written}", W::expected()));
+        return None;
+    };
+    let text = ident.unraw().to_string();
+    let found = W::from_text(&text);
+    if found.is_none() {
+        cx.error_spanned_by(
+            ident,
+            format!("unknown {what} `{text}` for `{key}`; expected one of {}", W::expected()),
+        );
+    }
+    found
+}
+
 /// A list of words from table `W`, each at most once.
 pub(crate) fn word_list<W: Word>(
     key: &str,

@@ -18,7 +18,7 @@ pub use ack::{Ack, AckKind};
 pub use job::{ExecutingRow, FetchCursor, FetchedJob, JobRow, MinuteStats, NodeRow, StateCount};
 pub use matcher::{JobChange, JobMatch, QueryOp, QueryOutput, Updated};
 pub(crate) use new_job::Schedule;
-pub use new_job::{InsertedJob, NewJob};
+pub use new_job::{InsertedJob, NewJob, OnConflict};
 pub use queue::{QueueSettings, QueueSettingsChange};
 pub use report::{RescueReport, Signal, StageReport};
 pub use request::{

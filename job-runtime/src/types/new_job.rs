@@ -20,6 +20,7 @@ pub struct NewJob {
     pub(crate) schedule: Schedule,
     pub(crate) unique_key: Option<Vec<u8>>,
     pub(crate) unique_states: Option<i32>,
+    pub(crate) on_conflict: OnConflict,
 }
 
 /// When a new job becomes due. Relative delays are added to the database's clock.
@@ -80,6 +81,39 @@ impl Schedule {
     }
 }
 
+/// What an insert does when a unique job of the same key is already there (see
+/// [`crate::UniqueOptions::on_conflict`]).
+///
+/// Replacing touches only a duplicate that waits (`available`, `scheduled`, `retryable`): one
+/// that runs or has finished is kept as it is, and the insert reports a plain conflict. The
+/// replacement happens under the unique index's row lock, so concurrent inserts of one key each
+/// either add the row or replace it, one after another, and the last one's values stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// Keep the existing job as it is and return it (the default).
+    #[default]
+    Keep,
+    /// Give the waiting duplicate the new job's args.
+    ReplaceArgs,
+    /// Give the waiting duplicate the new job's due time (debounce: "one digest 10 minutes after
+    /// the last change" is `schedule_in(10 min)` with this policy).
+    Reschedule,
+    /// Both: the new args and the new due time.
+    Replace,
+}
+
+impl OnConflict {
+    /// As bits for the engines' statements: 1 replaces the args, 2 the due time.
+    pub fn bits(self) -> i16 {
+        match self {
+            OnConflict::Keep => 0,
+            OnConflict::ReplaceArgs => 1,
+            OnConflict::Reschedule => 2,
+            OnConflict::Replace => 3,
+        }
+    }
+}
+
 /// The result of inserting one job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsertedJob {
@@ -87,6 +121,9 @@ pub struct InsertedJob {
     pub job: JobRow,
     /// True when a unique job of the same key already existed and no row was added.
     pub conflict: bool,
+    /// True when that existing job waited and took the new job's args and/or due time (its
+    /// [`OnConflict`] policy); `job` is then the row as replaced.
+    pub replaced: bool,
 }
 
 impl InsertedJob {
@@ -118,6 +155,7 @@ impl InsertedJob {
                 unreadable: None,
             },
             conflict: false,
+            replaced: false,
         }
     }
 }

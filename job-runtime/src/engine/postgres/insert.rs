@@ -17,19 +17,24 @@ use crate::types::{InsertedJob, NewJob};
 /// - Unique jobs use the partial unique index: `ON CONFLICT ... DO UPDATE` (a no-op write) rather
 ///   than `DO NOTHING`, because only `DO UPDATE` returns the existing row even when it was
 ///   committed by a concurrent transaction after this statement's snapshot; `xmax <> 0` tells an
-///   existing row from a new one.
+///   existing row from a new one. The same update applies a replacing conflict policy
+///   ([`crate::OnConflict`]) to a waiting row; PostgreSQL re-reads a row a fetch locked
+///   meanwhile, so a job claimed first is seen executing and kept.
 /// - One NOTIFY per queue and statement (never per row), sent at commit, so a rolled-back
 ///   transaction wakes nobody.
 fn statement(s: &str) -> String {
+    // The conflict policy of the input row whose key conflicted (each key is sent once).
+    let policy = "(SELECT i.on_conflict FROM input i WHERE i.unique_key = EXCLUDED.unique_key)";
+    let waits = "j.state IN ('available', 'scheduled', 'retryable')";
     format!(
         "WITH input AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[],
                                  $6::smallint[], $7::int[], $8::bigint[], $9::timestamptz[],
-                                 $10::bytea[], $11::int[])
+                                 $10::bytea[], $11::int[], $13::smallint[])
                 WITH ORDINALITY AS t(worker, queue, args, meta, tags, priority, max_attempts,
-                                     delay_ms, at, unique_key, unique_states, ord)
+                                     delay_ms, at, unique_key, unique_states, on_conflict, ord)
         ), ins AS (
-            INSERT INTO {s}.jobs (state, worker, queue, args, meta, tags, priority, max_attempts,
+            INSERT INTO {s}.jobs AS j (state, worker, queue, args, meta, tags, priority, max_attempts,
                                   scheduled_at, unique_key, unique_states)
             SELECT CASE WHEN due > now() THEN 'scheduled'::{s}.job_state ELSE 'available'::{s}.job_state END,
                    worker, queue, args, meta, ARRAY(SELECT jsonb_array_elements_text(tags)),
@@ -38,11 +43,20 @@ fn statement(s: &str) -> String {
             ORDER BY ord
             ON CONFLICT (unique_key)
                 WHERE unique_key IS NOT NULL AND (unique_states & {s}.state_bit(state)) <> 0
-                DO UPDATE SET unique_key = EXCLUDED.unique_key
-            RETURNING {JOB_COLUMNS}, unique_key, NOT (xmax = 0) AS conflict
+                DO UPDATE SET unique_key = EXCLUDED.unique_key,
+                    args = CASE WHEN {waits} AND ({policy} & 1) <> 0 THEN EXCLUDED.args ELSE j.args END,
+                    scheduled_at = CASE WHEN {waits} AND ({policy} & 2) <> 0
+                                        THEN EXCLUDED.scheduled_at ELSE j.scheduled_at END,
+                    state = CASE WHEN NOT ({waits} AND ({policy} & 2) <> 0) THEN j.state
+                                 WHEN EXCLUDED.state = 'available' THEN 'available'::{s}.job_state
+                                 WHEN j.state = 'retryable' THEN 'retryable'::{s}.job_state
+                                 ELSE 'scheduled'::{s}.job_state END
+            RETURNING {JOB_COLUMNS}, unique_key, NOT (xmax = 0) AS conflict,
+                      NOT (xmax = 0) AND state IN ('available', 'scheduled', 'retryable')
+                          AND (SELECT i.on_conflict FROM input i WHERE i.unique_key = j.unique_key) <> 0 AS replaced
         ), notified AS (
             SELECT pg_notify($12, CASE WHEN state = 'available' THEN 'a:' || queue ELSE 's:' END)
-            FROM (SELECT DISTINCT state, queue FROM ins WHERE NOT conflict) k
+            FROM (SELECT DISTINCT state, queue FROM ins WHERE NOT conflict OR replaced) k
         )
         SELECT * FROM ins WHERE (SELECT count(*) FROM notified) >= 0"
     )
@@ -142,6 +156,7 @@ struct Columns<'a> {
     ats: Vec<Option<chrono::DateTime<chrono::Utc>>>,
     keys: Vec<Option<&'a [u8]>>,
     states: Vec<Option<i32>>,
+    on_conflict: Vec<i16>,
 }
 
 impl<'a> Columns<'a> {
@@ -159,6 +174,7 @@ impl<'a> Columns<'a> {
             ats: Vec::with_capacity(n),
             keys: Vec::with_capacity(n),
             states: Vec::with_capacity(n),
+            on_conflict: Vec::with_capacity(n),
         };
         for job in jobs {
             let (delay, at) = job.schedule_parts();
@@ -173,6 +189,7 @@ impl<'a> Columns<'a> {
             c.ats.push(at);
             c.keys.push(job.unique_key.as_deref());
             c.states.push(job.unique_states);
+            c.on_conflict.push(job.on_conflict.bits());
         }
         c
     }
@@ -308,6 +325,7 @@ where
             .bind(&c.keys)
             .bind(&c.states)
             .bind(format!("{schema}_signal"))
+            .bind(&c.on_conflict)
             .fetch_all(executor)
             .await?
     };
@@ -321,7 +339,11 @@ where
     let mut plain = Vec::new();
     for row in &rows {
         use sqlx::Row;
-        let inserted = InsertedJob { job: job_row(row)?, conflict: row.try_get("conflict")? };
+        let inserted = InsertedJob {
+            job: job_row(row)?,
+            conflict: row.try_get("conflict")?,
+            replaced: row.try_get("replaced")?,
+        };
         match row.try_get::<Option<Vec<u8>>, _>("unique_key")? {
             Some(key) => {
                 by_key.insert(key, inserted);
@@ -338,7 +360,11 @@ where
                     Error::Unexpected("insert returned no row for a unique job".to_string())
                 })?;
                 // A repeat within the batch is a conflict with its first occurrence.
-                InsertedJob { conflict: found.conflict || repeat.is_some(), ..found }
+                InsertedJob {
+                    conflict: found.conflict || repeat.is_some(),
+                    replaced: found.replaced && repeat.is_none(),
+                    ..found
+                }
             }
             (None, _) => {
                 plain.next().ok_or_else(|| Error::Unexpected("insert returned too few rows".into()))?

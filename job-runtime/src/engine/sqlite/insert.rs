@@ -172,7 +172,7 @@ async fn insert_row_by_row(
             && let Some(&first) = seen.get(key)
         {
             let prior: &InsertedJob = &out[first];
-            out.push(InsertedJob { job: prior.job.clone(), conflict: true });
+            out.push(InsertedJob { job: prior.job.clone(), conflict: true, replaced: false });
             continue;
         }
         let due = due_ms(job, now);
@@ -193,7 +193,7 @@ async fn insert_row_by_row(
             .fetch_optional(&mut *conn)
             .await?;
         let result = match row {
-            Some(row) => InsertedJob { job: job_row(&row)?, conflict: false },
+            Some(row) => InsertedJob { job: job_row(&row)?, conflict: false, replaced: false },
             None => {
                 // Only a unique conflict makes DO NOTHING skip the row; the write lock is held
                 // since the INSERT, so the conflicting row is still there.
@@ -202,7 +202,11 @@ async fn insert_row_by_row(
                 })?;
                 let row =
                     sqlx::query(AssertSqlSafe(existing.clone())).bind(key).fetch_one(&mut *conn).await?;
-                InsertedJob { job: job_row(&row)?, conflict: true }
+                let existing = job_row(&row)?;
+                match replace_waiting(conn, p, &existing, job, due, now).await? {
+                    Some(replaced) => InsertedJob { job: replaced, conflict: true, replaced: true },
+                    None => InsertedJob { job: existing, conflict: true, replaced: false },
+                }
             }
         };
         if let Some(key) = &job.unique_key {
@@ -213,13 +217,51 @@ async fn insert_row_by_row(
     Ok(out)
 }
 
+/// Applies `job`'s conflict policy to `existing`, the row that holds its unique key, if that row
+/// waits; the row as replaced, or `None` when nothing changed. The write lock is held since the
+/// insert, so no fetch claims the row in between.
+async fn replace_waiting(
+    conn: &mut SqliteConnection,
+    p: &str,
+    existing: &crate::types::JobRow,
+    job: &NewJob,
+    due: i64,
+    now: i64,
+) -> Result<Option<crate::types::JobRow>> {
+    let bits = job.on_conflict.bits();
+    let waits = matches!(existing.state, JobState::Available | JobState::Scheduled | JobState::Retryable);
+    if bits == 0 || !waits {
+        return Ok(None);
+    }
+    let state = match existing.state {
+        _ if bits & 2 == 0 => existing.state,
+        _ if due <= now => JobState::Available,
+        JobState::Retryable => JobState::Retryable,
+        _ => JobState::Scheduled,
+    };
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {p}jobs SET args = CASE WHEN ?2 & 1 <> 0 THEN ?3 ELSE args END,
+             scheduled_at = CASE WHEN ?2 & 2 <> 0 THEN ?4 ELSE scheduled_at END, state = ?5
+         WHERE id = ?1
+         RETURNING {JOB_COLUMNS}"
+    )))
+    .bind(existing.id)
+    .bind(bits)
+    .bind(job.args.to_string())
+    .bind(due)
+    .bind(state.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some(job_row(&row)?))
+}
+
 /// The wake-ups an insert causes: each queue that got available work, and the stager for
 /// scheduled jobs.
 pub(super) fn signals_for(inserted: &[InsertedJob]) -> Vec<Signal> {
     // Compared before anything is cloned: a bulk insert of one queue costs one string, not one
     // per row.
     let mut signals: Vec<Signal> = Vec::new();
-    for i in inserted.iter().filter(|i| !i.conflict) {
+    for i in inserted.iter().filter(|i| !i.conflict || i.replaced) {
         let known = signals.iter().any(|s| match (s, i.job.state) {
             (Signal::Available(q), JobState::Available) => *q == i.job.queue,
             (Signal::Scheduled, state) => state != JobState::Available,
