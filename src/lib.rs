@@ -61,6 +61,7 @@ pub mod __private {
     pub use jobsmith_runtime::__query_method;
     pub use jobsmith_runtime::app_state::{missing_at_run, state_of};
     pub use jobsmith_runtime::inventory;
+    pub use jobsmith_runtime::query::ArgCapture;
     pub use jobsmith_runtime::serde;
     pub use jobsmith_runtime::{
         CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, OnConflict, Outcome, PerformFuture,

@@ -71,10 +71,12 @@ fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
     found[0]
 }
 
-/// The job ids in the `[a, b]` list of `line`.
-fn ids_in(line: &str) -> Vec<i64> {
-    let list = &line[line.find('[').expect("a list") + 1..line.find(']').expect("a list")];
-    list.split(", ").map(|id| id.parse().expect("a job id")).collect()
+/// The reminder job ids a booking or reschedule line lists (`day_before job 3 due ...`).
+fn job_ids(line: &str) -> Vec<i64> {
+    line.split(" job ")
+        .skip(1)
+        .map(|rest| rest.split(' ').next().unwrap().parse().expect("a job id"))
+        .collect()
 }
 
 /// The summary lines about appointment `id`'s reminders.
@@ -95,28 +97,37 @@ fn check_demo(out: &str, engine: &str) {
         assert!(booked.contains(", two_hours_before job "), "{booked}");
     }
 
-    // Rescheduling cancels the old reminders and books new ones, which are sent.
+    // Rescheduling moves the booked reminders (the same jobs, found by their args, in the move's
+    // transaction), which are sent for the new time.
+    let booked_2 = job_ids(line(out, "booked appointment 2 for "));
     let moved = line(out, "rescheduled appointment 2 to ");
-    let old = ids_in(moved);
-    assert_eq!(old.len(), 2, "{moved}");
-    assert!(moved.contains("; 2 reminders (day_before job "), "{moved}");
+    assert!(moved.contains(": moved 2 reminders (day_before job "), "{moved}");
+    assert_eq!(job_ids(moved), booked_2, "the same jobs, moved: {moved}");
+    assert!(!moved.contains("booked"), "nothing booked anew: {moved}");
     let appointment_2 = reminder_lines(out, 2);
-    assert_eq!(appointment_2.len(), 4, "{out}");
-    for id in &old {
-        let reminder =
-            appointment_2.iter().find(|l| l.contains(&format!(" job {id} "))).expect("old reminder");
-        assert!(reminder.ends_with(&format!("cancelled, job {id} cancelled")), "{reminder}");
-    }
-    let sent: Vec<&str> = appointment_2.iter().copied().filter(|l| l.contains("): sent, job ")).collect();
+    assert_eq!(appointment_2.len(), 2, "{out}");
+    let sent: Vec<&str> =
+        appointment_2.iter().copied().filter(|l| l.contains(" completed, email job ")).collect();
     assert_eq!(sent.len(), 2, "{out}");
+    let new_time =
+        moved["rescheduled appointment 2 to ".len()..].split(": moved").next().unwrap().to_string();
+    let grace_emails: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("[mailers]") && l.contains("email to grace@example.com: "))
+        .collect();
+    assert!(
+        grace_emails.iter().all(|l| l.contains(&format!("see you on {new_time}"))),
+        "{grace_emails:?} {new_time}"
+    );
 
-    // Cancelling cancels both reminders.
-    let cancelled = line(out, "cancelled appointment 3: ");
-    let cancelled_jobs = ids_in(cancelled);
-    assert_eq!(cancelled_jobs.len(), 2, "{cancelled}");
-    for reminder in reminder_lines(out, 3) {
-        assert!(reminder.contains("): cancelled, job ") && reminder.ends_with(" cancelled"), "{reminder}");
-        assert!(cancelled_jobs.iter().any(|id| reminder.contains(&format!(" job {id} "))), "{reminder}");
+    // Cancelling cancels both reminders in the cancellation's transaction.
+    assert!(out.contains("cancelled appointment 3 and its 2 reminder jobs"), "{out}");
+    let booked_3 = job_ids(line(out, "booked appointment 3 for "));
+    let appointment_3 = reminder_lines(out, 3);
+    assert_eq!(appointment_3.len(), 2, "{out}");
+    for reminder in appointment_3 {
+        assert!(reminder.ends_with(" cancelled"), "{reminder}");
+        assert!(booked_3.iter().any(|id| reminder.contains(&format!(": job {id} cancelled"))), "{reminder}");
     }
 
     // Reminders that are sent completed and queued an email that completed on `mailers`.

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jobsmith::Runtime;
 use jobsmith::prelude::*;
+use jobsmith::{Change, JobState};
 use serde::{Deserialize, Serialize};
 
 use crate::BoxError;
@@ -43,7 +43,7 @@ impl ReminderKind {
         }
     }
 
-    /// The name stored in `clinic_reminders.kind` (the same as in the job's args).
+    /// The name in the job's args and in its email's meta.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             ReminderKind::DayBefore => "day_before",
@@ -98,17 +98,20 @@ pub(crate) struct BookedReminder {
 }
 
 /// Books, moves and cancels appointments, keeping their reminder jobs in step.
+///
+/// The clinic keeps no job ids: its reminders are found by a typed query on the reminder job's
+/// args (`SendReminder::query().appointment_id(id)`), inside the same transaction as the
+/// clinic's own write, so an appointment and its reminders always change together.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clinic<'a> {
     sql: &'a Sql,
-    runtime: &'a Runtime,
     clock: &'a Clock,
 }
 
 impl<'a> Clinic<'a> {
-    /// The clinic on this database; `runtime` cancels reminder jobs.
-    pub(crate) fn new(sql: &'a Sql, runtime: &'a Runtime, clock: &'a Clock) -> Self {
-        Clinic { sql, runtime, clock }
+    /// The clinic on this database.
+    pub(crate) fn new(sql: &'a Sql, clock: &'a Clock) -> Self {
+        Clinic { sql, clock }
     }
 
     /// Books an appointment and its reminders, in one transaction: either the appointment exists
@@ -120,92 +123,97 @@ impl<'a> Clinic<'a> {
     ) -> Result<(i64, Vec<BookedReminder>), BoxError> {
         let mut tx = self.sql.begin().await?;
         let id = store::insert_appointment(&mut tx, patient_id, starts_at, self.clock.now()).await?;
-        let reminders = self.book_reminders(&mut tx, id, starts_at).await?;
+        let mut booked = Vec::new();
+        for kind in ReminderKind::ALL {
+            if let Some(reminder) = self.book_reminder(&mut tx, id, kind, starts_at).await? {
+                booked.push(reminder);
+            }
+        }
         tx.commit().await?;
-        Ok((id, reminders))
+        Ok((id, booked))
     }
 
-    /// Moves an appointment: its pending reminders are cancelled and new ones booked for the new
-    /// time. Returns the cancelled reminder jobs and the new reminders.
+    /// Moves an appointment and its reminders, in one transaction: each pending reminder gets
+    /// the new due time; a kind without one (already sent, or too late at booking) is booked
+    /// anew. A reminder being sent at this very moment is not changed (the update says so): it
+    /// locks the appointment, so it either went out before the move or reads the new time and
+    /// waits for it.
+    /// Returns the moved reminders, then the newly booked ones.
     pub(crate) async fn reschedule(
         &self,
         id: i64,
         starts_at: i64,
-    ) -> Result<(Vec<i64>, Vec<BookedReminder>), BoxError> {
-        // 1. Move the appointment and withdraw its reminders in one transaction. From the commit
-        //    on, an old reminder that runs anyway sees the new time and cancels itself.
+    ) -> Result<(Vec<BookedReminder>, Vec<BookedReminder>), BoxError> {
         let mut tx = self.sql.begin().await?;
         if !store::move_appointment(&mut tx, id, starts_at).await? {
             return Err(format!("appointment {id} is not booked").into());
         }
-        let old = store::withdraw_reminders(&mut tx, id).await?;
+        let (mut moved, mut booked) = (Vec::new(), Vec::new());
+        for kind in ReminderKind::ALL {
+            let due_at = kind.due_at(starts_at);
+            let pending = SendReminder::query().appointment_id(id).kind(kind);
+            if due_at <= self.clock.now() {
+                // Too late for this reminder at the new time: withdraw the old one.
+                tx.cancel_jobs(pending).await?;
+                continue;
+            }
+            let change = Change::new().schedule_at(self.clock.run_at(due_at));
+            let update = tx.update_jobs(pending.clone(), change).await?;
+            if update.changed == 1 {
+                let job_id = tx.list_jobs(pending.states(WAITING)).await?.first().map_or(0, |j| j.row.id);
+                moved.push(BookedReminder { kind, job_id, due_at });
+            } else if update.started.is_empty()
+                && let Some(reminder) = self.book_reminder(&mut tx, id, kind, starts_at).await?
+            {
+                booked.push(reminder);
+            }
+        }
         tx.commit().await?;
-        // 2. Cancel the old jobs. This frees their unique key (appointment, kind), which is why
-        //    the new reminders cannot be booked in the first transaction: cancelling is the
-        //    runtime's write, on its own connection, so it cannot join ours (on SQLite it would
-        //    even wait for our lock).
-        self.cancel_jobs(&old).await?;
-        // 3. Book the new reminders. Should this fail, calling `reschedule` again books them.
-        let mut tx = self.sql.begin().await?;
-        let new = self.book_reminders(&mut tx, id, starts_at).await?;
-        tx.commit().await?;
-        Ok((old, new))
+        Ok((moved, booked))
     }
 
-    /// Cancels an appointment and its pending reminders; returns the cancelled reminder jobs.
-    pub(crate) async fn cancel(&self, id: i64) -> Result<Vec<i64>, BoxError> {
+    /// Cancels an appointment and its pending reminders, in one transaction; returns how many
+    /// reminder jobs it cancelled.
+    pub(crate) async fn cancel(&self, id: i64) -> Result<u64, BoxError> {
         let mut tx = self.sql.begin().await?;
         if !store::cancel_appointment(&mut tx, id).await? {
             return Err(format!("appointment {id} is not booked").into());
         }
-        let reminders = store::withdraw_reminders(&mut tx, id).await?;
+        let cancelled = tx.cancel_jobs(SendReminder::query().appointment_id(id)).await?;
         tx.commit().await?;
-        // As in `reschedule`: if this process dies right here, the reminders still cancel
-        // themselves when they run, because the appointment is cancelled.
-        self.cancel_jobs(&reminders).await?;
-        Ok(reminders)
+        Ok(cancelled)
     }
 
-    /// Queues one reminder job per kind whose time has not passed, and records each next to the
-    /// appointment, in the caller's transaction.
-    async fn book_reminders(
+    /// Queues the reminder of `kind` if its time has not passed, in the caller's transaction.
+    async fn book_reminder(
         &self,
         tx: &mut Tx,
         appointment_id: i64,
+        kind: ReminderKind,
         starts_at: i64,
-    ) -> Result<Vec<BookedReminder>, BoxError> {
-        let mut booked = Vec::new();
-        for kind in ReminderKind::ALL {
-            let due_at = kind.due_at(starts_at);
-            if due_at <= self.clock.now() {
-                continue; // booked at short notice: this reminder would come too late
-            }
-            let job = SendReminder { appointment_id, kind, starts_at };
-            let inserted = tx.insert_job(job.schedule_at(self.clock.run_at(due_at))).await?;
-            if inserted.conflict {
-                // The job's unique key found a pending reminder of this kind: never send two.
-                // Returning the error drops (rolls back) the whole transaction.
-                return Err(format!(
-                    "appointment {appointment_id} already has a pending {} reminder (job {})",
-                    kind.as_str(),
-                    inserted.job.id
-                )
-                .into());
-            }
-            store::record_reminder(tx, inserted.job.id, appointment_id, kind.as_str(), due_at).await?;
-            booked.push(BookedReminder { kind, job_id: inserted.job.id, due_at });
+    ) -> Result<Option<BookedReminder>, BoxError> {
+        let due_at = kind.due_at(starts_at);
+        if due_at <= self.clock.now() {
+            return Ok(None); // booked at short notice: this reminder would come too late
         }
-        Ok(booked)
-    }
-
-    async fn cancel_jobs(&self, ids: &[i64]) -> Result<(), BoxError> {
-        for id in ids {
-            // `None` means the job already finished (it ran, or cancelled itself): nothing to do.
-            self.runtime.cancel_job(*id).await?;
+        let job = SendReminder { appointment_id, kind };
+        let inserted = tx.insert_job(job.schedule_at(self.clock.run_at(due_at))).await?;
+        if inserted.conflict {
+            // The job's unique key found a pending reminder of this kind: never send two.
+            // Returning the error drops (rolls back) the whole transaction.
+            return Err(format!(
+                "appointment {appointment_id} already has a pending {} reminder (job {})",
+                kind.as_str(),
+                inserted.job.id
+            )
+            .into());
         }
-        Ok(())
+        Ok(Some(BookedReminder { kind, job_id: inserted.job.id, due_at }))
     }
 }
+
+/// The states of a reminder that has not been sent yet.
+const WAITING: [JobState; 3] = [JobState::Available, JobState::Scheduled, JobState::Retryable];
 
 /// The no-show risk of an appointment, 0 to 100, from what the clinic knows `now` (unix seconds).
 ///

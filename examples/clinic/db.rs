@@ -5,15 +5,21 @@
 //! SQLite with `?1` placeholders; [`Sql::migrate`] picks the engine's DDL. Nothing outside this
 //! module matches on the engine.
 
-use jobsmith::{InsertBuilder, InsertedJob, Job, Pool};
+use jobsmith::{Change, InsertBuilder, InsertedJob, Job, Page, Pool, Query, TypedJob, Updated};
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteRow};
 use sqlx::{AssertSqlSafe, FromRow, Transaction};
 
 /// The clinic's migrations, in order: (version, SQL) per engine. Compiled into the binary, so the
 /// example runs from any directory.
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_clinic.sql"))];
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_clinic.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres/0001_clinic.sql")),
+    (2, include_str!("migrations/postgres/0002_reminders_are_found_by_query.sql")),
+];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_clinic.sql")),
+    (2, include_str!("migrations/sqlite/0002_reminders_are_found_by_query.sql")),
+];
 
 /// A value bound to a `$n` placeholder. The clinic's columns are all integers or text.
 #[derive(Debug, Clone)]
@@ -185,6 +191,49 @@ impl Tx {
         match self {
             Tx::Postgres(t) => job.into().insert(&mut **t).await,
             Tx::Sqlite(t) => job.into().insert(&mut **t).await,
+        }
+    }
+
+    /// Cancels the jobs `query` matches, in this transaction (see `jobsmith::Query::cancel`).
+    pub(crate) async fn cancel_jobs<J: Job>(&mut self, query: impl Into<Query<J>>) -> jobsmith::Result<u64> {
+        let query = query.into();
+        match self {
+            Tx::Postgres(t) => query.cancel(&mut **t).await,
+            Tx::Sqlite(t) => query.cancel(&mut **t).await,
+        }
+    }
+
+    /// Changes the waiting jobs `query` matches, in this transaction (see `jobsmith::Query::update`).
+    pub(crate) async fn update_jobs<J: Job>(
+        &mut self,
+        query: impl Into<Query<J>>,
+        change: Change<J>,
+    ) -> jobsmith::Result<Updated> {
+        let query = query.into();
+        match self {
+            Tx::Postgres(t) => query.update(&mut **t, change).await,
+            Tx::Sqlite(t) => query.update(&mut **t, change).await,
+        }
+    }
+
+    /// How many jobs `query` matches, in this transaction.
+    pub(crate) async fn count_jobs<J: Job>(&mut self, query: impl Into<Query<J>>) -> jobsmith::Result<u64> {
+        let query = query.into();
+        match self {
+            Tx::Postgres(t) => query.count(&mut **t).await,
+            Tx::Sqlite(t) => query.count(&mut **t).await,
+        }
+    }
+
+    /// The newest jobs `query` matches (one page), in this transaction.
+    pub(crate) async fn list_jobs<J: Job>(
+        &mut self,
+        query: impl Into<Query<J>>,
+    ) -> jobsmith::Result<Vec<TypedJob<J>>> {
+        let query = query.into();
+        match self {
+            Tx::Postgres(t) => query.list(&mut **t, Page::default()).await,
+            Tx::Sqlite(t) => query.list(&mut **t, Page::default()).await,
         }
     }
 

@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use jobsmith::{Db, JobRow, JobState, Runtime};
+use jobsmith::{Db, JobRow, JobState, Page, Runtime, TypedJob};
 
 use crate::BoxError;
 use crate::benefits_api::Insurer;
-use crate::clinic::{BookedReminder, Clinic, Clock, ReminderKind, show_time};
+use crate::clinic::{BookedReminder, Clinic, Clock, show_time};
 use crate::db::Sql;
-use crate::jobs::SyncBenefits;
+use crate::jobs::{SendEmail, SendReminder, SyncBenefits};
 use crate::store::{self, Patient, Status};
 
 /// Clinic seconds per real second: one hour in 100 ms.
@@ -34,10 +34,15 @@ const PATIENTS: [DemoPatient; 3] = [
 ];
 
 /// Runs the demo; `Ok(false)` if anything turned out other than expected.
-pub(crate) async fn run(db: &Db, runtime: &Runtime, sql: &Sql, insurer: &Insurer) -> Result<bool, BoxError> {
+pub(crate) async fn run(
+    db: &Db,
+    runtime: &Runtime,
+    sql: &Sql,
+    insurer: &Insurer,
+    clock: &Clock,
+) -> Result<bool, BoxError> {
     let started = Instant::now();
-    let clock = Clock::compressed(SPEEDUP);
-    let clinic = Clinic::new(sql, runtime, &clock);
+    let clinic = Clinic::new(sql, clock);
 
     let mut tx = sql.begin().await?;
     for (id, name, email, prior_no_shows) in PATIENTS {
@@ -54,14 +59,15 @@ pub(crate) async fn run(db: &Db, runtime: &Runtime, sql: &Sql, insurer: &Insurer
     let linus = book(&clinic, PATIENTS[2], base + 34 * HOUR).await?;
 
     let moved_to = base + 35 * HOUR;
-    let (old, new) = clinic.reschedule(grace, moved_to).await?;
+    let (moved, new) = clinic.reschedule(grace, moved_to).await?;
+    let booked_anew = if new.is_empty() { String::new() } else { format!("; booked {}", list(&new)) };
     println!(
-        "rescheduled appointment {grace} to {}: cancelled old reminder jobs {old:?}; {}",
+        "rescheduled appointment {grace} to {}: moved {}{booked_anew}",
         show_time(moved_to),
-        list(&new)
+        list(&moved)
     );
     let cancelled = clinic.cancel(linus).await?;
-    println!("cancelled appointment {linus}: cancelled reminder jobs {cancelled:?}");
+    println!("cancelled appointment {linus} and its {cancelled} reminder jobs");
 
     // Printed first: the jobs start (and print) as soon as they are inserted.
     println!("queueing benefits sync for patients 1, 2, 3; the jobs report as they run:");
@@ -75,7 +81,7 @@ pub(crate) async fn run(db: &Db, runtime: &Runtime, sql: &Sql, insurer: &Insurer
     let appointments = [ada, grace, linus];
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let pending = pending(runtime, sql, &appointments, &syncs, changes_done).await?;
+        let pending = pending(db, runtime, sql, &appointments, &syncs, changes_done).await?;
         if pending.is_empty() {
             break;
         }
@@ -90,7 +96,7 @@ pub(crate) async fn run(db: &Db, runtime: &Runtime, sql: &Sql, insurer: &Insurer
     let mut problems = Vec::new();
     print_job_counts(db).await?;
     for id in appointments {
-        check_appointment(runtime, sql, id, &mut problems).await?;
+        check_appointment(db, sql, id, &mut problems).await?;
     }
     for (patient_id, job_id) in syncs {
         check_benefits(runtime, sql, insurer, patient_id, job_id, &mut problems).await?;
@@ -121,6 +127,7 @@ fn list(reminders: &[BookedReminder]) -> String {
 /// What the demo still waits for: unfinished reminder, email and sync jobs, and booked
 /// appointments without a risk score computed after `changes_done`.
 async fn pending(
+    db: &Db,
     runtime: &Runtime,
     sql: &Sql,
     appointments: &[i64],
@@ -128,16 +135,11 @@ async fn pending(
     changes_done: i64,
 ) -> Result<Vec<String>, BoxError> {
     let mut pending = Vec::new();
-    let mut tx = sql.read().await?;
     for &id in appointments {
-        for reminder in store::reminders(&mut tx, id).await? {
-            let jobs = [Some(reminder.job_id), reminder.email_job_id];
-            for job in jobs.into_iter().flatten() {
-                if !state(runtime, job).await?.is_some_and(JobState::is_final) {
-                    pending.push(format!("job {job}"));
-                }
-            }
-        }
+        let (reminders, emails) = jobs_of(db, id).await?;
+        let rows = reminders.iter().map(|r| &r.row).chain(emails.iter().map(|e| &e.row));
+        pending.extend(rows.filter(|r| !r.state.is_final()).map(|r| format!("job {}", r.id)));
+        let mut tx = sql.read().await?;
         let booked = store::appointment(&mut tx, id).await?.is_some_and(|a| a.status == Status::Booked);
         let scored = store::risk_score(&mut tx, id).await?.is_some_and(|s| s.scored_at > changes_done);
         if booked && !scored {
@@ -150,6 +152,19 @@ async fn pending(
         }
     }
     Ok(pending)
+}
+
+/// An appointment's reminder jobs and the emails they queued, oldest first, found by typed
+/// queries on the reminders' args and the emails' meta: the clinic keeps no job ids.
+async fn jobs_of(
+    db: &Db,
+    id: i64,
+) -> Result<(Vec<TypedJob<SendReminder>>, Vec<TypedJob<SendEmail>>), BoxError> {
+    let mut reminders = SendReminder::query().appointment_id(id).list(db, Page::default()).await?;
+    let mut emails = SendEmail::query().meta("appointment_id", id).list(db, Page::default()).await?;
+    reminders.reverse();
+    emails.reverse();
+    Ok((reminders, emails))
 }
 
 async fn state(runtime: &Runtime, job: i64) -> Result<Option<JobState>, BoxError> {
@@ -172,19 +187,15 @@ async fn print_job_counts(db: &Db) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Prints an appointment's reminders and risk score, and checks them: the reminders for its
-/// current time were sent (one per kind) if it is booked, every other reminder was cancelled.
-async fn check_appointment(
-    runtime: &Runtime,
-    sql: &Sql,
-    id: i64,
-    problems: &mut Vec<String>,
-) -> Result<(), BoxError> {
+/// Prints an appointment's reminders and risk score, and checks them: a booked appointment had
+/// one reminder of each kind sent (completed, with an email for its current time that
+/// completed), a cancelled one had every reminder cancelled and no email.
+async fn check_appointment(db: &Db, sql: &Sql, id: i64, problems: &mut Vec<String>) -> Result<(), BoxError> {
     let mut tx = sql.read().await?;
     let appointment = store::appointment(&mut tx, id).await?.ok_or("appointment vanished")?;
-    let reminders = store::reminders(&mut tx, id).await?;
     let risk = store::risk_score(&mut tx, id).await?;
     drop(tx);
+    let (reminders, emails) = jobs_of(db, id).await?;
 
     let booked = appointment.status == Status::Booked;
     let status = match (booked, appointment.reschedules) {
@@ -199,42 +210,45 @@ async fn check_appointment(
     );
     let mut sent = Vec::new();
     for reminder in &reminders {
-        let current = ReminderKind::ALL
-            .into_iter()
-            .any(|k| k.as_str() == reminder.kind && k.due_at(appointment.starts_at) == reminder.due_at);
-        let reminder_job = job(runtime, reminder.job_id).await?;
+        let Ok(args) = &reminder.args else {
+            problems.push(format!("reminder job {} has unreadable args", reminder.row.id));
+            continue;
+        };
+        let kind = args.kind.as_str();
+        let due = show_time(args.kind.due_at(appointment.starts_at));
         let mut line = format!(
-            "    reminder of appointment {id} ({} due {}): {}, job {} {}",
-            reminder.kind,
-            show_time(reminder.due_at),
-            reminder.status,
-            reminder.job_id,
-            reminder_job.state
+            "    reminder of appointment {id} ({kind} due {due}): job {} {}",
+            reminder.row.id, reminder.row.state
         );
-        let expected_ok = if booked && current {
-            sent.push(reminder.kind.clone());
-            let email = match reminder.email_job_id {
-                Some(email) => Some(job(runtime, email).await?),
-                None => None,
-            };
-            if let Some(email) = &email {
-                line.push_str(&format!(", email job {} {}", email.id, email.state));
-            }
-            reminder.status == "sent"
-                && reminder_job.state == JobState::Completed
-                && email.is_some_and(|e| e.state == JobState::Completed)
+        let email = emails
+            .iter()
+            .find(|e| e.row.meta["reminder"] == kind && e.row.meta["starts_at"] == appointment.starts_at);
+        if let Some(email) = email {
+            line.push_str(&format!(", email job {} {}", email.row.id, email.row.state));
+        }
+        let expected_ok = if booked {
+            sent.push(kind);
+            reminder.row.state == JobState::Completed
+                && email.is_some_and(|e| e.row.state == JobState::Completed)
         } else {
-            reminder.status == "cancelled" && reminder_job.state == JobState::Cancelled
+            reminder.row.state == JobState::Cancelled && email.is_none()
         };
         println!("{line}");
         if !expected_ok {
-            let want = if booked && current { "sent" } else { "cancelled" };
-            problems.push(format!("reminder job {} of appointment {id} should be {want}", reminder.job_id));
+            let want = if booked { "sent" } else { "cancelled" };
+            problems.push(format!("reminder job {} of appointment {id} should be {want}", reminder.row.id));
         }
     }
-    sent.sort();
+    sent.sort_unstable();
     if booked && sent != ["day_before", "two_hours_before"] {
         problems.push(format!("appointment {id} got reminders {sent:?}, not one of each kind"));
+    }
+    if emails.len() != sent.len() {
+        problems.push(format!(
+            "appointment {id} got {} emails for {} reminders sent",
+            emails.len(),
+            sent.len()
+        ));
     }
     match risk {
         Some(risk) => {

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use jobsmith::{JobContext, Outcome, State, job};
+use jobsmith::{JobContext, JobExt, Outcome, State, job};
 use serde::Deserialize;
 
-use crate::clinic::{self, ReminderKind, show_time};
+use crate::clinic::{self, Clock, ReminderKind, show_time};
 use crate::db::Sql;
 use crate::store::{self, Benefits, RiskScore, Status};
 use crate::{BoxError, benefits_api};
@@ -32,6 +32,8 @@ pub(crate) struct Clinic {
     pub(crate) sql: Sql,
     /// `host:port` of the insurer's benefits API.
     pub(crate) insurer: String,
+    /// The clinic's time (compressed in the demo).
+    pub(crate) clock: Clock,
 }
 
 /// Retry failed API calls after a fraction of a second instead of the default backoff, so the
@@ -47,8 +49,10 @@ fn say(ctx: &JobContext, what: impl Display) {
 /// Sends one appointment reminder by queueing its email.
 ///
 /// Unique per appointment and kind while pending: booking the same reminder twice returns the
-/// existing job instead of a second one. Cancels itself if the appointment was cancelled or moved
-/// since the reminder was booked, in case the cancellation of this job came too late.
+/// existing job instead of a second one. Its args name the appointment, not its time: the time
+/// is read when the reminder runs, and the clinic moves the job's due time in the transaction
+/// that moves the appointment (`Clinic::reschedule`), so the two never disagree. The clinic
+/// keeps no job ids; it finds this job by its args (`SendReminder::query().appointment_id(id)`).
 #[job(
     queue = "events",
     max_attempts = 3,
@@ -59,39 +63,46 @@ pub(crate) async fn send_reminder(
     State(clinic): State<Clinic>,
     appointment_id: i64,
     kind: ReminderKind,
-    starts_at: i64,
 ) -> Result<Outcome, BoxError> {
     let mut tx = clinic.sql.begin().await?;
-    let Some(appointment) = store::appointment(&mut tx, appointment_id).await? else {
+    // Locks the appointment's row until this transaction ends, so a move or cancel of it (which
+    // writes the row) happens wholly before or after this reminder.
+    let Some(appointment) = store::lock_appointment(&mut tx, appointment_id).await? else {
         return Ok(Outcome::Cancel(format!("appointment {appointment_id} does not exist")));
     };
-    let stale = if appointment.status == Status::Cancelled {
-        Some(format!("appointment {appointment_id} was cancelled"))
-    } else if appointment.starts_at != starts_at {
-        Some(format!("appointment {appointment_id} moved to {}", show_time(appointment.starts_at)))
-    } else {
-        None
-    };
-    if let Some(reason) = stale {
+    if appointment.status == Status::Cancelled {
+        let reason = format!("appointment {appointment_id} was cancelled");
         say(&ctx, format!("reminder {} not sent: {reason}", kind.as_str()));
         return Ok(Outcome::Cancel(reason));
     }
+    let starts_at = appointment.starts_at;
+    // Moved later while this job was starting (its update then found it running): wait for the
+    // new time instead of reminding of the old one.
+    let due = clinic.clock.run_at(kind.due_at(starts_at)) - Utc::now();
+    if let Ok(wait) = due.to_std()
+        && wait > Duration::from_secs(1)
+    {
+        return Ok(Outcome::Snooze(wait));
+    }
 
     let patient = &appointment.patient;
+    // One email per reminder, even when this job is retried after its email committed: the email
+    // names the reminder in its meta, and is looked for in this same transaction.
+    let meta =
+        serde_json::json!({ "appointment_id": appointment_id, "reminder": kind, "starts_at": starts_at });
+    let already = SendEmail::query()
+        .meta("appointment_id", appointment_id)
+        .meta("reminder", kind)
+        .meta("starts_at", starts_at);
+    if tx.count_jobs(already).await? > 0 {
+        return Ok(Outcome::Complete);
+    }
     let email = SendEmail {
         to: patient.email.clone(),
         subject: format!("Your appointment {}", kind.label()),
         body: format!("Dear {}, see you on {}.", patient.name, show_time(starts_at)),
     };
-    // The email job commits with the "sent" mark, so a retry of this job never sends twice.
-    // The mark and a cancel or reschedule (`withdraw_reminders`) update the same row, so the
-    // database orders them: either the reminder went out before the appointment changed, or it
-    // was withdrawn first and the email rolls back here.
-    let email_job = tx.insert_job(email).await?.job.id;
-    if !store::mark_reminder_sent(&mut tx, ctx.id, email_job).await? {
-        // Dropping `tx` rolls back the email.
-        return Ok(Outcome::Cancel("reminder withdrawn".into()));
-    }
+    let email_job = tx.insert_job(email.build_insert().meta(meta)).await?.job.id;
     tx.commit().await?;
     say(
         &ctx,

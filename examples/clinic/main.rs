@@ -40,6 +40,7 @@ use std::time::Duration;
 use jobsmith::{CronEntry, Db};
 
 use crate::benefits_api::Insurer;
+use crate::clinic::Clock;
 use crate::db::Sql;
 use crate::jobs::{Clinic, ScoreNoShowRisk};
 
@@ -106,6 +107,8 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
     let sql = Sql::new(db.pool().clone());
     sql.migrate().await?; // the clinic's tables, beside them
 
+    // The demo compresses time so reminders due a day ahead run within seconds.
+    let clock = if demo { Clock::compressed(demo::SPEEDUP) } else { Clock::compressed(1) };
     let insurer = Arc::new(Insurer::demo());
     let (insurer_addr, insurer_task) = insurer.clone().serve().await?;
     jobs::FAST_RETRIES.store(demo, std::sync::atomic::Ordering::Relaxed);
@@ -118,8 +121,9 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
         .queue("events", 50)
         .queue("mailers", 20)
         .queue("maintenance", 5)
-        // What the jobs take as `State<Clinic>`: the clinic's database and the insurer's address.
-        .state(Clinic { sql: sql.clone(), insurer: insurer_addr.to_string() })
+        // What the jobs take as `State<Clinic>`: the clinic's database, the insurer's address and
+        // the clinic's clock.
+        .state(Clinic { sql: sql.clone(), insurer: insurer_addr.to_string(), clock })
         .cron_entry(CronEntry::new(risk_schedule, ScoreNoShowRisk {})?.timezone(CLINIC_TIME_ZONE)?);
     if demo {
         // Jobs inserted inside our own SQLite transactions are announced before the commit, so
@@ -135,7 +139,7 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
     );
 
     let outcome = match mode {
-        Mode::Demo => demo::run(&db, &runtime, &sql, &insurer).await,
+        Mode::Demo => demo::run(&db, &runtime, &sql, &insurer, &clock).await,
         Mode::Serve => {
             // Listen before saying so: a SIGTERM sent on reading the line must find the handler.
             let stop = StopSignals::listen()?;

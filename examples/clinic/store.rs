@@ -43,21 +43,6 @@ pub(crate) struct Appointment {
     pub(crate) patient: Patient,
 }
 
-/// A booked reminder job, as recorded next to the appointment.
-#[derive(Debug, Clone)]
-pub(crate) struct Reminder {
-    /// The reminder's job id.
-    pub(crate) job_id: i64,
-    /// `day_before` or `two_hours_before` (see `ReminderKind`).
-    pub(crate) kind: String,
-    /// The clinic time it is for, unix seconds.
-    pub(crate) due_at: i64,
-    /// `pending`, `sent` or `cancelled`.
-    pub(crate) status: String,
-    /// The `send_email` job it queued, once sent.
-    pub(crate) email_job_id: Option<i64>,
-}
-
 /// A no-show risk score.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RiskScore {
@@ -138,6 +123,14 @@ pub(crate) async fn appointment(tx: &mut Tx, id: i64) -> sqlx::Result<Option<App
     Ok(row.map(appointment_from_row))
 }
 
+/// An appointment, its row locked until the transaction ends (a write of nothing, so it works
+/// the same on both engines), so a move or cancel of it waits for the caller or goes first.
+pub(crate) async fn lock_appointment(tx: &mut Tx, id: i64) -> sqlx::Result<Option<Appointment>> {
+    tx.execute("UPDATE clinic_appointments SET reschedules = reschedules WHERE id = $1", &[id.into()])
+        .await?;
+    appointment(tx, id).await
+}
+
 /// Booked appointments that start after `now`, soonest first.
 pub(crate) async fn upcoming_appointments(tx: &mut Tx, now: i64) -> sqlx::Result<Vec<Appointment>> {
     let rows: Vec<AppointmentRow> = tx
@@ -170,70 +163,6 @@ pub(crate) async fn cancel_appointment(tx: &mut Tx, id: i64) -> sqlx::Result<boo
         )
         .await?;
     Ok(changed == 1)
-}
-
-/// Records a reminder job booked for an appointment.
-pub(crate) async fn record_reminder(
-    tx: &mut Tx,
-    job_id: i64,
-    appointment_id: i64,
-    kind: &str,
-    due_at: i64,
-) -> sqlx::Result<()> {
-    tx.execute(
-        "INSERT INTO clinic_reminders (job_id, appointment_id, kind, due_at) VALUES ($1, $2, $3, $4)",
-        &[job_id.into(), appointment_id.into(), kind.into(), due_at.into()],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Marks an appointment's pending reminders cancelled; returns their job ids, to cancel the jobs.
-pub(crate) async fn withdraw_reminders(tx: &mut Tx, appointment_id: i64) -> sqlx::Result<Vec<i64>> {
-    let rows: Vec<(i64,)> = tx
-        .fetch_all(
-            "UPDATE clinic_reminders SET status = 'cancelled'
-             WHERE appointment_id = $1 AND status = 'pending'
-             RETURNING job_id",
-            &[appointment_id.into()],
-        )
-        .await?;
-    let mut ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
-    ids.sort_unstable();
-    Ok(ids)
-}
-
-/// Marks a pending reminder sent, with the email job it queued; false if it is no longer pending.
-pub(crate) async fn mark_reminder_sent(tx: &mut Tx, job_id: i64, email_job_id: i64) -> sqlx::Result<bool> {
-    let changed = tx
-        .execute(
-            "UPDATE clinic_reminders SET status = 'sent', email_job_id = $2
-             WHERE job_id = $1 AND status = 'pending'",
-            &[job_id.into(), email_job_id.into()],
-        )
-        .await?;
-    Ok(changed == 1)
-}
-
-/// Every reminder ever booked for an appointment, oldest first.
-pub(crate) async fn reminders(tx: &mut Tx, appointment_id: i64) -> sqlx::Result<Vec<Reminder>> {
-    let rows: Vec<(i64, String, i64, String, Option<i64>)> = tx
-        .fetch_all(
-            "SELECT job_id, kind, due_at, status, email_job_id FROM clinic_reminders
-             WHERE appointment_id = $1 ORDER BY job_id",
-            &[appointment_id.into()],
-        )
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(job_id, kind, due_at, status, email_job_id)| Reminder {
-            job_id,
-            kind,
-            due_at,
-            status,
-            email_job_id,
-        })
-        .collect())
 }
 
 /// Stores an appointment's latest risk score.

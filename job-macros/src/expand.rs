@@ -340,15 +340,29 @@ fn query_type(job: &JobFn, krate: &TokenStream, private: &TokenStream) -> (Token
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
         #vis struct #query_ident(#private::Query<#struct_ident>);
     };
+    let serde = quote!(#private::serde);
     let field_methods = args.iter().map(|arg| {
         let (ident, ty) = (arg.ident, arg.ty);
         let name = ident.unraw().to_string();
         let doc = format!(" Jobs whose arg `{name}` equals `value`.");
+        // The value is encoded by the same call, spanned the same way, as in `serialize_impl`,
+        // so an arg type without `Serialize` reports one error (rustc merges identical ones).
+        let span = ty.span();
+        // Spanned at the type with the user's hygiene, like `&self.#field` there: a name that
+        // only this method's body uses, which holds no user code.
+        let value = Ident::new("value", span);
+        let state = Ident::new("state", Span::mixed_site().located_at(span));
+        let encode = quote_spanned! {span=>
+            let _ = #state.serialize_field(#name, &#value);
+        };
         quote! {
             #[doc = #doc]
-            #vis fn #ident(self, value: impl ::core::convert::Into<#ty>) -> Self {
-                let value: #ty = ::core::convert::Into::into(value);
-                #query_ident(self.0.arg_equals(#name, &value))
+            #vis fn #ident(self, #value: impl ::core::convert::Into<#ty>) -> Self {
+                use #serde::ser::SerializeStruct as _;
+                let #value: #ty = ::core::convert::Into::into(#value);
+                let mut #state = #private::ArgCapture::default();
+                #encode
+                #query_ident(self.0.arg_captured(#state))
             }
         }
     });

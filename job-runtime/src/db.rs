@@ -31,6 +31,30 @@ pub enum Pool {
     Sqlite(SqlitePool),
 }
 
+impl Pool {
+    /// The SQLite pool, for the application's own statements and transactions; `None` on
+    /// another engine.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(&self) -> Option<&SqlitePool> {
+        match self {
+            Pool::Sqlite(pool) => Some(pool),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for the application's own statements and transactions; `None` on
+    /// another engine.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match self {
+            Pool::Postgres(pool) => Some(pool),
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => None,
+        }
+    }
+}
+
 /// A jobsmith database: insert jobs, migrate, build runtimes, on either engine.
 ///
 /// ```

@@ -80,13 +80,15 @@ impl<J: Job> Query<J> {
         Query { matcher: JobMatch { workers, ..JobMatch::default() }, schema: None, _job: PhantomData }
     }
 
-    /// Jobs whose arg `field` equals `value`. The generated per-field methods call this with the
-    /// field's own name and type; it is public for them, not for hand-written names.
+    /// Jobs whose arg equals the one `capture` holds. The generated per-field methods call this.
     #[doc(hidden)]
-    pub fn arg_equals<T: serde::Serialize + ?Sized>(mut self, field: &str, value: &T) -> Self {
-        match serde_json::to_value(value) {
-            Ok(value) => self.matcher.args.push((field.to_string(), value)),
-            Err(e) => self.invalid(format!("the value for arg `{field}` could not be encoded: {e}")),
+    pub fn arg_captured(mut self, capture: ArgCapture) -> Self {
+        match capture.field {
+            Some((field, Ok(value))) => self.matcher.args.push((field, value)),
+            Some((field, Err(e))) => {
+                self.invalid(format!("the value for arg `{field}` could not be encoded: {e}"))
+            }
+            None => self.invalid("a generated query method captured no value".into()),
         }
         self
     }
@@ -268,6 +270,33 @@ fn count_of(out: QueryOutput) -> Result<u64> {
     match out {
         QueryOutput::Count(n) => Ok(n),
         other => Err(unexpected(&other)),
+    }
+}
+
+/// One arg value of a generated query method, encoded through `SerializeStruct::serialize_field`,
+/// the call the job struct's own `Serialize` makes for the field: an arg type that is not
+/// `Serialize` then gets one error at its type, not a second one from the query.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct ArgCapture {
+    field: Option<(String, std::result::Result<serde_json::Value, String>)>,
+}
+
+impl serde::ser::SerializeStruct for ArgCapture {
+    type Ok = ();
+    type Error = serde_json::Error;
+
+    fn serialize_field<T: ?Sized + serde::Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> std::result::Result<(), Self::Error> {
+        self.field = Some((key.to_string(), serde_json::to_value(value).map_err(|e| e.to_string())));
+        Ok(())
+    }
+
+    fn end(self) -> std::result::Result<(), Self::Error> {
+        Ok(())
     }
 }
 
