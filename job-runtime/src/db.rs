@@ -198,7 +198,7 @@ impl<'c> crate::query::QueryTarget<'c> for &'c Db {
         m: crate::types::JobMatch,
         op: crate::types::QueryOp,
     ) -> crate::query::BoxFuture<'c, Result<crate::types::QueryOutput>> {
-        // The db's own instance, whatever the query was told: a `Db` is one instance.
+        // A query that names no schema runs on this db's instance (a `Db` is one instance).
         let schema =
             if schema == crate::insert::DEFAULT_SCHEMA { self.engine.schema().to_string() } else { schema };
         use crate::engine::QueryDatabase;

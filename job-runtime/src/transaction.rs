@@ -143,6 +143,7 @@ impl<'c> crate::query::QueryTarget<'c> for &'c mut Transaction {
         m: crate::types::JobMatch,
         op: crate::types::QueryOp,
     ) -> crate::query::BoxFuture<'c, Result<crate::types::QueryOutput>> {
+        // A query that names no schema runs on this transaction's instance.
         let schema =
             if schema == crate::insert::DEFAULT_SCHEMA { self.engine.schema().to_string() } else { schema };
         use crate::engine::QueryDatabase;

@@ -171,6 +171,7 @@ async fn update(conn: &mut PgConnection, s: &str, m: &JobMatch, change: &JobChan
     push_match(&mut q, s, m, Some(&states))?;
     q.push(format!("), locked AS (SELECT id FROM {s}.jobs"));
     push_match(&mut q, s, m, Some(&states))?;
+    // A no-op first assignment, so each change below starts with a comma.
     q.push(format!(" FOR UPDATE), upd AS (UPDATE {s}.jobs j SET id = j.id"));
     if let Some(args) = &change.args {
         q.push(", args = ").push_bind(args.clone());

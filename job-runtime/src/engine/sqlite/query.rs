@@ -217,6 +217,7 @@ async fn update(
     let mut report = Updated::default();
     if !states.is_empty() && !change.is_empty() {
         let now = now_ms();
+        // A no-op first assignment, so each change below starts with a comma.
         let mut q = QueryBuilder::<Sqlite>::new(format!("UPDATE {p}jobs SET id = id"));
         if let Some(args) = &change.args {
             q.push(", args = ").push_bind(json_text(args)?);
