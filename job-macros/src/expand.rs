@@ -355,11 +355,21 @@ fn query_type(job: &JobFn, krate: &TokenStream, private: &TokenStream) -> (Token
         let encode = quote_spanned! {span=>
             let _ = #state.serialize_field(#name, &#value);
         };
+        // The arg's own type, so a literal takes it (`7` for a `u32`) and no other type gets in
+        // by a conversion (`true` for an `i64`); a `String` takes anything `Into<String>`.
+        let (param, convert) = if is_string(ty) {
+            (
+                quote!(impl ::core::convert::Into<#ty>),
+                quote!(let #value: #ty = ::core::convert::Into::into(#value);),
+            )
+        } else {
+            (quote!(#ty), TokenStream::new())
+        };
         quote! {
             #[doc = #doc]
-            #vis fn #ident(self, #value: impl ::core::convert::Into<#ty>) -> Self {
+            #vis fn #ident(self, #value: #param) -> Self {
                 use #serde::ser::SerializeStruct as _;
-                let #value: #ty = ::core::convert::Into::into(#value);
+                #convert
                 let mut #state = #private::ArgCapture::default();
                 #encode
                 #query_ident(self.0.arg_captured(#state))
@@ -374,6 +384,16 @@ fn query_type(job: &JobFn, krate: &TokenStream, private: &TokenStream) -> (Token
             quote!(#krate::__private::__query_method!(#query_ident, #struct_ident, #method);)
         });
     let query_doc = format!(" Every job of `{fn_name}`, to narrow down: see [`{query_ident}`].");
+    // An arg named `into_query` takes the name; `Query::from` still converts.
+    let into_query = (!args.iter().any(|arg| arg.ident.unraw() == "into_query")).then(|| {
+        quote! {
+            /// The untyped-field form, with every filter and operation (also those an arg's name
+            /// hides here).
+            #vis fn into_query(self) -> #private::Query<#struct_ident> {
+                self.0
+            }
+        }
+    });
     let impls = quote! {
         impl #struct_ident {
             #[doc = #query_doc]
@@ -385,11 +405,7 @@ fn query_type(job: &JobFn, krate: &TokenStream, private: &TokenStream) -> (Token
         impl #query_ident {
             #(#field_methods)*
 
-            /// The untyped-field form, with every filter and operation (also those an arg's name
-            /// hides here).
-            #vis fn into_query(self) -> #private::Query<#struct_ident> {
-                self.0
-            }
+            #into_query
         }
 
         impl ::core::convert::From<#query_ident> for #private::Query<#struct_ident> {
@@ -603,6 +619,18 @@ fn field_serde_attrs(ty: &Type, private: &TokenStream) -> TokenStream {
     let deserialize = LitStr::new(&quote!(#private::serde::Deserialize::deserialize).to_string(), ty.span());
     let default = is_option(ty).then(|| quote!(default,));
     quote!(#[serde(#default deserialize_with = #deserialize)])
+}
+
+/// Whether `ty` is spelled `String` (or `std::string::String`).
+fn is_string(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path.path.segments.last().is_some_and(|s| s.ident == "String" && s.arguments.is_empty())
+        }
+        Type::Group(group) => is_string(&group.elem),
+        _ => false,
+    }
 }
 
 /// Whether `ty` is spelled as an `Option` (serde's own "missing means `None`" is also decided by

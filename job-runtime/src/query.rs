@@ -41,7 +41,7 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::QueryDatabase;
 use crate::error::{Error, Result};
-use crate::insert::{DEFAULT_SCHEMA, unique_key};
+use crate::insert::DEFAULT_SCHEMA;
 use crate::job::Job;
 use crate::types::{JobChange, JobMatch, JobRow, JobState, Page, QueryOp, QueryOutput, Schedule, Updated};
 
@@ -363,9 +363,10 @@ impl<J: Job> Change<J> {
 
     /// New args, typed.
     ///
-    /// A job inserted unique gets the unique key of its new args (by `J`'s declared uniqueness,
-    /// on the new queue if one is given, else the declared one); a change that would make two
-    /// waiting jobs duplicates fails and changes nothing.
+    /// A job inserted unique gets the unique key of its new args, rebuilt from its (new) queue by
+    /// `J`'s declared uniqueness with the period bucket of now; a change that would make two jobs
+    /// duplicates fails and changes nothing. A job made unique per insert (options the row does
+    /// not record) refuses args and queue changes. The same holds for [`Change::queue`].
     pub fn args(mut self, args: J) -> Self {
         self.args = Some(args);
         self
@@ -435,16 +436,9 @@ impl<J: Job> Change<J> {
             return Err(Error::InvalidOption("meta must be a JSON object".into()));
         }
         let args = self.args.as_ref().map(serde_json::to_value).transpose()?;
-        let unique_key = match (&args, J::OPTIONS.unique) {
-            (Some(args), Some(unique)) => {
-                let queue = self.queue.as_deref().unwrap_or(J::OPTIONS.queue);
-                Some(unique_key(J::NAME, queue, args, &unique, Utc::now())?)
-            }
-            _ => None,
-        };
         Ok(JobChange {
             args,
-            unique_key,
+            unique: (J::NAME, J::OPTIONS.unique),
             schedule: self.schedule,
             priority: self.priority,
             queue: self.queue,

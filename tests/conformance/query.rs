@@ -412,3 +412,64 @@ async fn cancel_by_query_stops_running_jobs_on_every_node() {
     }
     assert_eq!(db.count_state(JobState::Executing).await, 0);
 }
+
+conformance! {
+    /// A running job cancelled through a pool (no transaction of the caller's) stops at once on
+    /// either engine, with the reconciler (which would find it too) set to look once an hour:
+    /// by notification on PostgreSQL, by the committed-cancel check on SQLite.
+    async fn cancel_by_query_through_a_pool_stops_a_running_job_at_once(db) {
+        let seen = Seen::default();
+        let registry = Registry::from_entries([WorkerEntry::of::<RemindSlowly>()]).unwrap();
+        let rt = db.runtime().registry(registry).queue("query-long", 2).rescue_interval(Duration::from_secs(3600)).state(seen.clone()).start().await.unwrap();
+        let id = db.insert(RemindSlowly { appointment_id: 12 }).await.unwrap().job.id;
+        wait_for("the job to start", LONG, || async { seen.lines().contains(&"started 12".to_string()).then_some(()) }).await;
+        let n = match db.pool() {
+            Pool::Postgres(pool) => RemindSlowly::query().appointment_id(12).cancel(pool).await.unwrap(),
+            Pool::Sqlite(pool) => RemindSlowly::query().appointment_id(12).cancel(pool).await.unwrap(),
+        };
+        assert_eq!(n, 1);
+        wait_for("the token to fire", LONG, || async { seen.lines().contains(&"stopped 12".to_string()).then_some(()) }).await;
+        assert_eq!(db.wait_job(id, JobState::Cancelled).await.attempt, 1);
+        rt.shutdown().await.unwrap();
+    }
+}
+
+conformance! {
+    /// New args re-key a unique job by the job's declared uniqueness: the old key is free, the
+    /// new one taken; a change that would make two waiting jobs duplicates fails, changes
+    /// nothing, and leaves the caller's transaction usable.
+    async fn an_update_of_args_rebuilds_the_unique_key(db) {
+        use crate::jobs::UniqueReminder;
+        let in_an_hour = || Duration::from_secs(3600);
+        let a = db.insert(UniqueReminder { appointment_id: 70, note: "a".into() }.schedule_in(in_an_hour())).await.unwrap().job.id;
+        let b = db.insert(UniqueReminder { appointment_id: 71, note: "b".into() }.schedule_in(in_an_hour())).await.unwrap().job.id;
+        let moved = UniqueReminder::query().id(a).update(&*db, Change::new().args(UniqueReminder { appointment_id: 72, note: "a".into() })).await.unwrap();
+        assert_eq!(moved.changed, 1);
+        assert!(db.insert(UniqueReminder { appointment_id: 72, note: "x".into() }).await.unwrap().conflict, "the new key is taken");
+        assert!(!db.insert(UniqueReminder { appointment_id: 70, note: "x".into() }).await.unwrap().conflict, "the old key is free");
+
+        let clash = Change::new().args(UniqueReminder { appointment_id: 72, note: "b".into() });
+        let result = in_app_transaction!(db, commit, |tx| {
+            let failed = UniqueReminder::query().id(b).update(&mut *tx, clash).await;
+            // The transaction is still usable after the failed statement.
+            let still = UniqueReminder::query().id(b).count(&mut *tx).await.unwrap();
+            (failed.map(|u| u.changed).map_err(|e| e.to_string()), still)
+        });
+        assert!(result.0.is_err(), "{result:?}");
+        assert_eq!(result.1, 1);
+        assert_eq!(db.job(b).await.args["appointment_id"], 71, "nothing changed");
+    }
+}
+
+conformance! {
+    /// A job made unique per insert cannot have its args changed: its row does not say how to
+    /// rebuild its key.
+    async fn an_update_of_args_of_a_job_unique_per_insert_is_refused(db) {
+        let id = db.insert(Remind { appointment_id: 80, kind: Kind::DayBefore }.build_insert().unique(Some(jobsmith::UniqueOptions::DEFAULT))).await.unwrap().job.id;
+        let err = Remind::query().id(id).update(&*db, Change::new().args(Remind { appointment_id: 81, kind: Kind::DayBefore })).await.unwrap_err();
+        assert!(matches!(&err, Error::InvalidOption(m) if m.contains("unique per insert")), "{err}");
+        assert_eq!(db.job(id).await.args["appointment_id"], 80);
+        // Other changes are fine.
+        assert_eq!(Remind::query().id(id).update(&*db, Change::new().priority(4)).await.unwrap().changed, 1);
+    }
+}

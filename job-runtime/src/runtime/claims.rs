@@ -22,7 +22,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::control::StopReason;
 use super::shared::Shared;
 use crate::engine::{Ack, ExecutingRow, FetchedJob};
 use crate::error::Result;
@@ -36,12 +35,12 @@ pub(crate) const LOST_CLAIM: &str =
 pub(crate) const UNKNOWN_AT_SHUTDOWN: &str =
     "handed back at shutdown: this node's claim of the job was lost before it ran";
 
-/// Job id to the attempts this node holds it in, one entry per claim: the same row can be held
-/// twice for a moment (a claim given back unstarted and fetched again before the first result is
-/// marked written), and writing one result must not forget the other.
+/// Job id to the (attempt, claim stamp) of each claim this node holds of it: the same row can be
+/// held twice for a moment (a claim given back unstarted and fetched again before the first
+/// result is marked written), and writing one result must not forget the other.
 #[derive(Debug, Default)]
 pub(crate) struct Claims {
-    held: Mutex<HashMap<i64, Vec<u32>>>,
+    held: Mutex<HashMap<i64, Vec<(u32, i64)>>>,
 }
 
 impl Claims {
@@ -49,7 +48,7 @@ impl Claims {
     pub(crate) fn hold(&self, jobs: &[FetchedJob]) {
         let mut held = self.held.lock().expect("claims");
         for job in jobs {
-            held.entry(job.id).or_default().push(job.attempt);
+            held.entry(job.id).or_default().push((job.attempt, job.claim));
         }
     }
 
@@ -57,20 +56,24 @@ impl Claims {
     pub(crate) fn written(&self, acks: &[Ack]) {
         let mut held = self.held.lock().expect("claims");
         for ack in acks {
-            if let Some(attempts) = held.get_mut(&ack.id) {
-                if let Some(at) = attempts.iter().position(|a| *a == ack.attempt) {
-                    attempts.swap_remove(at);
+            if let Some(claims) = held.get_mut(&ack.id) {
+                let of_ack = |(attempt, claim): &(u32, i64)| {
+                    *attempt == ack.attempt && ack.claim.is_none_or(|c| c == *claim)
+                };
+                if let Some(at) = claims.iter().position(of_ack) {
+                    claims.swap_remove(at);
                 }
-                if attempts.is_empty() {
+                if claims.is_empty() {
                     held.remove(&ack.id);
                 }
             }
         }
     }
 
-    /// The ids this node holds now.
-    fn ids(&self) -> HashSet<i64> {
-        self.held.lock().expect("claims").keys().copied().collect()
+    /// Every (id, claim stamp) this node holds now.
+    fn snapshot(&self) -> Vec<(i64, i64)> {
+        let held = self.held.lock().expect("claims");
+        held.iter().flat_map(|(id, claims)| claims.iter().map(move |(_, claim)| (*id, *claim))).collect()
     }
 
     /// Of `rows`, those this node does not hold.
@@ -95,7 +98,7 @@ impl Reconciler {
     /// and unheld. Returns the ids handed back.
     pub(crate) async fn round(&mut self, shared: &Shared) -> Result<Vec<i64>> {
         // Taken before the read: see `stop_left`.
-        let held_before = shared.claims.ids();
+        let held_before = shared.claims.snapshot();
         // One indexed read; most rounds find every executing row held and stop here.
         let executing = shared.engine.executing(&shared.node).await?;
         stop_left(shared, held_before, &executing);
@@ -115,26 +118,29 @@ impl Reconciler {
     }
 }
 
-/// Stops the jobs this node holds whose rows are no longer executing here: cancelled (by a
-/// query whose notification could not name them, or a notification that was lost while the
-/// listener reconnected), or rescued and run elsewhere. `held_before` must be taken before
-/// `executing` was read: a claim is held only once its fetch committed, so a row held then and
-/// not executing here in a later read has left this node. (Taken after the read, a job fetched
-/// in between would look gone.) A job whose result was written in between is stopped too, which
-/// does nothing: it no longer runs, and its claim is no longer buffered.
-fn stop_left(shared: &Shared, held_before: HashSet<i64>, executing: &[ExecutingRow]) {
+/// Stops the runs this node holds whose rows are no longer executing here under their claim:
+/// cancelled (by a query whose notification could not name them, or a notification lost while
+/// the listener reconnected), or rescued and run elsewhere.
+///
+/// `held_before` must be taken before `executing` was read: a claim is held only once its fetch
+/// committed, so a claim held then whose (row, claim stamp) is not executing here in a later
+/// read has left this node. (Taken after the read, a job fetched in between would look gone.)
+/// Each stop names its claim, so a newer claim of the same row (fetched again during the read)
+/// is never touched. A claim whose result was written in between is stopped too, which does
+/// nothing: it no longer runs, and it is no longer buffered.
+fn stop_left(shared: &Shared, held_before: Vec<(i64, i64)>, executing: &[ExecutingRow]) {
     if held_before.is_empty() {
         return;
     }
-    let here: HashSet<i64> = executing.iter().map(|r| r.id).collect();
-    for id in held_before.into_iter().filter(|id| !here.contains(id)) {
-        shared.stop_local_job(id, StopReason::Cancelled);
+    let here: HashSet<(i64, i64)> = executing.iter().map(|r| (r.id, r.claim)).collect();
+    for (id, claim) in held_before.into_iter().filter(|held| !here.contains(held)) {
+        shared.stop_local_claim(id, claim);
     }
 }
 
 /// [`stop_left`] now, on a signal (see [`crate::types::Signal::CancelsCommitted`]).
 pub(crate) async fn stop_gone(shared: &Shared) -> Result<()> {
-    let held_before = shared.claims.ids();
+    let held_before = shared.claims.snapshot();
     if held_before.is_empty() {
         return Ok(());
     }

@@ -19,9 +19,17 @@ pub(crate) enum StopReason {
 pub(crate) struct JobControl {
     pub(crate) token: CancellationToken,
     reason: Arc<OnceLock<StopReason>>,
+    /// The claim of the run it controls ([`crate::engine::FetchedJob::claim`]), so a stop meant
+    /// for one claim of a row never reaches a newer claim of the same row.
+    pub(crate) claim: i64,
 }
 
 impl JobControl {
+    /// The control of the run of `claim`.
+    pub(crate) fn of(claim: i64) -> Self {
+        JobControl { claim, ..JobControl::default() }
+    }
+
     pub(crate) fn stop(&self, reason: StopReason) {
         let _ = self.reason.set(reason);
         self.token.cancel();

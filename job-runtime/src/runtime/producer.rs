@@ -166,7 +166,7 @@ fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob
     if queue.buffered() == 0 && jobs.len() <= queue.free() {
         queue.started(jobs.len());
         for job in jobs {
-            let claimed = Claimed { job, control: JobControl::default() };
+            let claimed = Claimed { control: JobControl::of(job.claim), job };
             shared.tasks.spawn(execute(shared.clone(), queue.clone(), claimed));
         }
         return;
@@ -177,7 +177,7 @@ fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob
         let mut running = shared.running_jobs.lock().expect("running map");
         jobs.into_iter()
             .map(|job| {
-                let control = JobControl::default();
+                let control = JobControl::of(job.claim);
                 running.insert(job.id, control.clone());
                 Claimed { job, control }
             })

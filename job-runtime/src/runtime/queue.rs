@@ -192,6 +192,17 @@ impl QueueState {
         })
     }
 
+    /// [`Queue::take_claimed`] of that claim only.
+    pub(crate) fn take_claimed_if(&self, id: i64, claim: i64) -> Option<Claimed> {
+        if self.buffered() == 0 {
+            return None;
+        }
+        self.with_buffer(|b| {
+            let at = b.iter().position(|c| c.job.id == id && c.job.claim == claim)?;
+            b.remove(at)
+        })
+    }
+
     /// Shutdown: start nothing more, from a fetch or the buffer.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);

@@ -92,6 +92,28 @@ impl Shared {
 
     /// Stops job `id` if it runs here (its token fires); a cancelled job still waiting in a
     /// prefetch buffer leaves it at once rather than holding its place until a slot frees.
+    /// [`Shared::stop_local_job`] for one claim of the row only: a run or buffered claim of the
+    /// same row under another claim is left alone.
+    pub(crate) fn stop_local_claim(&self, id: i64, claim: i64) {
+        if let Some(control) = self.running_jobs.lock().expect("running map").get(&id)
+            && control.claim == claim
+        {
+            control.stop(StopReason::Cancelled);
+        }
+        for q in self.queues.values() {
+            if let Some(c) = q.take_claimed_if(id, claim) {
+                self.running_jobs.lock().expect("running map").remove(&id);
+                let reason = "cancelled by request".to_string();
+                self.completer.send(Ack {
+                    id,
+                    attempt: c.job.attempt,
+                    claim: Some(c.job.claim),
+                    kind: AckKind::Cancel { reason },
+                });
+            }
+        }
+    }
+
     pub(crate) fn stop_local_job(&self, id: i64, reason: StopReason) {
         if let Some(control) = self.running_jobs.lock().expect("running map").get(&id) {
             control.stop(reason);

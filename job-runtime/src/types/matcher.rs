@@ -54,12 +54,13 @@ impl JobMatch {
 
 /// What an update sets on pending jobs (`available`, `scheduled`, `retryable`); `None` keeps the
 /// field. Built by `jobsmith::Change`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobChange {
     /// New args, encoded.
     pub args: Option<serde_json::Value>,
-    /// The unique key the new args and queue give, for rows inserted with one.
-    pub unique_key: Option<Vec<u8>>,
+    /// The job's worker name and declared uniqueness, to rebuild the unique key of a row that
+    /// has one when its args or queue change.
+    pub unique: (&'static str, Option<crate::job::UniqueOptions>),
     /// New due time.
     pub(crate) schedule: Option<Schedule>,
     /// New priority (0 to 9).
@@ -77,6 +78,37 @@ impl JobChange {
     /// them is set when the change sets a schedule.
     pub fn schedule_parts(&self) -> Option<(Option<i64>, Option<DateTime<Utc>>)> {
         self.schedule.map(|s| s.parts())
+    }
+
+    /// Whether it changes what a unique key is made of (args or queue).
+    pub fn rekeys(&self) -> bool {
+        self.args.is_some() || self.queue.is_some()
+    }
+
+    /// The unique keys of `rows` (id, queue, args, all as changed), by the job's declared
+    /// uniqueness; refused when rows have keys but the job declares none (they were made unique
+    /// per insert, with options the row does not record).
+    pub(crate) fn unique_keys(
+        &self,
+        rows: Vec<(i64, String, serde_json::Value)>,
+    ) -> crate::Result<Vec<(i64, Vec<u8>)>> {
+        let (worker, unique) = self.unique;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(unique) = unique else {
+            return Err(crate::Error::InvalidOption(format!(
+                "{} jobs inserted unique per insert cannot change args or queue: their unique key \
+                 cannot be rebuilt (declare the uniqueness on the job, or insert a new job)",
+                rows.len()
+            )));
+        };
+        let now = chrono::Utc::now();
+        rows.into_iter()
+            .map(|(id, queue, args)| {
+                Ok((id, crate::insert::unique_key(worker, &queue, &args, &unique, now)?))
+            })
+            .collect()
     }
 
     /// Whether it changes nothing.

@@ -87,7 +87,9 @@ impl Schedule {
 /// Replacing touches only a duplicate that waits (`available`, `scheduled`, `retryable`): one
 /// that runs or has finished is kept as it is, and the insert reports a plain conflict. The
 /// replacement happens under the unique index's row lock, so concurrent inserts of one key each
-/// either add the row or replace it, one after another, and the last one's values stay.
+/// either add the row or replace it, one after another, and the last one's values stay. Repeats
+/// of one key within a single `insert_all` batch are answered with the first and replace
+/// nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnConflict {
     /// Keep the existing job as it is and return it (the default).

@@ -41,7 +41,7 @@ async fn uses(pool: sqlx::SqlitePool) -> jobsmith::Result<()> {
     let _ = SendReminder::query().appointment_id(7).cancel(&mut *tx).await?;
     tx.commit().await?;
 
-    let by_arg = Route::query().queue("north").id(5).count(7u32);
+    let by_arg = Route::query().queue("north").id(5).count(7);
     let _: Query<Route> = by_arg.into_query().queue("routes").id(9);
     Ok(())
 }

@@ -19,14 +19,28 @@ use crate::error::{Error, Result};
 use crate::types::{JobChange, JobMatch, JobRow, JobState, Page, QueryOp, QueryOutput, Updated};
 
 pub(super) async fn run(conn: &mut PgConnection, s: &str, m: &JobMatch, op: QueryOp) -> Result<QueryOutput> {
-    Ok(match op {
-        QueryOp::Count => QueryOutput::Count(count(conn, s, m).await?),
-        QueryOp::List(page) => QueryOutput::Rows(list(conn, s, m, page).await?),
-        QueryOp::Cancel => QueryOutput::Count(cancel(conn, s, m).await?),
-        QueryOp::Retry => QueryOutput::Count(retry(conn, s, m).await?),
-        QueryOp::Delete => QueryOutput::Count(delete(conn, s, m).await?),
-        QueryOp::Update(change) => QueryOutput::Updated(update(conn, s, m, &change).await?),
-    })
+    validate_schema(s)?;
+    if let Some(invalid) = &m.invalid {
+        return Err(Error::InvalidOption(invalid.clone()));
+    }
+    let write = match op {
+        QueryOp::Count => return Ok(QueryOutput::Count(count(conn, s, m).await?)),
+        QueryOp::List(page) => return Ok(QueryOutput::Rows(list(conn, s, m, page).await?)),
+        write => write,
+    };
+    // A transaction of its own, a savepoint inside the caller's: a statement that fails (a retry
+    // or an update that would duplicate a unique job) changes nothing and leaves the caller's
+    // transaction usable.
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let out = match write {
+        QueryOp::Cancel => QueryOutput::Count(cancel(&mut tx, s, m).await?),
+        QueryOp::Retry => QueryOutput::Count(retry(&mut tx, s, m).await?),
+        QueryOp::Delete => QueryOutput::Count(delete(&mut tx, s, m).await?),
+        QueryOp::Update(change) => QueryOutput::Updated(update(&mut tx, s, m, &change).await?),
+        QueryOp::Count | QueryOp::List(_) => unreachable!("answered above"),
+    };
+    tx.commit().await?;
+    Ok(out)
 }
 
 fn state_names(states: &[JobState]) -> Vec<String> {
@@ -111,8 +125,9 @@ async fn cancel(conn: &mut PgConnection, s: &str, m: &JobMatch) -> Result<u64> {
     // its node is told.
     let mut q = QueryBuilder::<Postgres>::new(format!("WITH locked AS (SELECT id, state FROM {s}.jobs"));
     push_match(&mut q, s, m, Some(&states))?;
+    // In id order, as every multi-row write here locks, so two of them cannot deadlock.
     q.push(format!(
-        " FOR UPDATE), upd AS (
+        " ORDER BY id FOR UPDATE), upd AS (
             UPDATE {s}.jobs j SET state = 'cancelled', cancelled_at = now(),
                 errors = array_append(j.errors, jsonb_build_object(
                     'attempt', j.attempt, 'at', now(), 'error', 'cancelled by request'))
@@ -163,6 +178,7 @@ async fn update(conn: &mut PgConnection, s: &str, m: &JobMatch, change: &JobChan
     if states.is_empty() || change.is_empty() {
         return started_only(conn, s, m).await;
     }
+    let running = m.states_within(&[JobState::Executing]);
     // `seen`: the pending rows of the statement's snapshot; `locked`: those still pending once
     // locked (a row a fetch claimed meanwhile is re-read after that fetch commits, and is then
     // executing, so it drops out). The difference, and the rows already executing, are the
@@ -172,14 +188,9 @@ async fn update(conn: &mut PgConnection, s: &str, m: &JobMatch, change: &JobChan
     q.push(format!("), locked AS (SELECT id FROM {s}.jobs"));
     push_match(&mut q, s, m, Some(&states))?;
     // A no-op first assignment, so each change below starts with a comma.
-    q.push(format!(" FOR UPDATE), upd AS (UPDATE {s}.jobs j SET id = j.id"));
+    q.push(format!(" ORDER BY id FOR UPDATE), upd AS (UPDATE {s}.jobs j SET id = j.id"));
     if let Some(args) = &change.args {
         q.push(", args = ").push_bind(args.clone());
-        if let Some(key) = &change.unique_key {
-            q.push(", unique_key = CASE WHEN j.unique_key IS NULL THEN NULL ELSE ")
-                .push_bind(key.clone())
-                .push(" END");
-        }
     }
     if let Some(priority) = change.priority {
         q.push(", priority = ").push_bind(i16::from(priority));
@@ -217,16 +228,56 @@ async fn update(conn: &mut PgConnection, s: &str, m: &JobMatch, change: &JobChan
         ), running AS (SELECT id FROM {s}.jobs"
     ));
     push_match(&mut q, s, m, Some(&[JobState::Executing]))?;
-    q.push(
-        ") SELECT (SELECT count(*) FROM upd) + 0 * (SELECT count(*) FROM notified) AS changed,
-                  ARRAY(SELECT id FROM running UNION SELECT id FROM seen EXCEPT SELECT id FROM locked ORDER BY 1) AS started",
-    );
-    let (changed, started): (i64, Vec<i64>) = q.build_query_as().fetch_one(&mut *conn).await?;
-    Ok(Updated { changed: changed as u64, started })
+    if running.is_empty() {
+        q.push(" AND false");
+    }
+    // The rows that left the waiting states while the update waited for them: re-read under a
+    // lock, which gives their latest version, so only those a fetch claimed count as started
+    // (not those cancelled or deleted meanwhile).
+    q.push(format!(
+        "), moved AS (
+            SELECT id, state FROM {s}.jobs
+            WHERE id IN (SELECT id FROM seen EXCEPT SELECT id FROM locked)
+            FOR SHARE
+        ) SELECT ARRAY(SELECT id FROM upd WHERE (SELECT count(*) FROM notified) >= 0) AS changed,
+                 ARRAY(SELECT id FROM running UNION SELECT id FROM moved WHERE state = 'executing' ORDER BY 1) AS started"
+    ));
+    let (changed, started): (Vec<i64>, Vec<i64>) = q.build_query_as().fetch_one(&mut *conn).await?;
+    if change.rekeys() && !changed.is_empty() {
+        rekey(conn, s, &changed, change).await?;
+    }
+    Ok(Updated { changed: changed.len() as u64, started })
 }
 
-/// An update that changes nothing still says which matching jobs had started.
+/// Rebuilds the unique keys of the changed rows that have one (see [`JobChange::unique_keys`]).
+async fn rekey(conn: &mut PgConnection, s: &str, changed: &[i64], change: &JobChange) -> Result<()> {
+    let rows: Vec<(i64, String, serde_json::Value)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, queue, args FROM {s}.jobs WHERE id = ANY($1) AND unique_key IS NOT NULL"
+    )))
+    .bind(changed)
+    .fetch_all(&mut *conn)
+    .await?;
+    let keys = change.unique_keys(rows)?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (ids, keys): (Vec<i64>, Vec<Vec<u8>>) = keys.into_iter().unzip();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {s}.jobs j SET unique_key = k.key FROM unnest($1::bigint[], $2::bytea[]) AS k(id, key) WHERE j.id = k.id"
+    )))
+    .bind(&ids)
+    .bind(&keys)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// An update that changes nothing still says which matching jobs had started (none when the
+/// query names states and not `executing`).
 async fn started_only(conn: &mut PgConnection, s: &str, m: &JobMatch) -> Result<Updated> {
+    if m.states_within(&[JobState::Executing]).is_empty() {
+        return Ok(Updated::default());
+    }
     let mut q = QueryBuilder::<Postgres>::new(format!("SELECT id FROM {s}.jobs"));
     push_match(&mut q, s, m, Some(&[JobState::Executing]))?;
     q.push(" ORDER BY id");

@@ -71,13 +71,14 @@ fn push_match(q: &mut QueryBuilder<Sqlite>, m: &JobMatch, states: Option<&[JobSt
         q.push(" AND worker IN (SELECT value FROM json_each(").push_bind(json_text(&m.workers)?).push("))");
     }
     for (field, value) in &m.args {
-        // Both sides through json_extract, so a JSON string, number, boolean, null, array or
-        // object compares as the same SQL value (and type) it was stored as.
-        q.push(" AND json_extract(args, ")
+        // As JSON text on both sides (`->` gives the stored value's minified JSON, `json()` the
+        // bound one's), so `true` never equals `1`, nor a string an object, and a missing
+        // field (NULL) is not a `null`.
+        q.push(" AND args -> ")
             .push_bind(JobMatch::json_path(field))
-            .push(") IS json_extract(")
+            .push(" = json(")
             .push_bind(json_text(value)?)
-            .push(", '$')");
+            .push(")");
     }
     if let Some(ids) = &m.ids {
         q.push(" AND id IN (SELECT value FROM json_each(").push_bind(json_text(ids)?).push("))");
@@ -96,11 +97,11 @@ fn push_match(q: &mut QueryBuilder<Sqlite>, m: &JobMatch, states: Option<&[JobSt
             .push(") w WHERE w.value NOT IN (SELECT value FROM json_each(tags)))");
     }
     for (key, value) in &m.meta {
-        q.push(" AND json_extract(meta, ")
+        q.push(" AND meta -> ")
             .push_bind(JobMatch::json_path(key))
-            .push(") IS json_extract(")
+            .push(" = json(")
             .push_bind(json_text(value)?)
-            .push(", '$')");
+            .push(")");
     }
     for key in &m.meta_keys {
         q.push(" AND json_type(meta, ").push_bind(JobMatch::json_path(key)).push(") IS NOT NULL");
@@ -221,11 +222,6 @@ async fn update(
         let mut q = QueryBuilder::<Sqlite>::new(format!("UPDATE {p}jobs SET id = id"));
         if let Some(args) = &change.args {
             q.push(", args = ").push_bind(json_text(args)?);
-            if let Some(key) = &change.unique_key {
-                q.push(", unique_key = CASE WHEN unique_key IS NULL THEN NULL ELSE ")
-                    .push_bind(key.clone())
-                    .push(" END");
-            }
         }
         if let Some(priority) = change.priority {
             q.push(", priority = ").push_bind(i64::from(priority));
@@ -250,21 +246,55 @@ async fn update(
             q.push(format!(", state = {state}"));
         }
         push_match(&mut q, m, Some(&states))?;
-        q.push(" RETURNING state, queue");
-        let changed: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        q.push(" RETURNING id, state, queue, CASE WHEN unique_key IS NULL THEN NULL ELSE args END");
+        let changed: Vec<(i64, String, String, Option<String>)> =
+            q.build_query_as().fetch_all(&mut *conn).await?;
         report.changed = changed.len() as u64;
-        let mut queues: Vec<String> =
-            changed.into_iter().filter(|(state, _)| state == "available").map(|(_, queue)| queue).collect();
+        if change.rekeys() {
+            rekey(conn, &p, &changed, change).await?;
+        }
+        let mut queues: Vec<String> = changed
+            .into_iter()
+            .filter(|(_, state, ..)| state == "available")
+            .map(|(_, _, queue, _)| queue)
+            .collect();
         queues.sort_unstable();
         queues.dedup();
         wake_queues(wakes, queues);
     }
-    // Read after the write, under its lock: a row cannot have started in between.
+    // Read after the write, under its lock: a row cannot have started in between. None when the
+    // query names states and not `executing`.
+    if m.states_within(&[JobState::Executing]).is_empty() {
+        return Ok(report);
+    }
     let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT id FROM {p}jobs"));
     push_match(&mut q, m, Some(&[JobState::Executing]))?;
     q.push(" ORDER BY id");
     report.started = q.build_query_scalar().fetch_all(&mut *conn).await?;
     Ok(report)
+}
+
+/// Rebuilds the unique keys of the changed rows that have one (see [`JobChange::unique_keys`]);
+/// `changed` holds each changed row's id, state, queue and, when it has a unique key, its args.
+async fn rekey(
+    conn: &mut SqliteConnection,
+    p: &str,
+    changed: &[(i64, String, String, Option<String>)],
+    change: &JobChange,
+) -> Result<()> {
+    let rows = changed
+        .iter()
+        .filter_map(|(id, _, queue, args)| Some((*id, queue.clone(), args.as_deref()?)))
+        .map(|(id, queue, args)| Ok((id, queue, serde_json::from_str(args)?)))
+        .collect::<Result<Vec<_>>>()?;
+    for (id, key) in change.unique_keys(rows)? {
+        sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {p}jobs SET unique_key = ?1 WHERE id = ?2")))
+            .bind(key)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The wake-ups for jobs made runnable on `queues` (and the stager's, which finds scheduled rows).
