@@ -30,6 +30,9 @@ pub mod sqlite_vs_postgres {}
 #[doc = include_str!("../docs/guides/jobs-and-your-application.md")]
 pub mod jobs_and_your_application {}
 
+#[doc = include_str!("../docs/guides/results-and-waiting.md")]
+pub mod results_and_waiting {}
+
 #[doc = include_str!("../docs/guides/testing.md")]
 pub mod testing {}
 

@@ -40,6 +40,7 @@ pub mod dashboard;
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct Vacuum;
 /// impl Job for Vacuum {
+///     type Output = ();
 ///     const NAME: &'static str = "register_worker_example_vacuum";
 ///     const OPTIONS: JobOptions = JobOptions::DEFAULT;
 ///     fn perform(self, _ctx: JobContext) -> PerformFuture {

@@ -156,6 +156,7 @@ fn stub(job: &JobFn, options: &Options, crate_given: bool) -> TokenStream {
                 }
             }
             impl #private::Job for #struct_ident {
+                type Output = ();
                 const NAME: &'static str = #name;
                 #[allow(clippy::needless_update)]
                 const OPTIONS: #private::JobOptions = #job_options;
@@ -247,7 +248,9 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
             }
         }
     });
-    let perform = perform(job, &private);
+    let returns = Returns::of(job);
+    let output_type = returns.output_type();
+    let perform = perform(job, &returns, &private);
     let states = states_const(job, &private);
     let aliases = options.aliases.as_ref().map(|aliases| {
         quote! { const ALIASES: &'static [&'static str] = &[#(#aliases),*]; }
@@ -276,6 +279,7 @@ fn generate(job: &JobFn, options: &Options) -> TokenStream {
             #query_impls
 
             impl #private::Job for #struct_ident {
+                type Output = #output_type;
                 const NAME: &'static str = #name;
                 // With every key given, `..DEFAULT` updates nothing; it stays so that a field
                 // added to the options later keeps its default.
@@ -519,7 +523,7 @@ fn spanned_literal(mut literal: Literal, span: Span) -> Literal {
 
 /// `perform`: take each state the fn asks for from the context, call the fn with its params in
 /// their order (the context, the states, the fields), and convert its result with `IntoOutcome`.
-fn perform(job: &JobFn, private: &TokenStream) -> TokenStream {
+fn perform(job: &JobFn, returns: &Returns<'_>, private: &TokenStream) -> TokenStream {
     let fn_ident = job.ident();
     // Mixed-site names cannot collide with the user's fn or arg names (a fn named `ctx`).
     let ctx = Ident::new("ctx", Span::mixed_site());
@@ -558,8 +562,14 @@ fn perform(job: &JobFn, private: &TokenStream) -> TokenStream {
     };
     // The conversion is spanned at the return type, so a fn returning `i32` gets
     // `IntoOutcome`'s message with the caret on `i32`.
-    let into_outcome = quote_spanned! {return_type.span()=>
-        <#return_type as #private::IntoOutcome>::into_outcome(#output)
+    let into_outcome = match returns {
+        // `Result<T, E>` with a value: completes with `T` recorded.
+        Returns::Value(_) => quote_spanned! {return_type.span()=>
+            #private::IntoOutcome::into_outcome(#output.map(#private::Outcome::CompleteWith))
+        },
+        _ => quote_spanned! {return_type.span()=>
+            <#return_type as #private::IntoOutcome>::into_outcome(#output)
+        },
     };
     quote! {
         // Calling a `#[deprecated]` job fn is the job's own business, not a warning at `#[job]`.
@@ -571,6 +581,71 @@ fn perform(job: &JobFn, private: &TokenStream) -> TokenStream {
                 #into_outcome
             })
         }
+    }
+}
+
+/// What the fn's `Ok` holds, which decides the job's `Output`: `()`, an `Outcome` (of `T`), or
+/// a value `T` to record. Read from the return type's spelling: a path ending in `Result` whose
+/// first type argument is the `Ok` type (`Result<T, E>`, `anyhow::Result<T>`). Anything else is
+/// left to `IntoOutcome`, whose message explains what a job fn may return.
+enum Returns<'a> {
+    Unit,
+    Outcome(Option<&'a Type>),
+    Value(&'a Type),
+    Unknown,
+}
+
+impl<'a> Returns<'a> {
+    fn of(job: &'a JobFn) -> Self {
+        let ReturnType::Type(_, ty) = &job.item.sig.output else { return Returns::Unknown };
+        let Some(ok) = result_ok_type(ty) else { return Returns::Unknown };
+        match ok {
+            Type::Tuple(tuple) if tuple.elems.is_empty() => Returns::Unit,
+            Type::Path(path)
+                if path.qself.is_none()
+                    && path.path.segments.last().is_some_and(|s| s.ident == "Outcome") =>
+            {
+                let last = path.path.segments.last().expect("checked");
+                match &last.arguments {
+                    syn::PathArguments::AngleBracketed(args) => match args.args.first() {
+                        Some(syn::GenericArgument::Type(inner)) => Returns::Outcome(Some(inner)),
+                        _ => Returns::Outcome(None),
+                    },
+                    _ => Returns::Outcome(None),
+                }
+            }
+            other => Returns::Value(other),
+        }
+    }
+
+    /// `Job::Output`.
+    fn output_type(&self) -> TokenStream {
+        match self {
+            Returns::Outcome(Some(inner)) | Returns::Value(inner) => quote!(#inner),
+            Returns::Unit | Returns::Outcome(None) | Returns::Unknown => quote!(()),
+        }
+    }
+}
+
+/// The `Ok` type of a return type spelled as a `Result`.
+fn result_ok_type(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            if last.ident != "Result" {
+                return None;
+            }
+            match &last.arguments {
+                syn::PathArguments::AngleBracketed(args) => match args.args.first() {
+                    Some(syn::GenericArgument::Type(ok)) => Some(ok),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        Type::Group(group) => result_ok_type(&group.elem),
+        Type::Paren(paren) => result_ok_type(&paren.elem),
+        _ => None,
     }
 }
 

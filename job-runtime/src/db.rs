@@ -145,6 +145,33 @@ impl Db {
         rows.pop().ok_or_else(|| Error::Unexpected("insert returned no row".into()))
     }
 
+    /// The result job `id` recorded when it completed, typed as its job's `Output`; `None` if it
+    /// has not completed (or completed without a result), does not exist, or was pruned with its
+    /// job. A stored result that no longer decodes as `J::Output` is an error that says so.
+    ///
+    /// ```
+    /// # use jobsmith::prelude::*;
+    /// #[jobsmith::job(queue = "result-doc")]
+    /// async fn add(a: i64, b: i64) -> Result<i64, String> { Ok(a + b) }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> jobsmith::Result<()> {
+    /// let db = jobsmith::Db::connect("sqlite::memory:").await?;
+    /// db.migrate().await?;
+    /// let id = db.insert(Add { a: 2, b: 3 }).await?.job.id;
+    /// let report = jobsmith::testing::drain_queue(&db, "result-doc", Default::default()).await?;
+    /// assert_eq!(report.completed, 1);
+    /// assert_eq!(db.result::<Add>(id).await?, Some(5));
+    /// # Ok(()) }
+    /// ```
+    pub async fn result<J: Job>(&self, id: i64) -> Result<Option<J::Output>> {
+        let Some(output) = self.engine.get_result(id).await? else { return Ok(None) };
+        serde_json::from_value(output).map(Some).map_err(|e| {
+            Error::Unexpected(format!(
+                "the result of job {id} does not decode as `{}`'s output: {e}",
+                J::NAME
+            ))
+        })
+    }
+
     /// Inserts many jobs of any types at once; results in input order.
     pub async fn insert_all(&self, jobs: Vec<NewJob>) -> Result<Vec<InsertedJob>> {
         if jobs.is_empty() {

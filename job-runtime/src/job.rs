@@ -13,7 +13,7 @@ use crate::state::JobState;
 pub use crate::types::OnConflict;
 
 /// The future a job's `perform` returns.
-pub type PerformFuture = Pin<Box<dyn Future<Output = Result<crate::Outcome, String>> + Send>>;
+pub type PerformFuture = Pin<Box<dyn Future<Output = Result<crate::outcome::EncodedOutcome, String>> + Send>>;
 
 /// A typed job: its args are the fields of the implementing struct.
 ///
@@ -28,6 +28,7 @@ pub type PerformFuture = Pin<Box<dyn Future<Output = Result<crate::Outcome, Stri
 /// struct Ping { host: String }
 ///
 /// impl Job for Ping {
+///     type Output = ();
 ///     const NAME: &'static str = "ping";
 ///     const OPTIONS: JobOptions = JobOptions { queue: "net", ..JobOptions::DEFAULT };
 ///     fn perform(self, _ctx: JobContext) -> PerformFuture {
@@ -37,6 +38,10 @@ pub type PerformFuture = Pin<Box<dyn Future<Output = Result<crate::Outcome, Stri
 /// assert_eq!(Ping::OPTIONS.max_attempts, 20);
 /// ```
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The result a completed job records (`()` for none): the `T` of a job fn returning
+    /// `Result<T, E>` or `Result<Outcome<T>, E>`. Read back typed with [`crate::Db::result`].
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+
     /// The worker name stored with each row; it finds the code that runs the row.
     const NAME: &'static str;
     /// The defaults for each insert of this job; each can be overridden per insert.

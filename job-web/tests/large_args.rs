@@ -5,6 +5,7 @@ use axum::body::{Body, to_bytes};
 use axum::http::header::{AUTHORIZATION, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{Request, StatusCode};
 use jobsmith::Db;
+use jobsmith::JobExt;
 use jobsmith_web::{Auth, router};
 use tower::ServiceExt;
 
@@ -60,4 +61,34 @@ async fn a_large_args_job_has_a_small_page_and_a_download_link() {
     assert_eq!(status, StatusCode::OK);
     assert!(list.len() < 200_000, "the job list is {} bytes", list.len());
     assert!(String::from_utf8(list).unwrap().contains(&format!("href=\"/jobs/{id}\"")));
+}
+
+/// Builds a report; its result is what the job page shows.
+#[jobsmith::job(queue = "reports")]
+async fn build_report(month: u32) -> Result<serde_json::Value, String> {
+    Ok(serde_json::json!({ "month": month, "title": "<no-shows>" }))
+}
+
+#[tokio::test]
+async fn a_job_page_shows_the_recorded_result() {
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    db.migrate().await.unwrap();
+    let done = db.insert(BuildReport { month: 11 }).await.unwrap().job.id;
+    let waiting = db
+        .insert(BuildReport { month: 12 }.schedule_in(std::time::Duration::from_secs(3600)))
+        .await
+        .unwrap()
+        .job
+        .id;
+    let report = jobsmith::testing::drain_queue(&db, "reports", Default::default()).await.unwrap();
+    assert_eq!(report.completed, 1);
+    let app = router(db.engine().clone(), Auth::token(TOKEN));
+
+    let (status, _, _, page) = get(&app, &format!("/jobs/{done}")).await;
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<h2>Result</h2>"), "{page}");
+    assert!(page.contains("&lt;no-shows&gt;"), "escaped: {page}");
+    let (_, _, _, page) = get(&app, &format!("/jobs/{waiting}")).await;
+    assert!(!String::from_utf8(page).unwrap().contains("<h2>Result</h2>"), "no result before it ran");
 }

@@ -25,6 +25,12 @@ async fn send_mail(to: String) -> Result<(), String> {
 }
 
 /// Charges an invoice; always declined, with one attempt, so it is discarded after one run.
+/// Totals an invoice; its result is what `jobs show` prints.
+#[jobsmith::job(queue = "totals")]
+async fn total(invoice: i64) -> Result<String, String> {
+    Ok(format!("invoice {invoice}: 12.50 EUR"))
+}
+
 #[jobsmith::job(queue = "billing", max_attempts = 1, tags = ["money"])]
 async fn charge(invoice: i64) -> Result<(), String> {
     Err(format!("card declined for invoice {invoice}"))
@@ -481,6 +487,16 @@ on_both! {
         for part in ["state         cancelled", "queue         billing", "\"invoice\": 7", "\"tenant\": \"acme\"", "vip", "cancelled by request"] {
             assert!(text.contains(part), "{part:?} missing from:\n{text}");
         }
+
+        // A recorded result is shown, in text and JSON.
+        let totalled = db.insert(Total { invoice: 8 }).await.expect("insert").job.id;
+        let drained = jobsmith::testing::drain_queue(&db, "totals", Default::default()).await.expect("drain");
+        assert_eq!(drained.completed, 1);
+        let shown = fresh.json(&["jobs", "show", &totalled.to_string()]);
+        assert_eq!(shown["result"], "invoice 8: 12.50 EUR", "{shown:#}");
+        let text = fresh.cli(&["jobs", "show", &totalled.to_string()]).ok();
+        assert!(text.contains("result:\n  \"invoice 8: 12.50 EUR\""), "{text}");
+        assert_eq!(fresh.json(&["jobs", "show", &id.to_string()])["result"], Value::Null);
 
         let stderr = fresh.cli(&["jobs", "show", "999999"]).fails(3);
         assert!(stderr.contains("no job with id 999999"), "{stderr}");

@@ -257,6 +257,7 @@ enum Chore {
 }
 
 impl jobsmith::Job for Chore {
+    type Output = ();
     const NAME: &'static str = "conformance::Chore";
     const OPTIONS: jobsmith::JobOptions = jobsmith::JobOptions::DEFAULT;
 

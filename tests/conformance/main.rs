@@ -19,6 +19,7 @@ mod probe;
 mod query;
 mod queue_settings;
 mod refusals;
+mod results;
 mod runtime;
 mod sqlite_only;
 mod state;

@@ -18,7 +18,7 @@ pub(crate) fn record(p: &Probe, label: impl Into<String>, sleep_ms: u64) -> Reco
 
 /// `n` record jobs queued on `default` and claimed at once by node `n1`, for tests that write
 /// results through the engine directly.
-async fn queued_and_claimed(db: &TestDb, n: usize) -> Vec<jobsmith::engine::FetchedJob> {
+pub(crate) async fn queued_and_claimed(db: &TestDb, n: usize) -> Vec<jobsmith::engine::FetchedJob> {
     let p = Probe::new();
     let jobs = (0..n).map(|i| record(&p, format!("j{i}"), 0).build().unwrap()).collect();
     db.insert_all(jobs).await.unwrap();

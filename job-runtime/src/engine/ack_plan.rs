@@ -47,7 +47,9 @@ impl<'a> AckPlan<'a> {
     pub(crate) fn of(kind: &'a AckKind) -> AckPlan<'a> {
         let plan = |state, delay, error, refund, stamp| AckPlan { state, delay, error, refund, stamp };
         match kind {
-            AckKind::Complete => plan(JobState::Completed, None, None, false, Some(Stamp::Completed)),
+            AckKind::Complete | AckKind::Record { .. } => {
+                plan(JobState::Completed, None, None, false, Some(Stamp::Completed))
+            }
             AckKind::Retry { delay, error } => {
                 plan(JobState::Retryable, Some(*delay), Some(error.as_str()), false, None)
             }

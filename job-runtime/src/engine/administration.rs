@@ -38,6 +38,10 @@ pub trait Administration: Send + Sync + 'static {
     /// Completed jobs and failed attempts per minute over the last `window`, oldest first.
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>>;
 
+    /// The result a completed job recorded (see [`crate::Outcome::CompleteWith`]), as JSON; `None`
+    /// if it recorded none, has not completed, or was pruned.
+    async fn get_result(&self, id: i64) -> Result<Option<serde_json::Value>>;
+
     /// Job counts per queue and state, for status views and tests.
     async fn count_by_state(&self) -> Result<Vec<StateCount>>;
 

@@ -177,6 +177,9 @@ impl Administration for Instrumented {
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
         traced!(self, "throughput", self.0.throughput(window))
     }
+    async fn get_result(&self, id: i64) -> Result<Option<serde_json::Value>> {
+        traced!(self, "get_result", self.0.get_result(id))
+    }
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         traced!(self, "count_by_state", self.0.count_by_state())
     }
@@ -216,6 +219,7 @@ mod tests {
     }
 
     impl Job for Seam {
+        type Output = ();
         const NAME: &'static str = "seam";
         const OPTIONS: JobOptions = JobOptions { queue: "seam", ..JobOptions::DEFAULT };
         fn perform(self, _ctx: crate::JobContext) -> PerformFuture {

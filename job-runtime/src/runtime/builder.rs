@@ -234,6 +234,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The largest result a job may record, in bytes of its JSON encoding. Default 1 MiB
+    /// ([`crate::defaults::DEFAULT_MAX_RESULT_BYTES`]). A larger result fails the attempt with an
+    /// error that says so (and the job is retried like any failure): results live in the
+    /// database, beside every job's row.
+    pub fn max_result_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_result_bytes = bytes;
+        self
+    }
+
     /// How often the leader refreshes the jobs-per-state gauges. Default 10 s.
     pub fn gauge_interval(mut self, interval: Duration) -> Self {
         self.config.gauge_interval = interval;

@@ -47,6 +47,8 @@ pub const DEFAULT_CRON_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_RETENTION_COMPLETED: Duration = Duration::from_secs(24 * 3600);
 /// How long cancelled and discarded rows are kept.
 pub const DEFAULT_RETENTION_FAILED: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The largest result a job may record, in bytes of its JSON encoding (1 MiB).
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 1 << 20;
 
 /// Tunables of a runtime. Every field has a default (the constants above); see
 /// [`crate::RuntimeBuilder`] for what each one does.
@@ -72,6 +74,7 @@ pub(crate) struct Config {
     pub(crate) cron_from_attributes: bool,
     pub(crate) cron_interval: Duration,
     pub(crate) log_args: bool,
+    pub(crate) max_result_bytes: usize,
     pub(crate) gauge_interval: Duration,
     pub(crate) relaxed_fetch_commit: bool,
 }
@@ -102,6 +105,7 @@ impl Default for Config {
             cron_from_attributes: true,
             cron_interval: DEFAULT_CRON_INTERVAL,
             log_args: false,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
             gauge_interval: DEFAULT_GAUGE_INTERVAL,
             relaxed_fetch_commit: false,
         }

@@ -16,7 +16,7 @@ use crate::app_state::States;
 use crate::backoff::default_backoff;
 use crate::context::JobContext;
 use crate::engine::{Ack, AckKind, FetchedJob};
-use crate::outcome::Outcome;
+use crate::outcome::{EncodedOutcome, Outcome};
 use crate::registry::Registry;
 
 /// Runs a claimed job to its end and hands the result to the completer; then, keeping the slot,
@@ -53,14 +53,18 @@ async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) -> D
     }
     let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
-    let kind =
-        run(&shared.registry, &shared.node, &shared.states, &job, &control).instrument(span.clone()).await;
+    let limits = Limits { max_result_bytes: shared.config.max_result_bytes };
+    let kind = run(&shared.registry, &shared.node, &shared.states, limits, &job, &control)
+        .instrument(span.clone())
+        .await;
     let run_time = started.elapsed();
     span.record("outcome", outcome_name(&kind));
     span.record("duration_ms", run_time.as_secs_f64() * 1000.0);
     crate::telemetry::finished(&job.queue, &job.worker, &kind, wait, run_time);
     span.in_scope(|| match &kind {
-        AckKind::Complete | AckKind::Snooze { .. } => tracing::debug!(target: "jobsmith", "job finished"),
+        AckKind::Complete | AckKind::Record { .. } | AckKind::Snooze { .. } => {
+            tracing::debug!(target: "jobsmith", "job finished")
+        }
         AckKind::Retry { error, delay } => {
             tracing::warn!(target: "jobsmith", %error, retry_in_ms = delay.as_millis() as u64, "job failed; will retry")
         }
@@ -76,7 +80,7 @@ async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) -> D
 
 fn outcome_name(kind: &AckKind) -> &'static str {
     match kind {
-        AckKind::Complete => "completed",
+        AckKind::Complete | AckKind::Record { .. } => "completed",
         AckKind::Retry { .. } => "retryable",
         AckKind::Discard { .. } => "discarded",
         AckKind::Cancel { .. } => "cancelled",
@@ -86,11 +90,25 @@ fn outcome_name(kind: &AckKind) -> &'static str {
     }
 }
 
+/// The limits a run is held to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// See [`crate::RuntimeBuilder::max_result_bytes`].
+    pub(crate) max_result_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_result_bytes: crate::runtime::config::DEFAULT_MAX_RESULT_BYTES }
+    }
+}
+
 /// Runs one job and says how it ended; shared by the runtime and the testing helpers.
 pub(crate) async fn run(
     registry: &Registry,
     node: &str,
     states: &States,
+    limits: Limits,
     job: &FetchedJob,
     control: &JobControl,
 ) -> AckKind {
@@ -177,11 +195,26 @@ pub(crate) async fn run(
         Ended::Returned(Ok(Err(error))) => failed(job, error, worker.backoff),
         Ended::Returned(Ok(Ok(outcome))) => match outcome {
             Outcome::Complete => AckKind::Complete,
+            Outcome::CompleteWith(output) => match result_too_large(&output, limits.max_result_bytes) {
+                Some(error) => failed(job, error, worker.backoff),
+                None => AckKind::Record { output },
+            },
             Outcome::Snooze(delay) => AckKind::Snooze { delay },
             Outcome::Cancel(reason) => AckKind::Cancel { reason },
             Outcome::Discard(reason) => AckKind::Discard { error: reason },
         },
     }
+}
+
+/// Why `output` cannot be recorded, if it is larger than `limit` bytes encoded.
+fn result_too_large(output: &serde_json::Value, limit: usize) -> Option<String> {
+    let size = serde_json::to_string(output).map_or(usize::MAX, |s| s.len());
+    (size > limit).then(|| {
+        format!(
+            "the job's result is {size} bytes encoded, over the limit of {limit} bytes \
+             (RuntimeBuilder::max_result_bytes); record less, or store it elsewhere and return its key"
+        )
+    })
 }
 
 /// How long a stopped job (timed out, cancelled, or still running at the end of the shutdown
@@ -190,7 +223,7 @@ pub(crate) const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// How the job's future ended.
 enum Ended {
-    Returned(std::thread::Result<Result<Outcome, String>>),
+    Returned(std::thread::Result<Result<EncodedOutcome, String>>),
     Stopped,
     TimedOut,
 }

@@ -152,6 +152,9 @@ impl Administration for InlineEngine {
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
         self.inner.throughput(window).await
     }
+    async fn get_result(&self, id: i64) -> Result<Option<serde_json::Value>> {
+        self.inner.get_result(id).await
+    }
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {
         self.inner.count_by_state().await
     }

@@ -74,8 +74,10 @@ pub fn inline_with(db: &Db, states: States) -> Db {
 /// How a job run by the helpers ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Performed {
-    /// It completed.
+    /// It completed, recording no result.
     Completed,
+    /// It completed and recorded this result (its job's `Output`, as JSON).
+    CompletedWith(serde_json::Value),
     /// It failed and would be retried after `delay`.
     Retry {
         /// The error.
@@ -104,6 +106,7 @@ impl From<AckKind> for Performed {
     fn from(kind: AckKind) -> Self {
         match kind {
             AckKind::Complete => Performed::Completed,
+            AckKind::Record { output } => Performed::CompletedWith(output),
             AckKind::Retry { delay, error } => Performed::Retry { error, delay },
             AckKind::Discard { error } => Performed::Discarded { error },
             AckKind::Cancel { reason } => Performed::Cancelled { reason },
@@ -169,7 +172,7 @@ pub async fn perform_job_at_with<J: Job>(job: J, attempt: u32, states: &States) 
         claim: 0,
         priority: J::OPTIONS.priority,
     };
-    executor::run(&registry, NODE, states, &fetched, &JobControl::default()).await.into()
+    executor::run(&registry, NODE, states, Default::default(), &fetched, &JobControl::default()).await.into()
 }
 
 /// Options of [`drain_queue`].
@@ -205,7 +208,7 @@ impl DrainReport {
 
     fn count(&mut self, kind: &AckKind) {
         match kind {
-            AckKind::Complete => self.completed += 1,
+            AckKind::Complete | AckKind::Record { .. } => self.completed += 1,
             AckKind::Retry { .. } => self.retried += 1,
             AckKind::Discard { .. } => self.discarded += 1,
             AckKind::Cancel { .. } | AckKind::HandBack { .. } | AckKind::Release => self.cancelled += 1,
@@ -245,7 +248,9 @@ pub async fn drain_queue_with(db: &Db, queue: &str, options: Drain, states: &Sta
         let ids: Vec<i64> = waiting.iter().map(|j| j.id).collect();
         let claimed = test_support.claim(&ids, NODE).await.map_err(|e| e.or_not_migrated(engine.schema()))?;
         for job in claimed {
-            let kind = executor::run(&registry, NODE, states, &job, &JobControl::default()).await;
+            let kind =
+                executor::run(&registry, NODE, states, Default::default(), &job, &JobControl::default())
+                    .await;
             report.count(&kind);
             engine
                 .ack(NODE, &[Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind }])

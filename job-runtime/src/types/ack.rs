@@ -7,6 +7,12 @@ use std::time::Duration;
 pub enum AckKind {
     /// `completed`.
     Complete,
+    /// `completed`, with the job's result recorded in the same write (not at all if the
+    /// completion is refused by its guard).
+    Record {
+        /// The result, encoded.
+        output: serde_json::Value,
+    },
     /// `retryable`, due after `delay`, with the error appended.
     Retry {
         /// Backoff before the next attempt.

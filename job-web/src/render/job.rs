@@ -9,7 +9,12 @@ use jobsmith_runtime::{JobRow, JobState, preview};
 use super::{Nav, action_button, esc, escaped_len, jobs_url, notice, page as layout, state_badge, time_el};
 use crate::auth::Principal;
 
-pub(crate) fn page(who: &Principal, job: &JobRow, done: Option<&str>) -> Html<String> {
+pub(crate) fn page(
+    who: &Principal,
+    job: &JobRow,
+    result: Option<&serde_json::Value>,
+    done: Option<&str>,
+) -> Html<String> {
     let mut b = String::new();
     let _ = write!(b, "<h1>Job {} {}</h1>", job.id, state_badge(job.state, true));
     b.push_str(&notice(done));
@@ -60,6 +65,9 @@ pub(crate) fn page(who: &Principal, job: &JobRow, done: Option<&str>) -> Html<St
     );
 
     b.push_str(&args(job));
+    if let Some(result) = result {
+        b.push_str(&result_section(result));
+    }
     let _ = write!(b, "<h2>Meta</h2><pre id=\"meta\">{}</pre>", esc(&pretty(&job.meta)));
 
     b.push_str("<h2>Errors</h2>");
@@ -153,6 +161,22 @@ fn args(job: &JobRow) -> String {
         preview::format_bytes(text.len()),
         esc(shown)
     )
+}
+
+/// The recorded result, bounded like args.
+fn result_section(result: &serde_json::Value) -> String {
+    let text = pretty(result);
+    let shown = preview::prefix_within(&text, preview::ARGS_PREVIEW_BYTES, escaped_len);
+    let more = if shown.len() == text.len() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"notice\" id=\"result-cut\">Large result: showing the first {} of {}.</p>",
+            preview::format_bytes(shown.len()),
+            preview::format_bytes(text.len())
+        )
+    };
+    format!("<h2>Result</h2>{more}<pre id=\"result\">{}</pre>", esc(shown))
 }
 
 /// One entry of `errors`, read leniently: rows written by other versions may lack a field.

@@ -87,7 +87,8 @@ pub(crate) async fn show(
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
     let job = find_job(&state, id).await?;
-    Ok(render::job::page(&who, &job, q.done.as_deref()).into_response())
+    let result = state.engine.get_result(id).await?;
+    Ok(render::job::page(&who, &job, result.as_ref(), q.done.as_deref()).into_response())
 }
 
 /// The whole args of a job as a JSON file (the job page shows only their start when they are

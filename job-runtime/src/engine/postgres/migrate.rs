@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (4, "attempts_left", include_str!("../../../migrations/postgres/0004_attempts_left.sql")),
     (5, "nodes_connected_since", include_str!("../../../migrations/postgres/0005_nodes_connected_since.sql")),
     (6, "prune_idx", include_str!("../../../migrations/postgres/0006_prune_idx.sql")),
+    (7, "results", include_str!("../../../migrations/postgres/0007_results.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

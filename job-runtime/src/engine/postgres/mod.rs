@@ -88,6 +88,11 @@ impl AckInput {
         self.push(ack.id, serde_json::json!([ack.attempt, claim_time(ack.claim)]));
     }
 
+    /// A completion with its result: [attempt, claim, result].
+    fn recorded(&mut self, ack: &Ack, output: &serde_json::Value) {
+        self.push(ack.id, serde_json::json!([ack.attempt, claim_time(ack.claim), output]));
+    }
+
     /// Any result: [state, delay in ms, error, refund, attempt, claim, stamp column].
     fn general(&mut self, ack: &Ack) {
         let plan = AckPlan::of(&ack.kind);
@@ -167,15 +172,17 @@ impl RuntimeOps for PostgresEngine {
         // Completions (nearly all results) go through their own statement (see `ack_completed`),
         // everything else through the general one.
         let mut completed = AckInput::default();
+        let mut recorded = AckInput::default();
         let mut other = AckInput::default();
         for ack in acks {
-            if matches!(ack.kind, AckKind::Complete) {
-                completed.completed(ack);
-            } else {
-                other.general(ack);
+            match &ack.kind {
+                AckKind::Complete => completed.completed(ack),
+                AckKind::Record { output } => recorded.recorded(ack, output),
+                _ => other.general(ack),
             }
         }
         let written = completed.write(&self.pool, &self.sql.ack_completed, node).await?;
+        let written = written + recorded.write(&self.pool, &self.sql.ack_recorded, node).await?;
         Ok(written + other.write(&self.pool, &self.sql.ack, node).await?)
     }
 
@@ -553,6 +560,14 @@ impl Administration for PostgresEngine {
                 })
             })
             .collect()
+    }
+
+    async fn get_result(&self, id: i64) -> Result<Option<serde_json::Value>> {
+        let s = &self.schema;
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!("SELECT output FROM {s}.results WHERE job_id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {

@@ -10,6 +10,7 @@ pub(super) struct Statements {
     pub(super) channel: String,
     pub(super) fetch: String,
     pub(super) ack: String,
+    pub(super) ack_recorded: String,
     pub(super) ack_completed: String,
     pub(super) stage: String,
     pub(super) cancel: String,
@@ -86,6 +87,24 @@ impl Statements {
                  WHERE j.id = ANY(ARRAY(SELECT unnest($1::bigint[])))
                    AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $3
                    AND j.attempt = ({f0})::int AND {claim}",
+                f0 = guard_field(2, 0),
+                claim = claim_matches(2, 1),
+            ),
+            // Completions that record a result: the completion as `ack_completed` does it, and the
+            // results of exactly the rows it completed, in one statement, so a result is never
+            // written for a completion its guard refused (a stale run) and never missing for one
+            // that went through. $2 holds each row's [attempt, claim, result].
+            ack_recorded: format!(
+                "WITH done AS (
+                    UPDATE {s}.jobs j SET state = 'completed', completed_at = now()
+                    WHERE j.id = ANY(ARRAY(SELECT unnest($1::bigint[])))
+                      AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $3
+                      AND j.attempt = ({f0})::int AND {claim}
+                    RETURNING j.id
+                 )
+                 INSERT INTO {s}.results (job_id, output)
+                 SELECT id, $2::jsonb -> id::text -> 2 FROM done
+                 ON CONFLICT (job_id) DO UPDATE SET output = EXCLUDED.output, recorded_at = now()",
                 f0 = guard_field(2, 0),
                 claim = claim_matches(2, 1),
             ),

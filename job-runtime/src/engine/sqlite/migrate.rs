@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "attempts_left", include_str!("../../../migrations/sqlite/0003_attempts_left.sql")),
     (4, "nodes_connected_since", include_str!("../../../migrations/sqlite/0004_nodes_connected_since.sql")),
     (5, "attempts_left_check", include_str!("../../../migrations/sqlite/0005_attempts_left_check.sql")),
+    (6, "results", include_str!("../../../migrations/sqlite/0006_results.sql")),
 ];
 
 /// Applies pending migrations for the instance whose tables start with `prefix`, in one

@@ -103,6 +103,17 @@ async fn ack_chunk(
     now: i64,
     at: &str,
 ) -> Result<u64> {
+    if acks.iter().any(|a| matches!(a.kind, AckKind::Record { .. })) {
+        // Completions with a result go by their own statements; the rest as usual (a copy, but
+        // only of chunks that hold results).
+        let (records, rest): (Vec<&Ack>, Vec<&Ack>) =
+            acks.iter().partition(|a| matches!(a.kind, AckKind::Record { .. }));
+        let rest: Vec<Ack> = rest.into_iter().cloned().collect();
+        let recorded = record_chunk(conn, p, node, &records, now).await?;
+        let others =
+            if rest.is_empty() { 0 } else { Box::pin(ack_chunk(conn, p, node, &rest, now, at)).await? };
+        return Ok(recorded + others);
+    }
     if acks.iter().all(|a| matches!(a.kind, AckKind::Complete)) {
         return complete_chunk(conn, p, node, acks, now).await;
     }
@@ -147,6 +158,57 @@ async fn ack_chunk(
     let query =
         sqlx::query(AssertSqlSafe(sql)).bind(node).bind(now).bind(at).bind(serde_json::to_string(&rows)?);
     Ok(query.execute(&mut *conn).await?.rows_affected())
+}
+
+/// Completions that record a result: the completion, guarded as every result is, then the
+/// results of exactly the rows it completed, in the write's transaction, so a result is never
+/// written for a completion its guard refused (a stale run) and never missing for one that went
+/// through.
+async fn record_chunk(
+    conn: &mut SqliteConnection,
+    p: &str,
+    node: &str,
+    acks: &[&Ack],
+    now: i64,
+) -> Result<u64> {
+    let rows: Vec<_> = acks
+        .iter()
+        .map(|ack| {
+            let output = match &ack.kind {
+                AckKind::Record { output } => Some(output),
+                _ => None,
+            };
+            (ack.id, ack.attempt, ack.claim, output)
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows)?;
+    let done: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "UPDATE {p}jobs SET state = 'completed', completed_at = ?2
+         FROM (SELECT value ->> 0 AS job_id, value ->> 1 AS of_attempt, value ->> 2 AS claim FROM json_each(?3)) AS r
+         WHERE {p}jobs.id = r.job_id AND state = 'executing' AND attempted_by = ?1 AND attempt = r.of_attempt
+           AND (r.claim IS NULL OR coalesce(attempted_at, 0) = r.claim)
+         RETURNING id"
+    )))
+    .bind(node)
+    .bind(now)
+    .bind(&rows)
+    .fetch_all(&mut *conn)
+    .await?;
+    if done.is_empty() {
+        return Ok(0);
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {p}results (job_id, output, recorded_at)
+         SELECT value ->> 0, value -> 3, ?1 FROM json_each(?2)
+         WHERE value ->> 0 IN (SELECT value FROM json_each(?3))
+         ON CONFLICT (job_id) DO UPDATE SET output = excluded.output, recorded_at = excluded.recorded_at"
+    )))
+    .bind(now)
+    .bind(&rows)
+    .bind(serde_json::to_string(&done)?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.len() as u64)
 }
 
 /// [`ack_chunk`] for a chunk of completions only, the common case: the same guard, and only the
@@ -911,6 +973,16 @@ impl Administration for SqliteEngine {
             }
         }
         Ok(out)
+    }
+
+    async fn get_result(&self, id: i64) -> Result<Option<serde_json::Value>> {
+        let p = &self.prefix;
+        let text: Option<String> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT output FROM {p}results WHERE job_id = ?1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        text.map(|t| serde_json::from_str(&t).map_err(Error::from)).transpose()
     }
 
     async fn count_by_state(&self) -> Result<Vec<StateCount>> {

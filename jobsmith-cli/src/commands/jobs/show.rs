@@ -12,12 +12,30 @@ use crate::output::{self, Table};
 /// scripts, which want the data itself, so it is always whole.
 pub(crate) async fn run(engine: &dyn Engine, id: i64, full: bool, json: bool) -> Result<(), Failure> {
     let job = engine.get_job(id).await?.ok_or(Failure::no_job(id))?;
+    let result = engine.get_result(id).await?;
     if json {
-        output::print_json(&output::job_json(&job));
+        let mut value = output::job_json(&job);
+        if let Value::Object(fields) = &mut value {
+            fields.insert("result".into(), result.unwrap_or(Value::Null));
+        }
+        output::print_json(&value);
     } else {
         print!("{}", render(&job, full));
+        if let Some(result) = &result {
+            print!("\nresult:\n{}", indent(&preview_of(result, full)));
+        }
     }
     Ok(())
+}
+
+/// A recorded result, pretty, and bounded like args unless `full`.
+fn preview_of(result: &Value, full: bool) -> String {
+    let text = pretty(result);
+    let shown = preview::prefix_within(&text, ARGS_PREVIEW_BYTES, char::len_utf8);
+    if full || shown.len() == text.len() {
+        return text;
+    }
+    format!("{shown}\n... ({} in all; --full shows everything)", preview::format_bytes(text.len()))
 }
 
 /// The job as text: fields, then args, meta and errors as indented blocks.
