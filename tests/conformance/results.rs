@@ -26,7 +26,7 @@ pub async fn sum(terms: Vec<i64>) -> Result<Total, String> {
 /// Records a result only for even months; discards the others.
 #[jobsmith::job(queue = "results-sum")]
 pub async fn monthly(month: u32) -> Result<Outcome<String>, String> {
-    if month % 2 == 0 {
+    if month.is_multiple_of(2) {
         Ok(Outcome::CompleteWith(format!("report {month}")))
     } else {
         Ok(Outcome::Discard("odd".into()))
