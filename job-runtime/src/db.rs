@@ -71,6 +71,8 @@ pub struct Db {
     /// reaches them.
     pub(crate) test_support: Arc<dyn TestSupport>,
     pool: Pool,
+    /// The waiters of `wait` and their one listener (see [`crate::waiting`]).
+    pub(crate) waiters: Arc<crate::waiting::Hub>,
 }
 
 impl std::fmt::Debug for Db {
@@ -112,6 +114,7 @@ impl Db {
         Ok(Db {
             engine: Instrumented::wrap(engine.clone()),
             test_support: engine,
+            waiters: Default::default(),
             pool: Pool::Postgres(pool),
         })
     }
@@ -121,7 +124,12 @@ impl Db {
     /// WAL and a busy timeout), for the instance named `schema` (table prefix).
     pub async fn sqlite(pool: SqlitePool, schema: &str) -> Result<Db> {
         let engine = Arc::new(SqliteEngine::new(pool.clone(), schema).await?);
-        Ok(Db { engine: Instrumented::wrap(engine.clone()), test_support: engine, pool: Pool::Sqlite(pool) })
+        Ok(Db {
+            engine: Instrumented::wrap(engine.clone()),
+            test_support: engine,
+            pool: Pool::Sqlite(pool),
+            waiters: Default::default(),
+        })
     }
 
     /// Applies the engine's migrations (idempotent).
@@ -194,7 +202,8 @@ impl Db {
 
     /// This database with another engine in front of its own (the testing helpers' inline mode).
     pub(crate) fn with_engine(&self, engine: Arc<dyn Engine>) -> Db {
-        Db { engine, ..self.clone() }
+        // Its own waiters: they listen through this engine.
+        Db { engine, waiters: Default::default(), ..self.clone() }
     }
 
     /// A runtime builder on this database: the one way to make a node.

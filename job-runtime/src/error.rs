@@ -41,6 +41,24 @@ pub enum Error {
     /// No job with that id.
     #[error("no job with id {0}")]
     JobNotFound(i64),
+    /// A job waited for ended without completing (see [`crate::Db::wait`]).
+    #[error("job {id} ended {state}: {error}")]
+    JobFailed {
+        /// The job.
+        id: i64,
+        /// `discarded` or `cancelled`.
+        state: crate::types::JobState,
+        /// Its last error (or cancel reason).
+        error: String,
+    },
+    /// A job waited for had not finished by the deadline; it goes on (see [`crate::Db::wait`]).
+    #[error("job {id} had not finished in time (it is {state}, and goes on)")]
+    WaitTimedOut {
+        /// The job.
+        id: i64,
+        /// Its state at the deadline.
+        state: crate::types::JobState,
+    },
     /// The runtime is not running (it was shut down).
     #[error("the runtime has shut down")]
     ShutDown,

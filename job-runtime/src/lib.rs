@@ -24,6 +24,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod transaction;
 pub mod types;
+pub mod waiting;
 
 /// The states a job row moves through (see [`JobState`]).
 pub mod state {
@@ -49,6 +50,7 @@ pub use registry::{Registry, WorkerEntry};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
 pub use transaction::Transaction;
 pub use types::{JobMatch, JobState, Updated};
+pub use waiting::JobHandle;
 
 #[doc(hidden)]
 pub use chrono as __chrono;

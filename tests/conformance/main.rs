@@ -26,3 +26,4 @@ mod state;
 mod telemetry;
 mod testing_helpers;
 mod unique;
+mod waiting;

@@ -155,6 +155,17 @@ impl Notifications for Instrumented {
     async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
         self.0.listen(signals, stop).await
     }
+    async fn watch(&self, id: i64) -> Result<Option<JobState>> {
+        traced!(self, "watch", self.0.watch(id))
+    }
+    async fn listen_finished(
+        &self,
+        finished: mpsc::UnboundedSender<Vec<i64>>,
+        ready: tokio::sync::oneshot::Sender<()>,
+        stop: CancellationToken,
+    ) {
+        self.0.listen_finished(finished, ready, stop).await
+    }
 }
 
 #[async_trait]

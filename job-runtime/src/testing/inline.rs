@@ -130,6 +130,17 @@ impl Notifications for InlineEngine {
     async fn listen(&self, signals: mpsc::UnboundedSender<Signal>, stop: CancellationToken) {
         self.inner.listen(signals, stop).await
     }
+    async fn watch(&self, id: i64) -> Result<Option<JobState>> {
+        self.inner.watch(id).await
+    }
+    async fn listen_finished(
+        &self,
+        finished: mpsc::UnboundedSender<Vec<i64>>,
+        ready: tokio::sync::oneshot::Sender<()>,
+        stop: CancellationToken,
+    ) {
+        self.inner.listen_finished(finished, ready, stop).await
+    }
 }
 
 #[async_trait]

@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (5, "nodes_connected_since", include_str!("../../../migrations/postgres/0005_nodes_connected_since.sql")),
     (6, "prune_idx", include_str!("../../../migrations/postgres/0006_prune_idx.sql")),
     (7, "results", include_str!("../../../migrations/postgres/0007_results.sql")),
+    (8, "awaited", include_str!("../../../migrations/postgres/0008_awaited.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

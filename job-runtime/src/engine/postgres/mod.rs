@@ -449,6 +449,85 @@ impl Notifications for PostgresEngine {
             sleep_or_stop(backoff(failures), &stop).await;
         }
     }
+
+    async fn watch(&self, id: i64) -> Result<Option<JobState>> {
+        let s = &self.schema;
+        // Two statements, mark then read: a result that commits after the mark sees it (and the
+        // trigger announces the job); one that committed before is what the read, a statement
+        // of its own with a snapshot taken after the mark, sees.
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {s}.jobs SET awaited = true
+             WHERE id = $1 AND NOT awaited AND state NOT IN ('completed', 'discarded', 'cancelled')"
+        )))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        let state: Option<String> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT state::text FROM {s}.jobs WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        state.map(|s| s.parse().map_err(Error::Unexpected)).transpose()
+    }
+
+    async fn listen_finished(
+        &self,
+        finished: mpsc::UnboundedSender<Vec<i64>>,
+        ready: tokio::sync::oneshot::Sender<()>,
+        stop: CancellationToken,
+    ) {
+        let channel = format!("{}_finished", self.schema);
+        let mut ready = Some(ready);
+        let mut failures = 0u32;
+        while !stop.is_cancelled() {
+            let listener = match PgListener::connect_with(&self.pool).await {
+                Ok(mut l) => match l.listen(&channel).await {
+                    Ok(()) => Some(l),
+                    Err(e) => {
+                        tracing::warn!(target: "jobsmith", error = %e, "jobsmith waiters could not LISTEN; retrying");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(target: "jobsmith", error = %e, "jobsmith waiters could not connect; retrying");
+                    None
+                }
+            };
+            let Some(mut listener) = listener else {
+                failures += 1;
+                sleep_or_stop(backoff(failures), &stop).await;
+                continue;
+            };
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(());
+            }
+            if failures > 0 {
+                // Announcements sent while we were away are lost: every waiter looks again.
+                let _ = finished.send(Vec::new());
+            }
+            failures = 0;
+            loop {
+                let next = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    n = listener.recv() => n,
+                };
+                match next {
+                    Ok(n) => {
+                        if let Ok(id) = n.payload().parse::<i64>()
+                            && finished.send(vec![id]).is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "jobsmith", error = %e, "jobsmith waiters lost their listener; reconnecting");
+                        failures += 1;
+                        break;
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]

@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (4, "nodes_connected_since", include_str!("../../../migrations/sqlite/0004_nodes_connected_since.sql")),
     (5, "attempts_left_check", include_str!("../../../migrations/sqlite/0005_attempts_left_check.sql")),
     (6, "results", include_str!("../../../migrations/sqlite/0006_results.sql")),
+    (7, "awaited", include_str!("../../../migrations/sqlite/0007_awaited.sql")),
 ];
 
 /// Applies pending migrations for the instance whose tables start with `prefix`, in one

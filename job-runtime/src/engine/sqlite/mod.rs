@@ -457,6 +457,16 @@ impl RuntimeOps for SqliteEngine {
             changed += ack_chunk(&mut tx, &self.prefix, node, chunk, now, &at).await?;
         }
         tx.commit().await?;
+        drop(w);
+        if wake::anyone_waits() {
+            // The waiters of this process look at these jobs again (those whose result was
+            // refused are still running, and the waiter finds that).
+            let ids: Vec<i64> =
+                acks.iter().filter(|a| AckPlan::of(&a.kind).state.is_final()).map(|a| a.id).collect();
+            if !ids.is_empty() {
+                wake::finished(&self.file, ids);
+            }
+        }
         Ok(changed)
     }
 
@@ -811,6 +821,7 @@ impl RuntimeOps for SqliteEngine {
         tx.commit().await?;
         // Only runtimes of this process can be told to stop a running job.
         wake::signal(&self.file, [Signal::CancelJob(id)]);
+        wake::finished(&self.file, vec![id]);
         Ok(Some(old.parse().map_err(Error::Unexpected)?))
     }
 }
@@ -821,6 +832,30 @@ impl Notifications for SqliteEngine {
         let id = wake::register(&self.file, signals);
         stop.cancelled().await;
         wake::unregister(&self.file, id);
+    }
+
+    async fn watch(&self, id: i64) -> Result<Option<JobState>> {
+        let p = &self.prefix;
+        let mut w = self.write().await?;
+        let state: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET awaited = 1 WHERE id = ?1 RETURNING state"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *w)
+        .await?;
+        state.map(|s| s.parse().map_err(Error::Unexpected)).transpose()
+    }
+
+    async fn listen_finished(
+        &self,
+        finished: mpsc::UnboundedSender<Vec<i64>>,
+        ready: tokio::sync::oneshot::Sender<()>,
+        stop: CancellationToken,
+    ) {
+        let id = wake::register_finished(&self.file, finished);
+        let _ = ready.send(());
+        stop.cancelled().await;
+        wake::unregister_finished(&self.file, id);
     }
 }
 

@@ -36,6 +36,7 @@ pub(super) async fn run(
     };
     // A transaction of its own (a savepoint inside the caller's), so the operation is all or
     // nothing; its wake-ups go out once it committed.
+    let cancelled = matches!(write, QueryOp::Cancel);
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let mut wakes = Vec::new();
     let out = match write {
@@ -49,6 +50,10 @@ pub(super) async fn run(
     let file = if wakes.is_empty() { String::new() } else { database_file(&mut *tx).await? };
     tx.commit().await?;
     send(&file, wakes);
+    if matches!(out, QueryOutput::Count(n) if n > 0) && cancelled && wake::anyone_waits() {
+        // Waiters of this process look at every job they wait for: the cancel does not list ids.
+        wake::finished(&database_file(&mut *conn).await?, Vec::new());
+    }
     Ok(out)
 }
 

@@ -62,3 +62,48 @@ pub(super) fn signal(key: &str, signals: impl IntoIterator<Item = Signal> + Clon
         }
     }
 }
+
+/// Waiters of this process for jobs of a database file: each gets the ids of jobs that reached a
+/// final state through this process's engines (see `Notifications::listen_finished`).
+type FinishedListeners = HashMap<String, Vec<(u64, mpsc::UnboundedSender<Vec<i64>>)>>;
+
+static FINISHED: LazyLock<Mutex<FinishedListeners>> = LazyLock::new(Default::default);
+
+/// How many waiter listeners are registered, in any file: the result path reads it (one atomic
+/// load) to skip collecting ids when nobody waits.
+static FINISHED_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Registers a waiter listener for `file`; returns the id to unregister with.
+pub(super) fn register_finished(file: &str, tx: mpsc::UnboundedSender<Vec<i64>>) -> u64 {
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    FINISHED.lock().expect("finished registry").entry(file.to_string()).or_default().push((id, tx));
+    FINISHED_COUNT.fetch_add(1, std::sync::atomic::Ordering::Release);
+    id
+}
+
+pub(super) fn unregister_finished(file: &str, id: u64) {
+    let mut all = FINISHED.lock().expect("finished registry");
+    if let Some(list) = all.get_mut(file) {
+        let before = list.len();
+        list.retain(|(i, _)| *i != id);
+        FINISHED_COUNT.fetch_sub(before - list.len(), std::sync::atomic::Ordering::Release);
+        if list.is_empty() {
+            all.remove(file);
+        }
+    }
+}
+
+/// Whether any waiter listens, for any file.
+pub(super) fn anyone_waits() -> bool {
+    FINISHED_COUNT.load(std::sync::atomic::Ordering::Acquire) > 0
+}
+
+/// Tells the waiters of `file` that `ids` may have finished (empty: look at every job).
+pub(super) fn finished(file: &str, ids: Vec<i64>) {
+    let all = FINISHED.lock().expect("finished registry");
+    if let Some(list) = all.get(file) {
+        for (_, tx) in list {
+            let _ = tx.send(ids.clone());
+        }
+    }
+}
