@@ -55,6 +55,12 @@ async fn record_run(ctx: &jobsmith::JobContext, node: &Node, n: i64) -> Result<(
 }
 
 /// Inserted by the per-second cron entry; the slot is in its meta.
+/// Records `n * n` as its result, for a test process that awaits it without a runtime.
+#[job(queue = "work")]
+async fn cluster_square(n: i64) -> Result<i64, String> {
+    Ok(n * n)
+}
+
 #[job(queue = "work")]
 async fn cluster_tick() -> Result<(), String> {
     Ok(())

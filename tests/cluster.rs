@@ -106,6 +106,13 @@ async fn insert_work(pool: &PgPool, from: i64, n: i64, sleep_ms: u64) {
     jobsmith::insert_all(pool, jobs).await.unwrap();
 }
 
+/// The node binary's squaring job (same worker name): inserted and awaited by the test, run only
+/// by a node.
+#[jobsmith::job(queue = "work", name = "cluster_node::ClusterSquare")]
+async fn cluster_square(n: i64) -> Result<i64, String> {
+    Ok(n * n)
+}
+
 /// The same job type as the node binary's (same worker name), so the test can insert it.
 #[jobsmith::job(queue = "work", max_attempts = 5, name = "cluster_node::ClusterWork")]
 async fn cluster_work(n: i64, sleep_ms: u64) -> Result<(), String> {
@@ -357,4 +364,23 @@ async fn an_outage_longer_than_the_node_ttl_runs_nothing_twice_and_still_rescues
     .await;
     assert_eq!(twice_without_a_true_rescue, 0, "a job ran twice without a true rescue");
     assert_eq!(twice, 0, "the dead node recorded nothing it had not finished, so nothing ran twice");
+}
+
+/// A process that runs no runtime awaits jobs a node process runs: each wait returns its typed
+/// result, woken by the database's announcement (the waiters' own re-read is set to an hour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_without_a_runtime_awaits_results_of_jobs_run_by_a_node() {
+    let (pool, url) = setup().await;
+    let node = Node::start(&url, "squarer", &[]);
+    let db = jobsmith::Db::postgres(pool.clone(), "jobsmith")
+        .unwrap()
+        .with_wait_recheck(Duration::from_secs(3600));
+    let mut handles = Vec::new();
+    for n in 1..=20 {
+        handles.push((n, db.enqueue(ClusterSquare { n }).await.unwrap()));
+    }
+    for (n, handle) in handles {
+        assert_eq!(handle.wait(Duration::from_secs(60)).await.unwrap(), Some(n * n));
+    }
+    node.terminate();
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// use jobsmith::Outcome;
 /// use std::time::Duration;
 /// // "the API is rate limited; try again in a minute, without counting it as a failure"
-/// let later = Outcome::Snooze(Duration::from_secs(60));
+/// let later: Outcome = Outcome::Snooze(Duration::from_secs(60));
 /// assert!(matches!(later, Outcome::Snooze(_)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
