@@ -8,6 +8,32 @@ use jobsmith::{JobState, OnConflict, Pool, UniqueOptions};
 use super::harness::{LONG, wait_for};
 use super::jobs::{DebouncedDigest, UniqueReminder, UniqueWhilePending, WithDefaults};
 
+/// Inserts `job` through `pool`, inside an explicit transaction when `in_transaction` (racing
+/// tests do half of their inserts so, to widen the race window).
+async fn insert_racing<J: jobsmith::Job>(
+    pool: Pool,
+    in_transaction: bool,
+    job: impl Into<jobsmith::InsertBuilder<J>>,
+) -> jobsmith::InsertedJob {
+    let job = job.into();
+    match (pool, in_transaction) {
+        (Pool::Postgres(p), true) => {
+            let mut tx = p.begin().await.unwrap();
+            let r = job.insert(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+            r
+        }
+        (Pool::Postgres(p), false) => job.insert(&p).await.unwrap(),
+        (Pool::Sqlite(p), true) => {
+            let mut tx = p.begin().await.unwrap();
+            let r = job.insert(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+            r
+        }
+        (Pool::Sqlite(p), false) => job.insert(&p).await.unwrap(),
+    }
+}
+
 conformance! {
     async fn a_duplicate_returns_the_existing_job_marked_as_conflict(db) {
         let first = db.insert(UniqueReminder { appointment_id: 7, note: "a".into() }).await.unwrap();
@@ -29,23 +55,7 @@ conformance! {
                 let pool = db.pool().clone();
                 tokio::spawn(async move {
                     let job = UniqueReminder { appointment_id: 1, note: format!("{i}") };
-                    // Half of them inside explicit transactions, to widen the race window.
-                    match (pool, i % 2 == 0) {
-                        (Pool::Postgres(p), true) => {
-                            let mut tx = p.begin().await.unwrap();
-                            let r = job.insert(&mut *tx).await.unwrap();
-                            tx.commit().await.unwrap();
-                            r
-                        }
-                        (Pool::Postgres(p), false) => job.insert(&p).await.unwrap(),
-                        (Pool::Sqlite(p), true) => {
-                            let mut tx = p.begin().await.unwrap();
-                            let r = job.insert(&mut *tx).await.unwrap();
-                            tx.commit().await.unwrap();
-                            r
-                        }
-                        (Pool::Sqlite(p), false) => job.insert(&p).await.unwrap(),
-                    }
+                    insert_racing(pool, i % 2 == 0, job).await
                 })
             })
             .collect();
@@ -206,22 +216,7 @@ conformance! {
                     let job = UniqueReminder { appointment_id: 9, note: format!("{i}") }
                         .schedule_in(Duration::from_secs(600 + i))
                         .on_conflict(OnConflict::Replace);
-                    match (pool, i % 2 == 0) {
-                        (Pool::Postgres(p), true) => {
-                            let mut tx = p.begin().await.unwrap();
-                            let r = job.insert(&mut *tx).await.unwrap();
-                            tx.commit().await.unwrap();
-                            r
-                        }
-                        (Pool::Postgres(p), false) => job.insert(&p).await.unwrap(),
-                        (Pool::Sqlite(p), true) => {
-                            let mut tx = p.begin().await.unwrap();
-                            let r = job.insert(&mut *tx).await.unwrap();
-                            tx.commit().await.unwrap();
-                            r
-                        }
-                        (Pool::Sqlite(p), false) => job.insert(&p).await.unwrap(),
-                    }
+                    insert_racing(pool, i % 2 == 0, job).await
                 })
             })
             .collect();

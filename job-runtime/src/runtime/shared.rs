@@ -102,16 +102,22 @@ impl Shared {
         }
         for q in self.queues.values() {
             if let Some(c) = q.take_claimed_if(id, claim) {
-                self.running_jobs.lock().expect("running map").remove(&id);
-                let reason = "cancelled by request".to_string();
-                self.completer.send(Ack {
-                    id,
-                    attempt: c.job.attempt,
-                    claim: Some(c.job.claim),
-                    kind: AckKind::Cancel { reason },
-                });
+                self.cancel_buffered(c);
             }
         }
+    }
+
+    /// A claim taken out of a prefetch buffer before it ran: cancelled without running.
+    fn cancel_buffered(&self, c: super::queue::Claimed) {
+        let id = c.job.id;
+        self.running_jobs.lock().expect("running map").remove(&id);
+        let reason = "cancelled by request".to_string();
+        self.completer.send(Ack {
+            id,
+            attempt: c.job.attempt,
+            claim: Some(c.job.claim),
+            kind: AckKind::Cancel { reason },
+        });
     }
 
     pub(crate) fn stop_local_job(&self, id: i64, reason: StopReason) {
@@ -121,14 +127,7 @@ impl Shared {
         if reason == StopReason::Cancelled {
             for q in self.queues.values() {
                 if let Some(c) = q.take_claimed(id) {
-                    self.running_jobs.lock().expect("running map").remove(&id);
-                    let reason = "cancelled by request".to_string();
-                    self.completer.send(Ack {
-                        id,
-                        attempt: c.job.attempt,
-                        claim: Some(c.job.claim),
-                        kind: AckKind::Cancel { reason },
-                    });
+                    self.cancel_buffered(c);
                 }
             }
         }

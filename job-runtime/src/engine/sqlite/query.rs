@@ -66,6 +66,28 @@ fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
     Ok(serde_json::to_string(value)?)
 }
 
+/// ` AND` the JSON object in `column` has `key` equal to `value`. As JSON text on both sides
+/// (`->` gives the stored value's minified JSON, `json()` the bound one's), so `true` never
+/// equals `1`, nor a string an object, and a missing key (NULL) is not a `null`.
+fn push_json_equals(
+    q: &mut QueryBuilder<Sqlite>,
+    column: &str,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<()> {
+    q.push(format!(" AND {column} -> "))
+        .push_bind(JobMatch::json_path(key))
+        .push(" = json(")
+        .push_bind(json_text(value)?)
+        .push(")");
+    Ok(())
+}
+
+/// ` AND column IN (the values of the JSON array `values`)`: one parameter for any number.
+fn push_in(q: &mut QueryBuilder<Sqlite>, column: &str, values: String) {
+    q.push(format!(" AND {column} IN (SELECT value FROM json_each(")).push_bind(values).push("))");
+}
+
 /// `AND` each condition of `m`, and `state IN states` when given.
 fn push_match(q: &mut QueryBuilder<Sqlite>, m: &JobMatch, states: Option<&[JobState]>) -> Result<()> {
     if let Some(invalid) = &m.invalid {
@@ -73,28 +95,21 @@ fn push_match(q: &mut QueryBuilder<Sqlite>, m: &JobMatch, states: Option<&[JobSt
     }
     q.push(" WHERE 1 = 1");
     if !m.workers.is_empty() {
-        q.push(" AND worker IN (SELECT value FROM json_each(").push_bind(json_text(&m.workers)?).push("))");
+        push_in(q, "worker", json_text(&m.workers)?);
     }
     for (field, value) in &m.args {
-        // As JSON text on both sides (`->` gives the stored value's minified JSON, `json()` the
-        // bound one's), so `true` never equals `1`, nor a string an object, and a missing
-        // field (NULL) is not a `null`.
-        q.push(" AND args -> ")
-            .push_bind(JobMatch::json_path(field))
-            .push(" = json(")
-            .push_bind(json_text(value)?)
-            .push(")");
+        push_json_equals(q, "args", field, value)?;
     }
     if let Some(ids) = &m.ids {
-        q.push(" AND id IN (SELECT value FROM json_each(").push_bind(json_text(ids)?).push("))");
+        push_in(q, "id", json_text(ids)?);
     }
     let states = states.map(<[JobState]>::to_vec).unwrap_or_else(|| m.states.clone());
     if !states.is_empty() {
         let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
-        q.push(" AND state IN (SELECT value FROM json_each(").push_bind(json_text(&names)?).push("))");
+        push_in(q, "state", json_text(&names)?);
     }
     if !m.queues.is_empty() {
-        q.push(" AND queue IN (SELECT value FROM json_each(").push_bind(json_text(&m.queues)?).push("))");
+        push_in(q, "queue", json_text(&m.queues)?);
     }
     if !m.tags.is_empty() {
         q.push(" AND NOT EXISTS (SELECT 1 FROM json_each(")
@@ -102,11 +117,7 @@ fn push_match(q: &mut QueryBuilder<Sqlite>, m: &JobMatch, states: Option<&[JobSt
             .push(") w WHERE w.value NOT IN (SELECT value FROM json_each(tags)))");
     }
     for (key, value) in &m.meta {
-        q.push(" AND meta -> ")
-            .push_bind(JobMatch::json_path(key))
-            .push(" = json(")
-            .push_bind(json_text(value)?)
-            .push(")");
+        push_json_equals(q, "meta", key, value)?;
     }
     for key in &m.meta_keys {
         q.push(" AND json_type(meta, ").push_bind(JobMatch::json_path(key)).push(") IS NOT NULL");
