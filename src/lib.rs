@@ -16,8 +16,8 @@ pub use jobsmith_runtime::{
     JobFilter, JobHandle, JobMatch, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats,
     MissedSlots, NewJob, NodeRow, OnConflict, Outcome, Page, PerformFuture, Pool, Query, QueueInfo,
     QueueSettings, QueueSettingsChange, Registry, RescueReport, Result, Retention, Runtime, RuntimeBuilder,
-    State, StateCount, StateNeed, StateValue, States, Transaction, TypedJob, UniqueOptions, Updated,
-    WorkerEntry, default_backoff, insert_all, insert_all_in,
+    State, StateCount, StateNeed, StateValue, States, StepError, Transaction, TypedJob, UniqueOptions,
+    Updated, WorkerEntry, default_backoff, insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]

@@ -41,6 +41,7 @@ pub struct JobContext {
     pub tags: Vec<String>,
     cancel: CancellationToken,
     states: States,
+    steps: Option<crate::steps::StepLog>,
 }
 
 impl JobContext {
@@ -72,7 +73,38 @@ impl JobContext {
             tags,
             cancel,
             states,
+            steps: None,
         }
+    }
+
+    /// This context recording its steps through `log` (the runtime's engine and node).
+    pub(crate) fn with_step_log(mut self, log: Option<crate::steps::StepLog>) -> Self {
+        self.steps = log;
+        self
+    }
+
+    /// Runs step `name` of this job once: if an earlier attempt of the job recorded the step's
+    /// value, that value comes back and `work` is not run; otherwise `work` runs and, when it
+    /// succeeds, its value is recorded before it is returned. A failed `work` records nothing
+    /// (the next attempt runs it again). Names are per job; give each step its own.
+    ///
+    /// Outside a runtime (a context from [`JobContext::for_tests`], `perform_job`), nothing is
+    /// recorded and every step runs.
+    ///
+    /// ```
+    /// # use jobsmith::JobContext;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let ctx = JobContext::for_tests();
+    /// let charged: u64 = ctx.step("charge", async { Ok::<_, String>(1250) }).await.unwrap();
+    /// assert_eq!(charged, 1250);
+    /// # }
+    /// ```
+    pub async fn step<T, E, Fut>(&self, name: &str, work: Fut) -> Result<T, crate::steps::StepError<E>>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        crate::steps::run(self.steps.as_ref(), self.id, self.attempt, name, work).await
     }
 
     /// This context with `states` (the runtime's, or a testing helper's): for calling a job fn

@@ -26,6 +26,8 @@ pub mod transaction;
 pub mod types;
 pub mod waiting;
 
+pub mod steps;
+
 /// The states a job row moves through (see [`JobState`]).
 pub mod state {
     pub use crate::types::JobState;
@@ -48,6 +50,7 @@ pub use outcome::{IntoOutcome, Outcome};
 pub use query::{Change, Query, TypedJob};
 pub use registry::{Registry, WorkerEntry};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
+pub use steps::StepError;
 pub use transaction::Transaction;
 pub use types::{JobMatch, JobState, Updated};
 pub use waiting::JobHandle;

@@ -23,6 +23,7 @@ mod results;
 mod runtime;
 mod sqlite_only;
 mod state;
+mod steps;
 mod telemetry;
 mod testing_helpers;
 mod unique;

@@ -142,6 +142,12 @@ impl RuntimeOps for Instrumented {
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         traced!(self, "queue_settings", self.0.queue_settings())
     }
+    async fn step_output(&self, job: i64, name: &str) -> Result<Option<serde_json::Value>> {
+        traced!(self, "step_output", self.0.step_output(job, name))
+    }
+    async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool> {
+        traced!(self, "record_step", self.0.record_step(step))
+    }
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
         traced!(self, "get_job", self.0.get_job(id))
     }

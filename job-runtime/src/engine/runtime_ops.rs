@@ -106,6 +106,13 @@ pub trait RuntimeOps: Send + Sync + 'static {
     /// One job by id.
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>>;
 
+    /// The value job `job`'s step `name` recorded in an earlier attempt, if any.
+    async fn step_output(&self, job: i64, name: &str) -> Result<Option<serde_json::Value>>;
+
+    /// Records a finished step, only while the job is still executing by `step.node` in
+    /// `step.attempt`; false if it no longer is (the run is stale and its step is not kept).
+    async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool>;
+
     /// Cancels a job that has not finished; returns its state before, or `None` if it was already
     /// final or does not exist. An executing job is marked cancelled at once and its node is told.
     async fn cancel_job(&self, id: i64) -> Result<Option<JobState>>;

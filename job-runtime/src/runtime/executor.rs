@@ -54,7 +54,8 @@ async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) -> D
     let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
     let limits = Limits { max_result_bytes: shared.config.max_result_bytes };
-    let kind = run(&shared.registry, &shared.node, &shared.states, limits, &job, &control)
+    let steps = Some(&shared.engine);
+    let kind = run(&shared.registry, &shared.node, &shared.states, limits, steps, &job, &control)
         .instrument(span.clone())
         .await;
     let run_time = started.elapsed();
@@ -109,6 +110,7 @@ pub(crate) async fn run(
     node: &str,
     states: &States,
     limits: Limits,
+    steps: Option<&std::sync::Arc<dyn crate::engine::Engine>>,
     job: &FetchedJob,
     control: &JobControl,
 ) -> AckKind {
@@ -151,7 +153,12 @@ pub(crate) async fn run(
         job.tags.clone(),
         control.token.clone(),
         states.clone(),
-    );
+    )
+    .with_step_log(steps.map(|engine| crate::steps::StepLog {
+        engine: engine.clone(),
+        node: node.to_string(),
+        max_bytes: limits.max_result_bytes,
+    }));
     // A job of a queue this node runs cannot lack its state (`start()` refused that); one of
     // another queue, inserted into a queue of this node, can: its `perform` then fails (a retry,
     // since another node may have the state, as for an unknown worker).

@@ -117,6 +117,12 @@ impl RuntimeOps for InlineEngine {
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         self.inner.queue_settings().await
     }
+    async fn step_output(&self, job: i64, name: &str) -> Result<Option<serde_json::Value>> {
+        self.inner.step_output(job, name).await
+    }
+    async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool> {
+        self.inner.record_step(step).await
+    }
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
         self.inner.get_job(id).await
     }

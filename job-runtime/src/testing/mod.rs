@@ -172,7 +172,9 @@ pub async fn perform_job_at_with<J: Job>(job: J, attempt: u32, states: &States) 
         claim: 0,
         priority: J::OPTIONS.priority,
     };
-    executor::run(&registry, NODE, states, Default::default(), &fetched, &JobControl::default()).await.into()
+    executor::run(&registry, NODE, states, Default::default(), None, &fetched, &JobControl::default())
+        .await
+        .into()
 }
 
 /// Options of [`drain_queue`].
@@ -248,9 +250,16 @@ pub async fn drain_queue_with(db: &Db, queue: &str, options: Drain, states: &Sta
         let ids: Vec<i64> = waiting.iter().map(|j| j.id).collect();
         let claimed = test_support.claim(&ids, NODE).await.map_err(|e| e.or_not_migrated(engine.schema()))?;
         for job in claimed {
-            let kind =
-                executor::run(&registry, NODE, states, Default::default(), &job, &JobControl::default())
-                    .await;
+            let kind = executor::run(
+                &registry,
+                NODE,
+                states,
+                Default::default(),
+                Some(engine),
+                &job,
+                &JobControl::default(),
+            )
+            .await;
             report.count(&kind);
             engine
                 .ack(NODE, &[Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind }])

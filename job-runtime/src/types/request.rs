@@ -137,3 +137,18 @@ pub struct SettingsUpdate<'a> {
     /// [`crate::error::Error::UnknownQueue`]).
     pub allow_unknown: bool,
 }
+
+/// A finished step of a running job, to record (see [`crate::JobContext::step`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StepRecord<'a> {
+    /// The node that runs the job.
+    pub node: &'a str,
+    /// The job.
+    pub job: i64,
+    /// The attempt that ran the step: a stale run (rescued and run elsewhere) records nothing.
+    pub attempt: u32,
+    /// The step's name, unique within the job.
+    pub name: &'a str,
+    /// Its value, encoded.
+    pub output: &'a serde_json::Value,
+}

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (6, "prune_idx", include_str!("../../../migrations/postgres/0006_prune_idx.sql")),
     (7, "results", include_str!("../../../migrations/postgres/0007_results.sql")),
     (8, "awaited", include_str!("../../../migrations/postgres/0008_awaited.sql")),
+    (9, "steps", include_str!("../../../migrations/postgres/0009_steps.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

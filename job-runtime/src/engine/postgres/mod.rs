@@ -377,6 +377,37 @@ impl RuntimeOps for PostgresEngine {
         rows.iter().map(queue_settings_row).collect()
     }
 
+    async fn step_output(&self, job: i64, name: &str) -> Result<Option<serde_json::Value>> {
+        let s = &self.schema;
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT output FROM {s}.steps WHERE job_id = $1 AND name = $2"
+        )))
+        .bind(job)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool> {
+        let s = &self.schema;
+        let kept: Option<i32> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "INSERT INTO {s}.steps (job_id, name, output)
+             SELECT $1, $2, $3 WHERE EXISTS (
+                 SELECT 1 FROM {s}.jobs
+                 WHERE id = $1 AND state = 'executing' AND attempted_by = $4 AND attempt = $5)
+             ON CONFLICT (job_id, name) DO UPDATE SET output = EXCLUDED.output, recorded_at = now()
+             RETURNING 1"
+        )))
+        .bind(step.job)
+        .bind(step.name)
+        .bind(step.output)
+        .bind(step.node)
+        .bind(step.attempt as i32)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(kept.is_some())
+    }
+
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
         let row =
             sqlx::query(AssertSqlSafe(self.sql.get_job.clone())).bind(id).fetch_optional(&self.pool).await?;

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (5, "attempts_left_check", include_str!("../../../migrations/sqlite/0005_attempts_left_check.sql")),
     (6, "results", include_str!("../../../migrations/sqlite/0006_results.sql")),
     (7, "awaited", include_str!("../../../migrations/sqlite/0007_awaited.sql")),
+    (8, "steps", include_str!("../../../migrations/sqlite/0008_steps.sql")),
 ];
 
 /// Applies pending migrations for the instance whose tables start with `prefix`, in one

@@ -787,6 +787,39 @@ impl RuntimeOps for SqliteEngine {
         rows.iter().map(queue_settings_row).collect()
     }
 
+    async fn step_output(&self, job: i64, name: &str) -> Result<Option<serde_json::Value>> {
+        let p = &self.prefix;
+        let text: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT output FROM {p}steps WHERE job_id = ?1 AND name = ?2"
+        )))
+        .bind(job)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        text.map(|t| serde_json::from_str(&t).map_err(Error::from)).transpose()
+    }
+
+    async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool> {
+        let p = &self.prefix;
+        let mut w = self.write().await?;
+        let kept: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "INSERT INTO {p}steps (job_id, name, output, recorded_at)
+             SELECT ?1, ?2, ?3, ?6 WHERE EXISTS (
+                 SELECT 1 FROM {p}jobs WHERE id = ?1 AND state = 'executing' AND attempted_by = ?4 AND attempt = ?5)
+             ON CONFLICT (job_id, name) DO UPDATE SET output = excluded.output, recorded_at = excluded.recorded_at
+             RETURNING 1"
+        )))
+        .bind(step.job)
+        .bind(step.name)
+        .bind(step.output.to_string())
+        .bind(step.node)
+        .bind(i64::from(step.attempt))
+        .bind(now_ms())
+        .fetch_optional(&mut *w)
+        .await?;
+        Ok(kept.is_some())
+    }
+
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
         let p = &self.prefix;
         let cols = row::JOB_COLUMNS;
