@@ -126,6 +126,11 @@ async fn fresh_with_url(url: &str) -> (Db, String) {
     db_url.push_str(&name);
     let db = Db::connect(&db_url).await.unwrap();
     db.migrate().await.unwrap();
+    if std::env::var("BENCH_WITHOUT_FINISH_TRIGGER").as_deref() == Ok("1") {
+        // For the A/B of the trigger that announces awaited jobs (ADR 20): the same build without it.
+        let pool = PgPool::connect(&db_url).await.unwrap();
+        sqlx::query("DROP TRIGGER jobs_notify_finished ON jobsmith.jobs").execute(&pool).await.unwrap();
+    }
     (db, db_url)
 }
 
