@@ -143,6 +143,10 @@ fn check_demo(out: &str, engine: &str) {
     assert_eq!(emails("grace@example.com"), 2, "{out}");
     assert_eq!(emails("linus@example.com"), 0, "{out}");
 
+    // The no-show report was awaited as a job's typed result.
+    let report = line(out, "no-show report (an awaited job result): ");
+    assert!(report.ends_with("2 booked, 1 cancelled, riskiest appointment 2 at 47"), "{report}");
+
     // The no-show risk cron fired and scored the two appointments still booked.
     assert!(out.contains("[maintenance] no-show risk (cron slot "), "{out}");
     assert!(line(out, "no-show risk of appointment 1: ").contains(": 12 (cron job "), "{out}");

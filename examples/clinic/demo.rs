@@ -12,7 +12,7 @@ use crate::BoxError;
 use crate::benefits_api::Insurer;
 use crate::clinic::{BookedReminder, Clinic, Clock, show_time};
 use crate::db::Sql;
-use crate::jobs::{SendEmail, SendReminder, SyncBenefits};
+use crate::jobs::{NoShowReport, SendEmail, SendReminder, SyncBenefits};
 use crate::store::{self, Patient, Status};
 
 /// Clinic seconds per real second: one hour in 100 ms.
@@ -92,8 +92,25 @@ pub(crate) async fn run(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // A manager's page asks for the report and waits for it: a job whose result is recorded
+    // with its completion, read back typed.
+    let summary = db.enqueue(NoShowReport {}).await?.wait(DEADLINE).await?;
+
     println!("\nsummary after {:.1} s", started.elapsed().as_secs_f64());
     let mut problems = Vec::new();
+    match &summary {
+        Some(s) => println!(
+            "  no-show report (an awaited job result): {} booked, {} cancelled, riskiest {}",
+            s.booked,
+            s.cancelled,
+            s.riskiest
+                .map_or_else(|| "none".to_string(), |(id, score)| format!("appointment {id} at {score}"))
+        ),
+        None => problems.push("the no-show report recorded no result".to_string()),
+    }
+    if summary.as_ref().is_some_and(|s| (s.booked, s.cancelled) != (2, 1)) {
+        problems.push(format!("the no-show report counted {summary:?}, not 2 booked and 1 cancelled"));
+    }
     print_job_counts(db).await?;
     for id in appointments {
         check_appointment(db, sql, id, &mut problems).await?;

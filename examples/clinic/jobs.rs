@@ -7,6 +7,7 @@
 //! | [`send_reminder`] | `events` | checks the appointment, queues the reminder email |
 //! | [`send_email`] | `mailers` | "sends" an email (prints it) |
 //! | [`score_no_show_risk`] | `maintenance` | scores every upcoming appointment (cron, daily) |
+//! | [`no_show_report`] | `maintenance` | the no-show report, handed back as the job's result |
 //! | [`sync_benefits`] | `default` | fetches a patient's benefits from the insurer's API |
 
 use std::fmt::Display;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use jobsmith::{JobContext, JobExt, Outcome, State, job};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clinic::{self, Clock, ReminderKind, show_time};
 use crate::db::Sql;
@@ -150,6 +151,36 @@ pub(crate) async fn score_no_show_risk(
     let slot = ctx.meta.get("cron_slot").and_then(|s| s.as_str()).unwrap_or("none");
     say(&ctx, format!("no-show risk (cron slot {slot}): scored {} [{}]", upcoming.len(), scores.join(", ")));
     Ok(())
+}
+
+/// The clinic's no-show report: what a manager's page shows, handed back by [`no_show_report`]
+/// as its recorded result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NoShowSummary {
+    /// Appointments booked.
+    pub(crate) booked: i64,
+    /// Appointments cancelled.
+    pub(crate) cancelled: i64,
+    /// The upcoming appointment most at risk of a no-show, and its score.
+    pub(crate) riskiest: Option<(i64, i64)>,
+}
+
+/// Builds the no-show report. Its result is recorded with its completion, so a caller that
+/// inserted it (`db.enqueue(NoShowReport {})`) waits for it and reads it typed, from any process.
+#[job(queue = "maintenance", max_attempts = 3)]
+pub(crate) async fn no_show_report(State(clinic): State<Clinic>) -> Result<NoShowSummary, BoxError> {
+    let now = Utc::now().timestamp();
+    let mut tx = clinic.sql.read().await?;
+    let (booked, cancelled) = store::appointment_counts(&mut tx).await?;
+    let mut riskiest: Option<(i64, i64)> = None;
+    for appointment in store::upcoming_appointments(&mut tx, now).await? {
+        if let Some(risk) = store::risk_score(&mut tx, appointment.id).await?
+            && riskiest.is_none_or(|(_, score)| risk.score > score)
+        {
+            riskiest = Some((appointment.id, risk.score));
+        }
+    }
+    Ok(NoShowSummary { booked, cancelled, riskiest })
 }
 
 /// The insurer's answer to `GET /patients/{id}/benefits`.

@@ -188,6 +188,20 @@ pub(crate) async fn risk_score(tx: &mut Tx, appointment_id: i64) -> sqlx::Result
     Ok(row.map(|(score, scored_at, job_id)| RiskScore { score, scored_at, job_id }))
 }
 
+/// How many appointments are booked and how many cancelled.
+pub(crate) async fn appointment_counts(tx: &mut Tx) -> sqlx::Result<(i64, i64)> {
+    let row: (i64, i64) = tx
+        .fetch_optional(
+            "SELECT coalesce(sum(CASE WHEN status = 'booked' THEN 1 ELSE 0 END), 0),
+                    coalesce(sum(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END), 0)
+             FROM clinic_appointments",
+            &[],
+        )
+        .await?
+        .unwrap_or((0, 0));
+    Ok(row)
+}
+
 /// Stores a patient's benefits.
 pub(crate) async fn save_benefits(tx: &mut Tx, patient_id: i64, b: &Benefits, now: i64) -> sqlx::Result<()> {
     tx.execute(
