@@ -77,6 +77,11 @@ where
     }
     let value = work.await.map_err(StepError::Work)?;
     let output = serde_json::to_value(&value).map_err(|e| StepError::Record(e.into()))?;
+    if crate::runtime::executor::has_nul(&output) {
+        return Err(StepError::Record(crate::Error::InvalidOption(format!(
+            "the value of step `{name}` holds a NUL character (\\u0000), which the database cannot store"
+        ))));
+    }
     let size = output.to_string().len();
     if size > log.max_bytes {
         return Err(StepError::Record(crate::Error::InvalidOption(format!(

@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Db;
@@ -35,8 +35,10 @@ pub(crate) struct Hub {
     waiting: Mutex<HashMap<i64, Vec<Weak<Notify>>>>,
     /// See [`Db::with_wait_recheck`].
     recheck: Duration,
-    /// Set once the listener runs; stopped when the hub is dropped.
-    listening: tokio::sync::OnceCell<CancellationToken>,
+    /// The running listener: its stop token (fired when the hub is dropped) and whether it
+    /// listens yet. Started without awaiting anything, so a waiter dropped at any point cannot
+    /// leave a listener behind.
+    listening: std::sync::OnceLock<(CancellationToken, watch::Receiver<bool>)>,
 }
 
 impl Default for Hub {
@@ -47,7 +49,7 @@ impl Default for Hub {
 
 impl Drop for Hub {
     fn drop(&mut self) {
-        if let Some(stop) = self.listening.get() {
+        if let Some((stop, _)) = self.listening.get() {
             stop.cancel();
         }
     }
@@ -61,38 +63,46 @@ impl std::fmt::Debug for Hub {
 
 impl Hub {
     fn with_recheck(recheck: Duration) -> Self {
-        Hub { waiting: Mutex::default(), recheck, listening: tokio::sync::OnceCell::new() }
+        // A zero interval would spin.
+        let recheck = recheck.max(Duration::from_millis(10));
+        Hub { waiting: Mutex::default(), recheck, listening: std::sync::OnceLock::new() }
     }
 
-    /// Starts the listener if it is not running, and returns once it listens.
-    async fn listen(self: &Arc<Self>, engine: &Arc<dyn Engine>) {
-        self.listening
-            .get_or_init(|| async {
-                let stop = CancellationToken::new();
-                let (tx, rx) = mpsc::unbounded_channel();
-                let (ready_tx, ready_rx) = oneshot::channel();
-                let listener = {
-                    let (engine, stop) = (engine.clone(), stop.clone());
-                    async move { engine.listen_finished(tx, ready_tx, stop).await }
-                };
-                tokio::spawn(listener);
-                tokio::spawn(dispatch(Arc::downgrade(self), rx, stop.clone()));
-                // A listener that cannot start yet (the database is away) must not hold every
-                // waiter: they read again every RECHECK meanwhile.
-                let _ = tokio::time::timeout(self.recheck, ready_rx).await;
-                stop
-            })
-            .await;
+    /// Starts the listener if it is not running, then waits until it listens, or until
+    /// `deadline` (a listener that cannot start yet, the database away, holds no waiter: they
+    /// read their job again every recheck meanwhile).
+    async fn listen(self: &Arc<Self>, engine: &Arc<dyn Engine>, deadline: tokio::time::Instant) {
+        let (_, ready) = self.listening.get_or_init(|| {
+            let stop = CancellationToken::new();
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (ready_tx, ready_rx) = oneshot::channel();
+            let (flag_tx, flag_rx) = watch::channel(false);
+            let listener = {
+                let (engine, stop) = (engine.clone(), stop.clone());
+                async move { engine.listen_finished(tx, ready_tx, stop).await }
+            };
+            tokio::spawn(listener);
+            tokio::spawn(async move {
+                if ready_rx.await.is_ok() {
+                    let _ = flag_tx.send(true);
+                }
+            });
+            tokio::spawn(dispatch(Arc::downgrade(self), rx, stop.clone()));
+            (stop, flag_rx)
+        });
+        let mut ready = ready.clone();
+        let bound = deadline.min(tokio::time::Instant::now() + self.recheck);
+        let _ = tokio::time::timeout_at(bound, ready.wait_for(|listening| *listening)).await;
     }
 
-    /// A wake-up for job `id`, kept while the returned `Arc` lives.
-    fn register(&self, id: i64) -> Arc<Notify> {
+    /// A wake-up for job `id`, kept until the returned registration is dropped.
+    fn register(self: &Arc<Self>, id: i64) -> Registration {
         let notify = Arc::new(Notify::new());
         let mut waiting = self.waiting.lock().expect("waiters");
         let list = waiting.entry(id).or_default();
         list.retain(|w| w.strong_count() > 0);
         list.push(Arc::downgrade(&notify));
-        notify
+        Registration { hub: self.clone(), id, notify }
     }
 
     /// Wakes the waiters of `ids`, or every waiter when `ids` is empty; forgets gone ones.
@@ -120,6 +130,26 @@ impl Hub {
     }
 }
 
+/// One waiter's wake-up; dropping it (the wait returned or was dropped) forgets it, so ids that
+/// are never announced leave nothing behind.
+struct Registration {
+    hub: Arc<Hub>,
+    id: i64,
+    notify: Arc<Notify>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut waiting = self.hub.waiting.lock().expect("waiters");
+        if let Some(list) = waiting.get_mut(&self.id) {
+            list.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.notify)));
+            if list.is_empty() {
+                waiting.remove(&self.id);
+            }
+        }
+    }
+}
+
 /// Forwards announcements to the hub's waiters until the hub is gone or `stop` fires.
 async fn dispatch(hub: Weak<Hub>, mut rx: mpsc::UnboundedReceiver<Vec<i64>>, stop: CancellationToken) {
     loop {
@@ -135,11 +165,22 @@ async fn dispatch(hub: Weak<Hub>, mut rx: mpsc::UnboundedReceiver<Vec<i64>>, sto
 }
 
 /// A job inserted by [`Db::enqueue`], to wait for: its id and its type.
-#[derive(Debug, Clone)]
 pub struct JobHandle<J: Job> {
     db: Db,
     id: i64,
     _job: PhantomData<fn() -> J>,
+}
+
+impl<J: Job> Clone for JobHandle<J> {
+    fn clone(&self) -> Self {
+        JobHandle { db: self.db.clone(), id: self.id, _job: PhantomData }
+    }
+}
+
+impl<J: Job> std::fmt::Debug for JobHandle<J> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobHandle").field("job", &J::NAME).field("id", &self.id).finish()
+    }
 }
 
 impl<J: Job> JobHandle<J> {
@@ -203,8 +244,8 @@ impl Db {
     pub async fn wait<J: Job>(&self, id: i64, timeout: Duration) -> Result<Option<J::Output>> {
         let deadline = tokio::time::Instant::now() + timeout;
         let hub = self.waiters.clone();
-        let notify = hub.register(id);
-        hub.listen(self.engine()).await;
+        let registration = hub.register(id);
+        hub.listen(self.engine(), deadline).await;
         let mut state = self.engine().watch(id).await?;
         loop {
             match state {
@@ -225,7 +266,7 @@ impl Db {
                         return Err(Error::WaitTimedOut { id, state });
                     }
                     let nap = hub.recheck.min(deadline - now);
-                    let _ = tokio::time::timeout(nap, notify.notified()).await;
+                    let _ = tokio::time::timeout(nap, registration.notify.notified()).await;
                 }
             }
             state = self.engine().get_job(id).await?.map(|j| j.state);

@@ -39,6 +39,12 @@ pub async fn big(bytes: usize) -> Result<String, String> {
     Ok("x".repeat(bytes))
 }
 
+/// Hands back a string with a NUL character, which no engine may store.
+#[jobsmith::job(queue = "results-big", max_attempts = 1)]
+pub async fn nul_result() -> Result<String, String> {
+    Ok("before\0after".into())
+}
+
 #[jobsmith::job(queue = "results-sum")]
 pub async fn nothing(n: i64) -> Result<(), String> {
     let _ = n;
@@ -104,7 +110,11 @@ conformance! {
     async fn a_result_over_the_limit_fails_the_attempt_saying_so(db) {
         let small = db.insert(Big { bytes: 10 }).await.unwrap().job.id;
         let large = db.insert(Big { bytes: 500 }).await.unwrap().job.id;
-        run_queue(&db, "results-big", vec![WorkerEntry::of::<Big>()], 2, Some(200)).await;
+        let nul = db.insert(NulResult {}).await.unwrap().job.id;
+        run_queue(&db, "results-big", vec![WorkerEntry::of::<Big>(), WorkerEntry::of::<NulResult>()], 3, Some(200)).await;
+        let refused = db.job(nul).await;
+        assert_eq!(refused.state, JobState::Discarded);
+        assert!(refused.errors.last().unwrap()["error"].as_str().unwrap().contains("NUL character"), "{:?}", refused.errors);
         assert_eq!(db.result::<Big>(small).await.unwrap().map(|s| s.len()), Some(10));
         let job = db.job(large).await;
         assert_eq!(job.state, JobState::Discarded, "one attempt allowed");
@@ -118,7 +128,7 @@ conformance! {
     /// A result is written with its completion or not at all: a stale run's (wrong attempt, or
     /// another node) is refused with the completion.
     async fn a_result_is_written_only_with_a_completion_that_went_through(db) {
-        let fetched = crate::runtime::queued_and_claimed(&db, 2).await;
+        let fetched = crate::runtime::queued_and_claimed(&db, 3).await;
         let record = |text: &str| AckKind::Record { output: serde_json::json!(text) };
         let stale = Ack { id: fetched[0].id, attempt: fetched[0].attempt + 1, claim: Some(fetched[0].claim), kind: record("stale") };
         assert_eq!(db.engine().ack("n1", &[stale]).await.unwrap(), 0);
@@ -126,14 +136,16 @@ conformance! {
         assert_eq!(db.engine().ack("n2", &[elsewhere]).await.unwrap(), 0);
         assert_eq!(db.engine().get_result(fetched[0].id).await.unwrap(), None);
         assert_eq!(db.job(fetched[0].id).await.state, JobState::Executing);
-        // The real one, in a batch beside a plain completion.
+        // The real ones, two results in one batch beside a plain completion: each row gets its own.
         let acks = [
             Ack { id: fetched[0].id, attempt: fetched[0].attempt, claim: Some(fetched[0].claim), kind: record("done") },
             Ack { id: fetched[1].id, attempt: fetched[1].attempt, claim: Some(fetched[1].claim), kind: AckKind::Complete },
+            Ack { id: fetched[2].id, attempt: fetched[2].attempt, claim: Some(fetched[2].claim), kind: record("also") },
         ];
-        assert_eq!(db.engine().ack("n1", &acks).await.unwrap(), 2);
+        assert_eq!(db.engine().ack("n1", &acks).await.unwrap(), 3);
         assert_eq!(db.engine().get_result(fetched[0].id).await.unwrap(), Some(serde_json::json!("done")));
         assert_eq!(db.engine().get_result(fetched[1].id).await.unwrap(), None);
+        assert_eq!(db.engine().get_result(fetched[2].id).await.unwrap(), Some(serde_json::json!("also")));
         assert_eq!(db.job(fetched[0].id).await.state, JobState::Completed);
     }
 }

@@ -84,6 +84,31 @@ impl<'a> AckPlan<'a> {
     }
 }
 
+/// The most result bytes one statement carries: a batch of large results goes by several
+/// statements, so no parameter nears the engines' limits (PostgreSQL's jsonb, SQLite's string
+/// length).
+pub(crate) const RECORD_BYTES_PER_STATEMENT: usize = 32 << 20;
+
+/// `records` (acks that record a result) cut into groups of at most
+/// [`RECORD_BYTES_PER_STATEMENT`] result bytes each (a larger result goes alone), in order.
+pub(crate) fn record_groups(records: Vec<&crate::types::Ack>) -> Vec<Vec<&crate::types::Ack>> {
+    let mut groups: Vec<Vec<&crate::types::Ack>> = Vec::new();
+    let mut bytes = 0;
+    for ack in records {
+        let size = match &ack.kind {
+            AckKind::Record { output } => output.to_string().len(),
+            _ => 0,
+        };
+        if groups.is_empty() || bytes + size > RECORD_BYTES_PER_STATEMENT {
+            groups.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        groups.last_mut().expect("pushed").push(ack);
+    }
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +135,27 @@ mod tests {
             assert_eq!(plan.stamp_column(), expected, "{kind:?}");
             assert_eq!(plan.state.is_final(), plan.stamp.is_some(), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn large_results_are_cut_into_statements() {
+        use crate::types::Ack;
+        let big = serde_json::Value::String("x".repeat(RECORD_BYTES_PER_STATEMENT / 2));
+        let acks: Vec<Ack> = (0..5)
+            .map(|id| Ack { id, attempt: 1, claim: None, kind: AckKind::Record { output: big.clone() } })
+            .collect();
+        let groups = record_groups(acks.iter().collect());
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![1, 1, 1, 1, 1], "each is just over half the budget (its quotes)");
+        let small: Vec<Ack> = (0..5)
+            .map(|id| Ack {
+                id,
+                attempt: 1,
+                claim: None,
+                kind: AckKind::Record { output: serde_json::json!(id) },
+            })
+            .collect();
+        assert_eq!(record_groups(small.iter().collect()).len(), 1);
     }
 
     #[test]

@@ -213,8 +213,14 @@ pub(crate) async fn run(
     }
 }
 
-/// Why `output` cannot be recorded, if it is larger than `limit` bytes encoded.
+/// Why `output` cannot be recorded: larger than `limit` bytes encoded, or holding a NUL
+/// character (PostgreSQL's jsonb refuses `\u0000`, and a result must be storable on both engines).
 fn result_too_large(output: &serde_json::Value, limit: usize) -> Option<String> {
+    if has_nul(output) {
+        return Some(
+            "the job's result holds a NUL character (\\u0000), which the database cannot store".into(),
+        );
+    }
     let size = serde_json::to_string(output).map_or(usize::MAX, |s| s.len());
     (size > limit).then(|| {
         format!(
@@ -222,6 +228,16 @@ fn result_too_large(output: &serde_json::Value, limit: usize) -> Option<String> 
              (RuntimeBuilder::max_result_bytes); record less, or store it elsewhere and return its key"
         )
     })
+}
+
+/// Whether a string (or key) anywhere in `value` holds a NUL character.
+pub(crate) fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// How long a stopped job (timed out, cancelled, or still running at the end of the shutdown

@@ -172,17 +172,25 @@ impl RuntimeOps for PostgresEngine {
         // Completions (nearly all results) go through their own statement (see `ack_completed`),
         // everything else through the general one.
         let mut completed = AckInput::default();
-        let mut recorded = AckInput::default();
+        let mut records = Vec::new();
         let mut other = AckInput::default();
         for ack in acks {
             match &ack.kind {
                 AckKind::Complete => completed.completed(ack),
-                AckKind::Record { output } => recorded.recorded(ack, output),
+                AckKind::Record { .. } => records.push(ack),
                 _ => other.general(ack),
             }
         }
-        let written = completed.write(&self.pool, &self.sql.ack_completed, node).await?;
-        let written = written + recorded.write(&self.pool, &self.sql.ack_recorded, node).await?;
+        let mut written = completed.write(&self.pool, &self.sql.ack_completed, node).await?;
+        for group in crate::engine::ack_plan::record_groups(records) {
+            let mut recorded = AckInput::default();
+            for ack in group {
+                if let AckKind::Record { output } = &ack.kind {
+                    recorded.recorded(ack, output);
+                }
+            }
+            written += recorded.write(&self.pool, &self.sql.ack_recorded, node).await?;
+        }
         Ok(written + other.write(&self.pool, &self.sql.ack, node).await?)
     }
 
@@ -394,7 +402,8 @@ impl RuntimeOps for PostgresEngine {
             "INSERT INTO {s}.steps (job_id, name, output)
              SELECT $1, $2, $3 WHERE EXISTS (
                  SELECT 1 FROM {s}.jobs
-                 WHERE id = $1 AND state = 'executing' AND attempted_by = $4 AND attempt = $5)
+                 WHERE id = $1 AND state = 'executing' AND attempted_by = $4 AND attempt = $5
+                 FOR SHARE)
              ON CONFLICT (job_id, name) DO UPDATE SET output = EXCLUDED.output, recorded_at = now()
              RETURNING 1"
         )))
@@ -532,31 +541,37 @@ impl Notifications for PostgresEngine {
             if let Some(ready) = ready.take() {
                 let _ = ready.send(());
             }
-            if failures > 0 {
-                // Announcements sent while we were away are lost: every waiter looks again.
-                let _ = finished.send(Vec::new());
-            }
             failures = 0;
+            // Every waiter looks again after each (re)LISTEN: announcements sent before it, or
+            // while the connection was away, are lost.
+            if finished.send(Vec::new()).is_err() {
+                return;
+            }
             loop {
                 let next = tokio::select! {
                     _ = stop.cancelled() => return,
-                    n = listener.recv() => n,
+                    n = listener.try_recv() => n,
                 };
                 match next {
-                    Ok(n) => {
+                    Ok(Some(n)) => {
                         if let Ok(id) = n.payload().parse::<i64>()
                             && finished.send(vec![id]).is_err()
                         {
                             return;
                         }
                     }
+                    Ok(None) => {
+                        tracing::warn!(target: "jobsmith", "jobsmith waiters lost their listener; reconnecting");
+                        break;
+                    }
                     Err(e) => {
-                        tracing::warn!(target: "jobsmith", error = %e, "jobsmith waiters lost their listener; reconnecting");
-                        failures += 1;
+                        tracing::warn!(target: "jobsmith", error = %e, "jobsmith waiters' listener failed; reconnecting");
                         break;
                     }
                 }
             }
+            failures += 1;
+            sleep_or_stop(backoff(failures), &stop).await;
         }
     }
 }

@@ -109,7 +109,10 @@ async fn ack_chunk(
         let (records, rest): (Vec<&Ack>, Vec<&Ack>) =
             acks.iter().partition(|a| matches!(a.kind, AckKind::Record { .. }));
         let rest: Vec<Ack> = rest.into_iter().cloned().collect();
-        let recorded = record_chunk(conn, p, node, &records, now).await?;
+        let mut recorded = 0;
+        for group in crate::engine::ack_plan::record_groups(records) {
+            recorded += record_chunk(conn, p, node, &group, now).await?;
+        }
         let others =
             if rest.is_empty() { 0 } else { Box::pin(ack_chunk(conn, p, node, &rest, now, at)).await? };
         return Ok(recorded + others);
@@ -871,7 +874,8 @@ impl Notifications for SqliteEngine {
         let p = &self.prefix;
         let mut w = self.write().await?;
         let state: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET awaited = 1 WHERE id = ?1 RETURNING state"
+            "UPDATE {p}jobs SET awaited = CASE WHEN state IN ('completed', 'discarded', 'cancelled') THEN awaited ELSE 1 END
+             WHERE id = ?1 RETURNING state"
         )))
         .bind(id)
         .fetch_optional(&mut *w)
