@@ -138,3 +138,49 @@ async fn many_waiters_share_one_listener() {
     rt.shutdown().await.unwrap();
     let _ = std::fs::remove_file(&gate);
 }
+
+/// Runs of `bumpy` per `n` (each engine's test uses its own `n`).
+static BUMPY_RUNS: std::sync::Mutex<Vec<(i64, u32)>> = std::sync::Mutex::new(Vec::new());
+
+/// Fails its first run, snoozes its second, completes its third with `n * 10`.
+#[jobsmith::job(queue = "waiting-bumpy", max_attempts = 5, backoff = at_once)]
+pub async fn bumpy(n: i64) -> Result<jobsmith::Outcome<i64>, String> {
+    let run = {
+        let mut runs = BUMPY_RUNS.lock().unwrap();
+        match runs.iter_mut().find(|(k, _)| *k == n) {
+            Some((_, r)) => {
+                *r += 1;
+                *r
+            }
+            None => {
+                runs.push((n, 1));
+                1
+            }
+        }
+    };
+    match run {
+        1 => Err("first try fails".into()),
+        2 => Ok(jobsmith::Outcome::Snooze(Duration::from_millis(50))),
+        _ => Ok(jobsmith::Outcome::CompleteWith(n * 10)),
+    }
+}
+
+fn at_once(_attempt: u32) -> Duration {
+    Duration::ZERO
+}
+
+conformance! {
+    /// A wait goes on through a failed attempt (retryable) and a snooze, and returns the result
+    /// of the attempt that completes.
+    async fn a_wait_outlasts_retries_and_snoozes(db) {
+        let waiter = waiter_of(&db).await;
+        let n = if db.kind == crate::harness::Kind::Postgres { 4 } else { 5 };
+        let handle = waiter.enqueue(Bumpy { n }).await.unwrap();
+        let registry = Registry::from_entries([WorkerEntry::of::<Bumpy>()]).unwrap();
+        let rt = db.runtime().registry(registry).queue("waiting-bumpy", 1).start().await.unwrap();
+        assert_eq!(handle.wait(LONG).await.unwrap(), Some(n * 10));
+        let job = db.job(handle.id()).await;
+        assert_eq!(job.errors.len(), 1, "one failed attempt: {:?}", job.errors);
+        rt.shutdown().await.unwrap();
+    }
+}
