@@ -77,6 +77,8 @@ conformance! {
         };
         let rt = start(&db, 1, 3).await;
         wait_prefetched(&rt, 3).await;
+        // The blocker was fetched with the others; its task may not have begun yet.
+        wait_for("the blocker to start", LONG, || async { (!p.labels().is_empty()).then_some(()) }).await;
         assert_eq!(p.labels(), ["block"], "only the blocker started");
         assert_eq!(db.count_state(JobState::Executing).await, 4, "the waiting jobs are claimed");
 
