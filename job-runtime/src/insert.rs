@@ -155,13 +155,9 @@ impl<J: Job> InsertBuilder<J> {
     pub fn build(self) -> Result<NewJob> {
         let opts = J::OPTIONS;
         let queue = self.queue.unwrap_or_else(|| opts.queue.to_string());
-        if queue.is_empty() || queue.len() > 128 {
-            return Err(Error::InvalidOption(format!("queue name must be 1 to 128 bytes, got {:?}", queue)));
-        }
+        check_queue(&queue)?;
         let priority = self.priority.unwrap_or(opts.priority);
-        if priority > 9 {
-            return Err(Error::InvalidOption(format!("priority must be 0..=9, got {priority}")));
-        }
+        check_priority(priority)?;
         let max_attempts = self.max_attempts.unwrap_or(opts.max_attempts);
         if !(1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
             return Err(Error::InvalidOption(format!(
@@ -169,9 +165,7 @@ impl<J: Job> InsertBuilder<J> {
             )));
         }
         let meta = self.meta.unwrap_or_else(|| serde_json::json!({}));
-        if !meta.is_object() {
-            return Err(Error::InvalidOption("meta must be a JSON object".into()));
-        }
+        check_meta(&meta)?;
         let args = serde_json::to_value(&self.job)?;
         let unique = self.unique.unwrap_or(opts.unique);
         let on_conflict = self.on_conflict.or(unique.map(|u| u.on_conflict)).unwrap_or_default();
@@ -325,6 +319,30 @@ where
 }
 
 /// The unique key: a SHA-256 over the chosen parts, so the index stays small whatever the args.
+/// A queue name an insert or an update may set: 1 to 128 bytes.
+pub(crate) fn check_queue(queue: &str) -> Result<()> {
+    if queue.is_empty() || queue.len() > 128 {
+        return Err(Error::InvalidOption(format!("queue name must be 1 to 128 bytes, got {queue:?}")));
+    }
+    Ok(())
+}
+
+/// A priority an insert or an update may set: 0 to 9.
+pub(crate) fn check_priority(priority: u8) -> Result<()> {
+    if priority > 9 {
+        return Err(Error::InvalidOption(format!("priority must be 0..=9, got {priority}")));
+    }
+    Ok(())
+}
+
+/// Meta an insert or an update may set: a JSON object.
+pub(crate) fn check_meta(meta: &serde_json::Value) -> Result<()> {
+    if !meta.is_object() {
+        return Err(Error::InvalidOption("meta must be a JSON object".into()));
+    }
+    Ok(())
+}
+
 pub(crate) fn unique_key(
     worker: &str,
     queue: &str,

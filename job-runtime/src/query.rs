@@ -41,7 +41,7 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::QueryDatabase;
 use crate::error::{Error, Result};
-use crate::insert::DEFAULT_SCHEMA;
+use crate::insert::{DEFAULT_SCHEMA, check_meta, check_priority, check_queue};
 use crate::job::Job;
 use crate::types::{JobChange, JobMatch, JobRow, JobState, Page, QueryOp, QueryOutput, Schedule, Updated};
 
@@ -420,21 +420,9 @@ impl<J: Job> Change<J> {
 
     /// Checks and encodes the change, as an insert checks its options.
     fn encode(self) -> Result<JobChange> {
-        if let Some(priority) = self.priority
-            && priority > 9
-        {
-            return Err(Error::InvalidOption(format!("priority must be 0..=9, got {priority}")));
-        }
-        if let Some(queue) = &self.queue
-            && (queue.is_empty() || queue.len() > 128)
-        {
-            return Err(Error::InvalidOption(format!("queue name must be 1 to 128 bytes, got {queue:?}")));
-        }
-        if let Some(meta) = &self.meta
-            && !meta.is_object()
-        {
-            return Err(Error::InvalidOption("meta must be a JSON object".into()));
-        }
+        self.priority.map(check_priority).transpose()?;
+        self.queue.as_deref().map(check_queue).transpose()?;
+        self.meta.as_ref().map(check_meta).transpose()?;
         let args = self.args.as_ref().map(serde_json::to_value).transpose()?;
         Ok(JobChange {
             args,
