@@ -13,7 +13,7 @@ pub use jobsmith_macros::job;
 
 pub use jobsmith_runtime::{
     Change, CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
-    JobFilter, JobHandle, JobMatch, JobOptions, JobRow, JobState, MAX_ATTEMPTS_LIMIT, MinuteStats,
+    JobFilter, JobHandle, JobMatch, JobOptions, JobRow, JobState, JobTx, MAX_ATTEMPTS_LIMIT, MinuteStats,
     MissedSlots, NewJob, NodeRow, OnConflict, Outcome, Page, PerformFuture, Pool, Query, QueueInfo,
     QueueSettings, QueueSettingsChange, Registry, RescueReport, Result, Retention, Runtime, RuntimeBuilder,
     State, StateCount, StateNeed, StateValue, States, StepError, Transaction, TypedJob, UniqueOptions,
@@ -65,8 +65,8 @@ pub mod __private {
     pub use jobsmith_runtime::query::ArgCapture;
     pub use jobsmith_runtime::serde;
     pub use jobsmith_runtime::{
-        CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, OnConflict, Outcome, PerformFuture,
-        Query, State, StateNeed, UniqueOptions, WorkerEntry,
+        CronSpec, IntoOutcome, Job, JobContext, JobOptions, JobState, JobTx, OnConflict, Outcome,
+        PerformFuture, Query, State, StateNeed, UniqueOptions, WorkerEntry,
     };
     pub use std::boxed::Box;
     pub use std::time::Duration;

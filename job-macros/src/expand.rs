@@ -528,11 +528,14 @@ fn perform(job: &JobFn, returns: &Returns<'_>, private: &TokenStream) -> TokenSt
     // Mixed-site names cannot collide with the user's fn or arg names (a fn named `ctx`).
     let ctx = Ident::new("ctx", Span::mixed_site());
     let output = Ident::new("output", Span::mixed_site());
+    let tx = Ident::new("tx", Span::mixed_site());
     let mut states = Vec::new();
     let mut call = Vec::new();
+    let takes_tx = job.params.iter().any(|param| matches!(param, Param::Tx(_)));
     for (index, param) in job.params.iter().enumerate() {
         match param {
             Param::Context(_) => call.push(quote!(#ctx)),
+            Param::Tx(_) => call.push(quote!(&mut #tx)),
             Param::State(_, inner) => {
                 let value = Ident::new(&format!("state{index}"), Span::mixed_site());
                 // Spanned at the type: a type that cannot be state gets the bound's message there.
@@ -571,14 +574,28 @@ fn perform(job: &JobFn, returns: &Returns<'_>, private: &TokenStream) -> TokenSt
             <#return_type as #private::IntoOutcome>::into_outcome(#output)
         },
     };
+    // A job that takes its transaction: begun before the call (the context is only borrowed
+    // for it), and after the call the completion is written and committed in it, or it is
+    // rolled back (see `JobTx::finish`).
+    let body = if takes_tx {
+        quote! {
+            let mut #tx = #private::JobTx::begin(&#ctx).await?;
+            let #output = #fn_ident(#(#call),*).await;
+            #private::JobTx::finish(#tx, #into_outcome).await
+        }
+    } else {
+        quote! {
+            let #output = #fn_ident(#(#call),*).await;
+            #into_outcome
+        }
+    };
     quote! {
         // Calling a `#[deprecated]` job fn is the job's own business, not a warning at `#[job]`.
         #[allow(deprecated)]
         fn perform(self, #ctx: #private::JobContext) -> #private::PerformFuture {
             #private::Box::pin(async move {
                 #(#states)*
-                let #output = #fn_ident(#(#call),*).await;
-                #into_outcome
+                #body
             })
         }
     }

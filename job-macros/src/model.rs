@@ -23,6 +23,9 @@ pub(crate) enum Param {
     /// A parameter of type `State<T>` (by its last path segment, with one type argument): the
     /// runtime passes a clone of its state of type `T` (the inner type, kept here).
     State(PatType, Type),
+    /// A parameter whose type names `JobTx` (by its last path segment): the job's own
+    /// transaction. Only `&mut JobTx` is valid; `signature` reports the other forms.
+    Tx(PatType),
     /// Anything else: it becomes a field of the job struct.
     Arg(PatType),
 }
@@ -44,6 +47,7 @@ impl JobFn {
             .map(|input| match input {
                 FnArg::Receiver(receiver) => Param::Receiver(receiver.clone()),
                 FnArg::Typed(typed) if is_context(&typed.ty) => Param::Context(typed.clone()),
+                FnArg::Typed(typed) if tx_form(&typed.ty).is_some() => Param::Tx(typed.clone()),
                 FnArg::Typed(typed) => match state_inner(&typed.ty) {
                     Some(inner) => Param::State(typed.clone(), inner.clone()),
                     None => Param::Arg(typed.clone()),
@@ -112,6 +116,42 @@ pub(crate) fn is_context(ty: &Type) -> bool {
         }
         Type::Group(group) => is_context(&group.elem),
         Type::Paren(paren) => is_context(&paren.elem),
+        _ => false,
+    }
+}
+
+/// How a parameter takes the job's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TxForm {
+    /// `&mut JobTx`: the one valid form.
+    MutRef,
+    /// `&JobTx`.
+    SharedRef,
+    /// `JobTx`, by value.
+    Owned,
+}
+
+/// Whether `ty` is the job's transaction (a path whose last segment is `JobTx`), and in which
+/// form.
+pub(crate) fn tx_form(ty: &Type) -> Option<TxForm> {
+    match ty {
+        Type::Reference(reference) if names_job_tx(&reference.elem) => {
+            Some(if reference.mutability.is_some() { TxForm::MutRef } else { TxForm::SharedRef })
+        }
+        ty if names_job_tx(ty) => Some(TxForm::Owned),
+        Type::Group(group) => tx_form(&group.elem),
+        Type::Paren(paren) => tx_form(&paren.elem),
+        _ => None,
+    }
+}
+
+fn names_job_tx(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => {
+            path.qself.is_none() && path.path.segments.last().is_some_and(|s| s.ident == "JobTx")
+        }
+        Type::Group(group) => names_job_tx(&group.elem),
+        Type::Paren(paren) => names_job_tx(&paren.elem),
         _ => false,
     }
 }

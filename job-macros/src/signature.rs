@@ -8,7 +8,7 @@ use syn::{
 };
 
 use crate::ctxt::{Ctxt, source};
-use crate::model::{JobFn, Param, is_context};
+use crate::model::{JobFn, Param, TxForm, is_context, tx_form};
 
 pub(crate) fn check(job: &JobFn, cx: &mut Ctxt) {
     let sig = &job.item.sig;
@@ -65,6 +65,28 @@ pub(crate) fn check(job: &JobFn, cx: &mut Ctxt) {
                             "the state `{}` is taken twice: take it once (each `State<T>` is a clone of \
                              the runtime's value) and use it in both places",
                             source(inner)
+                        ),
+                    );
+                }
+            }
+            Param::Tx(typed) => {
+                let twice = job.params[..index].iter().any(|earlier| matches!(earlier, Param::Tx(_)));
+                let name = match &*typed.pat {
+                    Pat::Ident(ident) => ident.ident.to_string(),
+                    _ => "tx".to_owned(),
+                };
+                if twice {
+                    cx.error_spanned_by(
+                        typed,
+                        "the job's transaction is taken twice: a job has one transaction; take it once as \
+                         `&mut JobTx`",
+                    );
+                } else if tx_form(&typed.ty) != Some(TxForm::MutRef) {
+                    cx.error_spanned_by(
+                        &typed.ty,
+                        format!(
+                            "the job's transaction is lent to the job fn, which writes through it: \
+                             write `{name}: &mut JobTx`"
                         ),
                     );
                 }

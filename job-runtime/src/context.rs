@@ -41,7 +41,8 @@ pub struct JobContext {
     pub tags: Vec<String>,
     cancel: CancellationToken,
     states: States,
-    steps: Option<crate::steps::StepLog>,
+    /// How this run reaches its database (see `run_link`); `None` outside a runtime.
+    link: Option<std::sync::Arc<crate::run_link::RunLink>>,
 }
 
 impl JobContext {
@@ -73,14 +74,19 @@ impl JobContext {
             tags,
             cancel,
             states,
-            steps: None,
+            link: None,
         }
     }
 
-    /// This context recording its steps through `log` (the runtime's engine and node).
-    pub(crate) fn with_step_log(mut self, log: Option<crate::steps::StepLog>) -> Self {
-        self.steps = log;
+    /// This context linked to its database through `link` (the runtime's engine, node, claim).
+    pub(crate) fn with_link(mut self, link: Option<std::sync::Arc<crate::run_link::RunLink>>) -> Self {
+        self.link = link;
         self
+    }
+
+    /// How this run reaches its database, if it runs through one.
+    pub(crate) fn link(&self) -> Option<&std::sync::Arc<crate::run_link::RunLink>> {
+        self.link.as_ref()
     }
 
     /// Runs step `name` of this job once: if an earlier attempt of the job recorded the step's
@@ -104,7 +110,7 @@ impl JobContext {
         T: serde::Serialize + serde::de::DeserializeOwned,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
-        crate::steps::run(self.steps.as_ref(), self.id, self.attempt, name, work).await
+        crate::steps::run(self.link.as_deref(), self.id, self.attempt, name, work).await
     }
 
     /// This context with `states` (the runtime's, or a testing helper's): for calling a job fn

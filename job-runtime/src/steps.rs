@@ -10,28 +10,12 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::engine::Engine;
+use crate::run_link::RunLink;
 use crate::types::StepRecord;
-
-/// Where a running job's steps are recorded: its engine and node, set by the runtime (and the
-/// testing helpers that run through a database). A context without one runs every step.
-#[derive(Clone)]
-pub(crate) struct StepLog {
-    pub(crate) engine: Arc<dyn Engine>,
-    pub(crate) node: String,
-    pub(crate) max_bytes: usize,
-}
-
-impl fmt::Debug for StepLog {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StepLog").field("node", &self.node).finish_non_exhaustive()
-    }
-}
 
 /// Why a step did not hand back a value.
 #[derive(Debug)]
@@ -57,7 +41,7 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for StepError<E> {}
 
 /// Runs step `name` of job `id` in `attempt` (see [`crate::JobContext::step`]).
 pub(crate) async fn run<T, E, Fut>(
-    log: Option<&StepLog>,
+    log: Option<&RunLink>,
     id: i64,
     attempt: u32,
     name: &str,
@@ -68,34 +52,63 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let Some(log) = log else { return work.await.map_err(StepError::Work) };
+    if log.tx_open() && log.engine.name() == "sqlite" {
+        // The job's transaction holds SQLite's one write lock: a step recorded outside it would
+        // wait for that lock until the busy timeout, then fail.
+        return Err(StepError::Record(crate::Error::InvalidOption(format!(
+            "step `{name}` runs while the job's transaction is open on SQLite, which holds the \
+             database's write lock: run it with `tx.step(..)` so it is recorded in that transaction"
+        ))));
+    }
     if let Some(done) = log.engine.step_output(id, name).await.map_err(StepError::Record)? {
-        return serde_json::from_value(done).map_err(|e| {
-            StepError::Record(crate::Error::Unexpected(format!(
-                "the recorded value of step `{name}` does not decode as the step's type: {e}"
-            )))
-        });
+        return decode(name, done);
     }
     let value = work.await.map_err(StepError::Work)?;
-    let output = serde_json::to_value(&value).map_err(|e| StepError::Record(e.into()))?;
+    let output = encode(name, &value, log.max_bytes)?;
+    let step = StepRecord { node: &log.node, job: id, attempt, name, output: &output };
+    let kept = log.engine.record_step(&step).await.map_err(StepError::Record)?;
+    kept_or_stale(kept, name, id)?;
+    Ok(value)
+}
+
+/// A recorded step value read back as the step's type.
+pub(crate) fn decode<T: DeserializeOwned, E>(name: &str, done: serde_json::Value) -> Result<T, StepError<E>> {
+    serde_json::from_value(done).map_err(|e| {
+        StepError::Record(crate::Error::Unexpected(format!(
+            "the recorded value of step `{name}` does not decode as the step's type: {e}"
+        )))
+    })
+}
+
+/// A step's value encoded for recording, held to the result size limit `max_bytes`.
+pub(crate) fn encode<T: Serialize, E>(
+    name: &str,
+    value: &T,
+    max_bytes: usize,
+) -> Result<serde_json::Value, StepError<E>> {
+    let output = serde_json::to_value(value).map_err(|e| StepError::Record(e.into()))?;
     if crate::runtime::executor::has_nul(&output) {
         return Err(StepError::Record(crate::Error::InvalidOption(format!(
             "the value of step `{name}` holds a NUL character (\\u0000), which the database cannot store"
         ))));
     }
     let size = output.to_string().len();
-    if size > log.max_bytes {
+    if size > max_bytes {
         return Err(StepError::Record(crate::Error::InvalidOption(format!(
-            "the value of step `{name}` is {size} bytes encoded, over the limit of {} bytes \
-             (RuntimeBuilder::max_result_bytes)",
-            log.max_bytes
+            "the value of step `{name}` is {size} bytes encoded, over the limit of {max_bytes} bytes \
+             (RuntimeBuilder::max_result_bytes)"
         ))));
     }
-    let step = StepRecord { node: &log.node, job: id, attempt, name, output: &output };
-    if !log.engine.record_step(&step).await.map_err(StepError::Record)? {
-        return Err(StepError::Record(crate::Error::Unexpected(format!(
-            "step `{name}` finished, but this run no longer holds job {id} (it was cancelled, or \
-             rescued and runs elsewhere): its value is not kept"
-        ))));
+    Ok(output)
+}
+
+/// The error of a step whose record the guard refused: this run no longer holds the job.
+pub(crate) fn kept_or_stale<E>(kept: bool, name: &str, id: i64) -> Result<(), StepError<E>> {
+    if kept {
+        return Ok(());
     }
-    Ok(value)
+    Err(StepError::Record(crate::Error::Unexpected(format!(
+        "step `{name}` finished, but this run no longer holds job {id} (it was cancelled, or \
+         rescued and runs elsewhere): its value is not kept"
+    ))))
 }

@@ -41,7 +41,7 @@ pub(crate) fn finished(queue: &str, worker: &str, kind: &AckKind, wait: Duration
     metrics::histogram!(QUEUE_WAIT, &labels).record(wait.as_secs_f64());
     metrics::histogram!(RUN_TIME, &labels).record(run.as_secs_f64());
     let names: &[&'static str] = match kind {
-        AckKind::Complete | AckKind::Record { .. } => &[COMPLETED],
+        AckKind::Complete | AckKind::Record { .. } | AckKind::Committed => &[COMPLETED],
         AckKind::Retry { .. } => &[FAILED, RETRIED],
         // A discard after a failure is also a failed attempt; `Outcome::Discard` counts as failed
         // too, since the job cannot succeed.

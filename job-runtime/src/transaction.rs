@@ -36,13 +36,30 @@ pub struct Transaction {
     engine: Arc<dyn Engine>,
     /// The queues that got new jobs in it, each once: what the engine is told at the commit.
     queues: Vec<String>,
+    /// Held until the transaction ends (see [`OpenTx::slot`]).
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-enum Conn {
+pub(crate) enum Conn {
     #[cfg(feature = "postgres")]
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
     #[cfg(feature = "sqlite")]
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// A transaction an engine began for a job (see [`crate::engine::RuntimeOps::begin_job_tx`]),
+/// not yet tied to the engine the runtime holds. Internal to the engine seam.
+#[doc(hidden)]
+pub struct OpenTx {
+    pub(crate) conn: Conn,
+    /// The engine's permit for holding a connection this long, if it limits that.
+    pub(crate) slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl std::fmt::Debug for OpenTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenTx").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Transaction {
@@ -60,12 +77,22 @@ impl Transaction {
         tx: sqlx::Transaction<'static, sqlx::Postgres>,
         engine: Arc<dyn Engine>,
     ) -> Self {
-        Transaction { conn: Conn::Postgres(tx), engine, queues: Vec::new() }
+        Transaction { conn: Conn::Postgres(tx), engine, queues: Vec::new(), _slot: None }
     }
 
     #[cfg(feature = "sqlite")]
     pub(crate) fn sqlite_in(tx: sqlx::Transaction<'static, sqlx::Sqlite>, engine: Arc<dyn Engine>) -> Self {
-        Transaction { conn: Conn::Sqlite(tx), engine, queues: Vec::new() }
+        Transaction { conn: Conn::Sqlite(tx), engine, queues: Vec::new(), _slot: None }
+    }
+
+    /// The transaction an engine began, told to `engine` at its commit.
+    pub(crate) fn from_open(open: OpenTx, engine: Arc<dyn Engine>) -> Self {
+        Transaction { conn: open.conn, engine, queues: Vec::new(), _slot: open.slot }
+    }
+
+    /// The engine this transaction tells at its commit.
+    pub(crate) fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
     }
 
     /// Inserts one job in this transaction.
@@ -122,6 +149,17 @@ impl Transaction {
             Conn::Sqlite(tx) => tx.commit().await?,
         }
         self.engine.committed(&self.queues).await
+    }
+
+    /// Commits without telling the engine; returns the queues to tell it of.
+    pub(crate) async fn commit_quietly(self) -> Result<Vec<String>> {
+        match self.conn {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(tx) => tx.commit().await?,
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(tx) => tx.commit().await?,
+        }
+        Ok(self.queues)
     }
 
     /// Rolls back: nothing inserted in it stays.

@@ -11,6 +11,7 @@ mod aliases;
 mod claims;
 mod cluster;
 mod insert;
+mod job_tx;
 mod jobs;
 mod listing;
 mod postgres_only;

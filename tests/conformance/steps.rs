@@ -15,10 +15,10 @@ use super::harness::TestDb;
 pub struct Ran(Arc<Mutex<HashMap<String, u32>>>);
 
 impl Ran {
-    fn count(&self, step: &str) {
+    pub(crate) fn count(&self, step: &str) {
         *self.0.lock().unwrap().entry(step.to_string()).or_default() += 1;
     }
-    fn times(&self, step: &str) -> u32 {
+    pub(crate) fn times(&self, step: &str) -> u32 {
         self.0.lock().unwrap().get(step).copied().unwrap_or(0)
     }
 }

@@ -47,7 +47,7 @@ impl<'a> AckPlan<'a> {
     pub(crate) fn of(kind: &'a AckKind) -> AckPlan<'a> {
         let plan = |state, delay, error, refund, stamp| AckPlan { state, delay, error, refund, stamp };
         match kind {
-            AckKind::Complete | AckKind::Record { .. } => {
+            AckKind::Complete | AckKind::Record { .. } | AckKind::Committed => {
                 plan(JobState::Completed, None, None, false, Some(Stamp::Completed))
             }
             AckKind::Retry { delay, error } => {

@@ -148,6 +148,34 @@ impl RuntimeOps for Instrumented {
     async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool> {
         traced!(self, "record_step", self.0.record_step(step))
     }
+    async fn begin_job_tx(&self) -> Result<crate::transaction::OpenTx> {
+        traced!(self, "begin_job_tx", self.0.begin_job_tx())
+    }
+    async fn complete_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        done: &crate::types::TxCompletion<'_>,
+    ) -> Result<bool> {
+        traced!(self, "complete_in_tx", self.0.complete_in_tx(tx, done))
+    }
+    async fn step_output_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        job: i64,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        traced!(self, "step_output_in_tx", self.0.step_output_in_tx(tx, job, name))
+    }
+    async fn record_step_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        step: &crate::types::StepRecord<'_>,
+    ) -> Result<bool> {
+        traced!(self, "record_step_in_tx", self.0.record_step_in_tx(tx, step))
+    }
+    fn completed_in_tx(&self, job: i64) {
+        self.0.completed_in_tx(job)
+    }
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
         traced!(self, "get_job", self.0.get_job(id))
     }

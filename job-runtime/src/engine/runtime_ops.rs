@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::types::{
     Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobRow,
     JobState, NewJob, NodeRow, QueueSettings, RescueReport, RescueRequest, Retention, StageReport,
+    TxCompletion,
 };
 
 /// The operations the runtime (producers, executor, completer, stager, cluster upkeep, handle)
@@ -112,6 +113,38 @@ pub trait RuntimeOps: Send + Sync + 'static {
     /// Records a finished step, only while the job is still executing by `step.node` in
     /// `step.attempt`; false if it no longer is (the run is stale and its step is not kept).
     async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool>;
+
+    /// Begins a transaction on the engine's own pool for a job that asked for one (see
+    /// [`crate::JobTx`]). On SQLite it takes the database's write lock at once (`BEGIN
+    /// IMMEDIATE`), so its first write never fails on a snapshot another writer moved past.
+    async fn begin_job_tx(&self) -> Result<crate::transaction::OpenTx>;
+
+    /// In the job's transaction `tx`: completes the job, and records `done.output` with it,
+    /// only while its row is still `executing` by `done.node` in `done.attempt` under
+    /// `done.claim` (the guard of the batched acks). False when the guard refused: this run no
+    /// longer holds the job (rescued and run elsewhere, cancelled), and the caller rolls back.
+    async fn complete_in_tx(&self, tx: &mut crate::Transaction, done: &TxCompletion<'_>) -> Result<bool>;
+
+    /// [`RuntimeOps::step_output`], read in the job's transaction (so it sees the steps that
+    /// transaction recorded).
+    async fn step_output_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        job: i64,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>>;
+
+    /// [`RuntimeOps::record_step`] in the job's transaction: the step commits with the job's
+    /// completion, or vanishes with its rollback.
+    async fn record_step_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        step: &crate::types::StepRecord<'_>,
+    ) -> Result<bool>;
+
+    /// Told after a job's transaction committed its completion. PostgreSQL does nothing (its
+    /// trigger's notification goes out with the commit); SQLite wakes this process's waiters.
+    fn completed_in_tx(&self, _job: i64) {}
 
     /// Cancels a job that has not finished; returns its state before, or `None` if it was already
     /// final or does not exist. An executing job is marked cancelled at once and its node is told.

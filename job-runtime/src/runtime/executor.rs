@@ -54,16 +54,16 @@ async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) -> D
     let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
     let limits = Limits { max_result_bytes: shared.config.max_result_bytes };
-    let steps = Some(&shared.engine);
-    let kind = run(&shared.registry, &shared.node, &shared.states, limits, steps, &job, &control)
-        .instrument(span.clone())
-        .await;
+    let kind =
+        run(&shared.registry, &shared.node, &shared.states, limits, Some(&shared.engine), &job, &control)
+            .instrument(span.clone())
+            .await;
     let run_time = started.elapsed();
     span.record("outcome", outcome_name(&kind));
     span.record("duration_ms", run_time.as_secs_f64() * 1000.0);
     crate::telemetry::finished(&job.queue, &job.worker, &kind, wait, run_time);
     span.in_scope(|| match &kind {
-        AckKind::Complete | AckKind::Record { .. } | AckKind::Snooze { .. } => {
+        AckKind::Complete | AckKind::Record { .. } | AckKind::Committed | AckKind::Snooze { .. } => {
             tracing::debug!(target: "jobsmith", "job finished")
         }
         AckKind::Retry { error, delay } => {
@@ -75,13 +75,19 @@ async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) -> D
         AckKind::Release => tracing::info!(target: "jobsmith", "job released unstarted"),
     });
     shared.running_jobs.lock().expect("running map").remove(&job.id);
-    shared.completer.send(Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind });
+    let ack = Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind };
+    if ack.kind == AckKind::Committed {
+        // Written already, in the job's own transaction: only the claim is let go.
+        shared.claims.written(std::slice::from_ref(&ack));
+    } else {
+        shared.completer.send(ack);
+    }
     started.elapsed()
 }
 
 fn outcome_name(kind: &AckKind) -> &'static str {
     match kind {
-        AckKind::Complete | AckKind::Record { .. } => "completed",
+        AckKind::Complete | AckKind::Record { .. } | AckKind::Committed => "completed",
         AckKind::Retry { .. } => "retryable",
         AckKind::Discard { .. } => "discarded",
         AckKind::Cancel { .. } => "cancelled",
@@ -110,7 +116,7 @@ pub(crate) async fn run(
     node: &str,
     states: &States,
     limits: Limits,
-    steps: Option<&std::sync::Arc<dyn crate::engine::Engine>>,
+    engine: Option<&std::sync::Arc<dyn crate::engine::Engine>>,
     job: &FetchedJob,
     control: &JobControl,
 ) -> AckKind {
@@ -141,6 +147,9 @@ pub(crate) async fn run(
     };
 
     // 3. Decode. Args that do not decode never will: discard at once, naming the field.
+    let link = engine.map(|engine| {
+        crate::run_link::RunLink::new(engine.clone(), node.to_string(), job.claim, limits.max_result_bytes)
+    });
     let ctx = JobContext::new(
         job.id,
         job.attempt,
@@ -154,11 +163,7 @@ pub(crate) async fn run(
         control.token.clone(),
         states.clone(),
     )
-    .with_step_log(steps.map(|engine| crate::steps::StepLog {
-        engine: engine.clone(),
-        node: node.to_string(),
-        max_bytes: limits.max_result_bytes,
-    }));
+    .with_link(link.clone());
     // A job of a queue this node runs cannot lack its state (`start()` refused that); one of
     // another queue, inserted into a queue of this node, can: its `perform` then fails (a retry,
     // since another node may have the state, as for an unknown worker).
@@ -186,7 +191,11 @@ pub(crate) async fn run(
         let _ = tokio::time::timeout(STOP_GRACE, &mut guarded).await;
     }
 
-    // 5. Normalise what happened into a row update.
+    // 5. Normalise what happened into a row update. A job whose own transaction committed its
+    //    completion is completed, whatever happened after the commit (a timeout, a cancel).
+    if link.as_ref().is_some_and(|l| l.committed()) {
+        return AckKind::Committed;
+    }
     match ended {
         Ended::Stopped => match control.reason() {
             Some(StopReason::Cancelled) => AckKind::Cancel { reason: "cancelled by request".into() },
@@ -215,7 +224,7 @@ pub(crate) async fn run(
 
 /// Why `output` cannot be recorded: larger than `limit` bytes encoded, or holding a NUL
 /// character (PostgreSQL's jsonb refuses `\u0000`, and a result must be storable on both engines).
-fn result_too_large(output: &serde_json::Value, limit: usize) -> Option<String> {
+pub(crate) fn result_too_large(output: &serde_json::Value, limit: usize) -> Option<String> {
     if has_nul(output) {
         return Some(
             "the job's result holds a NUL character (\\u0000), which the database cannot store".into(),

@@ -123,6 +123,34 @@ impl RuntimeOps for InlineEngine {
     async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool> {
         self.inner.record_step(step).await
     }
+    async fn begin_job_tx(&self) -> Result<crate::transaction::OpenTx> {
+        self.inner.begin_job_tx().await
+    }
+    async fn complete_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        done: &crate::types::TxCompletion<'_>,
+    ) -> Result<bool> {
+        self.inner.complete_in_tx(tx, done).await
+    }
+    async fn step_output_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        job: i64,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        self.inner.step_output_in_tx(tx, job, name).await
+    }
+    async fn record_step_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        step: &crate::types::StepRecord<'_>,
+    ) -> Result<bool> {
+        self.inner.record_step_in_tx(tx, step).await
+    }
+    fn completed_in_tx(&self, job: i64) {
+        self.inner.completed_in_tx(job)
+    }
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
         self.inner.get_job(id).await
     }

@@ -105,7 +105,7 @@ pub enum Performed {
 impl From<AckKind> for Performed {
     fn from(kind: AckKind) -> Self {
         match kind {
-            AckKind::Complete => Performed::Completed,
+            AckKind::Complete | AckKind::Committed => Performed::Completed,
             AckKind::Record { output } => Performed::CompletedWith(output),
             AckKind::Retry { delay, error } => Performed::Retry { error, delay },
             AckKind::Discard { error } => Performed::Discarded { error },
@@ -210,7 +210,7 @@ impl DrainReport {
 
     fn count(&mut self, kind: &AckKind) {
         match kind {
-            AckKind::Complete | AckKind::Record { .. } => self.completed += 1,
+            AckKind::Complete | AckKind::Record { .. } | AckKind::Committed => self.completed += 1,
             AckKind::Retry { .. } => self.retried += 1,
             AckKind::Discard { .. } => self.discarded += 1,
             AckKind::Cancel { .. } | AckKind::HandBack { .. } | AckKind::Release => self.cancelled += 1,
@@ -261,9 +261,12 @@ pub async fn drain_queue_with(db: &Db, queue: &str, options: Drain, states: &Sta
             )
             .await;
             report.count(&kind);
-            engine
-                .ack(NODE, &[Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind }])
-                .await?;
+            // A job whose own transaction completed it left nothing to write.
+            if kind != AckKind::Committed {
+                engine
+                    .ack(NODE, &[Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind }])
+                    .await?;
+            }
         }
         if !options.recursive {
             return Ok(report);

@@ -13,6 +13,10 @@ pub enum AckKind {
         /// The result, encoded.
         output: serde_json::Value,
     },
+    /// `completed` already: the job's own transaction wrote its completion (and result) when it
+    /// committed (see [`crate::JobTx`]), so nothing is left to write. Written anyway, it is a
+    /// completion whose guard finds the row no longer executing, and changes nothing.
+    Committed,
     /// `retryable`, due after `delay`, with the error appended.
     Retry {
         /// Backoff before the next attempt.

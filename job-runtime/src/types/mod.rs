@@ -23,6 +23,6 @@ pub use queue::{QueueSettings, QueueSettingsChange};
 pub use report::{RescueReport, Signal, StageReport};
 pub use request::{
     CronFire, FetchRequest, HandBack, Heartbeat, JobFilter, Page, RescueRequest, Retention, SettingsUpdate,
-    StepRecord,
+    StepRecord, TxCompletion,
 };
 pub use state::JobState;

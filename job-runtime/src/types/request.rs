@@ -152,3 +152,19 @@ pub struct StepRecord<'a> {
     /// Its value, encoded.
     pub output: &'a serde_json::Value,
 }
+
+/// A job's completion written in its own transaction (see [`crate::JobTx`]), with the guard of
+/// the batched acks: only while the row is still `executing` by `node` in `attempt` under `claim`.
+#[derive(Debug, Clone, Copy)]
+pub struct TxCompletion<'a> {
+    /// The node that runs the job.
+    pub node: &'a str,
+    /// The job.
+    pub job: i64,
+    /// The attempt that completes it.
+    pub attempt: u32,
+    /// The claim stamp of this run ([`super::FetchedJob::claim`]).
+    pub claim: i64,
+    /// The result to record with the completion, if any.
+    pub output: Option<&'a serde_json::Value>,
+}

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
     JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport,
-    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
+    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
 };
 
 use crate::engine::common::validate_schema;
@@ -38,13 +38,27 @@ pub struct PostgresEngine {
     pool: PgPool,
     schema: String,
     sql: std::sync::Arc<sql::Statements>,
+    /// Jobs' own transactions each hold a pool connection while the job runs: at most this many
+    /// at once, so the pool always keeps [`KEPT_FOR_THE_RUNTIME`] connections for the runtime's
+    /// heartbeats, fetches and acks (a node whose heartbeat waits for a connection looks dead).
+    job_tx_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Connections of the pool that jobs' own transactions never take (see `job_tx_slots`).
+const KEPT_FOR_THE_RUNTIME: u32 = 3;
 
 impl PostgresEngine {
     /// An engine for `schema` (see [`crate::insert::DEFAULT_SCHEMA`]).
     pub fn new(pool: PgPool, schema: &str) -> Result<Self> {
         validate_schema(schema)?;
-        Ok(Self { pool, schema: schema.to_string(), sql: std::sync::Arc::new(sql::Statements::new(schema)) })
+        let max = pool.options().get_max_connections();
+        let slots = max.saturating_sub(KEPT_FOR_THE_RUNTIME).max(1) as usize;
+        Ok(Self {
+            pool,
+            schema: schema.to_string(),
+            sql: std::sync::Arc::new(sql::Statements::new(schema)),
+            job_tx_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+        })
     }
 
     /// The pool.
@@ -122,6 +136,39 @@ impl AckInput {
     }
 }
 
+/// Records a finished step while its run still holds the job (see `RuntimeOps::record_step`).
+async fn record_step_on(
+    conn: &mut sqlx::PgConnection,
+    s: &str,
+    step: &crate::types::StepRecord<'_>,
+) -> Result<bool> {
+    let kept: Option<i32> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "INSERT INTO {s}.steps (job_id, name, output)
+         SELECT $1, $2, $3 WHERE EXISTS (
+             SELECT 1 FROM {s}.jobs
+             WHERE id = $1 AND state = 'executing' AND attempted_by = $4 AND attempt = $5
+             FOR SHARE)
+         ON CONFLICT (job_id, name) DO UPDATE SET output = EXCLUDED.output, recorded_at = now()
+         RETURNING 1"
+    )))
+    .bind(step.job)
+    .bind(step.name)
+    .bind(step.output)
+    .bind(step.node)
+    .bind(step.attempt as i32)
+    .fetch_optional(conn)
+    .await?;
+    Ok(kept.is_some())
+}
+
+/// The PostgreSQL connection of a job's transaction.
+fn pg(tx: &mut crate::Transaction) -> Result<&mut sqlx::PgConnection> {
+    let engine = tx.engine().name();
+    tx.postgres().ok_or_else(|| {
+        Error::Unexpected(format!("a job's transaction on `{engine}` reached the PostgreSQL engine"))
+    })
+}
+
 #[async_trait]
 impl RuntimeOps for PostgresEngine {
     async fn migrate(&self) -> Result<()> {
@@ -176,7 +223,7 @@ impl RuntimeOps for PostgresEngine {
         let mut other = AckInput::default();
         for ack in acks {
             match &ack.kind {
-                AckKind::Complete => completed.completed(ack),
+                AckKind::Complete | AckKind::Committed => completed.completed(ack),
                 AckKind::Record { .. } => records.push(ack),
                 _ => other.general(ack),
             }
@@ -397,24 +444,67 @@ impl RuntimeOps for PostgresEngine {
     }
 
     async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        record_step_on(&mut conn, &self.schema, step).await
+    }
+
+    async fn begin_job_tx(&self) -> Result<crate::transaction::OpenTx> {
+        let slot = self.job_tx_slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let tx = self.pool.begin().await?;
+        Ok(crate::transaction::OpenTx { conn: crate::transaction::Conn::Postgres(tx), slot: Some(slot) })
+    }
+
+    async fn complete_in_tx(&self, tx: &mut crate::Transaction, done: &TxCompletion<'_>) -> Result<bool> {
         let s = &self.schema;
-        let kept: Option<i32> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "INSERT INTO {s}.steps (job_id, name, output)
-             SELECT $1, $2, $3 WHERE EXISTS (
-                 SELECT 1 FROM {s}.jobs
-                 WHERE id = $1 AND state = 'executing' AND attempted_by = $4 AND attempt = $5
-                 FOR SHARE)
-             ON CONFLICT (job_id, name) DO UPDATE SET output = EXCLUDED.output, recorded_at = now()
-             RETURNING 1"
+        let claim = DateTime::from_timestamp_micros(done.claim);
+        // The guard of the batched acks, and the result of exactly the row it completed. The
+        // row stays locked until the job's transaction ends, so a rescue or a cancel waits for it
+        // and then finds the row completed (or, after a rollback, still executing).
+        let completed: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "WITH done AS (
+                UPDATE {s}.jobs SET state = 'completed', completed_at = now()
+                WHERE id = $1 AND state = 'executing' AND attempted_by = $2 AND attempt = $3
+                  AND attempted_at = $4
+                RETURNING id
+             ), kept AS (
+                INSERT INTO {s}.results (job_id, output)
+                SELECT id, $5 FROM done WHERE $5::jsonb IS NOT NULL
+                ON CONFLICT (job_id) DO UPDATE SET output = EXCLUDED.output, recorded_at = now()
+             )
+             SELECT count(*) FROM done"
         )))
-        .bind(step.job)
-        .bind(step.name)
-        .bind(step.output)
-        .bind(step.node)
-        .bind(step.attempt as i32)
-        .fetch_optional(&self.pool)
+        .bind(done.job)
+        .bind(done.node)
+        .bind(done.attempt as i32)
+        .bind(claim)
+        .bind(done.output)
+        .fetch_one(pg(tx)?)
         .await?;
-        Ok(kept.is_some())
+        Ok(completed == 1)
+    }
+
+    async fn step_output_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        job: i64,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        let s = &self.schema;
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT output FROM {s}.steps WHERE job_id = $1 AND name = $2"
+        )))
+        .bind(job)
+        .bind(name)
+        .fetch_optional(pg(tx)?)
+        .await?)
+    }
+
+    async fn record_step_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        step: &crate::types::StepRecord<'_>,
+    ) -> Result<bool> {
+        record_step_on(pg(tx)?, &self.schema, step).await
     }
 
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {

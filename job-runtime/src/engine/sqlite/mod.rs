@@ -36,10 +36,42 @@ use crate::error::{Error, Result};
 use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
     JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport,
-    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
+    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
 };
 
 pub use migrate::{MIGRATIONS, migrate};
+
+/// Records a finished step while its run still holds the job (see `RuntimeOps::record_step`).
+async fn record_step_on(
+    conn: &mut SqliteConnection,
+    p: &str,
+    step: &crate::types::StepRecord<'_>,
+) -> Result<bool> {
+    let kept: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "INSERT INTO {p}steps (job_id, name, output, recorded_at)
+         SELECT ?1, ?2, ?3, ?6 WHERE EXISTS (
+             SELECT 1 FROM {p}jobs WHERE id = ?1 AND state = 'executing' AND attempted_by = ?4 AND attempt = ?5)
+         ON CONFLICT (job_id, name) DO UPDATE SET output = excluded.output, recorded_at = excluded.recorded_at
+         RETURNING 1"
+    )))
+    .bind(step.job)
+    .bind(step.name)
+    .bind(step.output.to_string())
+    .bind(step.node)
+    .bind(i64::from(step.attempt))
+    .bind(now_ms())
+    .fetch_optional(conn)
+    .await?;
+    Ok(kept.is_some())
+}
+
+/// The SQLite connection of a job's transaction.
+fn lite(tx: &mut crate::Transaction) -> Result<&mut SqliteConnection> {
+    let engine = tx.engine().name();
+    tx.sqlite().ok_or_else(|| {
+        Error::Unexpected(format!("a job's transaction on `{engine}` reached the SQLite engine"))
+    })
+}
 
 /// The SQLite engine over a pool, for one table prefix (`<schema>_`).
 #[derive(Debug, Clone)]
@@ -803,24 +835,80 @@ impl RuntimeOps for SqliteEngine {
     }
 
     async fn record_step(&self, step: &crate::types::StepRecord<'_>) -> Result<bool> {
-        let p = &self.prefix;
         let mut w = self.write().await?;
-        let kept: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "INSERT INTO {p}steps (job_id, name, output, recorded_at)
-             SELECT ?1, ?2, ?3, ?6 WHERE EXISTS (
-                 SELECT 1 FROM {p}jobs WHERE id = ?1 AND state = 'executing' AND attempted_by = ?4 AND attempt = ?5)
-             ON CONFLICT (job_id, name) DO UPDATE SET output = excluded.output, recorded_at = excluded.recorded_at
-             RETURNING 1"
+        record_step_on(&mut w, &self.prefix, step).await
+    }
+
+    async fn begin_job_tx(&self) -> Result<crate::transaction::OpenTx> {
+        // Not through the engine's write lock: the job holds this transaction while its own code
+        // runs, and the engine's writers wait on SQLite's lock (the busy timeout) meanwhile.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(crate::transaction::OpenTx { conn: crate::transaction::Conn::Sqlite(tx), slot: None })
+    }
+
+    async fn complete_in_tx(&self, tx: &mut crate::Transaction, done: &TxCompletion<'_>) -> Result<bool> {
+        let p = &self.prefix;
+        let now = now_ms();
+        let conn = lite(tx)?;
+        let completed: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE {p}jobs SET state = 'completed', completed_at = ?5
+             WHERE id = ?1 AND state = 'executing' AND attempted_by = ?2 AND attempt = ?3
+               AND coalesce(attempted_at, 0) = ?4
+             RETURNING id"
         )))
-        .bind(step.job)
-        .bind(step.name)
-        .bind(step.output.to_string())
-        .bind(step.node)
-        .bind(i64::from(step.attempt))
-        .bind(now_ms())
-        .fetch_optional(&mut *w)
+        .bind(done.job)
+        .bind(done.node)
+        .bind(i64::from(done.attempt))
+        .bind(done.claim)
+        .bind(now)
+        .fetch_optional(&mut *conn)
         .await?;
-        Ok(kept.is_some())
+        if completed.is_none() {
+            return Ok(false);
+        }
+        if let Some(output) = done.output {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {p}results (job_id, output, recorded_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (job_id) DO UPDATE SET output = excluded.output, recorded_at = excluded.recorded_at"
+            )))
+            .bind(done.job)
+            .bind(output.to_string())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(true)
+    }
+
+    async fn step_output_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        job: i64,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        let p = &self.prefix;
+        let text: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT output FROM {p}steps WHERE job_id = ?1 AND name = ?2"
+        )))
+        .bind(job)
+        .bind(name)
+        .fetch_optional(lite(tx)?)
+        .await?;
+        text.map(|t| serde_json::from_str(&t).map_err(Error::from)).transpose()
+    }
+
+    async fn record_step_in_tx(
+        &self,
+        tx: &mut crate::Transaction,
+        step: &crate::types::StepRecord<'_>,
+    ) -> Result<bool> {
+        record_step_on(lite(tx)?, &self.prefix, step).await
+    }
+
+    fn completed_in_tx(&self, job: i64) {
+        if wake::anyone_waits() {
+            wake::finished(&self.file, vec![job]);
+        }
     }
 
     async fn get_job(&self, id: i64) -> Result<Option<JobRow>> {
