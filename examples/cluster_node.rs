@@ -5,13 +5,14 @@
 //! keeps the default missed-slot policy), `TIMINGS=default` (the library's default heartbeat,
 //! lease, TTL and rescue timings instead of short test ones), `RECORD_LAST=1` (a job sleeps first
 //! and records its run as its last step, with no gauge: a run is recorded only if it finished, so
-//! a fault test counts true duplicate runs). Jobs record every run in the `cluster_runs` table and
+//! a fault test counts true duplicate runs), `LEDGER` (the concurrency of the `ledger` queue, whose
+//! jobs write in their own transaction; not run without it). Jobs record every run in the `cluster_runs` table and
 //! the cluster-wide concurrency in `cluster_gauge`, so the test can check from outside what ran
 //! where. SIGTERM shuts down cleanly; SIGKILL is the crash under test.
 
 use std::time::Duration;
 
-use jobsmith::{CronEntry, MissedSlots, State, job};
+use jobsmith::{CronEntry, JobTx, MissedSlots, State, job};
 use sqlx::PgPool;
 
 /// What the jobs take as state: the database they record into and this node's name.
@@ -54,6 +55,28 @@ async fn record_run(ctx: &jobsmith::JobContext, node: &Node, n: i64) -> Result<(
     Ok(())
 }
 
+/// Records its run outside its transaction (so a run cut short by a crash still shows), then
+/// writes one `cluster_ledger` row in the job's own transaction and holds it open for `sleep_ms`.
+/// The row commits with the job's completion or not at all: one row per job, however many runs.
+#[job(queue = "ledger", max_attempts = 20)]
+async fn cluster_ledger(
+    ctx: jobsmith::JobContext,
+    tx: &mut JobTx,
+    State(node): State<Node>,
+    n: i64,
+    sleep_ms: u64,
+) -> Result<(), sqlx::Error> {
+    record_run(&ctx, &node, n).await?;
+    let conn = tx.postgres().expect("the cluster runs on PostgreSQL");
+    sqlx::query("INSERT INTO cluster_ledger (job_id, n) VALUES ($1, $2)")
+        .bind(ctx.id)
+        .bind(n)
+        .execute(conn)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    Ok(())
+}
+
 /// Inserted by the per-second cron entry; the slot is in its meta.
 /// Records `n * n` as its result, for a test process that awaits it without a runtime.
 #[job(queue = "work")]
@@ -90,6 +113,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .node_ttl(Duration::from_secs(2))
             .leader_lease(Duration::from_secs(1))
             .rescue_interval(Duration::from_millis(250));
+    }
+    if let Some(ledger) = std::env::var("LEDGER").ok().and_then(|l| l.parse().ok()) {
+        builder = builder.queue("ledger", ledger);
     }
     if let Some(limit) = std::env::var("GLOBAL_LIMIT").ok().and_then(|l| l.parse().ok()) {
         builder = builder.global_limit("work", limit);

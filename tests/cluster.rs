@@ -90,6 +90,7 @@ async fn prepare(pool: &PgPool) {
     sqlx::raw_sql(
         "CREATE TABLE cluster_runs (job_id bigint NOT NULL, n bigint NOT NULL, node text NOT NULL, attempt int NOT NULL);
          CREATE TABLE cluster_gauge (cur int NOT NULL, peak int NOT NULL);
+         CREATE TABLE cluster_ledger (job_id bigint NOT NULL, n bigint NOT NULL);
          INSERT INTO cluster_gauge VALUES (0, 0);",
     )
     .execute(pool)
@@ -120,7 +121,63 @@ async fn cluster_work(n: i64, sleep_ms: u64) -> Result<(), String> {
     unreachable!("runs only in the node processes")
 }
 
+/// The node binary's ledger job (same worker name), which writes in its own transaction.
+#[jobsmith::job(queue = "ledger", max_attempts = 20, name = "cluster_node::ClusterLedger")]
+async fn cluster_ledger(n: i64, sleep_ms: u64) -> Result<(), String> {
+    let _ = (n, sleep_ms);
+    unreachable!("runs only in the node processes")
+}
+
 const MINUTES: Duration = Duration::from_secs(180);
+
+/// Jobs that write a row in their own transaction (to a table without a unique constraint), on
+/// three nodes of which one is SIGKILLed and replaced six times while they run: afterwards every
+/// job completed and the table holds exactly one row per job, though jobs cut short by the kills
+/// ran more than once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_that_write_in_their_own_transaction_leave_one_row_each_across_repeated_sigkills() {
+    let (pool, url) = setup().await;
+    const JOBS: i64 = 2_000;
+    let jobs = (0..JOBS).map(|n| ClusterLedger { n, sleep_ms: 50 }.build().unwrap()).collect();
+    jobsmith::insert_all(&pool, jobs).await.unwrap();
+    let env = [("LEDGER", "5")];
+    let mut nodes: Vec<Node> = (0..3).map(|i| Node::start(&url, &format!("l{i}"), &env)).collect();
+    for round in 0..6 {
+        let before = count(&pool, "SELECT count(*) FROM cluster_runs").await;
+        wait_for("the cluster to run more jobs", MINUTES, || async {
+            (count(&pool, "SELECT count(*) FROM cluster_runs").await >= before + 150).then_some(())
+        })
+        .await;
+        // Each node holds five open transactions at almost any moment: the kill cuts them.
+        nodes.remove(round % nodes.len()).kill();
+        nodes.push(Node::start(&url, &format!("l{}", round + 3), &env));
+    }
+    wait_for("every ledger job to complete", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == JOBS)
+            .then_some(())
+    })
+    .await;
+    for node in nodes {
+        node.terminate();
+    }
+    assert_eq!(count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state <> 'completed'").await, 0);
+    assert_eq!(count(&pool, "SELECT count(*) FROM cluster_ledger").await, JOBS, "one row per job");
+    assert_eq!(count(&pool, "SELECT count(DISTINCT job_id) FROM cluster_ledger").await, JOBS);
+    let mismatched =
+        count(&pool, "SELECT count(*) FROM cluster_ledger l JOIN jobsmith.jobs j ON j.id = l.job_id WHERE j.args->>'n' <> l.n::text")
+            .await;
+    assert_eq!(mismatched, 0);
+    let runs = count(&pool, "SELECT count(*) FROM cluster_runs").await;
+    let rescued =
+        count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE errors::text LIKE '%rescued%'").await;
+    assert!(
+        runs > JOBS && rescued > 0,
+        "no kill cut a running job ({runs} runs, {rescued} rescued): the test proved nothing"
+    );
+    eprintln!(
+        "figure: {JOBS} transactional jobs, {runs} runs, {rescued} rescued after 6 SIGKILLs, one ledger row each"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_loses_no_job_and_live_nodes_run_nothing_twice() {
