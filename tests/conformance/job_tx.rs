@@ -262,3 +262,56 @@ conformance! {
         }
     }
 }
+
+/// Where [`held_credit`] stops: it says it wrote, then waits to be let go.
+#[derive(Clone, Default)]
+pub struct Gate(std::sync::Arc<(tokio::sync::Notify, tokio::sync::Notify)>);
+
+/// Writes a ledger row in its transaction, then waits at the gate before completing.
+#[jobsmith::job(queue = "job_tx_held")]
+pub async fn held_credit(ctx: JobContext, tx: &mut JobTx, State(gate): State<Gate>) -> Result<(), String> {
+    credit(tx, ctx.id, ctx.attempt, 1).await?;
+    gate.0.0.notify_one();
+    gate.0.1.notified().await;
+    Ok(())
+}
+
+/// The stale run at its worst moment, on PostgreSQL: the job's row is taken from the run while
+/// its transaction is open (as a rescue and another node's claim would leave it), then the run
+/// completes. Its completion is refused, its write rolls back, and it writes nothing to the row.
+/// (On SQLite the open transaction holds the database's write lock, so nothing can take the row
+/// meanwhile: the guard there is covered by `a_stale_runs_transaction_cannot_complete_the_job`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_job_was_taken_while_its_transaction_was_open_rolls_back() {
+    let db = TestDb::new(Kind::Postgres).await;
+    create_ledger(&db).await;
+    let gate = Gate::default();
+    let registry = || Registry::from_entries([WorkerEntry::of::<HeldCredit>()]).unwrap();
+    let rt =
+        db.runtime().registry(registry()).queue("job_tx_held", 1).state(gate.clone()).start().await.unwrap();
+    let id = db.insert(HeldCredit {}).await.unwrap().job.id;
+    tokio::time::timeout(super::harness::LONG, gate.0.0.notified()).await.expect("the job to write");
+    db.exec(&format!("UPDATE {{jobs}} SET attempted_by = 'elsewhere' WHERE id = {id}")).await;
+    gate.0.1.notify_one();
+    // Shutdown waits for the run and writes what it has to write.
+    rt.shutdown().await.unwrap();
+    assert_eq!(ledger(&db, "count(*)").await, 0, "the stale run's write rolled back");
+    let row = db.job(id).await;
+    assert_eq!(
+        (row.state, row.attempt, row.errors.len()),
+        (JobState::Executing, 1, 0),
+        "the row is the other run's"
+    );
+    assert_eq!(row.attempted_by.as_deref(), Some("elsewhere"));
+
+    // The run that holds the job now (here: this process again, after the row came back as a
+    // rescue leaves it) completes it, and its write is the one that stays.
+    db.exec(&format!("UPDATE {{jobs}} SET state = 'available', attempted_by = NULL WHERE id = {id}")).await;
+    gate.0.1.notify_one();
+    let rt =
+        db.runtime().registry(registry()).queue("job_tx_held", 1).state(gate.clone()).start().await.unwrap();
+    db.wait_job(id, JobState::Completed).await;
+    rt.shutdown().await.unwrap();
+    assert_eq!(ledger(&db, "count(*)").await, 1);
+    assert_eq!(ledger(&db, "max(attempt)").await, 2);
+}
