@@ -187,7 +187,7 @@ impl<'a> Clinic<'a> {
     /// Queues the reminder of `kind` if its time has not passed, in the caller's transaction.
     async fn book_reminder(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<'_>,
         appointment_id: i64,
         kind: ReminderKind,
         starts_at: i64,

@@ -6,8 +6,8 @@
 //! module matches on the engine.
 
 use jobsmith::{Change, InsertBuilder, InsertedJob, Job, Page, Pool, Query, TypedJob, Updated};
-use sqlx::postgres::{PgRow, Postgres};
-use sqlx::sqlite::{Sqlite, SqliteRow};
+use sqlx::postgres::{PgConnection, PgRow, Postgres};
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, FromRow, Transaction};
 
 /// The clinic's migrations, in order: (version, SQL) per engine. Compiled into the binary, so the
@@ -64,7 +64,7 @@ impl Sql {
     }
 
     /// Begins a transaction that writes.
-    pub(crate) async fn begin(&self) -> sqlx::Result<Tx> {
+    pub(crate) async fn begin(&self) -> sqlx::Result<Tx<'static>> {
         Ok(match &self.pool {
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
             // A plain BEGIN takes SQLite's write lock at the first write, and fails at once with
@@ -76,7 +76,7 @@ impl Sql {
 
     /// Begins a transaction that only reads: one consistent snapshot, and on SQLite no write lock,
     /// so polling for progress never holds up the jobs.
-    pub(crate) async fn read(&self) -> sqlx::Result<Tx> {
+    pub(crate) async fn read(&self) -> sqlx::Result<Tx<'static>> {
         Ok(match &self.pool {
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
             Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
@@ -87,14 +87,14 @@ impl Sql {
     /// Safe to run at every start, from several processes at once.
     pub(crate) async fn migrate(&self) -> sqlx::Result<usize> {
         let mut tx = self.begin().await?;
-        let migrations = match &mut tx {
-            Tx::Postgres(t) => {
+        let migrations = match tx.conn() {
+            Conn::Postgres(t) => {
                 // Two processes starting together migrate one after the other (SQLite's
                 // BEGIN IMMEDIATE already serializes them). The key is arbitrary but fixed.
-                sqlx::query("SELECT pg_advisory_xact_lock(7319557)").execute(&mut **t).await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(7319557)").execute(t).await?;
                 POSTGRES_MIGRATIONS
             }
-            Tx::Sqlite(_) => SQLITE_MIGRATIONS,
+            Conn::Sqlite(_) => SQLITE_MIGRATIONS,
         };
         tx.execute(
             "CREATE TABLE IF NOT EXISTS clinic_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
@@ -108,9 +108,9 @@ impl Sql {
                 continue;
             }
             // A script holds several statements: sent as one simple query, without binds.
-            match &mut tx {
-                Tx::Postgres(t) => sqlx::raw_sql(*script).execute(&mut **t).await.map(drop)?,
-                Tx::Sqlite(t) => sqlx::raw_sql(*script).execute(&mut **t).await.map(drop)?,
+            match tx.conn() {
+                Conn::Postgres(t) => sqlx::raw_sql(*script).execute(t).await.map(drop)?,
+                Conn::Sqlite(t) => sqlx::raw_sql(*script).execute(t).await.map(drop)?,
             }
             let now = chrono::Utc::now().timestamp();
             tx.execute(
@@ -127,11 +127,20 @@ impl Sql {
 
 /// An open transaction on either engine. Dropping it without [`Tx::commit`] rolls it back.
 #[derive(Debug)]
-pub(crate) enum Tx {
+pub(crate) enum Tx<'j> {
     /// PostgreSQL.
     Postgres(Transaction<'static, Postgres>),
     /// SQLite.
     Sqlite(Transaction<'static, Sqlite>),
+    /// A job's own transaction (`tx: &mut JobTx`): the runtime commits it with the job's
+    /// completion, so [`Tx::commit`] leaves it open.
+    Job(&'j mut jobsmith::Transaction),
+}
+
+/// The connection a statement runs on.
+enum Conn<'a> {
+    Postgres(&'a mut PgConnection),
+    Sqlite(&'a mut SqliteConnection),
 }
 
 /// Binds `args` in order to a sqlx query of either engine (the two query types share no trait
@@ -149,12 +158,33 @@ macro_rules! bind {
     }};
 }
 
-impl Tx {
+impl<'j> Tx<'j> {
+    /// The clinic's statements in a job's own transaction.
+    pub(crate) fn of_job(tx: &'j mut jobsmith::JobTx) -> Self {
+        Tx::Job(tx)
+    }
+
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Postgres(t) => Conn::Postgres(&mut *t),
+            Tx::Sqlite(t) => Conn::Sqlite(&mut *t),
+            Tx::Job(t) => {
+                // Asked twice: returning the borrow of a first answer from only one of its arms
+                // is beyond today's borrow checker.
+                if t.postgres().is_some() {
+                    Conn::Postgres(t.postgres().expect("checked"))
+                } else {
+                    Conn::Sqlite(t.sqlite().expect("a jobsmith database is PostgreSQL or SQLite"))
+                }
+            }
+        }
+    }
+
     /// Runs a statement; returns the rows it changed.
     pub(crate) async fn execute(&mut self, sql: &'static str, args: &[Value]) -> sqlx::Result<u64> {
-        Ok(match self {
-            Tx::Postgres(t) => bind!(sqlx::query(sql), args).execute(&mut **t).await?.rows_affected(),
-            Tx::Sqlite(t) => bind!(sqlx::query(sqlite(sql)), args).execute(&mut **t).await?.rows_affected(),
+        Ok(match self.conn() {
+            Conn::Postgres(t) => bind!(sqlx::query(sql), args).execute(&mut *t).await?.rows_affected(),
+            Conn::Sqlite(t) => bind!(sqlx::query(sqlite(sql)), args).execute(&mut *t).await?.rows_affected(),
         })
     }
 
@@ -164,9 +194,9 @@ impl Tx {
         sql: &'static str,
         args: &[Value],
     ) -> sqlx::Result<Vec<T>> {
-        match self {
-            Tx::Postgres(t) => bind!(sqlx::query_as(sql), args).fetch_all(&mut **t).await,
-            Tx::Sqlite(t) => bind!(sqlx::query_as(sqlite(sql)), args).fetch_all(&mut **t).await,
+        match self.conn() {
+            Conn::Postgres(t) => bind!(sqlx::query_as(sql), args).fetch_all(&mut *t).await,
+            Conn::Sqlite(t) => bind!(sqlx::query_as(sqlite(sql)), args).fetch_all(&mut *t).await,
         }
     }
 
@@ -176,9 +206,9 @@ impl Tx {
         sql: &'static str,
         args: &[Value],
     ) -> sqlx::Result<Option<T>> {
-        match self {
-            Tx::Postgres(t) => bind!(sqlx::query_as(sql), args).fetch_optional(&mut **t).await,
-            Tx::Sqlite(t) => bind!(sqlx::query_as(sqlite(sql)), args).fetch_optional(&mut **t).await,
+        match self.conn() {
+            Conn::Postgres(t) => bind!(sqlx::query_as(sql), args).fetch_optional(&mut *t).await,
+            Conn::Sqlite(t) => bind!(sqlx::query_as(sqlite(sql)), args).fetch_optional(&mut *t).await,
         }
     }
 
@@ -188,18 +218,18 @@ impl Tx {
         &mut self,
         job: impl Into<InsertBuilder<J>>,
     ) -> jobsmith::Result<InsertedJob> {
-        match self {
-            Tx::Postgres(t) => job.into().insert(&mut **t).await,
-            Tx::Sqlite(t) => job.into().insert(&mut **t).await,
+        match self.conn() {
+            Conn::Postgres(t) => job.into().insert(&mut *t).await,
+            Conn::Sqlite(t) => job.into().insert(&mut *t).await,
         }
     }
 
     /// Cancels the jobs `query` matches, in this transaction (see `jobsmith::Query::cancel`).
     pub(crate) async fn cancel_jobs<J: Job>(&mut self, query: impl Into<Query<J>>) -> jobsmith::Result<u64> {
         let query = query.into();
-        match self {
-            Tx::Postgres(t) => query.cancel(&mut **t).await,
-            Tx::Sqlite(t) => query.cancel(&mut **t).await,
+        match self.conn() {
+            Conn::Postgres(t) => query.cancel(&mut *t).await,
+            Conn::Sqlite(t) => query.cancel(&mut *t).await,
         }
     }
 
@@ -210,18 +240,18 @@ impl Tx {
         change: Change<J>,
     ) -> jobsmith::Result<Updated> {
         let query = query.into();
-        match self {
-            Tx::Postgres(t) => query.update(&mut **t, change).await,
-            Tx::Sqlite(t) => query.update(&mut **t, change).await,
+        match self.conn() {
+            Conn::Postgres(t) => query.update(&mut *t, change).await,
+            Conn::Sqlite(t) => query.update(&mut *t, change).await,
         }
     }
 
     /// How many jobs `query` matches, in this transaction.
     pub(crate) async fn count_jobs<J: Job>(&mut self, query: impl Into<Query<J>>) -> jobsmith::Result<u64> {
         let query = query.into();
-        match self {
-            Tx::Postgres(t) => query.count(&mut **t).await,
-            Tx::Sqlite(t) => query.count(&mut **t).await,
+        match self.conn() {
+            Conn::Postgres(t) => query.count(&mut *t).await,
+            Conn::Sqlite(t) => query.count(&mut *t).await,
         }
     }
 
@@ -231,17 +261,18 @@ impl Tx {
         query: impl Into<Query<J>>,
     ) -> jobsmith::Result<Vec<TypedJob<J>>> {
         let query = query.into();
-        match self {
-            Tx::Postgres(t) => query.list(&mut **t, Page::default()).await,
-            Tx::Sqlite(t) => query.list(&mut **t, Page::default()).await,
+        match self.conn() {
+            Conn::Postgres(t) => query.list(&mut *t, Page::default()).await,
+            Conn::Sqlite(t) => query.list(&mut *t, Page::default()).await,
         }
     }
 
-    /// Commits.
+    /// Commits; a job's own transaction stays open for the runtime to commit with the job.
     pub(crate) async fn commit(self) -> sqlx::Result<()> {
         match self {
             Tx::Postgres(t) => t.commit().await,
             Tx::Sqlite(t) => t.commit().await,
+            Tx::Job(_) => Ok(()),
         }
     }
 }

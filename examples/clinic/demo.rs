@@ -269,7 +269,13 @@ async fn check_appointment(db: &Db, sql: &Sql, id: i64, problems: &mut Vec<Strin
     }
     match risk {
         Some(risk) => {
-            println!("    no-show risk of appointment {id}: {} (cron job {})", risk.score, risk.job_id)
+            println!("    no-show risk of appointment {id}: {} (cron job {})", risk.score, risk.job_id);
+            // Scores are written in the scoring job's own transaction, which commits with its
+            // completion: the job that wrote a score completed.
+            let scorer = db.engine().get_job(risk.job_id).await?.map(|j| j.state);
+            if scorer != Some(JobState::Completed) {
+                problems.push(format!("the score of appointment {id} was written by job {} ({scorer:?}), which did not complete", risk.job_id));
+            }
         }
         None if booked => problems.push(format!("appointment {id} has no risk score")),
         None => {}

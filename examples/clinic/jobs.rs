@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use jobsmith::{JobContext, JobExt, Outcome, State, job};
+use jobsmith::{JobContext, JobExt, JobTx, Outcome, State, job};
 use serde::{Deserialize, Serialize};
 
 use crate::clinic::{self, Clock, ReminderKind, show_time};
-use crate::db::Sql;
+use crate::db::{Sql, Tx};
 use crate::store::{self, Benefits, RiskScore, Status};
 use crate::{BoxError, benefits_api};
 
@@ -130,14 +130,15 @@ pub(crate) async fn send_email(
 
 /// Scores the no-show risk of every upcoming appointment. Runs from a cron entry: daily at 02:00
 /// in the clinic's time zone (every 2 seconds in the demo).
+///
+/// The scores are written in the job's own transaction (`tx`), which the runtime commits with
+/// the job's completion: a run cut short (a crash, a rescue) leaves no half-written scores, and a
+/// slot's scores are written by exactly one run.
 #[job(queue = "maintenance", max_attempts = 3)]
-pub(crate) async fn score_no_show_risk(
-    ctx: JobContext,
-    State(clinic): State<Clinic>,
-) -> Result<(), BoxError> {
+pub(crate) async fn score_no_show_risk(ctx: JobContext, tx: &mut JobTx) -> Result<(), BoxError> {
     // Read the clock first: a score stamped `scored_at` saw every change made before it.
     let now = Utc::now().timestamp();
-    let mut tx = clinic.sql.begin().await?;
+    let mut tx = Tx::of_job(tx);
     let upcoming = store::upcoming_appointments(&mut tx, now).await?;
     let mut scores = Vec::new();
     for appointment in &upcoming {
@@ -146,7 +147,6 @@ pub(crate) async fn score_no_show_risk(
         store::save_risk_score(&mut tx, appointment.id, score).await?;
         scores.push(format!("appointment {} -> {}", appointment.id, score.score));
     }
-    tx.commit().await?;
     // The runtime puts the cron slot that inserted this job in its meta.
     let slot = ctx.meta.get("cron_slot").and_then(|s| s.as_str()).unwrap_or("none");
     say(&ctx, format!("no-show risk (cron slot {slot}): scored {} [{}]", upcoming.len(), scores.join(", ")));

@@ -88,7 +88,7 @@ fn appointment_from_row(row: AppointmentRow) -> Appointment {
 }
 
 /// Adds or updates a patient.
-pub(crate) async fn save_patient(tx: &mut Tx, p: &Patient) -> sqlx::Result<()> {
+pub(crate) async fn save_patient(tx: &mut Tx<'_>, p: &Patient) -> sqlx::Result<()> {
     tx.execute(
         "INSERT INTO clinic_patients (id, name, email, prior_no_shows) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE
@@ -101,7 +101,7 @@ pub(crate) async fn save_patient(tx: &mut Tx, p: &Patient) -> sqlx::Result<()> {
 
 /// Books an appointment; returns its id.
 pub(crate) async fn insert_appointment(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     patient_id: i64,
     starts_at: i64,
     now: i64,
@@ -117,7 +117,7 @@ pub(crate) async fn insert_appointment(
 }
 
 /// One appointment with its patient.
-pub(crate) async fn appointment(tx: &mut Tx, id: i64) -> sqlx::Result<Option<Appointment>> {
+pub(crate) async fn appointment(tx: &mut Tx<'_>, id: i64) -> sqlx::Result<Option<Appointment>> {
     let row: Option<AppointmentRow> =
         tx.fetch_optional(select_appointments!("WHERE a.id = $1"), &[id.into()]).await?;
     Ok(row.map(appointment_from_row))
@@ -125,14 +125,14 @@ pub(crate) async fn appointment(tx: &mut Tx, id: i64) -> sqlx::Result<Option<App
 
 /// An appointment, its row locked until the transaction ends (a write of nothing, so it works
 /// the same on both engines), so a move or cancel of it waits for the caller or goes first.
-pub(crate) async fn lock_appointment(tx: &mut Tx, id: i64) -> sqlx::Result<Option<Appointment>> {
+pub(crate) async fn lock_appointment(tx: &mut Tx<'_>, id: i64) -> sqlx::Result<Option<Appointment>> {
     tx.execute("UPDATE clinic_appointments SET reschedules = reschedules WHERE id = $1", &[id.into()])
         .await?;
     appointment(tx, id).await
 }
 
 /// Booked appointments that start after `now`, soonest first.
-pub(crate) async fn upcoming_appointments(tx: &mut Tx, now: i64) -> sqlx::Result<Vec<Appointment>> {
+pub(crate) async fn upcoming_appointments(tx: &mut Tx<'_>, now: i64) -> sqlx::Result<Vec<Appointment>> {
     let rows: Vec<AppointmentRow> = tx
         .fetch_all(
             select_appointments!("WHERE a.status = 'booked' AND a.starts_at > $1 ORDER BY a.starts_at, a.id"),
@@ -143,7 +143,7 @@ pub(crate) async fn upcoming_appointments(tx: &mut Tx, now: i64) -> sqlx::Result
 }
 
 /// Moves a booked appointment; false if there is no such booked appointment.
-pub(crate) async fn move_appointment(tx: &mut Tx, id: i64, starts_at: i64) -> sqlx::Result<bool> {
+pub(crate) async fn move_appointment(tx: &mut Tx<'_>, id: i64, starts_at: i64) -> sqlx::Result<bool> {
     let changed = tx
         .execute(
             "UPDATE clinic_appointments SET starts_at = $2, reschedules = reschedules + 1
@@ -155,7 +155,7 @@ pub(crate) async fn move_appointment(tx: &mut Tx, id: i64, starts_at: i64) -> sq
 }
 
 /// Cancels a booked appointment; false if there is no such booked appointment.
-pub(crate) async fn cancel_appointment(tx: &mut Tx, id: i64) -> sqlx::Result<bool> {
+pub(crate) async fn cancel_appointment(tx: &mut Tx<'_>, id: i64) -> sqlx::Result<bool> {
     let changed = tx
         .execute(
             "UPDATE clinic_appointments SET status = 'cancelled' WHERE id = $1 AND status = 'booked'",
@@ -166,7 +166,11 @@ pub(crate) async fn cancel_appointment(tx: &mut Tx, id: i64) -> sqlx::Result<boo
 }
 
 /// Stores an appointment's latest risk score.
-pub(crate) async fn save_risk_score(tx: &mut Tx, appointment_id: i64, score: RiskScore) -> sqlx::Result<()> {
+pub(crate) async fn save_risk_score(
+    tx: &mut Tx<'_>,
+    appointment_id: i64,
+    score: RiskScore,
+) -> sqlx::Result<()> {
     tx.execute(
         "INSERT INTO clinic_risk_scores (appointment_id, score, scored_at, job_id) VALUES ($1, $2, $3, $4)
          ON CONFLICT (appointment_id) DO UPDATE
@@ -178,7 +182,7 @@ pub(crate) async fn save_risk_score(tx: &mut Tx, appointment_id: i64, score: Ris
 }
 
 /// An appointment's latest risk score.
-pub(crate) async fn risk_score(tx: &mut Tx, appointment_id: i64) -> sqlx::Result<Option<RiskScore>> {
+pub(crate) async fn risk_score(tx: &mut Tx<'_>, appointment_id: i64) -> sqlx::Result<Option<RiskScore>> {
     let row: Option<(i64, i64, i64)> = tx
         .fetch_optional(
             "SELECT score, scored_at, job_id FROM clinic_risk_scores WHERE appointment_id = $1",
@@ -189,7 +193,7 @@ pub(crate) async fn risk_score(tx: &mut Tx, appointment_id: i64) -> sqlx::Result
 }
 
 /// How many appointments are booked and how many cancelled.
-pub(crate) async fn appointment_counts(tx: &mut Tx) -> sqlx::Result<(i64, i64)> {
+pub(crate) async fn appointment_counts(tx: &mut Tx<'_>) -> sqlx::Result<(i64, i64)> {
     let row: (i64, i64) = tx
         .fetch_optional(
             "SELECT coalesce(sum(CASE WHEN status = 'booked' THEN 1 ELSE 0 END), 0),
@@ -203,7 +207,12 @@ pub(crate) async fn appointment_counts(tx: &mut Tx) -> sqlx::Result<(i64, i64)> 
 }
 
 /// Stores a patient's benefits.
-pub(crate) async fn save_benefits(tx: &mut Tx, patient_id: i64, b: &Benefits, now: i64) -> sqlx::Result<()> {
+pub(crate) async fn save_benefits(
+    tx: &mut Tx<'_>,
+    patient_id: i64,
+    b: &Benefits,
+    now: i64,
+) -> sqlx::Result<()> {
     tx.execute(
         "INSERT INTO clinic_benefits (patient_id, plan, copay_cents, synced_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (patient_id) DO UPDATE
@@ -215,7 +224,7 @@ pub(crate) async fn save_benefits(tx: &mut Tx, patient_id: i64, b: &Benefits, no
 }
 
 /// A patient's benefits, if synced.
-pub(crate) async fn benefits(tx: &mut Tx, patient_id: i64) -> sqlx::Result<Option<Benefits>> {
+pub(crate) async fn benefits(tx: &mut Tx<'_>, patient_id: i64) -> sqlx::Result<Option<Benefits>> {
     let row: Option<(String, i64)> = tx
         .fetch_optional(
             "SELECT plan, copay_cents FROM clinic_benefits WHERE patient_id = $1",
