@@ -4,7 +4,8 @@
 //!
 //! Scenarios: insert-single, insert-bulk, burn-down, burn-down-relaxed, burn-down-prefetch,
 //! burn-down-prefetch-relaxed, steady, latency, latency-relaxed, floor, burn-down-vs-floor (the
-//! two interleaved, with the ratio of their medians), or `all`
+//! two interleaved, with the ratio of their medians), burn-down-tx (jobs that take their own
+//! transaction, interleaved with `burn-down`; not in `all`), or `all`
 //! (the default). `burn-down` uses the queue's defaults; `burn-down-prefetch` lets the queue claim
 //! P jobs ahead of its free slots, once per P given (`--prefetch 100,400`; default C and 4·C);
 //! `-relaxed` runs with `relaxed_fetch_commit(true)` (the prefetch one with the last P). Each scenario runs on a fresh database (PostgreSQL: a new database on
@@ -35,6 +36,18 @@ async fn noop(n: u64) -> Result<(), String> {
     DONE.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
+
+/// `noop` taking its own transaction (ADR 21): its completion is written and committed in it, by
+/// a statement and a commit of its own, instead of a share of a batched ack.
+#[job(queue = "bench", max_attempts = 1)]
+async fn noop_tx(tx: &mut jobsmith::JobTx, n: u64) -> Result<(), String> {
+    let _ = (tx, n);
+    DONE.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Set while `burn-down-tx` queues its jobs: `noop_jobs` then builds `NoopTx` instead of `Noop`.
+static TRANSACTIONAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Records insert-to-start latency (both times from this process's monotonic clock).
 #[job(queue = "bench", max_attempts = 1)]
@@ -223,6 +236,9 @@ async fn reopen(db: &Db) -> Db {
 }
 
 fn noop_jobs(from: usize, n: usize) -> Vec<jobsmith::NewJob> {
+    if TRANSACTIONAL.load(Ordering::Relaxed) {
+        return (from..from + n).map(|i| NoopTx { n: i as u64 }.build().unwrap()).collect();
+    }
     (from..from + n).map(|i| Noop { n: i as u64 }.build().unwrap()).collect()
 }
 
@@ -435,6 +451,15 @@ async fn burn_down(a: &Args, prefetch: usize, relaxed: bool) -> f64 {
         (_, true) => "burn-down-prefetch-relaxed",
     };
     burn_down_on(a, fresh(&a.url).await, prefetch, relaxed, name).await
+}
+
+/// `burn-down` of jobs that take their own transaction.
+async fn burn_down_tx(a: &Args) -> f64 {
+    TRANSACTIONAL.store(true, Ordering::Relaxed);
+    let db = fresh(&a.url).await;
+    let rate = burn_down_on(a, db, 0, false, "burn-down-tx").await;
+    TRANSACTIONAL.store(false, Ordering::Relaxed);
+    rate
 }
 
 /// The burn-down of N queued no-op jobs on `db` (which may hold finished rows already).
@@ -1020,6 +1045,11 @@ async fn main() {
     if run("burn-down-relaxed") {
         settings.push(("burn-down-relaxed".into(), 0, true));
     }
+    // Not in `all`: what a transactional job costs, against `burn-down` in the same rounds.
+    if a.scenario == "burn-down-tx" {
+        settings.push(("burn-down".into(), 0, false));
+        settings.push(("burn-down-tx".into(), 0, false));
+    }
     if run("burn-down-prefetch") {
         for &p in &sizes {
             settings.push((format!("burn-down-prefetch-{p}"), p, false));
@@ -1033,8 +1063,13 @@ async fn main() {
     let mut floors = Vec::new();
     let mut floor_settings: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for _ in 0..a.rounds {
-        for (i, (_, prefetch, relaxed)) in settings.iter().enumerate() {
-            rates[i].push(burn_down(&a, *prefetch, *relaxed).await);
+        for (i, (name, prefetch, relaxed)) in settings.iter().enumerate() {
+            let rate = if name == "burn-down-tx" {
+                burn_down_tx(&a).await
+            } else {
+                burn_down(&a, *prefetch, *relaxed).await
+            };
+            rates[i].push(rate);
         }
         if run("floor")
             && let Some(f) = floor(&a).await
