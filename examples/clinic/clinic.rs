@@ -172,14 +172,15 @@ impl<'a> Clinic<'a> {
         Ok((moved, booked))
     }
 
-    /// Cancels an appointment and its pending reminders, in one transaction; returns how many
-    /// reminder jobs it cancelled.
+    /// Cancels an appointment and its pending reminders and forgets its risk score, in one
+    /// transaction; returns how many reminder jobs it cancelled.
     pub(crate) async fn cancel(&self, id: i64) -> Result<u64, BoxError> {
         let mut tx = self.sql.begin().await?;
         if !store::cancel_appointment(&mut tx, id).await? {
             return Err(format!("appointment {id} is not booked").into());
         }
         let cancelled = tx.cancel_jobs(SendReminder::query().appointment_id(id)).await?;
+        store::delete_risk_score(&mut tx, id).await?;
         tx.commit().await?;
         Ok(cancelled)
     }

@@ -267,7 +267,9 @@ async fn check_appointment(db: &Db, sql: &Sql, id: i64, problems: &mut Vec<Strin
             sent.len()
         ));
     }
-    match risk {
+    // Cancelling forgets a score, but a scoring run that read the appointment while it was
+    // still booked may commit its score after the cancellation: only booked ones are shown.
+    match risk.filter(|_| booked) {
         Some(risk) => {
             println!("    no-show risk of appointment {id}: {} (cron job {})", risk.score, risk.job_id);
             // Scores are written in the scoring job's own transaction, which commits with its

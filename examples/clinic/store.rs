@@ -181,6 +181,12 @@ pub(crate) async fn save_risk_score(
     Ok(())
 }
 
+/// Forgets an appointment's risk score (a cancelled appointment has none).
+pub(crate) async fn delete_risk_score(tx: &mut Tx<'_>, appointment_id: i64) -> sqlx::Result<()> {
+    tx.execute("DELETE FROM clinic_risk_scores WHERE appointment_id = $1", &[appointment_id.into()]).await?;
+    Ok(())
+}
+
 /// An appointment's latest risk score.
 pub(crate) async fn risk_score(tx: &mut Tx<'_>, appointment_id: i64) -> sqlx::Result<Option<RiskScore>> {
     let row: Option<(i64, i64, i64)> = tx
