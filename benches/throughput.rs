@@ -5,7 +5,8 @@
 //! Scenarios: insert-single, insert-bulk, burn-down, burn-down-relaxed, burn-down-prefetch,
 //! burn-down-prefetch-relaxed, steady, latency, latency-relaxed, floor, burn-down-vs-floor (the
 //! two interleaved, with the ratio of their medians), burn-down-tx (jobs that take their own
-//! transaction, interleaved with `burn-down`; not in `all`), or `all`
+//! transaction, interleaved with `burn-down`; not in `all`), rate-limited (a queue under
+//! `--rate N/WINDOW`, default 1000/1s, with `--seconds` of work at that rate; not in `all`), or `all`
 //! (the default). `burn-down` uses the queue's defaults; `burn-down-prefetch` lets the queue claim
 //! P jobs ahead of its free slots, once per P given (`--prefetch 100,400`; default C and 4·C);
 //! `-relaxed` runs with `relaxed_fetch_commit(true)` (the prefetch one with the last P). Each scenario runs on a fresh database (PostgreSQL: a new database on
@@ -46,6 +47,18 @@ async fn noop_tx(tx: &mut jobsmith::JobTx, n: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Start times (µs, this process's monotonic clock) of `rated` jobs, for `rate-limited`.
+static STARTS: OnceLock<Mutex<Vec<u64>>> = OnceLock::new();
+
+/// A no-op that records when its code started, for the peak starts in any window.
+#[job(queue = "bench", max_attempts = 1)]
+async fn rated(n: u64) -> Result<(), String> {
+    let _ = n;
+    STARTS.get_or_init(Default::default).lock().unwrap().push(micros_now());
+    DONE.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
 /// Set while `burn-down-tx` queues its jobs: `noop_jobs` then builds `NoopTx` instead of `Noop`.
 static TRANSACTIONAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -72,6 +85,8 @@ struct Args {
     history: Vec<usize>,
     /// Set in a child process of `scale-out`: the database it works on.
     worker_of: Option<String>,
+    /// The limit of `rate-limited`.
+    rate: jobsmith::RateLimit,
 }
 
 fn args() -> Args {
@@ -87,6 +102,7 @@ fn args() -> Args {
         processes: vec![1, 2, 4],
         history: vec![1_000_000],
         worker_of: None,
+        rate: jobsmith::RateLimit::per_second(1_000),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -105,6 +121,7 @@ fn args() -> Args {
             "--processes" => a.processes = list(&value(), "--processes P[,P...]"),
             "--history" => a.history = list(&value(), "--history ROWS[,ROWS...]"),
             "--worker-of" => a.worker_of = Some(value()),
+            "--rate" => a.rate = value().parse().expect("--rate N/WINDOW, like 1000/1s"),
             "--bench" => {} // cargo bench passes this
             other => panic!("unknown argument {other}; see the header of benches/throughput.rs"),
         }
@@ -505,6 +522,58 @@ async fn burn_down_on(a: &Args, db: Db, prefetch: usize, relaxed: bool, name: &s
         db.engine().name(),
     );
     rate
+}
+
+/// A rate-limited queue with work: `limit` per window × `--seconds` worth of queued jobs, run by
+/// one node at concurrency C under `--rate`; prints jobs/s against the limit's own rate (over the
+/// whole run, whose first window starts at once, and steady: the jobs after the first window over
+/// the time from the first start to the last), and the most jobs whose code started in any window
+/// (their own clock; never above the limit).
+async fn rate_limited(a: &Args) {
+    let db = fresh(&a.url).await;
+    let per_second = f64::from(a.rate.limit) / a.rate.window.as_secs_f64();
+    let jobs = (per_second * a.seconds as f64).round().max(1.0) as usize;
+    let mut i = 0;
+    while i < jobs {
+        let k = 5_000.min(jobs - i);
+        db.insert_all((i..i + k).map(|n| Rated { n: n as u64 }.build().unwrap()).collect()).await.unwrap();
+        i += k;
+    }
+    let db = reopen(&db).await;
+    DONE.store(0, Ordering::SeqCst);
+    STARTS.get_or_init(Default::default).lock().unwrap().clear();
+    let start = Instant::now();
+    let rt = db.runtime().queue("bench", a.concurrency).rate_limit("bench", a.rate).start().await.unwrap();
+    while DONE.load(Ordering::Relaxed) < jobs {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    rt.shutdown().await.unwrap();
+    let mut starts = STARTS.get().unwrap().lock().unwrap().clone();
+    starts.sort_unstable();
+    let window_us = a.rate.window.as_micros() as u64;
+    let (mut peak, mut lo) = (0, 0);
+    for hi in 0..starts.len() {
+        while starts[hi] - starts[lo] >= window_us {
+            lo += 1;
+        }
+        peak = peak.max(hi - lo + 1);
+    }
+    // From the first start to the last: the queue's own pace, without the runtime's start-up.
+    let span = (starts.last().copied().unwrap_or(0) - starts.first().copied().unwrap_or(0)) as f64 / 1e6;
+    let rate = jobs as f64 / secs;
+    report(
+        "rate-limited",
+        rate,
+        "jobs/s",
+        json!({"limit": a.rate.to_string(), "limit_per_second": per_second, "queued": jobs, "seconds": secs,
+               "vs_limit": (rate / per_second * 1000.0).round() / 1000.0,
+               // The first window's jobs start at once; after them, the pace the limit allows.
+               "steady_vs_limit": (jobs.saturating_sub(a.rate.limit as usize) as f64 / span / per_second * 1000.0).round() / 1000.0,
+               "peak_starts_in_any_window": peak}),
+        a,
+        db.engine().name(),
+    );
 }
 
 /// The median of `v` (the mean of the middle two for an even count); None when empty.
@@ -1127,6 +1196,9 @@ async fn main() {
     }
     if a.scenario == "prune-steady" {
         prune_steady(&a).await;
+    }
+    if a.scenario == "rate-limited" {
+        rate_limited(&a).await;
     }
     if run("latency-relaxed") {
         latency(&a, true).await;

@@ -1,7 +1,7 @@
 //! One node of a test cluster, run as its own process by `tests/cluster.rs`.
 //!
 //! Configured by environment: `DATABASE_URL`, `NODE_NAME`, `CONCURRENCY` (default 20),
-//! `GLOBAL_LIMIT` (optional), `CRON=1` (a per-second cron entry; with `CRON_POLICY=default` it
+//! `GLOBAL_LIMIT` (optional), `RATE_LIMIT` (optional, as `10/1s`), `CRON=1` (a per-second cron entry; with `CRON_POLICY=default` it
 //! keeps the default missed-slot policy), `TIMINGS=default` (the library's default heartbeat,
 //! lease, TTL and rescue timings instead of short test ones), `RECORD_LAST=1` (a job sleeps first
 //! and records its run as its last step, with no gauge: a run is recorded only if it finished, so
@@ -30,11 +30,12 @@ async fn cluster_work(
     n: i64,
     sleep_ms: u64,
 ) -> Result<(), sqlx::Error> {
+    let started_at = chrono::Utc::now();
     if std::env::var("RECORD_LAST").as_deref() == Ok("1") {
         tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
-        return record_run(&ctx, &node, n).await;
+        return record_run(&ctx, &node, n, chrono::Utc::now()).await;
     }
-    record_run(&ctx, &node, n).await?;
+    record_run(&ctx, &node, n, started_at).await?;
     sqlx::query("UPDATE cluster_gauge SET cur = cur + 1, peak = greatest(peak, cur + 1)")
         .execute(&node.pool)
         .await?;
@@ -43,15 +44,25 @@ async fn cluster_work(
     Ok(())
 }
 
-/// One row of `cluster_runs`: this node ran job `ctx.id` in this attempt.
-async fn record_run(ctx: &jobsmith::JobContext, node: &Node, n: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO cluster_runs (job_id, n, node, attempt) VALUES ($1, $2, $3, $4)")
-        .bind(ctx.id)
-        .bind(n)
-        .bind(&node.name)
-        .bind(ctx.attempt as i32)
-        .execute(&node.pool)
-        .await?;
+/// One row of `cluster_runs`: this node ran job `ctx.id` in this attempt, started (its fn was
+/// entered) at `started_at` under the claim stamped `attempted_at`.
+async fn record_run(
+    ctx: &jobsmith::JobContext,
+    node: &Node,
+    n: i64,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO cluster_runs (job_id, n, node, attempt, claimed_at, started_at)
+         VALUES ($1, $2, $3, $4, (SELECT attempted_at FROM jobsmith.jobs WHERE id = $1), $5)",
+    )
+    .bind(ctx.id)
+    .bind(n)
+    .bind(&node.name)
+    .bind(ctx.attempt as i32)
+    .bind(started_at)
+    .execute(&node.pool)
+    .await?;
     Ok(())
 }
 
@@ -66,7 +77,7 @@ async fn cluster_ledger(
     n: i64,
     sleep_ms: u64,
 ) -> Result<(), sqlx::Error> {
-    record_run(&ctx, &node, n).await?;
+    record_run(&ctx, &node, n, chrono::Utc::now()).await?;
     let conn = tx.postgres().expect("the cluster runs on PostgreSQL");
     sqlx::query("INSERT INTO cluster_ledger (job_id, n) VALUES ($1, $2)")
         .bind(ctx.id)
@@ -119,6 +130,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(limit) = std::env::var("GLOBAL_LIMIT").ok().and_then(|l| l.parse().ok()) {
         builder = builder.global_limit("work", limit);
+    }
+    if let Ok(rate) = std::env::var("RATE_LIMIT") {
+        builder = builder.rate_limit("work", rate.parse()?);
     }
     if std::env::var("CRON").as_deref() == Ok("1") {
         let mut entry = CronEntry::new("* * * * * *", ClusterTick {})?.named("tick");

@@ -15,6 +15,9 @@ pub mod inserting {}
 #[doc = include_str!("../docs/guides/queues.md")]
 pub mod queues {}
 
+#[doc = include_str!("../docs/guides/flow-control.md")]
+pub mod flow_control {}
+
 #[doc = include_str!("../docs/guides/errors-and-retries.md")]
 pub mod errors_and_retries {}
 

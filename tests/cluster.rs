@@ -88,7 +88,8 @@ async fn setup() -> (PgPool, String) {
 async fn prepare(pool: &PgPool) {
     jobsmith::migrate(pool).await.unwrap();
     sqlx::raw_sql(
-        "CREATE TABLE cluster_runs (job_id bigint NOT NULL, n bigint NOT NULL, node text NOT NULL, attempt int NOT NULL);
+        "CREATE TABLE cluster_runs (job_id bigint NOT NULL, n bigint NOT NULL, node text NOT NULL, attempt int NOT NULL,
+                                    claimed_at timestamptz, started_at timestamptz NOT NULL DEFAULT clock_timestamp());
          CREATE TABLE cluster_gauge (cur int NOT NULL, peak int NOT NULL);
          CREATE TABLE cluster_ledger (job_id bigint NOT NULL, n bigint NOT NULL);
          INSERT INTO cluster_gauge VALUES (0, 0);",
@@ -331,6 +332,68 @@ async fn a_global_limit_of_five_holds_over_three_nodes() {
     let peak = count(&pool, "SELECT peak::bigint FROM cluster_gauge").await;
     assert!((2..=5).contains(&peak), "peak {peak} with a global limit of 5");
     assert!(count(&pool, "SELECT count(DISTINCT node) FROM cluster_runs").await >= 2, "work was shared");
+}
+
+/// The most rows of `cluster_runs` whose `column` falls in any window of `window_ms` starting at
+/// one of them.
+async fn peak_in_any_window(pool: &PgPool, column: &str, window_ms: i64) -> i64 {
+    count(
+        pool,
+        &format!(
+            "SELECT coalesce(max((SELECT count(*) FROM cluster_runs b
+                                  WHERE b.{column} >= a.{column}
+                                    AND b.{column} < a.{column} + {window_ms} * interval '1 millisecond')), 0)
+             FROM cluster_runs a"
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_of_ten_a_second_holds_over_three_nodes_and_the_queue_runs_at_it() {
+    let (pool, url) = setup().await;
+    insert_work(&pool, 0, 60, 0).await;
+    let env = [("RATE_LIMIT", "10/1s"), ("CONCURRENCY", "10")];
+    let nodes: Vec<Node> = ["r1", "r2", "r3"].iter().map(|n| Node::start(&url, n, &env)).collect();
+    wait_for("60 jobs", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 60)
+            .then_some(())
+    })
+    .await;
+    for node in nodes {
+        node.terminate();
+    }
+    // Each job read its own claim stamp (`attempted_at`) when it started: what the limit counts.
+    let claimed = peak_in_any_window(&pool, "claimed_at", 1_000).await;
+    assert_eq!(claimed, 10, "the most claims in any second");
+    // Six windows of ten: the last ten start five windows (and their guards: 5 % each) after the
+    // first, not much later.
+    let span_ms = count(
+        &pool,
+        "SELECT (EXTRACT(EPOCH FROM max(claimed_at) - min(claimed_at)) * 1000)::bigint FROM cluster_runs",
+    )
+    .await;
+    assert!(span_ms >= 5_250, "the limit held: {span_ms} ms");
+    assert!(span_ms < 7_500, "the queue ran far below its limit: {span_ms} ms");
+    let started = peak_in_any_window(&pool, "started_at", 1_000).await;
+    // The jobs' own clocks: each job took the time as its fn was entered, a few ms after its
+    // claim (the log's guard covers the spread of that delay).
+    assert!(started <= 10, "{started} jobs entered their fn within one second");
+    let (lag_min, lag_max): (i64, i64) = sqlx::query_as(
+        "SELECT (EXTRACT(EPOCH FROM min(started_at - claimed_at)) * 1000)::bigint,
+                (EXTRACT(EPOCH FROM max(started_at - claimed_at)) * 1000)::bigint FROM cluster_runs",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(count(&pool, "SELECT count(*) FROM cluster_runs").await, 60, "each job ran once");
+    assert!(count(&pool, "SELECT count(DISTINCT node) FROM cluster_runs").await >= 2, "work was shared");
+    eprintln!(
+        "figure: rate limit 10/1s over three nodes: 60 jobs claimed over {span_ms} ms ({:.1} jobs/s); \
+         peak claims in any second {claimed}, peak in-job starts in any second {started}; \
+         claim to fn entry {lag_min}-{lag_max} ms",
+        50_000.0 / span_ms as f64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -169,6 +169,28 @@ pub(crate) enum QueueCommand {
         #[arg(long)]
         create: bool,
     },
+    /// Set or clear how many jobs of a queue start per window, across all nodes.
+    RateLimit {
+        /// Queue name.
+        queue: String,
+        /// Starts per window, as `10/1s` or `600/1m`; `off` clears the limit.
+        #[arg(value_parser = parse_rate)]
+        rate: RateSetting,
+        /// Store the setting even if no node runs the queue and it has no jobs yet.
+        #[arg(long)]
+        create: bool,
+    },
+}
+
+/// A rate limit given on the command line, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateSetting(pub(crate) Option<jobsmith::RateLimit>);
+
+fn parse_rate(s: &str) -> Result<RateSetting, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(RateSetting(None));
+    }
+    s.parse().map(|rate| RateSetting(Some(rate))).map_err(|e: jobsmith::Error| e.to_string())
 }
 
 /// `prune` options.

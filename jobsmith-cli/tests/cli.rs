@@ -622,6 +622,35 @@ on_both! {
 }
 
 on_both! {
+    /// `queue rate-limit` stores a queue's rate limit for every node, shows it in `status`, clears
+    /// it with `off`, and refuses a spelling or a limit it cannot keep, storing nothing.
+    async fn rate_limit_sets_shows_and_clears_a_queues_rate_limit(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        mail(&db, "a@example.com").await;
+        let settings = || async {
+            db.engine().queue_settings().await.expect("queue_settings").into_iter().find(|s| s.name == "mail")
+        };
+        let set = fresh.json(&["queue", "rate-limit", "mail", "10/1s"]);
+        assert_eq!(set["rate_limit"], serde_json::json!({"limit": 10, "window_ms": 1000}), "{set}");
+        assert_eq!(settings().await.and_then(|s| s.rate_limit), Some(jobsmith::RateLimit::per_second(10)));
+        assert_eq!(queue_status(&fresh.json(&["status"]), "mail")["rate_limit"]["limit"], 10);
+        let text = fresh.cli(&["status"]).ok();
+        assert!(text.lines().any(|l| l.starts_with("mail ") && l.contains("10 per 1s")), "{text}");
+
+        for bad in ["10", "ten/1s", "0/1s", "10/1us", "20000/1s"] {
+            let stderr = fresh.cli(&["queue", "rate-limit", "mail", bad]).fails(2);
+            assert!(stderr.contains("rate limit"), "{bad}: {stderr}");
+        }
+        assert_eq!(settings().await.and_then(|s| s.rate_limit), Some(jobsmith::RateLimit::per_second(10)), "kept");
+
+        let out = fresh.cli(&["queue", "rate-limit", "mail", "off"]).ok();
+        assert!(out.contains("has no rate limit"), "{out}");
+        assert_eq!(settings().await.and_then(|s| s.rate_limit), None);
+        fresh.remove(Some(db)).await;
+    }
+}
+
+on_both! {
     /// A queue no node runs and no job or setting names (a typo) is refused unless `--create`.
     async fn an_unknown_queue_is_refused_unless_created(kind: Kind) {
         let (fresh, db) = Fresh::migrated(kind).await;

@@ -19,6 +19,7 @@ mod prefetch;
 mod probe;
 mod query;
 mod queue_settings;
+mod rate_limits;
 mod refusals;
 mod results;
 mod runtime;

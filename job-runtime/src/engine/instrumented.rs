@@ -21,8 +21,8 @@ use super::{Administration, Engine, Notifications, RuntimeOps};
 use crate::error::Result;
 use crate::types::{
     Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobFilter,
-    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport, RescueRequest,
-    Retention, SettingsUpdate, Signal, StageReport, StateCount,
+    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RateLimit, RateLimitedFetch,
+    RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
 };
 
 /// An engine whose calls are traced.
@@ -87,6 +87,13 @@ impl RuntimeOps for Instrumented {
     }
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         traced!(self, "fetch", self.0.fetch(request))
+    }
+    async fn fetch_rate_limited(
+        &self,
+        request: &FetchRequest<'_>,
+        rate: RateLimit,
+    ) -> Result<RateLimitedFetch> {
+        traced!(self, "fetch_rate_limited", self.0.fetch_rate_limited(request, rate))
     }
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         traced!(self, "ack", self.0.ack(node, acks))

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::error::Result;
 use crate::types::{
     Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobRow,
-    JobState, NewJob, NodeRow, QueueSettings, RescueReport, RescueRequest, Retention, StageReport,
-    TxCompletion,
+    JobState, NewJob, NodeRow, QueueSettings, RateLimit, RateLimitedFetch, RescueReport, RescueRequest,
+    Retention, StageReport, TxCompletion,
 };
 
 /// The operations the runtime (producers, executor, completer, stager, cluster upkeep, handle)
@@ -33,6 +33,17 @@ pub trait RuntimeOps: Send + Sync + 'static {
     /// Marks available jobs as executing by the node and returns them, taking them in priority,
     /// scheduled_at, id order, honouring a global limit if one is given.
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>>;
+
+    /// [`fetch`](Self::fetch) for a queue with a rate limit: under the queue's lock (one
+    /// fetcher at a time across all nodes), takes at most as many jobs as may still start in
+    /// the window that ends now, records their starts in the queue's log, and stamps them with
+    /// the same instant (the database's clock), so `attempted_at` counts exactly what the limit
+    /// counted. `request.after` and `request.relaxed_commit` are ignored. See ADR 22.
+    async fn fetch_rate_limited(
+        &self,
+        request: &FetchRequest<'_>,
+        rate: RateLimit,
+    ) -> Result<RateLimitedFetch>;
 
     /// Writes many results of `node`'s jobs at once; rows no longer `executing` by that node and
     /// attempt (cancelled, or rescued and run elsewhere) are left alone. Returns rows changed.

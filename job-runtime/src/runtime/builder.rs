@@ -10,7 +10,7 @@ use super::lifecycle::{self, Plan};
 use super::queue::QueueState;
 use crate::app_state::States;
 use crate::cron::CronEntry;
-use crate::engine::{Engine, Retention};
+use crate::engine::{Engine, QueueSettingsChange, RateLimit, Retention};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 
@@ -35,7 +35,8 @@ pub struct RuntimeBuilder {
     engine: Arc<dyn Engine>,
     node: Option<String>,
     queues: Vec<(String, usize)>,
-    global_limits: Vec<(String, u32)>,
+    /// Settings given in code that are persisted at start (global and rate limits).
+    persisted: Vec<(String, QueueSettingsChange)>,
     prefetch: Vec<(String, usize)>,
     registry: Option<Registry>,
     cron: Vec<Result<CronEntry>>,
@@ -89,7 +90,31 @@ impl RuntimeBuilder {
     /// At most `limit` jobs of `queue` executing across all nodes at once (persisted, so every
     /// node honours it).
     pub fn global_limit(mut self, queue: impl Into<String>, limit: u32) -> Self {
-        self.global_limits.push((queue.into(), limit));
+        let change = QueueSettingsChange { global_limit: Some(Some(limit)), ..Default::default() };
+        self.persisted.push((queue.into(), change));
+        self
+    }
+
+    /// At most `rate.limit` jobs of `queue` started in any window of `rate.window`, across all
+    /// nodes, whatever each node's concurrency (persisted, so every node honours it; change it at
+    /// run time with [`crate::Runtime::set_rate_limit`]). A claim is a start: a rate-limited queue
+    /// claims nothing ahead of its free slots, and a retried, snoozed or rescued job counts again
+    /// when it starts again. See the flow-control guide and ADR 22.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: jobsmith::Db) -> jobsmith::Result<()> {
+    /// // The benefits API allows 10 calls a second, however many nodes run the queue.
+    /// let runtime = db
+    ///     .runtime()
+    ///     .queue("benefits", 20)
+    ///     .rate_limit("benefits", jobsmith::RateLimit::per_second(10))
+    ///     .start()
+    ///     .await?;
+    /// # runtime.shutdown().await }
+    /// ```
+    pub fn rate_limit(mut self, queue: impl Into<String>, rate: RateLimit) -> Self {
+        let change = QueueSettingsChange { rate_limit: Some(Some(rate)), ..Default::default() };
+        self.persisted.push((queue.into(), change));
         self
     }
 
@@ -368,7 +393,7 @@ impl RuntimeBuilder {
             node,
             config: self.config,
             queues,
-            global_limits: self.global_limits,
+            persisted: self.persisted,
             cron,
             states: self.states,
         };
@@ -384,7 +409,7 @@ impl RuntimeBuilder {
             engine,
             node: None,
             queues: Vec::new(),
-            global_limits: Vec::new(),
+            persisted: Vec::new(),
             prefetch: Vec::new(),
             registry: None,
             cron: Vec::new(),

@@ -6,7 +6,7 @@ use super::control::StopReason;
 use super::lifecycle::{self, Supervisor};
 use super::queue::{QueueInfo, QueueState};
 use super::shared::Shared;
-use crate::engine::{Engine, JobRow, NodeRow, QueueSettingsChange};
+use crate::engine::{Engine, JobRow, NodeRow, QueueSettingsChange, RateLimit};
 use crate::error::{Error, Result};
 use crate::state::JobState;
 use crate::types::SettingsUpdate;
@@ -111,6 +111,19 @@ impl Runtime {
             ));
         }
         self.change_settings(queue, |c| c.global_limit = Some(limit)).await
+    }
+
+    /// Sets or clears the rate limit of `queue` on every node (persisted): at most `rate.limit`
+    /// jobs started in any window of `rate.window`. See [`crate::RuntimeBuilder::rate_limit`].
+    ///
+    /// ```no_run
+    /// # async fn demo(runtime: jobsmith::Runtime) -> jobsmith::Result<()> {
+    /// runtime.set_rate_limit("benefits", Some(jobsmith::RateLimit::per_second(5))).await?;
+    /// runtime.set_rate_limit("benefits", None).await?; // unlimited again
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_rate_limit(&self, queue: &str, rate: Option<RateLimit>) -> Result<()> {
+        self.change_settings(queue, |c| c.rate_limit = Some(rate)).await
     }
 
     async fn change_settings(

@@ -99,7 +99,8 @@ pub(crate) struct Plan {
     pub(crate) node: String,
     pub(crate) config: Config,
     pub(crate) queues: HashMap<String, Arc<QueueState>>,
-    pub(crate) global_limits: Vec<(String, u32)>,
+    /// Settings given in code, stored at start (see `RuntimeBuilder::global_limit`).
+    pub(crate) persisted: Vec<(String, QueueSettingsChange)>,
     pub(crate) cron: Vec<CronEntry>,
     pub(crate) states: crate::app_state::States,
 }
@@ -121,7 +122,7 @@ pub(crate) async fn start(plan: Plan) -> Result<(Arc<Shared>, Supervisor)> {
 }
 
 async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>> {
-    let Plan { engine, registry, node, config, queues, global_limits, cron, states } = plan;
+    let Plan { engine, registry, node, config, queues, persisted, cron, states } = plan;
     let (completer_handle, ack_rx) = completer::channel();
     let stager_wake = Arc::new(Notify::new());
     let shared = Arc::new(Shared {
@@ -143,10 +144,10 @@ async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>
     });
     let config = &shared.config;
 
-    // Persisted queue settings: global limits from the builder first, then apply all. A limit
-    // configured in code is meant, so it is stored even for a queue nobody knows yet.
-    for (queue, limit) in &global_limits {
-        let change = QueueSettingsChange { global_limit: Some(Some(*limit)), ..Default::default() };
+    // Persisted queue settings: global and rate limits from the builder first, then apply all. A
+    // limit configured in code is meant, so it is stored even for a queue nobody knows yet.
+    for (queue, change) in &persisted {
+        let change = *change;
         engine.update_queue_settings(&SettingsUpdate { queue, change, allow_unknown: true }).await?;
     }
     shared.apply_settings().await?;

@@ -2,6 +2,9 @@
 //! buffer, sized by `claim_ahead` unless set) in one statement and starts the jobs. It times each
 //! fetch for `claim_ahead`.
 //!
+//! A queue with a rate limit fetches through `fetch_rate_limited`; when the limit (not the
+//! queue) ended a fetch short, it sleeps until the window has room again.
+//!
 //! It fetches when there may be work (an insert or staging notification, a resume, the poll
 //! timer, or the last fetch came back full) and there is room; otherwise it sleeps. An idle
 //! queue therefore costs one query per poll interval, and a busy one refills in batches: it waits
@@ -94,12 +97,22 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                     relaxed_commit: shared.config.relaxed_fetch_commit,
                 };
                 let sent = std::time::Instant::now();
-                let result = shared.engine.fetch(&request).await.map(|jobs| {
+                // A rate-limited queue fetches through its own call (ADR 22), which may say for
+                // how long the window is full; every other queue keeps the plain fetch.
+                let answer = match queue.rate_limit() {
+                    None => shared.engine.fetch(&request).await.map(|jobs| (jobs, None)),
+                    Some(rate) => shared
+                        .engine
+                        .fetch_rate_limited(&request, rate)
+                        .await
+                        .map(|f| (f.jobs, f.limited_for)),
+                };
+                let result = answer.map(|(jobs, limited_for)| {
                     queue.claim_ahead.fetched(sent.elapsed());
                     let fetched = jobs.len();
-                    let positions = full_batch_end(&jobs, asked);
+                    let positions = if limited_for.is_some() { None } else { full_batch_end(&jobs, asked) };
                     claim(&shared, &queue, jobs);
-                    (fetched, positions)
+                    (fetched, positions, limited_for)
                 });
                 Some((asked, result))
             } else {
@@ -107,7 +120,20 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
             }
         };
         match fetched {
-            Some((asked, Ok((fetched, end)))) => {
+            Some((_, Ok((_, _, Some(full_for))))) => {
+                // The rate limit ended the fetch: the queue has work, and the window has room
+                // again when its oldest start leaves it. Wait for that (bounded by the poll
+                // interval, so a raised or cleared limit is seen soon), not for a hint.
+                failures = 0;
+                after = None;
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(full_for.min(shared.config.poll_interval)) => {}
+                }
+                may_have_work = true;
+                continue;
+            }
+            Some((asked, Ok((fetched, end, None)))) => {
                 failures = 0;
                 // A full answer means more may be waiting; fetch again once there is room. A
                 // short one from a cursor looks once more from the front before the queue counts

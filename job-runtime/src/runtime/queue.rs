@@ -2,13 +2,15 @@
 //! jobs claimed ahead of a free slot (the prefetch buffer).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify};
 
 use super::claim_ahead::ClaimAhead;
 use super::control::JobControl;
 use crate::engine::FetchedJob;
+use crate::types::RateLimit;
 
 /// `prefetch` when the queue sizes its buffer itself (the default; see `claim_ahead`).
 const AUTO: usize = usize::MAX;
@@ -41,6 +43,9 @@ pub(crate) struct QueueState {
     buffered: AtomicUsize,
     /// Most jobs of this queue executing across all nodes; 0 for none.
     global_limit: AtomicU32,
+    /// The queue's rate limit, packed (limit in the high half, window in ms in the low; a
+    /// checked window fits 32 bits); 0 for none.
+    rate_limit: AtomicU64,
     /// Set when there may be new work (an insert, a staged row, a resume); cleared by the producer.
     work_hint: AtomicBool,
     /// Wakes the producer: work may have arrived, a slot freed, or the limit changed.
@@ -63,6 +68,7 @@ impl QueueState {
             buffer: std::sync::Mutex::new(VecDeque::new()),
             buffered: AtomicUsize::new(0),
             global_limit: AtomicU32::new(0),
+            rate_limit: AtomicU64::new(0),
             work_hint: AtomicBool::new(true),
             wake: Notify::new(),
             fetch_gate: Mutex::new(()),
@@ -93,8 +99,9 @@ impl QueueState {
 
     /// How many jobs may be claimed ahead of a free slot. None under a global limit: claimed rows
     /// count against it on every node, so a buffer would hold back slots other nodes could use.
+    /// None under a rate limit either: a claim counts as a start, so it must be one.
     pub(crate) fn prefetch(&self) -> usize {
-        if self.global_limit().is_some() {
+        if self.global_limit().is_some() || self.rate_limit().is_some() {
             return 0;
         }
         match self.prefetch.load(Ordering::Acquire) {
@@ -252,6 +259,18 @@ impl QueueState {
         self.hint_work();
     }
 
+    pub(crate) fn rate_limit(&self) -> Option<RateLimit> {
+        let packed = self.rate_limit.load(Ordering::Acquire);
+        (packed != 0)
+            .then(|| RateLimit::new((packed >> 32) as u32, Duration::from_millis(packed & 0xffff_ffff)))
+    }
+
+    pub(crate) fn set_rate_limit(&self, rate: Option<RateLimit>) {
+        let packed = rate.map_or(0, |r| (u64::from(r.limit) << 32) | (r.window_ms() as u64 & 0xffff_ffff));
+        self.rate_limit.store(packed, Ordering::Release);
+        self.hint_work();
+    }
+
     pub(crate) fn set_limit(&self, limit: usize) {
         self.limit.store(limit, Ordering::Release);
         self.hint_work();
@@ -271,8 +290,10 @@ pub struct QueueInfo {
     pub paused: bool,
     /// Most jobs of the queue executing across all nodes, if limited.
     pub global_limit: Option<u32>,
+    /// Most jobs of the queue started in any window across all nodes, if limited.
+    pub rate_limit: Option<RateLimit>,
     /// Most jobs claimed ahead of a free slot now: the measured size by default, or the one set
-    /// with [`crate::RuntimeBuilder::prefetch`]; 0 while a global limit is set.
+    /// with [`crate::RuntimeBuilder::prefetch`]; 0 while a global or rate limit is set.
     pub prefetch: usize,
     /// Jobs claimed and waiting for a slot now.
     pub prefetched: usize,
@@ -286,6 +307,7 @@ impl From<&QueueState> for QueueInfo {
             running: q.running(),
             paused: q.is_paused(),
             global_limit: q.global_limit(),
+            rate_limit: q.rate_limit(),
             prefetch: q.prefetch(),
             prefetched: q.buffered(),
         }
@@ -316,6 +338,19 @@ mod tests {
         assert_eq!(q.next_claimed().map(|c| c.job.id), Some(5), "buffer order is run order");
         assert_eq!(q.take_claimed(7).map(|c| c.job.id), Some(7));
         assert_eq!(q.buffered(), 1);
+    }
+
+    #[test]
+    fn a_rate_limit_turns_the_buffer_off_and_reads_back_as_set() {
+        let q = QueueState::new("q".into(), 10);
+        q.set_prefetch(6);
+        let rate = RateLimit::new(10_000, RateLimit::MAX_WINDOW);
+        q.set_rate_limit(Some(rate));
+        assert_eq!(q.rate_limit(), Some(rate));
+        assert_eq!(q.prefetch(), 0);
+        q.set_rate_limit(None);
+        assert_eq!(q.rate_limit(), None);
+        assert_eq!(q.prefetch(), 6);
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl Shared {
                     q.set_limit(n as usize);
                 }
                 q.set_global_limit(settings.global_limit);
+                q.set_rate_limit(settings.rate_limit);
             }
         }
         Ok(())

@@ -16,8 +16,8 @@ use crate::db::Db;
 use crate::engine::{
     Ack, Administration, CronFire, Engine, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat,
     InsertedJob, JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Notifications, Page,
-    QueueSettings, RescueReport, RescueRequest, Retention, RuntimeOps, SettingsUpdate, Signal, StageReport,
-    StateCount,
+    QueueSettings, RateLimit, RateLimitedFetch, RescueReport, RescueRequest, Retention, RuntimeOps,
+    SettingsUpdate, Signal, StageReport, StateCount,
 };
 use crate::error::Result;
 use crate::transaction::new_work;
@@ -62,6 +62,13 @@ impl RuntimeOps for InlineEngine {
     }
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         self.inner.fetch(request).await
+    }
+    async fn fetch_rate_limited(
+        &self,
+        request: &FetchRequest<'_>,
+        rate: RateLimit,
+    ) -> Result<RateLimitedFetch> {
+        self.inner.fetch_rate_limited(request, rate).await
     }
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         self.inner.ack(node, acks).await

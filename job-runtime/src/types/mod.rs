@@ -10,6 +10,7 @@ mod job;
 mod matcher;
 mod new_job;
 mod queue;
+mod rate_limit;
 mod report;
 mod request;
 mod state;
@@ -20,6 +21,8 @@ pub use matcher::{JobChange, JobMatch, QueryOp, QueryOutput, Updated};
 pub(crate) use new_job::Schedule;
 pub use new_job::{InsertedJob, NewJob, OnConflict};
 pub use queue::{QueueSettings, QueueSettingsChange};
+pub(crate) use rate_limit::RateLog;
+pub use rate_limit::{RateLimit, RateLimitedFetch};
 pub use report::{RescueReport, Signal, StageReport};
 pub use request::{
     CronFire, FetchRequest, HandBack, Heartbeat, JobFilter, Page, RescueRequest, Retention, SettingsUpdate,

@@ -1,5 +1,6 @@
 //! A queue's persisted, cluster-wide settings.
 
+use super::RateLimit;
 use crate::error::Result;
 
 /// Cluster-wide settings of one queue, persisted so nodes started later apply them too. `None`
@@ -14,6 +15,8 @@ pub struct QueueSettings {
     pub concurrency: Option<u32>,
     /// Most jobs executing across all nodes.
     pub global_limit: Option<u32>,
+    /// Most jobs started in any window, across all nodes.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A change to one queue's persisted settings: `None` leaves a field as stored, `Some` sets it
@@ -32,6 +35,9 @@ pub struct QueueSettingsChange {
     pub concurrency: Option<Option<u32>>,
     /// Most jobs executing across all nodes, at least 1; `Some(None)` clears it.
     pub global_limit: Option<Option<u32>>,
+    /// Most jobs started in any window across all nodes (see [`RateLimit::check`]); `Some(None)`
+    /// clears it.
+    pub rate_limit: Option<Option<RateLimit>>,
 }
 
 impl QueueSettingsChange {
@@ -51,6 +57,9 @@ impl QueueSettingsChange {
                     i32::MAX
                 )));
             }
+        }
+        if let Some(Some(rate)) = self.rate_limit {
+            rate.check()?;
         }
         Ok(())
     }

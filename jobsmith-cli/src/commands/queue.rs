@@ -1,4 +1,4 @@
-//! `jobsmith queue pause|resume|scale`: cluster-wide queue settings.
+//! `jobsmith queue pause|resume|scale|rate-limit`: cluster-wide queue settings.
 
 use jobsmith::QueueSettingsChange;
 use jobsmith::engine::{Engine, SettingsUpdate};
@@ -31,6 +31,15 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
             QueueSettingsChange { concurrency: Some(Some(concurrency)), ..no_change },
             format!("runs up to {concurrency} jobs at once on each node"),
         ),
+        QueueCommand::RateLimit { queue, rate, create } => (
+            queue,
+            create,
+            QueueSettingsChange { rate_limit: Some(rate.0), ..no_change },
+            match rate.0 {
+                Some(rate) => format!("starts at most {rate} across all nodes"),
+                None => "has no rate limit".to_string(),
+            },
+        ),
     };
     // Only this field is written, in one statement: settings this command does not touch (the
     // global limit, say) stay as stored, even if another operator changes them at the same time.
@@ -54,6 +63,7 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
             "paused": settings.paused.unwrap_or(false),
             "concurrency": settings.concurrency,
             "global_limit": settings.global_limit,
+            "rate_limit": settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms()})),
         }));
     } else {
         println!("queue `{}` {done}", settings.name);

@@ -55,6 +55,7 @@ pub(crate) async fn run(engine: &dyn Engine, json: bool) -> Result<(), Failure> 
                     "paused": q.settings.paused.unwrap_or(false),
                     "concurrency": q.settings.concurrency,
                     "global_limit": q.settings.global_limit,
+                    "rate_limit": q.settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms()})),
                     "counts": counts,
                     "total": q.counts.iter().sum::<i64>(),
                 })
@@ -85,7 +86,7 @@ pub(crate) async fn run(engine: &dyn Engine, json: bool) -> Result<(), Failure> 
         println!("no queues: no jobs, no queue settings, no live nodes");
     } else {
         let mut table = Table::new(
-            ["QUEUE", "PAUSED", "CONCURRENCY", "GLOBAL LIMIT"]
+            ["QUEUE", "PAUSED", "CONCURRENCY", "GLOBAL LIMIT", "RATE LIMIT"]
                 .into_iter()
                 .map(String::from)
                 .chain(JobState::ALL.iter().map(|s| s.as_str().to_uppercase())),
@@ -97,6 +98,7 @@ pub(crate) async fn run(engine: &dyn Engine, json: bool) -> Result<(), Failure> 
                 // `-`: no cluster-wide value, each node uses its own configuration.
                 q.settings.concurrency.map_or_else(|| "-".into(), |n| n.to_string()),
                 q.settings.global_limit.map_or_else(|| "-".into(), |n| n.to_string()),
+                q.settings.rate_limit.map_or_else(|| "-".into(), |r| r.to_string()),
             ];
             cells.extend(q.counts.iter().map(i64::to_string));
             table.row(cells);

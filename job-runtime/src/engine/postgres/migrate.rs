@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (7, "results", include_str!("../../../migrations/postgres/0007_results.sql")),
     (8, "awaited", include_str!("../../../migrations/postgres/0008_awaited.sql")),
     (9, "steps", include_str!("../../../migrations/postgres/0009_steps.sql")),
+    (10, "rate_limits", include_str!("../../../migrations/postgres/0010_rate_limits.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

@@ -23,8 +23,9 @@ use crate::engine::{Administration, Engine, InsertDatabase, Notifications, Runti
 use crate::error::{Error, Result};
 use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
-    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport,
-    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
+    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RateLimit,
+    RateLimitedFetch, RateLog, RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport,
+    StateCount, TxCompletion,
 };
 
 use crate::engine::common::validate_schema;
@@ -213,6 +214,53 @@ impl RuntimeOps for PostgresEngine {
             }
         };
         rows.iter().map(row::fetched_job).collect()
+    }
+
+    async fn fetch_rate_limited(&self, r: &FetchRequest<'_>, rate: RateLimit) -> Result<RateLimitedFetch> {
+        let mut tx = self.pool.begin().await?;
+        // The lock the global limit takes too: one fetcher of the queue at a time, so the log read
+        // below (a snapshot taken after the lock) is the latest and no other start slips in.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("jobsmith.{}.queue.{}", self.schema, r.queue))
+            .execute(&mut *tx)
+            .await?;
+        let read = sqlx::query(AssertSqlSafe(self.sql.rate_log_read.clone()))
+            .bind(r.queue)
+            .fetch_one(&mut *tx)
+            .await?;
+        let now: i64 = read.try_get("now_ms")?;
+        let mut log = RateLog::recent(read.try_get("starts")?, rate, now);
+        let room = log.room(rate);
+        let take = room.min(r.limit);
+        let mut jobs = Vec::new();
+        if take > 0 {
+            let at = DateTime::<Utc>::from_timestamp_millis(now)
+                .ok_or_else(|| Error::Unexpected(format!("the server's clock reads {now} ms")))?;
+            let mut query = sqlx::query(AssertSqlSafe(
+                self.sql.fetch_rated[usize::from(r.global_limit.is_some())].clone(),
+            ))
+            .bind(r.queue)
+            .bind(i64::from(take))
+            .bind(r.node);
+            if let Some(global) = r.global_limit {
+                query = query.bind(i64::from(global));
+            }
+            let rows = query.bind(at).fetch_all(&mut *tx).await?;
+            jobs = rows.iter().map(row::fetched_job).collect::<Result<Vec<_>>>()?;
+            if !jobs.is_empty() {
+                log.started(jobs.len(), now);
+                sqlx::query(AssertSqlSafe(self.sql.rate_log_write.clone()))
+                    .bind(r.queue)
+                    .bind(log.starts())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        // Short because of the limit (not because the queue ran dry): say for how long.
+        let clipped = room < r.limit && jobs.len() as u32 == take;
+        let limited_for = if clipped { log.full_for(rate, now) } else { None };
+        Ok(RateLimitedFetch { jobs, limited_for })
     }
 
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
@@ -735,6 +783,9 @@ impl Administration for PostgresEngine {
             .bind(global)
             .bind(allow_unknown)
             .bind(&self.sql.channel)
+            .bind(change.rate_limit.is_some())
+            .bind(change.rate_limit.flatten().map(|r| r.limit as i32))
+            .bind(change.rate_limit.flatten().map(|r| r.window_ms()))
             .fetch_optional(&self.pool)
             .await?;
         match row {
@@ -859,6 +910,10 @@ fn queue_settings_row(r: &sqlx::postgres::PgRow) -> Result<QueueSettings> {
         paused: r.try_get("paused")?,
         concurrency: r.try_get::<Option<i32>, _>("concurrency")?.map(|n| n as u32),
         global_limit: r.try_get::<Option<i32>, _>("global_limit")?.map(|n| n as u32),
+        rate_limit: RateLimit::from_columns(
+            r.try_get::<Option<i32>, _>("rate_limit")?.map(i64::from),
+            r.try_get("rate_window_ms")?,
+        ),
     })
 }
 

@@ -24,6 +24,13 @@ pub(super) struct Statements {
     /// The four fetches above (plain, after, limited, limited after), each committing without
     /// waiting for its WAL flush.
     pub(super) fetch_relaxed: [String; 4],
+    /// A rate-limited fetch (ADR 22), without and with a global limit: the claim stamp is a
+    /// parameter (`$4`, or `$5` after the global limit), the instant the starts were logged at.
+    pub(super) fetch_rated: [String; 2],
+    /// The queue's rate log and the server's clock, read under the queue's advisory lock.
+    pub(super) rate_log_read: String,
+    /// The queue's rate log, rewritten.
+    pub(super) rate_log_write: String,
     pub(super) heartbeat: String,
     pub(super) remove_node: String,
     pub(super) live_nodes: String,
@@ -59,8 +66,8 @@ impl Statements {
             // nested loop there once updated more rows than LIMIT and pushed attempt past
             // max_attempts). The attempt guard keeps a row that somehow has no attempts left from
             // being run again. See `fetch` for why the update takes the ids as an array.
-            fetch: fetch(s, "$2", None, false),
-            fetch_after: fetch(s, "$2", Some(AFTER_4), false),
+            fetch: fetch(s, "$2", None, false, "now()"),
+            fetch_after: fetch(s, "$2", Some(AFTER_4), false, "now()"),
             // Many results in one statement. The guard (still executing, by this node, in this
             // attempt, under this claim when the result names it) makes a concurrent cancel or
             // rescue win over a late result, and keeps a result written twice (its first commit's
@@ -187,14 +194,25 @@ impl Statements {
             // With a global limit: run under the queue's advisory lock (taken by the caller in the
             // same transaction), so the count of executing rows cannot change between counting
             // and taking; READ COMMITTED gives this statement a snapshot taken after the lock.
-            fetch_limited: fetch(s, &limited, None, false),
-            fetch_limited_after: fetch(s, &limited, Some(AFTER_5), false),
+            fetch_limited: fetch(s, &limited, None, false, "now()"),
+            fetch_limited_after: fetch(s, &limited, Some(AFTER_5), false, "now()"),
             fetch_relaxed: [
-                fetch(s, "$2", None, true),
-                fetch(s, "$2", Some(AFTER_4), true),
-                fetch(s, &limited, None, true),
-                fetch(s, &limited, Some(AFTER_5), true),
+                fetch(s, "$2", None, true, "now()"),
+                fetch(s, "$2", Some(AFTER_4), true, "now()"),
+                fetch(s, &limited, None, true, "now()"),
+                fetch(s, &limited, Some(AFTER_5), true, "now()"),
             ],
+            fetch_rated: [fetch(s, "$2", None, false, "$4::timestamptz"), fetch(s, &limited, None, false, "$5::timestamptz")],
+            // Milliseconds, as the log stores them; `clock_timestamp()` is read after the lock
+            // was taken (the previous statement), so successive fetches' instants only grow.
+            rate_log_read: format!(
+                "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS now_ms,
+                        coalesce((SELECT starts FROM {s}.rate_logs WHERE queue = $1 AND key = ''), '{{}}') AS starts"
+            ),
+            rate_log_write: format!(
+                "INSERT INTO {s}.rate_logs (queue, key, starts) VALUES ($1, '', $2)
+                 ON CONFLICT (queue, key) DO UPDATE SET starts = EXCLUDED.starts"
+            ),
             // `connected_since` starts again when the previous heartbeat is older than the gap
             // ($3 ms): the node was cut off, and what it saw before says nothing now (see rescue).
             heartbeat: format!(
@@ -323,11 +341,11 @@ impl Statements {
             ),
             cron_update: format!("UPDATE {s}.cron SET last_slot = $2, fired_at = now() WHERE name = $1"),
             queue_settings: format!(
-                "SELECT name, paused, concurrency, global_limit FROM {s}.queues ORDER BY name"
+                "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms FROM {s}.queues ORDER BY name"
             ),
             // One statement, so concurrent changes of different fields cannot undo each other:
             // ON CONFLICT locks the row and each SET reads its latest committed version. A field
-            // not named by the change ($2, $4, $6 false) keeps its stored value. Nothing is written
+            // not named by the change ($2, $4, $6, $10 false) keeps its stored value. Nothing is written
             // for an unknown queue unless $8 allows it; the cheap checks come first, the jobs
             // table (no index by queue alone) last.
             update_queue_settings: format!(
@@ -337,20 +355,24 @@ impl Statements {
                         OR EXISTS (SELECT 1 FROM {s}.nodes WHERE $1 = ANY(queues))
                         OR EXISTS (SELECT 1 FROM {s}.jobs WHERE queue = $1) AS ok
                 ), up AS (
-                    INSERT INTO {s}.queues AS q (name, paused, concurrency, global_limit, updated_at)
+                    INSERT INTO {s}.queues AS q (name, paused, concurrency, global_limit, rate_limit, rate_window_ms, updated_at)
                     SELECT $1, CASE WHEN $2::boolean THEN $3::boolean END, CASE WHEN $4::boolean THEN $5::integer END,
-                           CASE WHEN $6::boolean THEN $7::integer END, now()
+                           CASE WHEN $6::boolean THEN $7::integer END, CASE WHEN $10::boolean THEN $11::integer END,
+                           CASE WHEN $10::boolean THEN $12::bigint END, now()
                     FROM known WHERE ok
                     ON CONFLICT (name) DO UPDATE SET
                         paused = CASE WHEN $2::boolean THEN EXCLUDED.paused ELSE q.paused END,
                         concurrency = CASE WHEN $4::boolean THEN EXCLUDED.concurrency ELSE q.concurrency END,
                         global_limit = CASE WHEN $6::boolean THEN EXCLUDED.global_limit ELSE q.global_limit END,
+                        rate_limit = CASE WHEN $10::boolean THEN EXCLUDED.rate_limit ELSE q.rate_limit END,
+                        rate_window_ms = CASE WHEN $10::boolean THEN EXCLUDED.rate_window_ms ELSE q.rate_window_ms END,
                         updated_at = now()
-                    RETURNING name, paused, concurrency, global_limit
+                    RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms
                 ), notified AS (
                     SELECT pg_notify($9, 'q:' || name) FROM up
                 )
-                SELECT name, paused, concurrency, global_limit FROM up WHERE (SELECT count(*) FROM notified) >= 0"
+                SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms FROM up
+                WHERE (SELECT count(*) FROM notified) >= 0"
             ),
             count_by_state: format!(
                 "SELECT queue, state::text AS state, count(*) AS n FROM {s}.jobs GROUP BY queue, state ORDER BY queue, state"
@@ -408,12 +430,15 @@ const AFTER_5: &str = "($5::smallint, $6::timestamptz, $7::bigint)";
 /// rows of a 100,000-row table, growing with the table; the array form scans the primary key:
 /// 2.7 ms). The stage, rescue and prune statements use the same form for the same reason.
 ///
+/// `claimed_at` is the claim stamp: `now()`, or for a rate-limited fetch the instant its starts
+/// were logged at (a parameter), so `attempted_at` is exactly what the rate log counted.
+///
 /// `relaxed`: the statement's own transaction commits without waiting for its WAL to reach disk
 /// (`synchronous_commit = off`, set for that transaction only; see
 /// `FetchRequest::relaxed_commit` and ADR 9). The setting is an uncorrelated subquery, evaluated
 /// once per statement; `set_config(..., true)` ends with the transaction, so a pooled connection
 /// keeps its own setting (tested).
-fn fetch(s: &str, limit: &str, after: Option<&str>, relaxed: bool) -> String {
+fn fetch(s: &str, limit: &str, after: Option<&str>, relaxed: bool, claimed_at: &str) -> String {
     let after = after.map(|row| format!("AND (priority, scheduled_at, id) > {row}")).unwrap_or_default();
     let relaxed = if relaxed {
         "\n          AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'"
@@ -429,7 +454,7 @@ fn fetch(s: &str, limit: &str, after: Option<&str>, relaxed: bool) -> String {
             FOR UPDATE SKIP LOCKED
         )
         UPDATE {s}.jobs j
-        SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
+        SET state = 'executing', attempt = j.attempt + 1, attempted_at = {claimed_at}, attempted_by = $3
         WHERE j.id = ANY(ARRAY(SELECT picked_id FROM picked)){relaxed}
         RETURNING {FETCHED_COLUMNS}"
     )

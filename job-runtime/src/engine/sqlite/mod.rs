@@ -35,8 +35,9 @@ use crate::engine::{Administration, Engine, InsertDatabase, Notifications, Runti
 use crate::error::{Error, Result};
 use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
-    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RescueReport,
-    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
+    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RateLimit,
+    RateLimitedFetch, RateLog, RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport,
+    StateCount, TxCompletion,
 };
 
 pub use migrate::{MIGRATIONS, migrate};
@@ -482,6 +483,72 @@ impl RuntimeOps for SqliteEngine {
         rows.iter().map(|row| row::fetched_job(row, r.queue, claim)).collect()
     }
 
+    async fn fetch_rate_limited(&self, r: &FetchRequest<'_>, rate: RateLimit) -> Result<RateLimitedFetch> {
+        let p = &self.prefix;
+        let limit = match r.global_limit {
+            None => "?2".to_string(),
+            Some(_) => format!(
+                "max(0, min(?2, ?5 - (SELECT count(*) FROM {p}jobs WHERE state = 'executing' AND queue = ?1)))"
+            ),
+        };
+        let mut w = self.write().await?;
+        // IMMEDIATE: the write lock is held from here, across processes too, so the log read
+        // is the latest and the instant taken after it only grows from fetch to fetch.
+        let mut tx = w.transaction().await?;
+        let now = now_ms();
+        let stored: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT starts FROM {p}rate_logs WHERE queue = ?1 AND key = ''"
+        )))
+        .bind(r.queue)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let starts: Vec<i64> = match stored {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                Error::Unexpected(format!("the rate log of queue `{}` does not read: {e}", r.queue))
+            })?,
+            None => Vec::new(),
+        };
+        let mut log = RateLog::recent(starts, rate, now);
+        let room = log.room(rate);
+        let take = room.min(r.limit);
+        let mut rows = Vec::new();
+        if take > 0 {
+            rows = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
+                 WHERE id IN (
+                     SELECT id FROM {p}jobs
+                     WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
+                     ORDER BY priority, scheduled_at, id
+                     LIMIT {limit})
+                 RETURNING {FETCHED_COLUMNS}"
+            )))
+            .bind(r.queue)
+            .bind(i64::from(take))
+            .bind(now)
+            .bind(r.node)
+            .bind(r.global_limit.map(i64::from))
+            .fetch_all(&mut *tx)
+            .await?;
+            if !rows.is_empty() {
+                log.started(rows.len(), now);
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {p}rate_logs (queue, key, starts) VALUES (?1, '', ?2)
+                     ON CONFLICT (queue, key) DO UPDATE SET starts = excluded.starts"
+                )))
+                .bind(r.queue)
+                .bind(serde_json::to_string(log.starts())?)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        drop(w);
+        let jobs = rows.iter().map(|row| row::fetched_job(row, r.queue, now)).collect::<Result<Vec<_>>>()?;
+        let clipped = room < r.limit && jobs.len() as u32 == take;
+        let limited_for = if clipped { log.full_for(rate, now) } else { None };
+        Ok(RateLimitedFetch { jobs, limited_for })
+    }
+
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         let now = now_ms();
         let at = Utc::now().to_rfc3339();
@@ -815,7 +882,7 @@ impl RuntimeOps for SqliteEngine {
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         let p = &self.prefix;
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT name, paused, concurrency, global_limit FROM {p}queues ORDER BY name"
+            "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms FROM {p}queues ORDER BY name"
         )))
         .fetch_all(&self.pool)
         .await?;
@@ -1061,8 +1128,9 @@ impl Administration for SqliteEngine {
         // Nothing is written for an unknown queue unless ?9 allows it.
         let mut w = self.write().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, updated_at)
-             SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END, ?8
+            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, rate_limit, rate_window_ms, updated_at)
+             SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END,
+                    CASE WHEN ?10 THEN ?11 END, CASE WHEN ?10 THEN ?12 END, ?8
              WHERE ?9
                 OR EXISTS (SELECT 1 FROM {p}queues WHERE name = ?1)
                 OR EXISTS (SELECT 1 FROM {p}nodes, json_each({p}nodes.queues) WHERE json_each.value = ?1)
@@ -1071,8 +1139,10 @@ impl Administration for SqliteEngine {
                  paused = CASE WHEN ?2 THEN excluded.paused ELSE paused END,
                  concurrency = CASE WHEN ?4 THEN excluded.concurrency ELSE concurrency END,
                  global_limit = CASE WHEN ?6 THEN excluded.global_limit ELSE global_limit END,
+                 rate_limit = CASE WHEN ?10 THEN excluded.rate_limit ELSE rate_limit END,
+                 rate_window_ms = CASE WHEN ?10 THEN excluded.rate_window_ms ELSE rate_window_ms END,
                  updated_at = excluded.updated_at
-             RETURNING name, paused, concurrency, global_limit"
+             RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms"
         )))
         .bind(queue)
         .bind(change.paused.is_some())
@@ -1083,6 +1153,9 @@ impl Administration for SqliteEngine {
         .bind(global)
         .bind(now_ms())
         .bind(allow_unknown)
+        .bind(change.rate_limit.is_some())
+        .bind(change.rate_limit.flatten().map(|r| i64::from(r.limit)))
+        .bind(change.rate_limit.flatten().map(|r| r.window_ms()))
         .fetch_optional(&mut *w)
         .await?;
         drop(w);
@@ -1215,6 +1288,7 @@ fn queue_settings_row(r: &sqlx::sqlite::SqliteRow) -> Result<QueueSettings> {
         paused: r.try_get::<Option<bool>, _>("paused")?,
         concurrency: r.try_get::<Option<i64>, _>("concurrency")?.map(|n| n as u32),
         global_limit: r.try_get::<Option<i64>, _>("global_limit")?.map(|n| n as u32),
+        rate_limit: RateLimit::from_columns(r.try_get("rate_limit")?, r.try_get("rate_window_ms")?),
     })
 }
 

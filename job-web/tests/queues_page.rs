@@ -1,0 +1,40 @@
+//! The queues overview shows each queue's stored cluster-wide limits.
+
+use axum::body::{Body, to_bytes};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{Request, StatusCode};
+use jobsmith::{Db, RateLimit};
+use jobsmith_web::{Auth, router};
+use tower::ServiceExt;
+
+#[tokio::test]
+async fn the_queues_page_shows_each_queues_rate_and_global_limit() {
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    db.migrate().await.unwrap();
+    let runtime = db
+        .runtime()
+        .queue("benefits", 5)
+        .rate_limit("benefits", RateLimit::new(10, std::time::Duration::from_millis(1500)))
+        .queue("partner_api", 5)
+        .global_limit("partner_api", 3)
+        .start()
+        .await
+        .unwrap();
+    let app = router(db.engine().clone(), Auth::token("t0ken-for-the-test"));
+    let request =
+        Request::get("/").header(AUTHORIZATION, "Bearer t0ken-for-the-test").body(Body::empty()).unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    runtime.shutdown().await.unwrap();
+
+    assert!(body.contains("<th>Rate limit</th>"), "{body}");
+    let row = |queue: &str| {
+        let start = body.find(&format!("<tr data-queue=\"{queue}\">")).unwrap_or_else(|| panic!("{body}"));
+        body[start..start + body[start..].find("</tr>").unwrap()].to_string()
+    };
+    let (benefits, partner) = (row("benefits"), row("partner_api"));
+    // Columns in order: status, concurrency, global limit, rate limit, nodes.
+    assert!(benefits.contains("<td class=\"n\">none</td><td class=\"n\">10 per 1s 500ms</td>"), "{benefits}");
+    assert!(partner.contains("<td class=\"n\">3</td><td class=\"n\">none</td>"), "{partner}");
+}
