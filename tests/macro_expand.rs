@@ -52,6 +52,7 @@ fn linear_backoff(attempt: u32) -> Duration {
     queue = "billing",
     max_attempts = 5,
     priority = 9,
+    weight = 7,
     timeout = "1h30m",
     tags = ["billing", "invoices"],
     unique(
@@ -138,6 +139,8 @@ fn options_reflect_the_given_keys_and_default_the_rest() {
     assert_eq!(options.queue, "billing");
     assert_eq!(options.max_attempts, 5);
     assert_eq!(options.priority, 9);
+    assert_eq!(options.weight, 7);
+    assert_eq!(SendReminder::OPTIONS.weight, 1, "1 unless given");
     assert_eq!(options.timeout, Some(Duration::from_millis(5_400_000)));
     assert_eq!(options.tags, &["billing", "invoices"]);
     assert_eq!(

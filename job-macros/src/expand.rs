@@ -458,6 +458,10 @@ fn job_options(options: &Options, private: &TokenStream) -> TokenStream {
         let n = spanned_literal(Literal::u8_unsuffixed(n), span);
         fields.push(quote!(priority: #n));
     }
+    if let Some((n, span)) = options.weight {
+        let n = spanned_literal(Literal::u16_unsuffixed(n), span);
+        fields.push(quote!(weight: #n));
+    }
     if let Some(timeout) = options.timeout {
         let timeout = millis(timeout, private);
         fields.push(quote!(timeout: ::core::option::Option::Some(#timeout)));

@@ -64,6 +64,7 @@ words! {
         Queue => "queue", example "queue = \"emails\"";
         MaxAttempts => "max_attempts", example "max_attempts = 5";
         Priority => "priority", example "priority = 1";
+        Weight => "weight", example "weight = 5";
         Timeout => "timeout", example "timeout = \"30s\"";
         Tags => "tags", example "tags = [\"billing\"]";
         Unique => "unique", example "unique(period = \"5m\")";

@@ -18,12 +18,17 @@ use crate::signature;
 /// both.
 const MAX_ATTEMPTS_LIMIT: u32 = 2_147_483_647;
 
+/// The heaviest a job may be: a copy of `jobsmith_runtime::MAX_WEIGHT`, for the same reason.
+/// `tests/ui/weight-out-of-range.rs` and the conformance test of weights pin both.
+const MAX_WEIGHT: u16 = 1_000;
+
 /// The checked options of one `#[job(...)]`. `None` means "not given": the runtime's default.
 #[derive(Default)]
 pub(crate) struct Options {
     pub(crate) queue: Option<LitStr>,
     pub(crate) max_attempts: Option<(u32, Span)>,
     pub(crate) priority: Option<(u8, Span)>,
+    pub(crate) weight: Option<(u16, Span)>,
     /// In milliseconds.
     pub(crate) timeout: Option<(u64, Span)>,
     pub(crate) tags: Option<Vec<LitStr>>,
@@ -117,6 +122,20 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
                         cx.error_at(
                             span,
                             format!("`priority` must be from 0 (runs first) to 9 (runs last), not {n}"),
+                        );
+                        None
+                    }
+                });
+            }
+            Key::Weight => {
+                options.weight = int(key, &entry, cx).and_then(|(n, span)| match u16::try_from(n) {
+                    Ok(n) if (1..=MAX_WEIGHT).contains(&n) => Some((n, span)),
+                    _ => {
+                        cx.error_at(
+                            span,
+                            format!(
+                                "`weight` is how many of its queue's slots one run takes: from 1 to {MAX_WEIGHT}, not {n}"
+                            ),
                         );
                         None
                     }

@@ -41,6 +41,7 @@ pub struct InsertBuilder<J: Job> {
     meta: Option<serde_json::Value>,
     tags: Option<Vec<String>>,
     priority: Option<u8>,
+    weight: Option<u16>,
     max_attempts: Option<u32>,
     schedule: Schedule,
     unique: Option<Option<UniqueOptions>>,
@@ -62,6 +63,7 @@ impl<J: Job> InsertBuilder<J> {
             meta: None,
             tags: None,
             priority: None,
+            weight: None,
             max_attempts: None,
             schedule: Schedule::Now,
             unique: None,
@@ -85,6 +87,23 @@ impl<J: Job> InsertBuilder<J> {
     /// 0 (first) to 9; out of range is an error at insert.
     pub fn priority(mut self, priority: u8) -> Self {
         self.priority = Some(priority);
+        self
+    }
+
+    /// How many of its queue's slots this job takes when it runs, 1 to [`crate::MAX_WEIGHT`],
+    /// instead of the declared weight; out of range is an error at insert.
+    ///
+    /// ```no_run
+    /// # use jobsmith::prelude::*;
+    /// # #[jobsmith::job(queue = "reports")]
+    /// # async fn clinic_report(clinic_id: i64) -> Result<(), String> { Ok(()) }
+    /// # async fn demo(pool: sqlx::PgPool) -> jobsmith::Result<()> {
+    /// // The big clinic's report takes 5 of the queue's slots: at a limit of 10, two run at once.
+    /// ClinicReport { clinic_id: 1 }.weight(5).insert(&pool).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn weight(mut self, weight: u16) -> Self {
+        self.weight = Some(weight);
         self
     }
 
@@ -158,6 +177,8 @@ impl<J: Job> InsertBuilder<J> {
         check_queue(&queue)?;
         let priority = self.priority.unwrap_or(opts.priority);
         check_priority(priority)?;
+        let weight = self.weight.unwrap_or(opts.weight);
+        check_weight(weight)?;
         let max_attempts = self.max_attempts.unwrap_or(opts.max_attempts);
         if !(1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
             return Err(Error::InvalidOption(format!(
@@ -192,6 +213,7 @@ impl<J: Job> InsertBuilder<J> {
             meta,
             tags: self.tags.unwrap_or_else(|| opts.tags.iter().map(|t| t.to_string()).collect()),
             priority,
+            weight,
             max_attempts,
             schedule: self.schedule,
             unique_key,
@@ -248,6 +270,11 @@ pub trait JobExt: Job + Sized {
     /// With this priority.
     fn priority(self, priority: u8) -> InsertBuilder<Self> {
         InsertBuilder::new(self).priority(priority)
+    }
+
+    /// Taking this many of its queue's slots (see [`InsertBuilder::weight`]).
+    fn weight(self, weight: u16) -> InsertBuilder<Self> {
+        InsertBuilder::new(self).weight(weight)
     }
 
     /// On another queue.
@@ -323,6 +350,17 @@ where
 pub(crate) fn check_queue(queue: &str) -> Result<()> {
     if queue.is_empty() || queue.len() > 128 {
         return Err(Error::InvalidOption(format!("queue name must be 1 to 128 bytes, got {queue:?}")));
+    }
+    Ok(())
+}
+
+/// A weight an insert may set: 1 to [`crate::MAX_WEIGHT`].
+pub(crate) fn check_weight(weight: u16) -> Result<()> {
+    if !(1..=crate::types::MAX_WEIGHT).contains(&weight) {
+        return Err(Error::InvalidOption(format!(
+            "weight must be 1 to {} (the slots of its queue one run takes), got {weight}",
+            crate::types::MAX_WEIGHT
+        )));
     }
     Ok(())
 }

@@ -79,6 +79,9 @@ pub struct JobOptions {
     pub max_attempts: u32,
     /// 0 (runs first) to 9. Default 0.
     pub priority: u8,
+    /// How many of its queue's slots one run takes, 1 to [`crate::MAX_WEIGHT`] (a heavy report may take
+    /// 5 of a queue's 10). Counted against the node's limit and the queue's global limit. Default 1.
+    pub weight: u16,
     /// Longest a single attempt may run; `None` (the default) means no limit.
     pub timeout: Option<Duration>,
     /// Tags stored with each row. Default none.
@@ -104,6 +107,7 @@ impl JobOptions {
         queue: "default",
         max_attempts: 20,
         priority: 0,
+        weight: 1,
         timeout: None,
         tags: &[],
         unique: None,

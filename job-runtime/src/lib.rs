@@ -55,7 +55,7 @@ pub use registry::{Registry, WorkerEntry};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
 pub use steps::StepError;
 pub use transaction::Transaction;
-pub use types::{JobMatch, JobState, RateLimit, Updated};
+pub use types::{JobMatch, JobState, MAX_WEIGHT, RateLimit, Updated};
 pub use waiting::JobHandle;
 
 #[doc(hidden)]

@@ -572,7 +572,7 @@ on_both! {
         assert!(engine.get_job(id).await.expect("get_job").is_none());
 
         let running = mail(&db, "b").await;
-        let request = FetchRequest { queue: "mail", limit: 1, node: "test-node", global_limit: None, after: None, relaxed_commit: false };
+        let request = FetchRequest { queue: "mail", limit: 1, weight_cap: u32::MAX, node: "test-node", global_limit: None, after: None, relaxed_commit: false };
         assert_eq!(engine.fetch(&request).await.expect("fetch").len(), 1);
         let stderr = fresh.cli(&["jobs", "delete", &running.to_string()]).fails(1);
         assert!(stderr.contains("is executing"), "{stderr}");

@@ -113,7 +113,7 @@ conformance! {
         let p = Probe::new();
         let id = db.insert(record(&p, "twice", 0)).await.unwrap().job.id;
         let engine = db.engine();
-        let fetch = FetchRequest { queue: "default", limit: 1, node: "n1", global_limit: None, after: None, relaxed_commit: false };
+        let fetch = FetchRequest { queue: "default", limit: 1, weight_cap: u32::MAX, node: "n1", global_limit: None, after: None, relaxed_commit: false };
         let first = engine.fetch(&fetch).await.unwrap().remove(0);
         let release = Ack { id, attempt: first.attempt, claim: Some(first.claim), kind: AckKind::Release };
         assert_eq!(engine.ack("n1", std::slice::from_ref(&release)).await.unwrap(), 1);

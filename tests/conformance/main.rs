@@ -30,3 +30,4 @@ mod telemetry;
 mod testing_helpers;
 mod unique;
 mod waiting;
+mod weights;

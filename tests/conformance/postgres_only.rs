@@ -166,6 +166,7 @@ fn fetch_mailers() -> jobsmith::engine::FetchRequest<'static> {
     jobsmith::engine::FetchRequest {
         queue: "mailers",
         limit: 10,
+        weight_cap: u32::MAX,
         node: "n",
         global_limit: None,
         after: None,

@@ -14,7 +14,15 @@ use super::probe::Probe;
 use super::runtime::record;
 
 fn request(limit: u32) -> FetchRequest<'static> {
-    FetchRequest { queue: "rated", limit, node: "n1", global_limit: None, after: None, relaxed_commit: false }
+    FetchRequest {
+        queue: "rated",
+        limit,
+        weight_cap: u32::MAX,
+        node: "n1",
+        global_limit: None,
+        after: None,
+        relaxed_commit: false,
+    }
 }
 
 /// The most claim stamps that fall in any window of `window` (each window starting at a stamp,
@@ -151,5 +159,42 @@ conformance! {
         let change = QueueSettingsChange { rate_limit: Some(Some(RateLimit::new(5, Duration::from_micros(10_500)))), ..Default::default() };
         let bad = db.engine().update_queue_settings(&SettingsUpdate { queue: "rated", change, allow_unknown: false }).await;
         assert!(bad.unwrap_err().to_string().contains("whole milliseconds"));
+    }
+}
+
+/// When each `hogs_its_thread` run entered its fn (by label), by the wall clock.
+static ENTERED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Takes the time, then blocks its worker thread for 200 ms (as a CPU-bound job or a starved
+/// node would): jobs claimed with it may not get a thread in time.
+#[jobsmith::job(queue = "rated")]
+async fn hogs_its_thread(label: String) -> Result<(), String> {
+    ENTERED.lock().unwrap().insert(label, Utc::now());
+    std::thread::sleep(Duration::from_millis(200));
+    Ok(())
+}
+
+conformance! {
+    /// A job claimed under a rate limit starts within the log's guard of its claim, or not at
+    /// all: the batch's jobs that find no thread free in time (two threads, four jobs that each
+    /// block one for 200 ms) go back to the queue unstarted and run from a later claim. Without
+    /// that, they would start 200 ms after their claim, into a window their claim was not
+    /// counted in.
+    async fn a_rate_limited_job_that_cannot_start_in_time_is_released_not_started_late(db) {
+        let labels: Vec<String> = (0..6).map(|i| format!("{}-{i}", db.engine().name())).collect();
+        let jobs = labels.iter().map(|l| HogsItsThread { label: l.clone() }.build().unwrap()).collect();
+        let ids: Vec<i64> = db.insert_all(jobs).await.unwrap().into_iter().map(|j| j.job.id).collect();
+        // 20 per second: a guard of 50 ms.
+        let rate = RateLimit::per_second(20);
+        let runtime = db.runtime().queue("rated", 4).rate_limit("rated", rate).start().await.unwrap();
+        db.wait_state_count(JobState::Completed, 6).await;
+        runtime.shutdown().await.unwrap();
+        for (id, label) in ids.iter().zip(&labels) {
+            let claimed = db.job(*id).await.attempted_at.expect("claimed");
+            let entered = ENTERED.lock().unwrap()[label];
+            let lag = (entered - claimed).num_milliseconds();
+            assert!(lag < 150, "{label} entered its fn {lag} ms after its claim");
+        }
     }
 }

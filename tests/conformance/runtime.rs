@@ -25,6 +25,7 @@ pub(crate) async fn queued_and_claimed(db: &TestDb, n: usize) -> Vec<jobsmith::e
     let request = jobsmith::engine::FetchRequest {
         queue: "default",
         limit: n as u32,
+        weight_cap: u32::MAX,
         node: "n1",
         global_limit: None,
         after: None,
@@ -510,7 +511,7 @@ conformance! {
         let fetch = |limit: u32, global_limit: Option<u32>, after| {
             let engine = engine.clone();
             async move {
-                let request = FetchRequest { queue: "default", limit, node: "n", global_limit, after, relaxed_commit: false };
+                let request = FetchRequest { queue: "default", limit, weight_cap: u32::MAX, node: "n", global_limit, after, relaxed_commit: false };
                 engine.fetch(&request).await.unwrap()
             }
         };

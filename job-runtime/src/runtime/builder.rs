@@ -328,7 +328,13 @@ impl RuntimeBuilder {
                     "queue `{name}` needs a non-empty name and a concurrency of at least 1"
                 )));
             }
-            if queues.insert(name.clone(), Arc::new(QueueState::new(name.clone(), limit))).is_some() {
+            let queue = QueueState::new(name.clone(), limit);
+            // A queue that a job type declares heavier than 1 for takes jobs by weight from its
+            // first fetch (ADR 23); any other learns it from the first heavy job it claims.
+            if registry.iter().any(|w| w.options.queue == name && w.options.weight > 1) {
+                queue.mark_weighted();
+            }
+            if queues.insert(name.clone(), Arc::new(queue)).is_some() {
                 return Err(Error::InvalidOption(format!("queue `{name}` is configured twice")));
             }
         }

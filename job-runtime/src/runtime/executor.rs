@@ -19,20 +19,29 @@ use crate::engine::{Ack, AckKind, FetchedJob};
 use crate::outcome::{EncodedOutcome, Outcome};
 use crate::registry::Registry;
 
-/// Runs a claimed job to its end and hands the result to the completer; then, keeping the slot,
-/// the next job waiting in the queue's prefetch buffer, if any. Frees the slot last.
-pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, claimed: Claimed) {
-    let mut next = Some(claimed);
-    while let Some(Claimed { job, control }) = next {
-        let took = execute_one(&shared, job, control).await;
+/// Runs a claimed job (holding `slots` of the queue's slots: its weight) to its end and hands
+/// the result to the completer; then, keeping the slots, the next job waiting in the queue's
+/// prefetch buffer, if any fits them. Frees the slots last.
+pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, claimed: Claimed, slots: usize) {
+    let mut next = Some((claimed, slots));
+    let mut held = slots;
+    while let Some((Claimed { job, control, start_by }, slots)) = next {
+        held = slots;
+        let took = execute_one(&shared, job, control, start_by).await;
         queue.claim_ahead.job_ran(took);
-        next = queue.next_claimed();
+        next = queue.next_claimed(held);
     }
-    queue.finished();
+    queue.finished(held);
 }
 
-/// Runs one job and sends its result; returns how long it held the slot.
-async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) -> Duration {
+/// Runs one job and sends its result; returns how long it held the slot. A job past its
+/// `start_by` (see [`Claimed::start_by`]) is released unstarted instead of run.
+async fn execute_one(
+    shared: &Shared,
+    job: FetchedJob,
+    control: JobControl,
+    start_by: Option<Instant>,
+) -> Duration {
     // A job from the buffer is registered already (so a cancel reached it while it waited); one
     // started straight from a fetch registers here.
     shared.running_jobs.lock().expect("running map").insert(job.id, control.clone());
@@ -54,10 +63,16 @@ async fn execute_one(shared: &Shared, job: FetchedJob, control: JobControl) -> D
     let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
     let limits = Limits { max_result_bytes: shared.config.max_result_bytes };
-    let kind =
+    let kind = if start_by.is_some_and(|by| Instant::now() > by) {
+        // Claimed under a rate limit, but this node could not start it in time (it was starved
+        // of CPU, say): run now, it could share a window with the next claims. Back to the queue.
+        span.in_scope(|| tracing::debug!(target: "jobsmith", "rate-limited job not started in time"));
+        AckKind::Release
+    } else {
         run(&shared.registry, &shared.node, &shared.states, limits, Some(&shared.engine), &job, &control)
             .instrument(span.clone())
-            .await;
+            .await
+    };
     let run_time = started.elapsed();
     span.record("outcome", outcome_name(&kind));
     span.record("duration_ms", run_time.as_secs_f64() * 1000.0);

@@ -88,9 +88,12 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 if after.is_none() {
                     scanned_at = tokio::time::Instant::now();
                 }
+                // See `QueueState::weight_cap` (ADR 23).
+                let weight_cap = queue.weight_cap();
                 let request = FetchRequest {
                     queue: &queue.name,
                     limit: asked as u32,
+                    weight_cap,
                     node: &shared.node,
                     global_limit: queue.global_limit(),
                     after,
@@ -107,12 +110,21 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                         .await
                         .map(|f| (f.jobs, f.limited_for)),
                 };
+                // Under a rate limit a claim is good for the log's guard, from before the fetch
+                // (the claim happened after `sent`): see `Claimed::start_by`.
+                let start_by = queue.rate_limit().map(|rate| {
+                    sent + std::time::Duration::from_millis((rate.kept_for_ms() - rate.window_ms()) as u64)
+                });
                 let result = answer.map(|(jobs, limited_for)| {
                     queue.claim_ahead.fetched(sent.elapsed());
-                    let fetched = jobs.len();
-                    let positions = if limited_for.is_some() { None } else { full_batch_end(&jobs, asked) };
-                    claim(&shared, &queue, jobs);
-                    (fetched, positions, limited_for)
+                    queue.note_weights(&jobs);
+                    // Slots filled, as the fetch counted them (each weight at most the cap).
+                    let filled =
+                        jobs.iter().map(|j| u32::from(j.weight).min(weight_cap) as usize).sum::<usize>();
+                    let positions =
+                        if limited_for.is_some() { None } else { full_batch_end(&jobs, filled, asked) };
+                    claim(&shared, &queue, jobs, start_by);
+                    (filled, positions, limited_for)
                 });
                 Some((asked, result))
             } else {
@@ -133,16 +145,20 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 may_have_work = true;
                 continue;
             }
-            Some((asked, Ok((fetched, end, None)))) => {
+            Some((asked, Ok((filled, end, None)))) => {
                 failures = 0;
                 // A full answer means more may be waiting; fetch again once there is room. A
                 // short one from a cursor looks once more from the front before the queue counts
                 // as drained.
-                let full = fetched == asked;
-                may_have_work = full || after.is_some();
+                let full = filled == asked;
+                // On a queue with weighted jobs a short answer may have stopped at a job too
+                // heavy for the room left: look again when a running job frees its slots, not
+                // at once (the room is what it was) and not only at the next poll.
+                let heavy_next = !full && queue.is_weighted() && queue.running() > 0;
+                may_have_work = full || after.is_some() || heavy_next;
                 after = end;
                 busy = full;
-                if may_have_work && queue.room() > 0 {
+                if (full || after.is_some()) && queue.room() > 0 {
                     continue;
                 }
             }
@@ -169,16 +185,22 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
     }
 }
 
-/// Where a full batch ended in run order (the next cursor); None for a short batch.
-fn full_batch_end(jobs: &[FetchedJob], asked: usize) -> Option<FetchCursor> {
-    if jobs.len() == asked { jobs.iter().map(FetchedJob::position).max() } else { None }
+/// Where a full batch (one that filled every slot asked for) ended in run order (the next
+/// cursor); None for a short batch.
+fn full_batch_end(jobs: &[FetchedJob], filled: usize, asked: usize) -> Option<FetchCursor> {
+    if filled == asked { jobs.iter().map(FetchedJob::position).max() } else { None }
 }
 
 /// Takes over freshly fetched jobs. When they all fit the free slots they start at once. Otherwise
 /// each gets its control now (so a cancel reaches it while it waits), they join the buffer in run
 /// order, and as many start as slots are free. A queue paused or closed while the fetch was in
 /// flight starts none and gives them back.
-fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob>) {
+fn claim(
+    shared: &Arc<Shared>,
+    queue: &Arc<QueueState>,
+    mut jobs: Vec<FetchedJob>,
+    start_by: Option<std::time::Instant>,
+) {
     if jobs.is_empty() {
         return;
     }
@@ -189,11 +211,14 @@ fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob
     // existed, with no sorting and no buffer; each task registers its own control. Together with
     // the buffer's lock-free length this keeps the default path as fast as before (an A/B run;
     // the first version, through the buffer and its lock, lost about 5 %).
-    if queue.buffered() == 0 && jobs.len() <= queue.free() {
-        queue.started(jobs.len());
+    let slots: usize =
+        if queue.is_weighted() { jobs.iter().map(|j| queue.slots_of(j)).sum() } else { jobs.len() };
+    if queue.buffered() == 0 && slots <= queue.free() {
+        queue.started(slots);
         for job in jobs {
-            let claimed = Claimed { control: JobControl::of(job.claim), job };
-            shared.tasks.spawn(execute(shared.clone(), queue.clone(), claimed));
+            let slots = queue.slots_of(&job);
+            let claimed = Claimed { control: JobControl::of(job.claim), job, start_by };
+            shared.tasks.spawn(execute(shared.clone(), queue.clone(), claimed, slots));
         }
         return;
     }
@@ -205,7 +230,7 @@ fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob
             .map(|job| {
                 let control = JobControl::of(job.claim);
                 running.insert(job.id, control.clone());
-                Claimed { job, control }
+                Claimed { job, control, start_by }
             })
             .collect()
     };
@@ -218,7 +243,7 @@ fn claim(shared: &Arc<Shared>, queue: &Arc<QueueState>, mut jobs: Vec<FetchedJob
 
 /// Starts buffered jobs on the free slots, each in its own task.
 fn start_buffered(shared: &Arc<Shared>, queue: &Arc<QueueState>) {
-    for claimed in queue.take_for_free_slots() {
-        shared.tasks.spawn(execute(shared.clone(), queue.clone(), claimed));
+    for (claimed, slots) in queue.take_for_free_slots() {
+        shared.tasks.spawn(execute(shared.clone(), queue.clone(), claimed, slots));
     }
 }

@@ -20,6 +20,10 @@ const AUTO: usize = usize::MAX;
 pub(crate) struct Claimed {
     pub(crate) job: FetchedJob,
     pub(crate) control: JobControl,
+    /// Under a rate limit: the latest moment the job may start, by this node's clock (the fetch's
+    /// start plus the rate log's guard). Later, it is released unstarted instead, so no job
+    /// starts outside the window its claim was counted in (ADR 22).
+    pub(crate) start_by: Option<std::time::Instant>,
 }
 
 /// Shared between the queue's producer, the jobs it started and the runtime handle.
@@ -27,7 +31,11 @@ pub(crate) struct Claimed {
 pub(crate) struct QueueState {
     pub(crate) name: String,
     limit: AtomicUsize,
+    /// Slots taken by running jobs: each takes its weight (at most the limit; ADR 23).
     running: AtomicUsize,
+    /// Set once a job heavier than 1 was claimed: from then on a fetch that filled fewer slots
+    /// than asked may have stopped at a job too heavy for them, not at the end of the queue.
+    weighted: AtomicBool,
     paused: AtomicBool,
     /// Set at shutdown: nothing starts from the buffer any more.
     closed: AtomicBool,
@@ -61,6 +69,7 @@ impl QueueState {
             name,
             limit: AtomicUsize::new(limit),
             running: AtomicUsize::new(0),
+            weighted: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             prefetch: AtomicUsize::new(AUTO),
@@ -79,8 +88,46 @@ impl QueueState {
         self.limit.load(Ordering::Acquire)
     }
 
+    /// Slots taken by running jobs (their weights).
     pub(crate) fn running(&self) -> usize {
         self.running.load(Ordering::Acquire)
+    }
+
+    /// The slots `job` takes when it starts: its weight, at most the whole limit (a job heavier
+    /// than the limit runs alone instead of never).
+    pub(crate) fn slots_of(&self, job: &FetchedJob) -> usize {
+        usize::from(job.weight).clamp(1, self.limit().max(1))
+    }
+
+    /// Whether a job heavier than 1 was ever claimed here (see `weighted`).
+    pub(crate) fn is_weighted(&self) -> bool {
+        self.weighted.load(Ordering::Relaxed)
+    }
+
+    /// Notes that `jobs` were claimed; remembers whether any was heavier than 1.
+    pub(crate) fn note_weights(&self, jobs: &[FetchedJob]) {
+        if !self.is_weighted() && jobs.iter().any(|j| j.weight > 1) {
+            self.mark_weighted();
+        }
+    }
+
+    /// From now on, jobs are taken by weight.
+    pub(crate) fn mark_weighted(&self) {
+        self.weighted.store(true, Ordering::Relaxed);
+    }
+
+    /// What a fetch counts one job's weight as at most ([`crate::engine::FetchRequest::weight_cap`]):
+    /// the limit (or the global limit if lower), so a job heavier than that still runs, alone;
+    /// 1 (every job one slot, the plain take) while no job heavier than 1 is known here and no
+    /// global or rate limit is set. Those count weights from the start: a node that claimed a
+    /// heavy job by count would hold more of the cluster's slots than the limit lets it.
+    pub(crate) fn weight_cap(&self) -> u32 {
+        let limit = self.limit() as u32;
+        match self.global_limit() {
+            Some(global) => global.min(limit),
+            None if self.is_weighted() || self.rate_limit().is_some() => limit,
+            None => 1,
+        }
     }
 
     pub(crate) fn is_paused(&self) -> bool {
@@ -157,25 +204,67 @@ impl QueueState {
         });
     }
 
-    /// Takes as many buffered jobs as slots are free and counts them as running.
-    pub(crate) fn take_for_free_slots(&self) -> Vec<Claimed> {
+    /// Takes buffered jobs from the front while their slots are free, counts them as running,
+    /// and returns each with the slots it took. Stops at the first that does not fit: a heavy
+    /// job is never passed by lighter ones behind it.
+    pub(crate) fn take_for_free_slots(&self) -> Vec<(Claimed, usize)> {
         if self.buffered() == 0 {
             return Vec::new();
         }
+        if !self.is_weighted() {
+            // Every job takes one slot: as many as are free, in one drain.
+            return self.with_buffer(|buffer| {
+                let n = self.free().min(buffer.len());
+                self.started(n);
+                buffer.drain(..n).map(|c| (c, 1)).collect()
+            });
+        }
         self.with_buffer(|buffer| {
-            let n = self.free().min(buffer.len());
-            self.started(n);
-            buffer.drain(..n).collect()
+            let mut free = self.free();
+            let mut taken = Vec::new();
+            while let Some(front) = buffer.front() {
+                let slots = self.slots_of(&front.job);
+                if slots > free {
+                    break;
+                }
+                free -= slots;
+                self.started(slots);
+                taken.push((buffer.pop_front().expect("front"), slots));
+            }
+            taken
         })
     }
 
-    /// The next claimed job for a task whose job just ended, which keeps its slot for it. None
-    /// when paused or closed, or when the limit was lowered under the running count.
-    pub(crate) fn next_claimed(&self) -> Option<Claimed> {
-        if self.buffered() == 0 || !self.is_open() || self.running() > self.limit() {
+    /// The next claimed job for a task whose job (holding `held` slots) just ended, which keeps
+    /// its slots for it, taking more or giving some back as the next one's weight needs; with
+    /// the slots it now holds. None when paused or closed, when the next job does not fit (the
+    /// limit was lowered under the running count, or it is heavier than what would be free).
+    pub(crate) fn next_claimed(&self, held: usize) -> Option<(Claimed, usize)> {
+        if self.buffered() == 0 || !self.is_open() {
             return None;
         }
-        let next = self.with_buffer(VecDeque::pop_front);
+        if !self.is_weighted() {
+            // Every job takes one slot: the ended job's slot goes to the next one as it is,
+            // unless the limit was lowered under the running count.
+            if self.running() > self.limit() {
+                return None;
+            }
+            let next = self.with_buffer(VecDeque::pop_front);
+            if next.is_some() {
+                self.wake.notify_one();
+            }
+            return next.map(|c| (c, held));
+        }
+        let next = self.with_buffer(|buffer| {
+            let slots = self.slots_of(&buffer.front()?.job);
+            // Compare-and-swap: other tasks finish and start concurrently.
+            self.running
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| {
+                    (running - held + slots <= self.limit()).then(|| running - held + slots)
+                })
+                .ok()?;
+            buffer.pop_front().map(|c| (c, slots))
+        });
         if next.is_some() {
             // A buffer place freed: the producer may claim again.
             self.wake.notify_one();
@@ -216,13 +305,14 @@ impl QueueState {
         self.wake.notify_one();
     }
 
-    pub(crate) fn started(&self, n: usize) {
-        self.running.fetch_add(n, Ordering::AcqRel);
+    /// Jobs taking `slots` slots in all started.
+    pub(crate) fn started(&self, slots: usize) {
+        self.running.fetch_add(slots, Ordering::AcqRel);
     }
 
-    /// A job ended: free its slot and let the producer refill it.
-    pub(crate) fn finished(&self) {
-        self.running.fetch_sub(1, Ordering::AcqRel);
+    /// A job holding `slots` ended: free them and let the producer refill them.
+    pub(crate) fn finished(&self, slots: usize) {
+        self.running.fetch_sub(slots, Ordering::AcqRel);
         self.wake.notify_one();
     }
 
@@ -319,7 +409,7 @@ mod tests {
     use super::*;
 
     fn claimed(id: i64) -> Claimed {
-        Claimed { job: FetchedJob::for_test(id, 1, 3), control: JobControl::default() }
+        Claimed { job: FetchedJob::for_test(id, 1, 3), control: JobControl::default(), start_by: None }
     }
 
     #[test]
@@ -329,15 +419,54 @@ mod tests {
         q.set_prefetch(6);
         assert_eq!((q.capacity(), q.room()), (10, 10));
         q.buffer((1..=7).map(claimed).collect());
-        assert_eq!(q.take_for_free_slots().iter().map(|c| c.job.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(q.take_for_free_slots().iter().map(|c| c.0.job.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
         assert_eq!((q.running(), q.buffered(), q.room()), (4, 3, 3));
         q.set_paused(true);
         assert_eq!(q.room(), 0);
-        assert!(q.next_claimed().is_none(), "nothing starts from the buffer while paused");
+        assert!(q.next_claimed(1).is_none(), "nothing starts from the buffer while paused");
         q.set_paused(false);
-        assert_eq!(q.next_claimed().map(|c| c.job.id), Some(5), "buffer order is run order");
+        assert_eq!(q.next_claimed(1).map(|c| c.0.job.id), Some(5), "buffer order is run order");
         assert_eq!(q.take_claimed(7).map(|c| c.job.id), Some(7));
         assert_eq!(q.buffered(), 1);
+    }
+
+    fn weighing(id: i64, weight: u16) -> Claimed {
+        let mut job = FetchedJob::for_test(id, 1, 3);
+        job.weight = weight;
+        Claimed { job, control: JobControl::default(), start_by: None }
+    }
+
+    #[test]
+    fn jobs_take_their_weight_in_slots_and_a_heavy_one_is_not_passed() {
+        let q = QueueState::new("q".into(), 10);
+        q.set_prefetch(10);
+        assert_eq!(q.weight_cap(), 1, "no weight known: every job counts as one");
+        let jobs = vec![weighing(1, 5), weighing(2, 4), weighing(3, 5), weighing(4, 1), weighing(5, 30)];
+        q.note_weights(&jobs.iter().map(|c| c.job.clone()).collect::<Vec<_>>());
+        assert_eq!(q.weight_cap(), 10, "a heavy job seen: weights count, each at most the limit");
+        q.buffer(jobs);
+        let started: Vec<_> = q.take_for_free_slots().iter().map(|(c, slots)| (c.job.id, *slots)).collect();
+        assert_eq!(
+            started,
+            [(1, 5), (2, 4)],
+            "5 + 4 fit in 10; the next 5 does not, and the 1 behind it waits"
+        );
+        assert_eq!((q.running(), q.free()), (9, 1));
+        // Job 1 ends: its 5 slots go to job 3 (5), nothing more to give back.
+        assert_eq!(q.next_claimed(5).map(|(c, slots)| (c.job.id, slots)), Some((3, 5)));
+        assert_eq!(q.running(), 9);
+        // Job 2 ends (4 slots): job 4 takes 1, and gives 3 back.
+        assert_eq!(q.next_claimed(4).map(|(c, slots)| (c.job.id, slots)), Some((4, 1)));
+        assert_eq!(q.running(), 6);
+        // Job 5 weighs 30, more than the limit: it takes all 10, so it waits for an idle queue.
+        assert!(q.next_claimed(1).is_none(), "5 of 10 would be running: 30 (as 10) does not fit");
+        q.finished(1);
+        q.finished(5);
+        assert_eq!(
+            q.take_for_free_slots().iter().map(|(c, slots)| (c.job.id, *slots)).collect::<Vec<_>>(),
+            [(5, 10)]
+        );
+        assert_eq!((q.running(), q.free()), (10, 0));
     }
 
     #[test]
@@ -370,11 +499,11 @@ mod tests {
         q.buffer((1..=4).map(claimed).collect());
         assert_eq!(q.take_for_free_slots().len(), 2);
         q.set_limit(1);
-        assert!(q.next_claimed().is_none(), "2 running over a limit of 1: the slot is given up");
-        q.finished();
-        assert_eq!(q.next_claimed().map(|c| c.job.id), Some(3), "1 running, at the limit: it continues");
+        assert!(q.next_claimed(1).is_none(), "2 running over a limit of 1: the slot is given up");
+        q.finished(1);
+        assert_eq!(q.next_claimed(1).map(|c| c.0.job.id), Some(3), "1 running, at the limit: it continues");
         q.close();
-        assert!(q.next_claimed().is_none());
+        assert!(q.next_claimed(1).is_none());
         assert_eq!((q.room(), q.take_buffer().len()), (0, 1));
     }
 }

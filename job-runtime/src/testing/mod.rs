@@ -171,6 +171,7 @@ pub async fn perform_job_at_with<J: Job>(job: J, attempt: u32, states: &States) 
         unreadable: None,
         claim: 0,
         priority: J::OPTIONS.priority,
+        weight: J::OPTIONS.weight,
     };
     executor::run(&registry, NODE, states, Default::default(), None, &fetched, &JobControl::default())
         .await

@@ -29,6 +29,9 @@ pub struct FetchedJob {
     pub scheduled_at: DateTime<Utc>,
     /// 0 (first) to 9.
     pub priority: u8,
+    /// Slots of its queue one run takes (1 unless the job says otherwise; see
+    /// [`crate::JobOptions::weight`]).
+    pub weight: u16,
     /// Why some column of the stored row could not be read (for example args nested deeper than
     /// JSON decoding allows), or `None`. Such a job never runs: the runtime discards it with this
     /// reason, and the unreadable fields hold placeholders (`null`, empty).
@@ -55,6 +58,7 @@ impl FetchedJob {
             inserted_at: now,
             scheduled_at: now,
             priority: 0,
+            weight: 1,
             unreadable: None,
             claim: 0,
         }

@@ -19,7 +19,7 @@ pub use ack::{Ack, AckKind};
 pub use job::{ExecutingRow, FetchCursor, FetchedJob, JobRow, MinuteStats, NodeRow, StateCount};
 pub use matcher::{JobChange, JobMatch, QueryOp, QueryOutput, Updated};
 pub(crate) use new_job::Schedule;
-pub use new_job::{InsertedJob, NewJob, OnConflict};
+pub use new_job::{InsertedJob, MAX_WEIGHT, NewJob, OnConflict};
 pub use queue::{QueueSettings, QueueSettingsChange};
 pub(crate) use rate_limit::RateLog;
 pub use rate_limit::{RateLimit, RateLimitedFetch};

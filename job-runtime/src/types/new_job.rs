@@ -6,6 +6,10 @@ use chrono::{DateTime, Utc};
 
 use super::JobRow;
 
+/// The heaviest a job may be ([`crate::JobOptions::weight`], `InsertBuilder::weight`): the slots
+/// of its queue one run takes. A job heavier than a node's whole limit runs alone there.
+pub const MAX_WEIGHT: u16 = 1_000;
+
 /// A job ready to insert: the encoded args and every per-row option. Made by
 /// [`crate::insert::InsertBuilder::build`].
 #[derive(Debug, Clone)]
@@ -16,6 +20,8 @@ pub struct NewJob {
     pub(crate) meta: serde_json::Value,
     pub(crate) tags: Vec<String>,
     pub(crate) priority: u8,
+    /// Slots of its queue one run takes (1 to `MAX_WEIGHT`, checked by the builder).
+    pub(crate) weight: u16,
     pub(crate) max_attempts: u32,
     pub(crate) schedule: Schedule,
     pub(crate) unique_key: Option<Vec<u8>>,
@@ -47,8 +53,8 @@ impl NewJob {
         &self.args
     }
 
-    /// Whether `jobs` are a batch of one kind: all like the first (worker, queue, priority and
-    /// attempt count), due now, no meta, tags or unique key. What `insert_all` of one job type
+    /// Whether `jobs` are a batch of one kind: all like the first (worker, queue, priority, weight
+    /// and attempt count), due now, no meta, tags or unique key. What `insert_all` of one job type
     /// usually sends, and what the engines insert with the args as the only per-row value.
     pub(crate) fn all_of_one_kind(jobs: &[NewJob]) -> bool {
         let Some(first) = jobs.first() else { return false };
@@ -56,6 +62,7 @@ impl NewJob {
             j.worker == first.worker
                 && j.queue == first.queue
                 && j.priority == first.priority
+                && j.weight == first.weight
                 && j.max_attempts == first.max_attempts
                 && j.schedule == Schedule::Now
                 && j.unique_key.is_none()

@@ -11,8 +11,12 @@ use super::{FetchCursor, JobState, NewJob, QueueSettingsChange};
 pub struct FetchRequest<'a> {
     /// Queue.
     pub queue: &'a str,
-    /// Most rows to take.
+    /// Most slots to fill: jobs are taken in run order while their weights (each counted as at
+    /// most `weight_cap`) add up to no more; with every weight 1, the most rows to take.
     pub limit: u32,
+    /// The most one job's weight counts for, so a job heavier than the node's whole limit still
+    /// runs (alone): the node's own limit, or the global limit if lower. `u32::MAX` for none.
+    pub weight_cap: u32,
     /// The fetching node, stored in `attempted_by`.
     pub node: &'a str,
     /// At most this many rows of the queue may be executing across all nodes.
@@ -29,6 +33,14 @@ pub struct FetchRequest<'a> {
     /// second time, even while this node still runs them. Engines that cannot relax a commit
     /// ignore it. See [`crate::RuntimeBuilder::relaxed_fetch_commit`].
     pub relaxed_commit: bool,
+}
+
+impl FetchRequest<'_> {
+    /// [`FetchRequest::weight_cap`] as the engines bind it (at least 1, at most what a weight can
+    /// be).
+    pub fn weight_cap(&self) -> i32 {
+        self.weight_cap.clamp(1, u32::from(super::MAX_WEIGHT)) as i32
+    }
 }
 
 /// One heartbeat of a node.

@@ -14,6 +14,7 @@ fn linear_backoff(attempt: u32) -> Duration {
     queue = "billing",
     max_attempts = 5,
     priority = 9,
+    weight = 3,
     timeout = "1h30m",
     tags = ["billing", "invoices"],
     unique(

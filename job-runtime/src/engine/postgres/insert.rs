@@ -30,15 +30,15 @@ fn statement(s: &str) -> String {
         "WITH input AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[],
                                  $6::smallint[], $7::int[], $8::bigint[], $9::timestamptz[],
-                                 $10::bytea[], $11::int[], $13::smallint[])
+                                 $10::bytea[], $11::int[], $13::smallint[], $14::smallint[])
                 WITH ORDINALITY AS t(worker, queue, args, meta, tags, priority, max_attempts,
-                                     delay_ms, at, unique_key, unique_states, on_conflict, ord)
+                                     delay_ms, at, unique_key, unique_states, on_conflict, weight, ord)
         ), ins AS (
             INSERT INTO {s}.jobs AS j (state, worker, queue, args, meta, tags, priority, max_attempts,
-                                  scheduled_at, unique_key, unique_states)
+                                  scheduled_at, unique_key, unique_states, weight)
             SELECT CASE WHEN due > now() THEN 'scheduled'::{s}.job_state ELSE 'available'::{s}.job_state END,
                    worker, queue, args, meta, ARRAY(SELECT jsonb_array_elements_text(tags)),
-                   priority, max_attempts, due, unique_key, unique_states
+                   priority, max_attempts, due, unique_key, unique_states, weight
             FROM (SELECT *, COALESCE(at, now() + delay_ms * interval '1 millisecond') AS due FROM input) i
             ORDER BY ord
             ON CONFLICT (unique_key)
@@ -74,16 +74,16 @@ fn plain_statement(s: &str) -> String {
     format!(
         "WITH input AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[],
-                                 $6::smallint[], $7::int[], $8::bigint[], $9::timestamptz[])
+                                 $6::smallint[], $7::int[], $8::bigint[], $9::timestamptz[], $11::smallint[])
                 WITH ORDINALITY AS t(worker, queue, args, meta, tags, priority, max_attempts,
-                                     delay_ms, at, ord)
+                                     delay_ms, at, weight, ord)
         ), ins AS (
             INSERT INTO {s}.jobs (state, worker, queue, args, meta, tags, priority, max_attempts,
-                                  scheduled_at)
+                                  scheduled_at, weight)
             SELECT CASE WHEN due > now() THEN 'scheduled'::{s}.job_state ELSE 'available'::{s}.job_state END,
                    worker, queue, args, meta,
                    CASE WHEN tags = '[]' THEN '{{}}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(tags)) END,
-                   priority, max_attempts, due
+                   priority, max_attempts, due, weight
             FROM (SELECT *, COALESCE(at, now() + delay_ms * interval '1 millisecond') AS due FROM input) i
             ORDER BY ord
             RETURNING id, state, queue, scheduled_at
@@ -96,7 +96,7 @@ fn plain_statement(s: &str) -> String {
     )
 }
 
-/// The insert statement for a batch of one kind (one worker, queue, priority and attempt count,
+/// The insert statement for a batch of one kind (one worker, queue, priority, weight and attempt count,
 /// due now, no meta, tags or unique key: what `insert_all` of one job type usually sends). Only
 /// the args travel as an array; the rest are single parameters, so the server does what a
 /// hand-written `INSERT ... SELECT FROM unnest($1::jsonb[])` does, plus the ids and one wake-up.
@@ -106,8 +106,8 @@ fn plain_statement(s: &str) -> String {
 fn uniform_statement(s: &str) -> String {
     format!(
         "WITH ins AS (
-            INSERT INTO {s}.jobs (state, worker, queue, args, priority, max_attempts)
-            SELECT 'available', $1, $2, a, $4, $5 FROM unnest($3::jsonb[]) AS t(a)
+            INSERT INTO {s}.jobs (state, worker, queue, args, priority, max_attempts, weight)
+            SELECT 'available', $1, $2, a, $4, $5, $7 FROM unnest($3::jsonb[]) AS t(a)
             RETURNING id
         ), notified AS (
             SELECT pg_notify($6, 'a:' || $2)
@@ -132,6 +132,7 @@ where
         .bind(i16::from(first.priority))
         .bind(first.max_attempts as i32)
         .bind(format!("{schema}_signal"))
+        .bind(first.weight as i16)
         .fetch_one(executor)
         .await?;
     let now: DateTime<Utc> = row.try_get("now")?;
@@ -157,6 +158,7 @@ struct Columns<'a> {
     keys: Vec<Option<&'a [u8]>>,
     states: Vec<Option<i32>>,
     on_conflict: Vec<i16>,
+    weights: Vec<i16>,
 }
 
 impl<'a> Columns<'a> {
@@ -175,6 +177,7 @@ impl<'a> Columns<'a> {
             keys: Vec::with_capacity(n),
             states: Vec::with_capacity(n),
             on_conflict: Vec::with_capacity(n),
+            weights: Vec::with_capacity(n),
         };
         for job in jobs {
             let (delay, at) = job.schedule_parts();
@@ -190,6 +193,7 @@ impl<'a> Columns<'a> {
             c.keys.push(job.unique_key.as_deref());
             c.states.push(job.unique_states);
             c.on_conflict.push(job.on_conflict.bits());
+            c.weights.push(job.weight as i16);
         }
         c
     }
@@ -222,6 +226,7 @@ where
         let c = Columns::of(jobs.iter());
         c.bind_common(sqlx::query(AssertSqlSafe(plain_statement(schema))))
             .bind(format!("{schema}_signal"))
+            .bind(&c.weights)
             .fetch_one(executor)
             .await?
     };
@@ -246,9 +251,9 @@ fn single_statement(s: &str) -> String {
     format!(
         "WITH ins AS (
             INSERT INTO {s}.jobs (state, worker, queue, args, meta, tags, priority, max_attempts,
-                                  scheduled_at)
+                                  scheduled_at, weight)
             SELECT CASE WHEN due > now() THEN 'scheduled'::{s}.job_state ELSE 'available'::{s}.job_state END,
-                   $1, $2, $3, $4, $5, $6, $7, due
+                   $1, $2, $3, $4, $5, $6, $7, due, $11
             FROM (SELECT COALESCE($9::timestamptz, now() + $8::bigint * interval '1 millisecond') AS due) d
             RETURNING id, state, queue, scheduled_at, inserted_at
         )
@@ -276,6 +281,7 @@ where
         .bind(delay)
         .bind(at)
         .bind(format!("{schema}_signal"))
+        .bind(job.weight as i16)
         .fetch_one(executor)
         .await?;
     let id: i64 = row.try_get("id")?;
@@ -326,6 +332,7 @@ where
             .bind(&c.states)
             .bind(format!("{schema}_signal"))
             .bind(&c.on_conflict)
+            .bind(&c.weights)
             .fetch_all(executor)
             .await?
     };

@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (8, "awaited", include_str!("../../../migrations/postgres/0008_awaited.sql")),
     (9, "steps", include_str!("../../../migrations/postgres/0009_steps.sql")),
     (10, "rate_limits", include_str!("../../../migrations/postgres/0010_rate_limits.sql")),
+    (11, "job_weights", include_str!("../../../migrations/postgres/0011_job_weights.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

@@ -181,8 +181,13 @@ impl RuntimeOps for PostgresEngine {
     }
 
     async fn fetch(&self, r: &FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
-        // The statement and its arguments: queue, limit, node, [global limit], [cursor].
+        // The statement and its arguments: queue, limit, node, [global limit], [cursor], weight cap.
+        // Without a global limit and with every job counted as 1, no running sum of weights.
+        let unweighted = r.global_limit.is_none() && r.weight_cap() == 1;
         let sql = match (r.global_limit, r.after, r.relaxed_commit) {
+            (None, after, relaxed) if unweighted => {
+                &self.sql.fetch_unweighted[usize::from(after.is_some()) + 2 * usize::from(relaxed)]
+            }
             (None, None, false) => &self.sql.fetch,
             (None, Some(_), false) => &self.sql.fetch_after,
             (Some(_), None, false) => &self.sql.fetch_limited,
@@ -199,6 +204,9 @@ impl RuntimeOps for PostgresEngine {
         }
         if let Some(after) = r.after {
             query = query.bind(i16::from(after.priority)).bind(after.scheduled_at).bind(after.id);
+        }
+        if !unweighted {
+            query = query.bind(r.weight_cap());
         }
         let rows = match r.global_limit {
             None => query.fetch_all(&self.pool).await?,
@@ -245,7 +253,7 @@ impl RuntimeOps for PostgresEngine {
             if let Some(global) = r.global_limit {
                 query = query.bind(i64::from(global));
             }
-            let rows = query.bind(at).fetch_all(&mut *tx).await?;
+            let rows = query.bind(at).bind(r.weight_cap()).fetch_all(&mut *tx).await?;
             jobs = rows.iter().map(row::fetched_job).collect::<Result<Vec<_>>>()?;
             if !jobs.is_empty() {
                 log.started(jobs.len(), now);

@@ -166,18 +166,19 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
             )
             .await,
         ),
-        ("fetch", plan_of(&mut conn, &sql.fetch, "text, bigint, text", "'q', 500, 'node'").await),
+        ("fetch", plan_of(&mut conn, &sql.fetch, "text, bigint, text, int", "'q', 500, 'node', 500").await),
         (
             "fetch relaxed",
-            plan_of(&mut conn, &sql.fetch_relaxed[0], "text, bigint, text", "'q', 500, 'node'").await,
+            plan_of(&mut conn, &sql.fetch_relaxed[0], "text, bigint, text, int", "'q', 500, 'node', 500")
+                .await,
         ),
         (
             "fetch_after",
             plan_of(
                 &mut conn,
                 &sql.fetch_after,
-                "text, bigint, text, smallint, timestamptz, bigint",
-                "'q', 500, 'node', 0, now() - interval '2 hours', 0",
+                "text, bigint, text, smallint, timestamptz, bigint, int",
+                "'q', 500, 'node', 0, now() - interval '2 hours', 0, 500",
             )
             .await,
         ),
@@ -186,8 +187,8 @@ async fn hot_statements_keep_index_plans_without_statistics_and_under_generic_pl
             plan_of(
                 &mut conn,
                 &sql.fetch_limited_after,
-                "text, bigint, text, bigint, smallint, timestamptz, bigint",
-                "'q', 500, 'node', 50, 0, now() - interval '2 hours', 0",
+                "text, bigint, text, bigint, smallint, timestamptz, bigint, int",
+                "'q', 500, 'node', 50, 0, now() - interval '2 hours', 0, 50",
             )
             .await,
         ),
@@ -271,6 +272,7 @@ async fn a_relaxed_fetch_relaxes_its_own_commit_and_nothing_else() {
             .bind(queue)
             .bind(1i64)
             .bind("n")
+            .bind(1i32)
             .fetch_all(&mut *conn)
             .await
             .unwrap()

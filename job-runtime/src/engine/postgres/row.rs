@@ -46,6 +46,7 @@ pub(super) fn fetched_job(row: &PgRow) -> Result<FetchedJob> {
         inserted_at: p.or("inserted_at", row.try_get("inserted_at"), epoch()),
         scheduled_at: p.or("scheduled_at", row.try_get("scheduled_at"), epoch()),
         priority: p.or("priority", row.try_get::<i16, _>("priority"), 0) as u8,
+        weight: p.or("weight", row.try_get::<i16, _>("weight"), 1).max(1) as u16,
         unreadable: None,
         // The claim stamp is the claim's time in microseconds (see `sql::FETCHED_COLUMNS`).
         claim: row.try_get::<Option<DateTime<Utc>>, _>("claimed_at")?.map_or(0, |t| t.timestamp_micros()),

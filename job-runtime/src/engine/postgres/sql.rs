@@ -24,6 +24,8 @@ pub(super) struct Statements {
     /// The four fetches above (plain, after, limited, limited after), each committing without
     /// waiting for its WAL flush.
     pub(super) fetch_relaxed: [String; 4],
+    /// `fetch`, `fetch_after` and the first two relaxed ones, counting every job as one slot.
+    pub(super) fetch_unweighted: [String; 4],
     /// A rate-limited fetch (ADR 22), without and with a global limit: the claim stamp is a
     /// parameter (`$4`, or `$5` after the global limit), the instant the starts were logged at.
     pub(super) fetch_rated: [String; 2],
@@ -57,7 +59,7 @@ impl Statements {
         let back = move_back(s, "'stopped heartbeating'");
         let back_restarted = move_back(s, "'restarted'");
         let limited = format!(
-            "GREATEST(0, LEAST($2, $4 - (SELECT count(*) FROM {s}.jobs WHERE state = 'executing' AND queue = $1)))"
+            "GREATEST(0, LEAST($2, $4 - (SELECT coalesce(sum(weight), 0) FROM {s}.jobs WHERE state = 'executing' AND queue = $1)))"
         );
         Self {
             channel: format!("{s}_signal"),
@@ -66,8 +68,16 @@ impl Statements {
             // nested loop there once updated more rows than LIMIT and pushed attempt past
             // max_attempts). The attempt guard keeps a row that somehow has no attempts left from
             // being run again. See `fetch` for why the update takes the ids as an array.
-            fetch: fetch(s, "$2", None, false, "now()"),
-            fetch_after: fetch(s, "$2", Some(AFTER_4), false, "now()"),
+            fetch: fetch(s, "$2", None, false, "now()", Some("$4")),
+            fetch_after: fetch(s, "$2", Some(AFTER_4), false, "now()", Some("$7")),
+            // The same four for a queue whose jobs all weigh 1 (`FetchRequest::weight_cap` 1):
+            // no running sum, which cost SQLite about a tenth of its burn-down (ADR 23).
+            fetch_unweighted: [
+                fetch(s, "$2", None, false, "now()", None),
+                fetch(s, "$2", Some(AFTER_4), false, "now()", None),
+                fetch(s, "$2", None, true, "now()", None),
+                fetch(s, "$2", Some(AFTER_4), true, "now()", None),
+            ],
             // Many results in one statement. The guard (still executing, by this node, in this
             // attempt, under this claim when the result names it) makes a concurrent cancel or
             // rescue win over a late result, and keeps a result written twice (its first commit's
@@ -192,17 +202,20 @@ impl Statements {
             ),
             get_job: format!("SELECT {JOB_COLUMNS} FROM {s}.jobs WHERE id = $1"),
             // With a global limit: run under the queue's advisory lock (taken by the caller in the
-            // same transaction), so the count of executing rows cannot change between counting
+            // same transaction), so the executing rows' weights cannot change between summing
             // and taking; READ COMMITTED gives this statement a snapshot taken after the lock.
-            fetch_limited: fetch(s, &limited, None, false, "now()"),
-            fetch_limited_after: fetch(s, &limited, Some(AFTER_5), false, "now()"),
+            fetch_limited: fetch(s, &limited, None, false, "now()", Some("$5")),
+            fetch_limited_after: fetch(s, &limited, Some(AFTER_5), false, "now()", Some("$8")),
             fetch_relaxed: [
-                fetch(s, "$2", None, true, "now()"),
-                fetch(s, "$2", Some(AFTER_4), true, "now()"),
-                fetch(s, &limited, None, true, "now()"),
-                fetch(s, &limited, Some(AFTER_5), true, "now()"),
+                fetch(s, "$2", None, true, "now()", Some("$4")),
+                fetch(s, "$2", Some(AFTER_4), true, "now()", Some("$7")),
+                fetch(s, &limited, None, true, "now()", Some("$5")),
+                fetch(s, &limited, Some(AFTER_5), true, "now()", Some("$8")),
             ],
-            fetch_rated: [fetch(s, "$2", None, false, "$4::timestamptz"), fetch(s, &limited, None, false, "$5::timestamptz")],
+            fetch_rated: [
+                fetch(s, "$2", None, false, "$4::timestamptz", Some("$5")),
+                fetch(s, &limited, None, false, "$5::timestamptz", Some("$6")),
+            ],
             // Milliseconds, as the log stores them; `clock_timestamp()` is read after the lock
             // was taken (the previous statement), so successive fetches' instants only grow.
             rate_log_read: format!(
@@ -400,7 +413,7 @@ const CLAIM_STAMP: &str = "coalesce((extract(epoch FROM attempted_at) * 1000000)
 /// without a numeric `extract` per row, which took about a quarter of a 400-row fetch's time
 /// (measured in psql: 7.4-12.2 ms with it, 5.1-9.2 ms without).
 pub(super) const FETCHED_COLUMNS: &str = "id, worker, queue, args, meta, tags, attempt, max_attempts, inserted_at, \
-     scheduled_at, priority, attempted_at AS claimed_at";
+     scheduled_at, priority, weight, attempted_at AS claimed_at";
 
 /// A result's claim guard: the claim it names (its time, `u.claim`, sent as a timestamp) is the
 /// row's, compared as timestamps for the same reason; no claim named, no check.
@@ -420,9 +433,14 @@ fn claim_matches(p: u8, i: u8) -> String {
 const AFTER_4: &str = "($4::smallint, $5::timestamptz, $6::bigint)";
 const AFTER_5: &str = "($5::smallint, $6::timestamptz, $7::bigint)";
 
-/// Takes up to `limit` (a SQL expression) available jobs of queue $1 for node $3; with `after`
-/// (a row of three parameters: priority, scheduled_at, id) only jobs after that place in run
-/// order, which the index scan starts from (see `FetchRequest::after`).
+/// Takes available jobs of queue $1 for node $3, in run order, while their weights fill no more
+/// than `limit` (a SQL expression) slots, each weight counted as at most `cap` (a parameter: the
+/// node's own limit, or the global one if lower, so a job heavier than that still runs, alone;
+/// ADR 23); with `after` (a row of three parameters: priority, scheduled_at, id) only jobs after
+/// that place in run order, which the index scan starts from (see `FetchRequest::after`). Every
+/// weight is at least 1, so `limit` rows are the most that can fit; the running sum over them
+/// stops at the first that does not fit, so a heavy job is never passed by lighter ones behind it.
+/// With every weight 1 it takes what a plain `LIMIT` took.
 ///
 /// The update finds the locked rows by `id = ANY(ARRAY(...))`, not by joining the CTE: once the
 /// prepared statement switches to a generic plan, `LIMIT $2` is estimated at thousands of rows and
@@ -438,24 +456,51 @@ const AFTER_5: &str = "($5::smallint, $6::timestamptz, $7::bigint)";
 /// `FetchRequest::relaxed_commit` and ADR 9). The setting is an uncorrelated subquery, evaluated
 /// once per statement; `set_config(..., true)` ends with the transaction, so a pooled connection
 /// keeps its own setting (tested).
-fn fetch(s: &str, limit: &str, after: Option<&str>, relaxed: bool, claimed_at: &str) -> String {
+fn fetch(
+    s: &str,
+    limit: &str,
+    after: Option<&str>,
+    relaxed: bool,
+    claimed_at: &str,
+    cap: Option<&str>,
+) -> String {
     let after = after.map(|row| format!("AND (priority, scheduled_at, id) > {row}")).unwrap_or_default();
     let relaxed = if relaxed {
         "\n          AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'"
     } else {
         ""
     };
+    let Some(cap) = cap else {
+        // Every job counted as one slot: `limit` rows, as they come.
+        return format!(
+            "WITH picked AS MATERIALIZED (
+                SELECT id AS picked_id FROM {s}.jobs
+                WHERE state = 'available' AND queue = $1 AND attempt < max_attempts {after}
+                ORDER BY priority, scheduled_at, id
+                LIMIT {limit}
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {s}.jobs j
+            SET state = 'executing', attempt = j.attempt + 1, attempted_at = {claimed_at}, attempted_by = $3
+            WHERE j.id = ANY(ARRAY(SELECT picked_id FROM picked)){relaxed}
+            RETURNING {FETCHED_COLUMNS}"
+        );
+    };
     format!(
         "WITH picked AS MATERIALIZED (
-            SELECT id AS picked_id FROM {s}.jobs
+            SELECT id AS picked_id, priority AS p, scheduled_at AS d, least(weight, {cap}::int) AS w FROM {s}.jobs
             WHERE state = 'available' AND queue = $1 AND attempt < max_attempts {after}
             ORDER BY priority, scheduled_at, id
             LIMIT {limit}
             FOR UPDATE SKIP LOCKED
+        ), taken AS (
+            SELECT picked_id FROM (
+                SELECT picked_id, sum(w) OVER (ORDER BY p, d, picked_id) AS slots FROM picked
+            ) t WHERE slots <= {limit}
         )
         UPDATE {s}.jobs j
         SET state = 'executing', attempt = j.attempt + 1, attempted_at = {claimed_at}, attempted_by = $3
-        WHERE j.id = ANY(ARRAY(SELECT picked_id FROM picked)){relaxed}
+        WHERE j.id = ANY(ARRAY(SELECT picked_id FROM taken)){relaxed}
         RETURNING {FETCHED_COLUMNS}"
     )
 }

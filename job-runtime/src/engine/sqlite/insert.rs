@@ -72,13 +72,15 @@ async fn insert_chunk(
                 job.priority,
                 job.max_attempts,
                 due,
+                job.weight,
             )
         })
         .collect();
     let sql = format!(
-        "INSERT INTO {p}jobs (state, worker, queue, args, meta, tags, priority, max_attempts, inserted_at, scheduled_at)
+        "INSERT INTO {p}jobs (state, worker, queue, args, meta, tags, priority, max_attempts, inserted_at, scheduled_at,
+                              weight)
          SELECT value ->> 0, value ->> 1, value ->> 2, value -> 3, value -> 4, value -> 5, value ->> 6, value ->> 7,
-                ?1, value ->> 8
+                ?1, value ->> 8, value ->> 9
          FROM json_each(?2)"
     );
     let done = sqlx::query(AssertSqlSafe(sql))
@@ -108,8 +110,8 @@ async fn insert_one_kind(
     let first = &jobs[0];
     let args: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.args).collect();
     let sql = format!(
-        "INSERT INTO {p}jobs (state, worker, queue, args, priority, max_attempts, inserted_at, scheduled_at)
-         SELECT 'available', ?1, ?2, value, ?3, ?4, ?5, ?5 FROM json_each(?6)"
+        "INSERT INTO {p}jobs (state, worker, queue, args, priority, max_attempts, inserted_at, scheduled_at, weight)
+         SELECT 'available', ?1, ?2, value, ?3, ?4, ?5, ?5, ?7 FROM json_each(?6)"
     );
     let done = sqlx::query(AssertSqlSafe(sql))
         .bind(first.worker)
@@ -118,6 +120,7 @@ async fn insert_one_kind(
         .bind(i64::from(first.max_attempts))
         .bind(now)
         .bind(serde_json::to_string(&args)?)
+        .bind(i64::from(first.weight))
         .execute(&mut *conn)
         .await?;
     let first_id = first_id(&done, jobs.len())?;
@@ -153,8 +156,8 @@ async fn insert_row_by_row(
 ) -> Result<Vec<InsertedJob>> {
     let insert = format!(
         "INSERT INTO {p}jobs (state, worker, queue, args, meta, tags, priority, max_attempts,
-                              inserted_at, scheduled_at, unique_key, unique_states)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                              inserted_at, scheduled_at, unique_key, unique_states, weight)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT DO NOTHING
          RETURNING {JOB_COLUMNS}"
     );
@@ -190,6 +193,7 @@ async fn insert_row_by_row(
             .bind(due)
             .bind(job.unique_key.as_deref())
             .bind(job.unique_states)
+            .bind(i64::from(job.weight))
             .fetch_optional(&mut *conn)
             .await?;
         let result = match row {

@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (7, "awaited", include_str!("../../../migrations/sqlite/0007_awaited.sql")),
     (8, "steps", include_str!("../../../migrations/sqlite/0008_steps.sql")),
     (9, "rate_limits", include_str!("../../../migrations/sqlite/0009_rate_limits.sql")),
+    (10, "job_weights", include_str!("../../../migrations/sqlite/0010_job_weights.sql")),
 ];
 
 /// Applies pending migrations for the instance whose tables start with `prefix`, in one

@@ -87,12 +87,52 @@ pub struct SqliteEngine {
 /// `available` again, or `discarded` without attempts left, with an error entry saying `{why}`.
 /// The columns of a [`FetchedJob`], as `row::fetched_job` reads them (fetch and claim).
 /// What a claim returns, read by [`row::fetched_job`] by position. Not the queue or the claim
-/// stamp, which the claim knows already, and `meta` and `tags` only when they are not the
-/// defaults: sqlx copies every returned value into an allocation of its own on its worker thread,
+/// stamp, which the claim knows already, and `meta`, `tags` and `weight` only when they are not
+/// the defaults: sqlx copies every returned value into an allocation of its own on its worker thread,
 /// while it holds the write lock, and a column less per row was measured 10-20 % of a fetch of
 /// 1,000 rows.
 const FETCHED_COLUMNS: &str = "id, worker, args, nullif(meta, '{}'), nullif(tags, '[]'), attempt, max_attempts, \
-     inserted_at, scheduled_at, priority";
+     inserted_at, scheduled_at, priority, nullif(weight, 1)";
+
+/// The claim of a fetch: available jobs of queue ?1 for node ?4 at claim stamp ?3, in run order,
+/// while their weights (each counted as at most ?6) fill no more than ?2 slots, or, under a global
+/// limit of ?5, no more than what the executing rows' weights leave of it (one writer at a time,
+/// so the sum is exact). Every weight is at least 1, so that many rows are the most that fit; the
+/// running sum stops at the first that does not, so lighter jobs never pass a heavy one (ADR 23).
+fn claim_statement(p: &str, global_limit: bool, weighted: bool) -> String {
+    if !global_limit && !weighted {
+        // Every job counted as one slot: ?2 rows as they come, without the running sum (its
+        // co-routines cost about a tenth of a burn-down; ADR 23). ?5 and ?6 are unused.
+        return format!(
+            "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
+             WHERE id IN (
+                 SELECT id FROM {p}jobs
+                 WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
+                 ORDER BY priority, scheduled_at, id
+                 LIMIT ?2)
+             RETURNING {FETCHED_COLUMNS}"
+        );
+    }
+    let limit = if global_limit {
+        format!(
+            "max(0, min(?2, ?5 - (SELECT coalesce(sum(weight), 0) FROM {p}jobs WHERE state = 'executing' AND queue = ?1)))"
+        )
+    } else {
+        "?2".to_string()
+    };
+    format!(
+        "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
+         WHERE id IN (
+             SELECT id FROM (
+                 SELECT id, sum(min(weight, ?6)) OVER (ORDER BY priority, scheduled_at, id) AS slots FROM (
+                     SELECT id, weight, priority, scheduled_at FROM {p}jobs
+                     WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
+                     ORDER BY priority, scheduled_at, id
+                     LIMIT {limit}))
+             WHERE slots <= {limit})
+         RETURNING {FETCHED_COLUMNS}"
+    )
+}
 
 const MOVE_BACK: &str = "state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
      discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
@@ -454,30 +494,18 @@ impl RuntimeOps for SqliteEngine {
         // `r.after` is ignored: SQLite removes a row's old index entries when it changes, so
         // there is no prefix of dead entries for a cursor to skip.
         // One writer at a time, so counting executing rows for a global limit is exact.
-        let limit = match r.global_limit {
-            None => "?2".to_string(),
-            Some(_) => format!(
-                "max(0, min(?2, ?5 - (SELECT count(*) FROM {p}jobs WHERE state = 'executing' AND queue = ?1)))"
-            ),
-        };
         let claim = now_ms();
         let mut w = self.write().await?;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
-             WHERE id IN (
-                 SELECT id FROM {p}jobs
-                 WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
-                 ORDER BY priority, scheduled_at, id
-                 LIMIT {limit})
-             RETURNING {FETCHED_COLUMNS}"
-        )))
-        .bind(r.queue)
-        .bind(i64::from(r.limit))
-        .bind(claim)
-        .bind(r.node)
-        .bind(r.global_limit.map(i64::from))
-        .fetch_all(&mut *w)
-        .await?;
+        let rows =
+            sqlx::query(AssertSqlSafe(claim_statement(p, r.global_limit.is_some(), r.weight_cap() > 1)))
+                .bind(r.queue)
+                .bind(i64::from(r.limit))
+                .bind(claim)
+                .bind(r.node)
+                .bind(r.global_limit.map(i64::from))
+                .bind(r.weight_cap())
+                .fetch_all(&mut *w)
+                .await?;
         // Decoding (JSON parsing of the args) needs no lock: let the completer write meanwhile.
         drop(w);
         rows.iter().map(|row| row::fetched_job(row, r.queue, claim)).collect()
@@ -485,12 +513,6 @@ impl RuntimeOps for SqliteEngine {
 
     async fn fetch_rate_limited(&self, r: &FetchRequest<'_>, rate: RateLimit) -> Result<RateLimitedFetch> {
         let p = &self.prefix;
-        let limit = match r.global_limit {
-            None => "?2".to_string(),
-            Some(_) => format!(
-                "max(0, min(?2, ?5 - (SELECT count(*) FROM {p}jobs WHERE state = 'executing' AND queue = ?1)))"
-            ),
-        };
         let mut w = self.write().await?;
         // IMMEDIATE: the write lock is held from here, across processes too, so the log read
         // is the latest and the instant taken after it only grows from fetch to fetch.
@@ -513,22 +535,15 @@ impl RuntimeOps for SqliteEngine {
         let take = room.min(r.limit);
         let mut rows = Vec::new();
         if take > 0 {
-            rows = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
-                 WHERE id IN (
-                     SELECT id FROM {p}jobs
-                     WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
-                     ORDER BY priority, scheduled_at, id
-                     LIMIT {limit})
-                 RETURNING {FETCHED_COLUMNS}"
-            )))
-            .bind(r.queue)
-            .bind(i64::from(take))
-            .bind(now)
-            .bind(r.node)
-            .bind(r.global_limit.map(i64::from))
-            .fetch_all(&mut *tx)
-            .await?;
+            rows = sqlx::query(AssertSqlSafe(claim_statement(p, r.global_limit.is_some(), true)))
+                .bind(r.queue)
+                .bind(i64::from(take))
+                .bind(now)
+                .bind(r.node)
+                .bind(r.global_limit.map(i64::from))
+                .bind(r.weight_cap())
+                .fetch_all(&mut *tx)
+                .await?;
             if !rows.is_empty() {
                 log.started(rows.len(), now);
                 sqlx::query(AssertSqlSafe(format!(

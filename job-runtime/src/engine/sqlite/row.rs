@@ -64,6 +64,8 @@ pub(super) fn fetched_job(row: &SqliteRow, queue: &str, claim: i64) -> Result<Fe
         inserted_at: p.or("inserted_at", time_col(row, 7), epoch()),
         scheduled_at: p.or("scheduled_at", time_col(row, 8), epoch()),
         priority: p.or("priority", row.try_get::<i64, _>(9), 0) as u8,
+        // NULL for the usual weight of 1 (see `FETCHED_COLUMNS`).
+        weight: p.or("weight", row.try_get::<Option<i64>, _>(10), None).unwrap_or(1).clamp(1, 1_000) as u16,
         unreadable: None,
         claim,
     };
