@@ -1,4 +1,4 @@
-//! The queues overview shows each queue's stored cluster-wide limits.
+//! The queues overview shows each queue's stored cluster-wide limits, and a job page its weight.
 
 use axum::body::{Body, to_bytes};
 use axum::http::header::AUTHORIZATION;
@@ -37,4 +37,27 @@ async fn the_queues_page_shows_each_queues_rate_and_global_limit() {
     // Columns in order: status, concurrency, global limit, rate limit, nodes.
     assert!(benefits.contains("<td class=\"n\">none</td><td class=\"n\">10 per 1s 500ms</td>"), "{benefits}");
     assert!(partner.contains("<td class=\"n\">3</td><td class=\"n\">none</td>"), "{partner}");
+}
+
+/// A report, never run here, only stored.
+#[jobsmith::job(queue = "reports", weight = 5)]
+async fn clinic_report(clinic_id: i64) -> Result<(), String> {
+    let _ = clinic_id;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_job_page_shows_the_jobs_weight() {
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    db.migrate().await.unwrap();
+    let id = db.insert(ClinicReport { clinic_id: 1 }).await.unwrap().job.id;
+    let app = router(db.engine().clone(), Auth::token("t0ken-for-the-test"));
+    let request = Request::get(format!("/jobs/{id}"))
+        .header(AUTHORIZATION, "Bearer t0ken-for-the-test")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    assert!(body.contains("<tr><th>Weight</th><td>5</td></tr>"), "{body}");
 }

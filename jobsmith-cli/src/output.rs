@@ -113,6 +113,7 @@ pub(crate) fn job_json(job: &JobRow) -> Value {
         "attempt": job.attempt,
         "max_attempts": job.max_attempts,
         "priority": job.priority,
+        "weight": job.weight,
         "inserted_at": json_time(job.inserted_at),
         "scheduled_at": json_time(job.scheduled_at),
         "attempted_at": json_opt_time(job.attempted_at),

@@ -464,7 +464,9 @@ on_both! {
     async fn show_a_job_and_a_missing_one(kind: Kind) {
         let (fresh, db) = Fresh::migrated(kind).await;
         let id = db
-            .insert(InsertBuilder::from(Charge { invoice: 7 }).tags(["vip"]).meta(serde_json::json!({"tenant": "acme"})))
+            .insert(
+                InsertBuilder::from(Charge { invoice: 7 }).tags(["vip"]).meta(serde_json::json!({"tenant": "acme"})).weight(3),
+            )
             .await
             .expect("insert")
             .job
@@ -482,9 +484,10 @@ on_both! {
         assert_eq!(shown["errors"][0]["error"], "cancelled by request");
         assert!(shown["inserted_at"].is_string() && shown["cancelled_at"].is_string());
         assert_eq!(shown["completed_at"], Value::Null);
+        assert_eq!(shown["weight"], 3);
 
         let text = fresh.cli(&["jobs", "show", &id.to_string()]).ok();
-        for part in ["state         cancelled", "queue         billing", "\"invoice\": 7", "\"tenant\": \"acme\"", "vip", "cancelled by request"] {
+        for part in ["state         cancelled", "queue         billing", "weight        3", "\"invoice\": 7", "\"tenant\": \"acme\"", "vip", "cancelled by request"] {
             assert!(text.contains(part), "{part:?} missing from:\n{text}");
         }
 

@@ -121,6 +121,7 @@ conformance! {
         let fetched = engine.fetch(&request(100, 100, None)).await.unwrap();
         let weight_of = |id: i64| fetched.iter().find(|j| j.id == id).unwrap().weight;
         assert_eq!((weight_of(declared), weight_of(given)), (4, 2));
+        assert_eq!((db.job(declared).await.weight, db.job(given).await.weight), (4, 2), "shown with the row");
     }
 }
 

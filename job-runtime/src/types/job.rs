@@ -143,6 +143,8 @@ pub struct JobRow {
     pub max_attempts: u32,
     /// 0 (first) to 9.
     pub priority: u8,
+    /// Slots of its queue one run takes (see [`crate::JobOptions::weight`]).
+    pub weight: u16,
     /// When inserted.
     pub inserted_at: DateTime<Utc>,
     /// When due.

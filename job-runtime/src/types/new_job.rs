@@ -154,6 +154,7 @@ impl InsertedJob {
                 attempt: 0,
                 max_attempts: job.max_attempts,
                 priority: job.priority,
+                weight: job.weight,
                 inserted_at: now,
                 scheduled_at,
                 attempted_at: None,

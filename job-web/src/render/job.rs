@@ -49,6 +49,7 @@ pub(crate) fn page(
          <tr><th>Worker</th><td><a href=\"{}\">{}</a></td></tr>\
          <tr><th>Attempt</th><td>{} of {}</td></tr>\
          <tr><th>Priority</th><td>{}</td></tr>\
+         <tr><th>Weight</th><td>{}</td></tr>\
          <tr><th>Tags</th><td>{tags}</td></tr>\
          <tr><th>Last run by</th><td>{}</td></tr>\
          </tbody></table>",
@@ -59,6 +60,7 @@ pub(crate) fn page(
         job.attempt,
         job.max_attempts,
         job.priority,
+        job.weight,
         job.attempted_by
             .as_deref()
             .map_or_else(|| "<span class=\"muted\">never ran</span>".to_string(), |n| esc(n).to_string()),

@@ -3,7 +3,7 @@
 /// The columns of a [`crate::engine::JobRow`], in the form `row::job_row` reads.
 pub(super) const JOB_COLUMNS: &str = "id, state::text AS state, queue, worker, args, meta, tags, errors, \
      attempt, max_attempts, priority, inserted_at, scheduled_at, attempted_at, attempted_by, \
-     completed_at, discarded_at, cancelled_at";
+     completed_at, discarded_at, cancelled_at, weight";
 
 #[derive(Debug)]
 pub(super) struct Statements {

@@ -48,6 +48,7 @@ fn render(job: &JobRow, full: bool) -> String {
     field("worker", job.worker.clone());
     field("attempt", format!("{} of {}", job.attempt, job.max_attempts));
     field("priority", job.priority.to_string());
+    field("weight", job.weight.to_string());
     field("tags", if job.tags.is_empty() { "-".into() } else { job.tags.join(", ") });
     field("inserted at", output::time(job.inserted_at));
     field("scheduled at", output::time(job.scheduled_at));
