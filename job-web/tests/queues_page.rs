@@ -7,6 +7,16 @@ use jobsmith::{Db, RateLimit};
 use jobsmith_web::{Auth, router};
 use tower::ServiceExt;
 
+/// The dashboard's page at `path`, as a caller with a full token sees it (it must answer 200).
+async fn page(db: &Db, path: &str) -> String {
+    let app = router(db.engine().clone(), Auth::token("t0ken-for-the-test"));
+    let request =
+        Request::get(path).header(AUTHORIZATION, "Bearer t0ken-for-the-test").body(Body::empty()).unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap()
+}
+
 #[tokio::test]
 async fn the_queues_page_shows_each_queues_rate_and_global_limit() {
     let db = Db::connect("sqlite::memory:").await.unwrap();
@@ -20,12 +30,7 @@ async fn the_queues_page_shows_each_queues_rate_and_global_limit() {
         .start()
         .await
         .unwrap();
-    let app = router(db.engine().clone(), Auth::token("t0ken-for-the-test"));
-    let request =
-        Request::get("/").header(AUTHORIZATION, "Bearer t0ken-for-the-test").body(Body::empty()).unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    let body = page(&db, "/").await;
     runtime.shutdown().await.unwrap();
 
     assert!(body.contains("<th>Rate limit</th>"), "{body}");
@@ -51,13 +56,6 @@ async fn a_job_page_shows_the_jobs_weight() {
     let db = Db::connect("sqlite::memory:").await.unwrap();
     db.migrate().await.unwrap();
     let id = db.insert(ClinicReport { clinic_id: 1 }).await.unwrap().job.id;
-    let app = router(db.engine().clone(), Auth::token("t0ken-for-the-test"));
-    let request = Request::get(format!("/jobs/{id}"))
-        .header(AUTHORIZATION, "Bearer t0ken-for-the-test")
-        .body(Body::empty())
-        .unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    let body = page(&db, &format!("/jobs/{id}")).await;
     assert!(body.contains("<tr><th>Weight</th><td>5</td></tr>"), "{body}");
 }

@@ -218,3 +218,34 @@ conformance! {
         assert_eq!(db.count_state(JobState::Available).await, 0);
     }
 }
+
+conformance! {
+    /// Under a rate limit the window's room counts starts, and the slots count weights: a limit
+    /// of 2 starts a second lets two jobs of weight 3 start at once on a node of 10 slots (not
+    /// none, as if the 2 were slots), and every job runs.
+    async fn a_rate_limit_counts_starts_and_the_slots_count_weights(db) {
+        let k = scale_key();
+        db.insert_all((0..4).map(|i| job(&k, &format!("w3.{i}"), 3, 0)).collect()).await.unwrap();
+        let rate = jobsmith::RateLimit::per_second(2);
+        let engine = db.engine().clone();
+        let first = engine.fetch_rate_limited(&request(10, 10, None), rate).await.unwrap();
+        assert_eq!(first.jobs.len(), 2, "two starts, six slots of ten");
+        assert!(first.limited_for.is_some(), "the window, not the slots, cut it short");
+        let runtime = db.runtime().queue("weighed", 10).rate_limit("weighed", rate).start().await.unwrap();
+        db.wait_state_count(JobState::Completed, 2).await;
+        runtime.shutdown().await.unwrap();
+    }
+}
+
+conformance! {
+    /// A job heavier than the fetch batch still runs: its weight counts as at most what a fetch
+    /// asks for.
+    async fn a_job_heavier_than_the_fetch_batch_runs(db) {
+        let k = scale_key();
+        db.insert_all(vec![job(&k, "eight", 8, 0), job(&k, "one", 1, 0)]).await.unwrap();
+        let runtime = db.runtime().queue("weighed", 10).fetch_batch(5).start().await.unwrap();
+        db.wait_state_count(JobState::Completed, 2).await;
+        runtime.shutdown().await.unwrap();
+        assert_eq!(SCALES.lock().unwrap()[&k].peak, 8);
+    }
+}

@@ -27,21 +27,26 @@ pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, claimed
     let mut held = slots;
     while let Some((Claimed { job, control, start_by }, slots)) = next {
         held = slots;
-        let took = execute_one(&shared, job, control, start_by).await;
-        queue.claim_ahead.job_ran(took);
+        let (took, released) = execute_one(&shared, job, control, start_by).await;
+        if released {
+            // Back in the queue with nothing to wake a producer: look for it again now.
+            queue.hint_work();
+        } else {
+            queue.claim_ahead.job_ran(took);
+        }
         next = queue.next_claimed(held);
     }
     queue.finished(held);
 }
 
-/// Runs one job and sends its result; returns how long it held the slot. A job past its
-/// `start_by` (see [`Claimed::start_by`]) is released unstarted instead of run.
+/// Runs one job and sends its result; returns how long it held the slot, and whether it was
+/// released unstarted instead of run: a job past its `start_by` (see [`Claimed::start_by`]).
 async fn execute_one(
     shared: &Shared,
     job: FetchedJob,
     control: JobControl,
     start_by: Option<Instant>,
-) -> Duration {
+) -> (Duration, bool) {
     // A job from the buffer is registered already (so a cancel reached it while it waited); one
     // started straight from a fetch registers here.
     shared.running_jobs.lock().expect("running map").insert(job.id, control.clone());
@@ -63,7 +68,8 @@ async fn execute_one(
     let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
     let limits = Limits { max_result_bytes: shared.config.max_result_bytes };
-    let kind = if start_by.is_some_and(|by| Instant::now() > by) {
+    let late = start_by.is_some_and(|by| Instant::now() > by);
+    let kind = if late {
         // Claimed under a rate limit, but this node could not start it in time (it was starved
         // of CPU, say): run now, it could share a window with the next claims. Back to the queue.
         span.in_scope(|| tracing::debug!(target: "jobsmith", "rate-limited job not started in time"));
@@ -97,7 +103,7 @@ async fn execute_one(
     } else {
         shared.completer.send(ack);
     }
-    started.elapsed()
+    (started.elapsed(), late)
 }
 
 fn outcome_name(kind: &AckKind) -> &'static str {

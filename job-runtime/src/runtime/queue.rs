@@ -211,14 +211,6 @@ impl QueueState {
         if self.buffered() == 0 {
             return Vec::new();
         }
-        if !self.is_weighted() {
-            // Every job takes one slot: as many as are free, in one drain.
-            return self.with_buffer(|buffer| {
-                let n = self.free().min(buffer.len());
-                self.started(n);
-                buffer.drain(..n).map(|c| (c, 1)).collect()
-            });
-        }
         self.with_buffer(|buffer| {
             let mut free = self.free();
             let mut taken = Vec::new();
@@ -242,18 +234,6 @@ impl QueueState {
     pub(crate) fn next_claimed(&self, held: usize) -> Option<(Claimed, usize)> {
         if self.buffered() == 0 || !self.is_open() {
             return None;
-        }
-        if !self.is_weighted() {
-            // Every job takes one slot: the ended job's slot goes to the next one as it is,
-            // unless the limit was lowered under the running count.
-            if self.running() > self.limit() {
-                return None;
-            }
-            let next = self.with_buffer(VecDeque::pop_front);
-            if next.is_some() {
-                self.wake.notify_one();
-            }
-            return next.map(|c| (c, held));
         }
         let next = self.with_buffer(|buffer| {
             let slots = self.slots_of(&buffer.front()?.job);

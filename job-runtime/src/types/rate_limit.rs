@@ -27,8 +27,13 @@ impl RateLimit {
     /// Most starts a limit may allow per window: the engines keep one timestamp per start in the
     /// window, rewritten at each fetch.
     pub const MAX_LIMIT: u32 = 10_000;
-    /// Shortest window: below it the claim round trips, not the limit, set the pace.
-    pub const MIN_WINDOW: Duration = Duration::from_millis(10);
+    /// Shortest window: below it the claim round trips and the guard (at least
+    /// [`RateLimit::MIN_GUARD_MS`]), not the limit, set the pace. Ten a second is `10/1s`, not
+    /// `1/100ms`.
+    pub const MIN_WINDOW: Duration = Duration::from_millis(100);
+    /// The shortest guard (see [`RateLimit::kept_for_ms`]): the spread of the delay from a claim to
+    /// the job's start on a busy node is a few tens of milliseconds whatever the window.
+    pub const MIN_GUARD_MS: i64 = 20;
     /// Longest window.
     pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -52,14 +57,21 @@ impl RateLimit {
         self.window.as_millis() as i64
     }
 
-    /// How long the log keeps a start: the window plus a guard of 5 % of it (at most a second).
+    /// How long the log keeps a start: the window plus a guard of 5 % of it, at least
+    /// [`RateLimit::MIN_GUARD_MS`] and at most a second.
     /// The limit counts claims; a job's own code starts a few milliseconds after its claim, and
     /// that delay varies (6 to 21 ms measured on three loaded nodes). Without the guard a batch
     /// whose jobs started late and the next batch, claimed the moment the window had room, could
     /// put more than `limit` starts of the jobs' own clocks in one window. See ADR 22.
     pub fn kept_for_ms(&self) -> i64 {
         let window = self.window_ms();
-        window + (window / 20).min(1_000)
+        window + self.guard_ms()
+    }
+
+    /// The guard: how much longer than the window the log keeps a start, and how long after its
+    /// claim a job may still start (a later one is released unstarted; ADR 22).
+    pub fn guard_ms(&self) -> i64 {
+        (self.window_ms() / 20).clamp(Self::MIN_GUARD_MS, 1_000)
     }
 
     /// From the stored columns (both present or both absent).
@@ -118,7 +130,7 @@ impl std::str::FromStr for RateLimit {
 }
 
 /// What a rate-limited fetch returns (see [`crate::engine::RuntimeOps::fetch_rate_limited`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RateLimitedFetch {
     /// The claimed jobs.
     pub jobs: Vec<super::FetchedJob>,
@@ -126,6 +138,10 @@ pub struct RateLimitedFetch {
     /// for this long (by the database's clock), after which the oldest start in the window
     /// leaves it.
     pub limited_for: Option<Duration>,
+    /// No later than the claim's stamp, by this process's monotonic clock: taken once the fetch
+    /// holds the queue's lock, before the statement that stamps the claim. A job must start
+    /// within the guard of it (ADR 22).
+    pub claimed: std::time::Instant,
 }
 
 /// The starts of one queue within the current window, oldest first, in milliseconds since the
@@ -196,16 +212,18 @@ mod tests {
     }
 
     #[test]
-    fn the_guard_is_five_percent_of_the_window_and_at_most_a_second() {
+    fn the_guard_is_five_percent_of_the_window_at_least_20_ms_and_at_most_a_second() {
         assert_eq!(RateLimit::per_second(1).kept_for_ms(), 1_050);
         assert_eq!(RateLimit::new(1, Duration::from_secs(3_600)).kept_for_ms(), 3_601_000);
+        assert_eq!(RateLimit::new(1, Duration::from_millis(100)).guard_ms(), 20);
     }
 
     #[test]
     fn limits_outside_what_the_engines_keep_are_refused() {
         assert!(RateLimit::per_second(0).check().is_err());
         assert!(RateLimit::per_second(RateLimit::MAX_LIMIT + 1).check().is_err());
-        assert!(RateLimit::new(1, Duration::from_millis(5)).check().is_err());
+        assert!(RateLimit::new(1, Duration::from_millis(99)).check().is_err());
+        assert!(RateLimit::new(1, Duration::from_millis(100)).check().is_ok());
         assert!(RateLimit::new(1, Duration::from_micros(1_500_500)).check().is_err());
         assert!(RateLimit::per_minute(600).check().is_ok());
     }

@@ -232,28 +232,31 @@ impl RuntimeOps for PostgresEngine {
             .bind(format!("jobsmith.{}.queue.{}", self.schema, r.queue))
             .execute(&mut *tx)
             .await?;
+        // Before the statement that stamps the claim is sent, after the lock is held: never later
+        // than the stamp, however long this task waits for the answer.
+        let claimed = std::time::Instant::now();
         let read = sqlx::query(AssertSqlSafe(self.sql.rate_log_read.clone()))
             .bind(r.queue)
             .fetch_one(&mut *tx)
             .await?;
         let now: i64 = read.try_get("now_ms")?;
         let mut log = RateLog::recent(read.try_get("starts")?, rate, now);
+        // Rows (starts) the window has room for; the request's limit stays in slots.
         let room = log.room(rate);
-        let take = room.min(r.limit);
         let mut jobs = Vec::new();
-        if take > 0 {
+        if room > 0 && r.limit > 0 {
             let at = DateTime::<Utc>::from_timestamp_millis(now)
                 .ok_or_else(|| Error::Unexpected(format!("the server's clock reads {now} ms")))?;
             let mut query = sqlx::query(AssertSqlSafe(
                 self.sql.fetch_rated[usize::from(r.global_limit.is_some())].clone(),
             ))
             .bind(r.queue)
-            .bind(i64::from(take))
+            .bind(i64::from(r.limit))
             .bind(r.node);
             if let Some(global) = r.global_limit {
                 query = query.bind(i64::from(global));
             }
-            let rows = query.bind(at).bind(r.weight_cap()).fetch_all(&mut *tx).await?;
+            let rows = query.bind(at).bind(r.weight_cap()).bind(i64::from(room)).fetch_all(&mut *tx).await?;
             jobs = rows.iter().map(row::fetched_job).collect::<Result<Vec<_>>>()?;
             if !jobs.is_empty() {
                 log.started(jobs.len(), now);
@@ -266,9 +269,9 @@ impl RuntimeOps for PostgresEngine {
         }
         tx.commit().await?;
         // Short because of the limit (not because the queue ran dry): say for how long.
-        let clipped = room < r.limit && jobs.len() as u32 == take;
+        let clipped = room < r.limit && jobs.len() as u32 == room;
         let limited_for = if clipped { log.full_for(rate, now) } else { None };
-        Ok(RateLimitedFetch { jobs, limited_for })
+        Ok(RateLimitedFetch { jobs, limited_for, claimed })
     }
 
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {

@@ -27,7 +27,8 @@ pub(super) struct Statements {
     /// `fetch`, `fetch_after` and the first two relaxed ones, counting every job as one slot.
     pub(super) fetch_unweighted: [String; 4],
     /// A rate-limited fetch (ADR 22), without and with a global limit: the claim stamp is a
-    /// parameter (`$4`, or `$5` after the global limit), the instant the starts were logged at.
+    /// parameter (`$4`, or `$5` after the global limit), the instant the starts were logged at;
+    /// then the weight cap, then the most rows (the starts the window has room for).
     pub(super) fetch_rated: [String; 2],
     /// The queue's rate log and the server's clock, read under the queue's advisory lock.
     pub(super) rate_log_read: String,
@@ -68,15 +69,15 @@ impl Statements {
             // nested loop there once updated more rows than LIMIT and pushed attempt past
             // max_attempts). The attempt guard keeps a row that somehow has no attempts left from
             // being run again. See `fetch` for why the update takes the ids as an array.
-            fetch: fetch(s, "$2", None, false, "now()", Some("$4")),
-            fetch_after: fetch(s, "$2", Some(AFTER_4), false, "now()", Some("$7")),
+            fetch: fetch(s, "$2", None, false, "now()", Some("$4"), None),
+            fetch_after: fetch(s, "$2", Some(AFTER_4), false, "now()", Some("$7"), None),
             // The same four for a queue whose jobs all weigh 1 (`FetchRequest::weight_cap` 1):
             // no running sum, which cost SQLite about a tenth of its burn-down (ADR 23).
             fetch_unweighted: [
-                fetch(s, "$2", None, false, "now()", None),
-                fetch(s, "$2", Some(AFTER_4), false, "now()", None),
-                fetch(s, "$2", None, true, "now()", None),
-                fetch(s, "$2", Some(AFTER_4), true, "now()", None),
+                fetch(s, "$2", None, false, "now()", None, None),
+                fetch(s, "$2", Some(AFTER_4), false, "now()", None, None),
+                fetch(s, "$2", None, true, "now()", None, None),
+                fetch(s, "$2", Some(AFTER_4), true, "now()", None, None),
             ],
             // Many results in one statement. The guard (still executing, by this node, in this
             // attempt, under this claim when the result names it) makes a concurrent cancel or
@@ -204,17 +205,17 @@ impl Statements {
             // With a global limit: run under the queue's advisory lock (taken by the caller in the
             // same transaction), so the executing rows' weights cannot change between summing
             // and taking; READ COMMITTED gives this statement a snapshot taken after the lock.
-            fetch_limited: fetch(s, &limited, None, false, "now()", Some("$5")),
-            fetch_limited_after: fetch(s, &limited, Some(AFTER_5), false, "now()", Some("$8")),
+            fetch_limited: fetch(s, &limited, None, false, "now()", Some("$5"), None),
+            fetch_limited_after: fetch(s, &limited, Some(AFTER_5), false, "now()", Some("$8"), None),
             fetch_relaxed: [
-                fetch(s, "$2", None, true, "now()", Some("$4")),
-                fetch(s, "$2", Some(AFTER_4), true, "now()", Some("$7")),
-                fetch(s, &limited, None, true, "now()", Some("$5")),
-                fetch(s, &limited, Some(AFTER_5), true, "now()", Some("$8")),
+                fetch(s, "$2", None, true, "now()", Some("$4"), None),
+                fetch(s, "$2", Some(AFTER_4), true, "now()", Some("$7"), None),
+                fetch(s, &limited, None, true, "now()", Some("$5"), None),
+                fetch(s, &limited, Some(AFTER_5), true, "now()", Some("$8"), None),
             ],
             fetch_rated: [
-                fetch(s, "$2", None, false, "$4::timestamptz", Some("$5")),
-                fetch(s, &limited, None, false, "$5::timestamptz", Some("$6")),
+                fetch(s, "$2", None, false, "$4::timestamptz", Some("$5"), Some("$6")),
+                fetch(s, &limited, None, false, "$5::timestamptz", Some("$6"), Some("$7")),
             ],
             // Milliseconds, as the log stores them; `clock_timestamp()` is read after the lock
             // was taken (the previous statement), so successive fetches' instants only grow.
@@ -463,6 +464,7 @@ fn fetch(
     relaxed: bool,
     claimed_at: &str,
     cap: Option<&str>,
+    rows: Option<&str>,
 ) -> String {
     let after = after.map(|row| format!("AND (priority, scheduled_at, id) > {row}")).unwrap_or_default();
     let relaxed = if relaxed {
@@ -486,12 +488,14 @@ fn fetch(
             RETURNING {FETCHED_COLUMNS}"
         );
     };
+    // A rate-limited fetch may take fewer rows (the starts its window has room for) than slots.
+    let most_rows = rows.map_or_else(|| limit.to_string(), |rows| format!("LEAST({limit}, {rows})"));
     format!(
         "WITH picked AS MATERIALIZED (
             SELECT id AS picked_id, priority AS p, scheduled_at AS d, least(weight, {cap}::int) AS w FROM {s}.jobs
             WHERE state = 'available' AND queue = $1 AND attempt < max_attempts {after}
             ORDER BY priority, scheduled_at, id
-            LIMIT {limit}
+            LIMIT {most_rows}
             FOR UPDATE SKIP LOCKED
         ), taken AS (
             SELECT picked_id FROM (

@@ -99,7 +99,7 @@ const FETCHED_COLUMNS: &str = "id, worker, args, nullif(meta, '{}'), nullif(tags
 /// limit of ?5, no more than what the executing rows' weights leave of it (one writer at a time,
 /// so the sum is exact). Every weight is at least 1, so that many rows are the most that fit; the
 /// running sum stops at the first that does not, so lighter jobs never pass a heavy one (ADR 23).
-fn claim_statement(p: &str, global_limit: bool, weighted: bool) -> String {
+fn claim_statement(p: &str, global_limit: bool, weighted: bool, most_rows: bool) -> String {
     if !global_limit && !weighted {
         // Every job counted as one slot: ?2 rows as they come, without the running sum (its
         // co-routines cost about a tenth of a burn-down; ADR 23). ?5 and ?6 are unused.
@@ -120,18 +120,38 @@ fn claim_statement(p: &str, global_limit: bool, weighted: bool) -> String {
     } else {
         "?2".to_string()
     };
+    // A rate-limited fetch may take fewer rows (?7: the starts its window has room for) than slots.
+    let rows = if most_rows { format!("min({limit}, ?7)") } else { limit.clone() };
+    // The running sum in the same SELECT as the index scan: it streams in index order, and the
+    // sums of the first rows are the same whatever follows them (a subquery under it took a
+    // temporary B-tree to sort again).
     format!(
         "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?3, attempted_by = ?4
          WHERE id IN (
              SELECT id FROM (
-                 SELECT id, sum(min(weight, ?6)) OVER (ORDER BY priority, scheduled_at, id) AS slots FROM (
-                     SELECT id, weight, priority, scheduled_at FROM {p}jobs
-                     WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
-                     ORDER BY priority, scheduled_at, id
-                     LIMIT {limit}))
+                 SELECT id, sum(min(weight, ?6)) OVER (ORDER BY priority, scheduled_at, id) AS slots
+                 FROM {p}jobs
+                 WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
+                 ORDER BY priority, scheduled_at, id
+                 LIMIT {rows})
              WHERE slots <= {limit})
          RETURNING {FETCHED_COLUMNS}"
     )
+}
+
+/// A [`claim_statement`] with ?1 to ?6 bound from the request and the claim stamp.
+fn claim_query<'q>(
+    sql: String,
+    r: &FetchRequest<'q>,
+    claim: i64,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(r.queue)
+        .bind(i64::from(r.limit))
+        .bind(claim)
+        .bind(r.node)
+        .bind(r.global_limit.map(i64::from))
+        .bind(r.weight_cap())
 }
 
 const MOVE_BACK: &str = "state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
@@ -497,13 +517,7 @@ impl RuntimeOps for SqliteEngine {
         let claim = now_ms();
         let mut w = self.write().await?;
         let rows =
-            sqlx::query(AssertSqlSafe(claim_statement(p, r.global_limit.is_some(), r.weight_cap() > 1)))
-                .bind(r.queue)
-                .bind(i64::from(r.limit))
-                .bind(claim)
-                .bind(r.node)
-                .bind(r.global_limit.map(i64::from))
-                .bind(r.weight_cap())
+            claim_query(claim_statement(p, r.global_limit.is_some(), r.weight_cap() > 1, false), r, claim)
                 .fetch_all(&mut *w)
                 .await?;
         // Decoding (JSON parsing of the args) needs no lock: let the completer write meanwhile.
@@ -517,6 +531,7 @@ impl RuntimeOps for SqliteEngine {
         // IMMEDIATE: the write lock is held from here, across processes too, so the log read
         // is the latest and the instant taken after it only grows from fetch to fetch.
         let mut tx = w.transaction().await?;
+        let claimed = std::time::Instant::now();
         let now = now_ms();
         let stored: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT starts FROM {p}rate_logs WHERE queue = ?1 AND key = ''"
@@ -531,17 +546,12 @@ impl RuntimeOps for SqliteEngine {
             None => Vec::new(),
         };
         let mut log = RateLog::recent(starts, rate, now);
+        // Rows (starts) the window has room for; the request's limit stays in slots.
         let room = log.room(rate);
-        let take = room.min(r.limit);
         let mut rows = Vec::new();
-        if take > 0 {
-            rows = sqlx::query(AssertSqlSafe(claim_statement(p, r.global_limit.is_some(), true)))
-                .bind(r.queue)
-                .bind(i64::from(take))
-                .bind(now)
-                .bind(r.node)
-                .bind(r.global_limit.map(i64::from))
-                .bind(r.weight_cap())
+        if room > 0 && r.limit > 0 {
+            rows = claim_query(claim_statement(p, r.global_limit.is_some(), true, true), r, now)
+                .bind(i64::from(room))
                 .fetch_all(&mut *tx)
                 .await?;
             if !rows.is_empty() {
@@ -559,9 +569,9 @@ impl RuntimeOps for SqliteEngine {
         tx.commit().await?;
         drop(w);
         let jobs = rows.iter().map(|row| row::fetched_job(row, r.queue, now)).collect::<Result<Vec<_>>>()?;
-        let clipped = room < r.limit && jobs.len() as u32 == take;
+        let clipped = room < r.limit && jobs.len() as u32 == room;
         let limited_for = if clipped { log.full_for(rate, now) } else { None };
-        Ok(RateLimitedFetch { jobs, limited_for })
+        Ok(RateLimitedFetch { jobs, limited_for, claimed })
     }
 
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
