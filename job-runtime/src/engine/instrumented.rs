@@ -95,6 +95,9 @@ impl RuntimeOps for Instrumented {
     ) -> Result<RateLimitedFetch> {
         traced!(self, "fetch_rate_limited", self.0.fetch_rate_limited(request, rate))
     }
+    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
+        traced!(self, "refund_rate_starts", self.0.refund_rate_starts(queue, stamps))
+    }
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         traced!(self, "ack", self.0.ack(node, acks))
     }

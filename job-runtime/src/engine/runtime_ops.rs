@@ -45,6 +45,12 @@ pub trait RuntimeOps: Send + Sync + 'static {
         rate: RateLimit,
     ) -> Result<RateLimitedFetch>;
 
+    /// Takes back from `queue`'s rate log one start per stamp in `stamps` (see
+    /// [`RateLimitedFetch::stamp_ms`]): jobs claimed under the limit that were released
+    /// unstarted, so they do not use up the window (ADR 22). Under the queue's lock, as the
+    /// fetch; stamps no longer in the log are ignored.
+    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()>;
+
     /// Writes many results of `node`'s jobs at once; rows no longer `executing` by that node and
     /// attempt (cancelled, or rescued and run elsewhere) are left alone. Returns rows changed.
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64>;

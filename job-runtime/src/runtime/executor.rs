@@ -10,7 +10,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::control::{JobControl, StopReason};
-use super::queue::{Claimed, QueueState};
+use super::queue::{Claimed, QueueState, RatedClaim};
 use super::shared::Shared;
 use crate::app_state::States;
 use crate::backoff::default_backoff;
@@ -25,9 +25,9 @@ use crate::registry::Registry;
 pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, claimed: Claimed, slots: usize) {
     let mut next = Some((claimed, slots));
     let mut held = slots;
-    while let Some((Claimed { job, control, start_by }, slots)) = next {
+    while let Some((Claimed { job, control, rated }, slots)) = next {
         held = slots;
-        let (took, released) = execute_one(&shared, job, control, start_by).await;
+        let (took, released) = execute_one(&shared, job, control, rated).await;
         if released {
             // Back in the queue with nothing to wake a producer: look for it again now.
             queue.hint_work();
@@ -40,12 +40,12 @@ pub(crate) async fn execute(shared: Arc<Shared>, queue: Arc<QueueState>, claimed
 }
 
 /// Runs one job and sends its result; returns how long it held the slot, and whether it was
-/// released unstarted instead of run: a job past its `start_by` (see [`Claimed::start_by`]).
+/// released unstarted instead of run: a job past its `start_by` (see [`RatedClaim::start_by`]).
 async fn execute_one(
     shared: &Shared,
     job: FetchedJob,
     control: JobControl,
-    start_by: Option<Instant>,
+    rated: Option<RatedClaim>,
 ) -> (Duration, bool) {
     // A job from the buffer is registered already (so a cancel reached it while it waited); one
     // started straight from a fetch registers here.
@@ -68,7 +68,7 @@ async fn execute_one(
     let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
     let limits = Limits { max_result_bytes: shared.config.max_result_bytes };
-    let late = start_by.is_some_and(|by| Instant::now() > by);
+    let late = rated.is_some_and(|r| Instant::now() > r.start_by);
     let kind = if late {
         // Claimed under a rate limit, but this node could not start it in time (it was starved
         // of CPU, say): run now, it could share a window with the next claims. Back to the queue.
@@ -96,6 +96,9 @@ async fn execute_one(
         AckKind::Release => tracing::info!(target: "jobsmith", "job released unstarted"),
     });
     shared.running_jobs.lock().expect("running map").remove(&job.id);
+    if let (true, Some(rated)) = (late, rated) {
+        shared.refund_rate_starts(&job.queue, vec![rated.stamp_ms]);
+    }
     let ack = Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind };
     if ack.kind == AckKind::Committed {
         // Written already, in the job's own transaction: only the claim is let go.

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::control::JobControl;
 use super::executor::execute;
-use super::queue::{Claimed, QueueState};
+use super::queue::{Claimed, QueueState, RatedClaim};
 use super::shared::Shared;
 use crate::backoff::reconnect_delay as backoff;
 use crate::engine::{FetchCursor, FetchRequest, FetchedJob};
@@ -112,10 +112,10 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                     None => shared.engine.fetch(&request).await.map(|jobs| (jobs, None, None)),
                     Some(rate) => shared.engine.fetch_rate_limited(&request, rate).await.map(|f| {
                         let start_by = f.claimed + std::time::Duration::from_millis(rate.guard_ms() as u64);
-                        (f.jobs, f.limited_for, Some(start_by))
+                        (f.jobs, f.limited_for, Some(RatedClaim { start_by, stamp_ms: f.stamp_ms }))
                     }),
                 };
-                let result = answer.map(|(jobs, limited_for, start_by)| {
+                let result = answer.map(|(jobs, limited_for, rated)| {
                     queue.claim_ahead.fetched(sent.elapsed());
                     queue.note_weights(&jobs);
                     // Slots filled, as the fetch counted them (each weight at most the cap).
@@ -123,7 +123,7 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                         jobs.iter().map(|j| u32::from(j.weight).min(weight_cap) as usize).sum::<usize>();
                     let positions =
                         if limited_for.is_some() { None } else { full_batch_end(&jobs, filled, asked) };
-                    claim(&shared, &queue, jobs, start_by);
+                    claim(&shared, &queue, jobs, rated);
                     (filled, positions, limited_for)
                 });
                 Some((asked, result))
@@ -199,7 +199,7 @@ fn claim(
     shared: &Arc<Shared>,
     queue: &Arc<QueueState>,
     mut jobs: Vec<FetchedJob>,
-    start_by: Option<std::time::Instant>,
+    rated: Option<RatedClaim>,
 ) {
     if jobs.is_empty() {
         return;
@@ -218,7 +218,7 @@ fn claim(
     if queue.buffered() == 0 && total <= queue.free() {
         queue.started(total);
         for (job, slots) in jobs.into_iter().zip(slots) {
-            let claimed = Claimed { control: JobControl::of(job.claim), job, start_by };
+            let claimed = Claimed { control: JobControl::of(job.claim), job, rated };
             shared.tasks.spawn(execute(shared.clone(), queue.clone(), claimed, slots));
         }
         return;
@@ -231,7 +231,7 @@ fn claim(
             .map(|job| {
                 let control = JobControl::of(job.claim);
                 running.insert(job.id, control.clone());
-                Claimed { job, control, start_by }
+                Claimed { job, control, rated }
             })
             .collect()
     };

@@ -20,10 +20,20 @@ const AUTO: usize = usize::MAX;
 pub(crate) struct Claimed {
     pub(crate) job: FetchedJob,
     pub(crate) control: JobControl,
-    /// Under a rate limit: the latest moment the job may start, by this node's clock (the fetch's
-    /// start plus the rate log's guard). Later, it is released unstarted instead, so no job
-    /// starts outside the window its claim was counted in (ADR 22).
-    pub(crate) start_by: Option<std::time::Instant>,
+    /// Set when the job was claimed under a rate limit.
+    pub(crate) rated: Option<RatedClaim>,
+}
+
+/// A claim counted in a queue's rate log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RatedClaim {
+    /// The latest moment the job may start, by this node's clock (the fetch's start plus the
+    /// rate log's guard). Later, it is released unstarted instead, so no job starts outside the
+    /// window its claim was counted in (ADR 22).
+    pub(crate) start_by: std::time::Instant,
+    /// Its start in the log, refunded when it is released unstarted (late, or from the buffer
+    /// at pause or shutdown), so a released claim does not use up the window.
+    pub(crate) stamp_ms: i64,
 }
 
 /// Shared between the queue's producer, the jobs it started and the runtime handle.
@@ -389,7 +399,7 @@ mod tests {
     use super::*;
 
     fn claimed(id: i64) -> Claimed {
-        Claimed { job: FetchedJob::for_test(id, 1, 3), control: JobControl::default(), start_by: None }
+        Claimed { job: FetchedJob::for_test(id, 1, 3), control: JobControl::default(), rated: None }
     }
 
     #[test]
@@ -413,7 +423,7 @@ mod tests {
     fn weighing(id: i64, weight: u16) -> Claimed {
         let mut job = FetchedJob::for_test(id, 1, 3);
         job.weight = weight;
-        Claimed { job, control: JobControl::default(), start_by: None }
+        Claimed { job, control: JobControl::default(), rated: None }
     }
 
     #[test]

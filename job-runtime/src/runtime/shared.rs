@@ -61,6 +61,8 @@ impl Shared {
             running.remove(&c.job.id);
         }
         drop(running);
+        let stamps: Vec<i64> = released.iter().filter_map(|c| c.rated.map(|r| r.stamp_ms)).collect();
+        self.refund_rate_starts(&queue.name, stamps);
         for c in released {
             self.completer.send(Ack {
                 id: c.job.id,
@@ -69,6 +71,22 @@ impl Shared {
                 kind: AckKind::Release,
             });
         }
+    }
+
+    /// Takes back the rate-log starts of claims released unstarted (see [`RatedClaim`]), in the
+    /// background: a refund that fails or never runs (the process ends first) only leaves the
+    /// start to age out of the window, as it would have.
+    pub(crate) fn refund_rate_starts(&self, queue: &str, stamps: Vec<i64>) {
+        if stamps.is_empty() {
+            return;
+        }
+        let engine = self.engine.clone();
+        let queue = queue.to_string();
+        tokio::spawn(async move {
+            if let Err(error) = engine.refund_rate_starts(&queue, &stamps).await {
+                tracing::warn!(target: "jobsmith", %queue, %error, "could not refund a released job's rate-limit start");
+            }
+        });
     }
 
     /// Applies persisted settings to this node's queues.

@@ -70,6 +70,9 @@ impl RuntimeOps for InlineEngine {
     ) -> Result<RateLimitedFetch> {
         self.inner.fetch_rate_limited(request, rate).await
     }
+    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
+        self.inner.refund_rate_starts(queue, stamps).await
+    }
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         self.inner.ack(node, acks).await
     }

@@ -142,6 +142,10 @@ pub struct RateLimitedFetch {
     /// holds the queue's lock, before the statement that stamps the claim. A job must start
     /// within the guard of it (ADR 22).
     pub claimed: std::time::Instant,
+    /// The start recorded for each of `jobs` in the queue's log, in milliseconds since the epoch
+    /// by the database's clock: what [`crate::engine::RuntimeOps::refund_rate_starts`] takes
+    /// back for a job released unstarted.
+    pub stamp_ms: i64,
 }
 
 /// The starts of one queue within the current window, oldest first, in milliseconds since the
@@ -161,6 +165,12 @@ impl RateLog {
         RateLog { starts }
     }
 
+    /// The stored starts as they are (for a refund, which prunes nothing).
+    pub(crate) fn stored(mut starts: Vec<i64>) -> RateLog {
+        starts.sort_unstable();
+        RateLog { starts }
+    }
+
     /// How many more may start now.
     pub(crate) fn room(&self, rate: RateLimit) -> u32 {
         (rate.limit as usize).saturating_sub(self.starts.len()) as u32
@@ -169,6 +179,14 @@ impl RateLog {
     /// Records `n` starts at `now`.
     pub(crate) fn started(&mut self, n: usize, now: i64) {
         self.starts.extend(std::iter::repeat_n(now, n));
+    }
+
+    /// Takes back one start recorded at `stamp` (a claim released unstarted); a stamp that
+    /// already left the log changes nothing.
+    pub(crate) fn refund(&mut self, stamp: i64) {
+        if let Some(at) = self.starts.iter().position(|t| *t == stamp) {
+            self.starts.remove(at);
+        }
     }
 
     /// When the log is full, how long until its oldest start leaves it.
@@ -199,6 +217,17 @@ mod tests {
         assert_eq!(log.room(rate), 1);
         let log = RateLog::recent(vec![1_000, 1_500], rate, 2_040);
         assert_eq!(log.starts(), &[1_000, 1_500], "a second ago is still inside the guard");
+    }
+
+    #[test]
+    fn a_refund_takes_back_one_start_of_its_stamp() {
+        let rate = RateLimit::per_second(3);
+        let mut log = RateLog::recent(vec![1_500, 1_500, 1_700], rate, 1_800);
+        log.refund(1_500);
+        assert_eq!(log.starts(), &[1_500, 1_700]);
+        log.refund(1_200);
+        assert_eq!(log.starts(), &[1_500, 1_700], "a stamp not in the log refunds nothing");
+        assert_eq!(log.room(rate), 1);
     }
 
     #[test]

@@ -271,7 +271,34 @@ impl RuntimeOps for PostgresEngine {
         // Short because of the limit (not because the queue ran dry): say for how long.
         let clipped = room < r.limit && jobs.len() as u32 == room;
         let limited_for = if clipped { log.full_for(rate, now) } else { None };
-        Ok(RateLimitedFetch { jobs, limited_for, claimed })
+        Ok(RateLimitedFetch { jobs, limited_for, claimed, stamp_ms: now })
+    }
+
+    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
+        if stamps.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        // The fetch's lock: its read-modify-write of the log cannot overwrite this one.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("jobsmith.{}.queue.{}", self.schema, queue))
+            .execute(&mut *tx)
+            .await?;
+        let read = sqlx::query(AssertSqlSafe(self.sql.rate_log_read.clone()))
+            .bind(queue)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut log = RateLog::stored(read.try_get("starts")?);
+        for stamp in stamps {
+            log.refund(*stamp);
+        }
+        sqlx::query(AssertSqlSafe(self.sql.rate_log_write.clone()))
+            .bind(queue)
+            .bind(log.starts())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {

@@ -184,6 +184,35 @@ fn distinct_chunks(acks: &[Ack]) -> Vec<&[Ack]> {
     chunks
 }
 
+/// `queue`'s rate log as stored (a JSON array of milliseconds), inside the caller's IMMEDIATE
+/// transaction.
+async fn read_rate_log(conn: &mut SqliteConnection, p: &str, queue: &str) -> Result<Vec<i64>> {
+    let stored: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT starts FROM {p}rate_logs WHERE queue = ?1 AND key = ''"
+    )))
+    .bind(queue)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match stored {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| Error::Unexpected(format!("the rate log of queue `{queue}` does not read: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Stores `queue`'s rate log.
+async fn write_rate_log(conn: &mut SqliteConnection, p: &str, queue: &str, log: &RateLog) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {p}rate_logs (queue, key, starts) VALUES (?1, '', ?2)
+         ON CONFLICT (queue, key) DO UPDATE SET starts = excluded.starts"
+    )))
+    .bind(queue)
+    .bind(serde_json::to_string(log.starts())?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Writes the results in `acks` by one `UPDATE ... FROM (VALUES ...)`, each row only while it is
 /// still under the claim the result belongs to (state, node, attempt and claim stamp), and
 /// returns how many rows changed. One statement per batch instead of one per result: each
@@ -533,18 +562,7 @@ impl RuntimeOps for SqliteEngine {
         let mut tx = w.transaction().await?;
         let claimed = std::time::Instant::now();
         let now = now_ms();
-        let stored: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT starts FROM {p}rate_logs WHERE queue = ?1 AND key = ''"
-        )))
-        .bind(r.queue)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let starts: Vec<i64> = match stored {
-            Some(text) => serde_json::from_str(&text).map_err(|e| {
-                Error::Unexpected(format!("the rate log of queue `{}` does not read: {e}", r.queue))
-            })?,
-            None => Vec::new(),
-        };
+        let starts = read_rate_log(&mut tx, p, r.queue).await?;
         let mut log = RateLog::recent(starts, rate, now);
         // Rows (starts) the window has room for; the request's limit stays in slots.
         let room = log.room(rate);
@@ -556,14 +574,7 @@ impl RuntimeOps for SqliteEngine {
                 .await?;
             if !rows.is_empty() {
                 log.started(rows.len(), now);
-                sqlx::query(AssertSqlSafe(format!(
-                    "INSERT INTO {p}rate_logs (queue, key, starts) VALUES (?1, '', ?2)
-                     ON CONFLICT (queue, key) DO UPDATE SET starts = excluded.starts"
-                )))
-                .bind(r.queue)
-                .bind(serde_json::to_string(log.starts())?)
-                .execute(&mut *tx)
-                .await?;
+                write_rate_log(&mut tx, p, r.queue, &log).await?;
             }
         }
         tx.commit().await?;
@@ -571,7 +582,23 @@ impl RuntimeOps for SqliteEngine {
         let jobs = rows.iter().map(|row| row::fetched_job(row, r.queue, now)).collect::<Result<Vec<_>>>()?;
         let clipped = room < r.limit && jobs.len() as u32 == room;
         let limited_for = if clipped { log.full_for(rate, now) } else { None };
-        Ok(RateLimitedFetch { jobs, limited_for, claimed })
+        Ok(RateLimitedFetch { jobs, limited_for, claimed, stamp_ms: now })
+    }
+
+    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
+        if stamps.is_empty() {
+            return Ok(());
+        }
+        let p = &self.prefix;
+        let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
+        let mut log = RateLog::stored(read_rate_log(&mut tx, p, queue).await?);
+        for stamp in stamps {
+            log.refund(*stamp);
+        }
+        write_rate_log(&mut tx, p, queue, &log).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
