@@ -6,7 +6,9 @@
 //! burn-down-prefetch-relaxed, steady, latency, latency-relaxed, floor, burn-down-vs-floor (the
 //! two interleaved, with the ratio of their medians), burn-down-tx (jobs that take their own
 //! transaction, interleaved with `burn-down`; not in `all`), rate-limited (a queue under
-//! `--rate N/WINDOW`, default 1000/1s, with `--seconds` of work at that rate; not in `all`), or `all`
+//! `--rate N/WINDOW`, default 1000/1s, with `--seconds` of work at that rate; not in `all`),
+//! partitioned (burn-downs over 10 and 1,000 tenants against the plain queue, and a small
+//! tenant's first-job delay behind a large one's backlog; not in `all`), or `all`
 //! (the default). `burn-down` uses the queue's defaults; `burn-down-prefetch` lets the queue claim
 //! P jobs ahead of its free slots, once per P given (`--prefetch 100,400`; default C and 4·C);
 //! `-relaxed` runs with `relaxed_fetch_commit(true)` (the prefetch one with the last P). Each scenario runs on a fresh database (PostgreSQL: a new database on
@@ -43,6 +45,20 @@ async fn noop(n: u64) -> Result<(), String> {
 #[job(queue = "bench", max_attempts = 1)]
 async fn noop_tx(tx: &mut jobsmith::JobTx, n: u64) -> Result<(), String> {
     let _ = (tx, n);
+    DONE.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// When the small tenant's job started (µs, this process's monotonic clock), for `partitioned`.
+static SMALL_STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// A no-op of one tenant, for `partitioned`: the queue takes the tenants in turn.
+#[job(queue = "bench", max_attempts = 1, partition = "tenant")]
+async fn tenant_noop(tenant: String, n: u64) -> Result<(), String> {
+    let _ = n;
+    if tenant == "small" {
+        SMALL_STARTED.store(micros_now(), Ordering::Relaxed);
+    }
     DONE.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -574,6 +590,115 @@ async fn rate_limited(a: &Args) {
         a,
         db.engine().name(),
     );
+}
+
+/// The burn-down of `--jobs` no-op jobs spread over `tenants` partitions of a queue partitioned
+/// with a limit of C per tenant (so the limit never binds: what is measured is the fetch); 0
+/// tenants is the plain queue.
+async fn partitioned_burn_down(a: &Args, tenants: usize) -> f64 {
+    let db = fresh(&a.url).await;
+    let mut i = 0;
+    while i < a.jobs {
+        let k = 5_000.min(a.jobs - i);
+        let jobs = (i..i + k)
+            .map(|n| match tenants {
+                0 => Noop { n: n as u64 }.build().unwrap(),
+                t => TenantNoop { tenant: format!("t{:04}", n % t), n: n as u64 }.build().unwrap(),
+            })
+            .collect();
+        db.insert_all(jobs).await.unwrap();
+        i += k;
+    }
+    let db = reopen(&db).await;
+    DONE.store(0, Ordering::SeqCst);
+    let start = Instant::now();
+    let mut builder = db.runtime().queue("bench", a.concurrency);
+    if tenants > 0 {
+        builder = builder.partition_limit("bench", a.concurrency as u32);
+    }
+    let rt = builder.start().await.unwrap();
+    while DONE.load(Ordering::Relaxed) < a.jobs {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    rt.shutdown().await.unwrap();
+    let rate = a.jobs as f64 / secs;
+    report(
+        "partitioned-burn-down",
+        rate,
+        "jobs/s",
+        json!({"tenants": tenants, "seconds": secs}),
+        a,
+        db.engine().name(),
+    );
+    rate
+}
+
+/// How long a small tenant's one job waits behind a large tenant's backlog of `--jobs`: the
+/// runtime is busy with the backlog when the job is inserted; from its insert to its start.
+async fn small_tenant_delay(a: &Args, partitioned: bool) -> f64 {
+    let db = fresh(&a.url).await;
+    let mut i = 0;
+    while i < a.jobs {
+        let k = 5_000.min(a.jobs - i);
+        let jobs =
+            (i..i + k).map(|n| TenantNoop { tenant: "big".into(), n: n as u64 }.build().unwrap()).collect();
+        db.insert_all(jobs).await.unwrap();
+        i += k;
+    }
+    let db = reopen(&db).await;
+    DONE.store(0, Ordering::SeqCst);
+    SMALL_STARTED.store(0, Ordering::SeqCst);
+    let mut builder = db.runtime().queue("bench", a.concurrency);
+    if partitioned {
+        builder = builder.partition_limit("bench", a.concurrency as u32);
+    }
+    let rt = builder.start().await.unwrap();
+    while DONE.load(Ordering::Relaxed) < 1_000.min(a.jobs / 2) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let inserted = micros_now();
+    db.insert(TenantNoop { tenant: "small".into(), n: 0 }).await.unwrap();
+    while SMALL_STARTED.load(Ordering::Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let delay_ms = (SMALL_STARTED.load(Ordering::Relaxed) - inserted) as f64 / 1000.0;
+    let done_before = DONE.load(Ordering::Relaxed);
+    rt.shutdown().await.unwrap();
+    report(
+        "small-tenant-delay",
+        delay_ms,
+        "ms",
+        json!({"partitioned": partitioned, "backlog": a.jobs, "big_jobs_done_when_small_started": done_before}),
+        a,
+        db.engine().name(),
+    );
+    delay_ms
+}
+
+/// `partitioned` (not in `all`): burn-downs of the plain queue and of 10 and 1,000 tenants,
+/// `--rounds` interleaved, with each one's median against the plain queue's; then the small
+/// tenant's delay behind a backlog, plain and partitioned.
+async fn partitioned(a: &Args) {
+    let tenants = [0, 10, 1_000];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); tenants.len()];
+    for _ in 0..a.rounds {
+        for (i, t) in tenants.iter().enumerate() {
+            rates[i].push(partitioned_burn_down(a, *t).await);
+        }
+    }
+    let plain = median(&rates[0]).unwrap_or_default();
+    for (t, r) in tenants.iter().zip(&rates) {
+        let m = median(r).unwrap_or_default();
+        println!(
+            "{}",
+            json!({"scenario": "partitioned-burn-down-summary", "tenants": t, "figure": m.round(),
+                   "unit": "jobs/s (median)", "rounds": r.len(), "min": min_of(r).round(), "max": max_of(r).round(),
+                   "median_vs_plain_queue": (m / plain * 100.0).round() / 100.0})
+        );
+    }
+    small_tenant_delay(a, false).await;
+    small_tenant_delay(a, true).await;
 }
 
 /// The median of `v` (the mean of the middle two for an even count); None when empty.
@@ -1199,6 +1324,9 @@ async fn main() {
     }
     if a.scenario == "rate-limited" {
         rate_limited(&a).await;
+    }
+    if a.scenario == "partitioned" {
+        partitioned(&a).await;
     }
     if run("latency-relaxed") {
         latency(&a, true).await;

@@ -26,6 +26,9 @@ const HOUR: i64 = 3600;
 /// A demo patient: (id, name, email, prior no-shows).
 type DemoPatient = (i64, &'static str, &'static str, i64);
 
+/// The insurer of every demo patient (the benefits queue is partitioned by insurer).
+const DEMO_INSURER: i64 = 1;
+
 /// The demo's patients. The insurer knows 1 and 2 only (see `Insurer::demo`).
 const PATIENTS: [DemoPatient; 3] = [
     (1, "Ada Lovelace", "ada@example.com", 0),
@@ -73,7 +76,10 @@ pub(crate) async fn run(
     println!("queueing benefits sync for patients 1, 2, 3; the jobs report as they run:");
     let mut syncs = Vec::new();
     for (patient_id, ..) in PATIENTS {
-        syncs.push((patient_id, db.insert(SyncBenefits { patient_id }).await?.job.id));
+        syncs.push((
+            patient_id,
+            db.insert(SyncBenefits { insurer_id: DEMO_INSURER, patient_id }).await?.job.id,
+        ));
     }
     // Risk scores stamped later than this were computed after the last change above.
     let changes_done = clock.now();

@@ -8,7 +8,7 @@
 //! | [`send_email`] | `mailers` | "sends" an email (prints it) |
 //! | [`score_no_show_risk`] | `maintenance` | scores every upcoming appointment (cron, daily) |
 //! | [`no_show_report`] | `maintenance` | the no-show report, handed back as the job's result |
-//! | [`sync_benefits`] | `default` | fetches a patient's benefits from the insurer's API |
+//! | [`sync_benefits`] | `benefits` | fetches a patient's benefits from their insurer's API (at most two at once per insurer) |
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -195,12 +195,19 @@ struct BenefitsReply {
 /// Each answer maps to one ending: 200 completes; 429 snoozes for the `Retry-After` the insurer
 /// asked for (a snooze does not use up an attempt); 404 discards, since asking again cannot help;
 /// 5xx and network errors fail the attempt, so the runtime retries with backoff.
-#[job(queue = "default", max_attempts = 5, timeout = "30s", backoff = insurer_backoff)]
+///
+/// Partitioned by insurer: the `benefits` queue runs at most two syncs of one insurer at once,
+/// across all nodes, and serves the insurers in turn, so a big insurer's backlog of syncs does
+/// not hold back a small one's (`RuntimeBuilder::partition_limit` in `main.rs`).
+#[job(queue = "benefits", max_attempts = 5, timeout = "30s", backoff = insurer_backoff, partition = "insurer_id")]
 pub(crate) async fn sync_benefits(
     ctx: JobContext,
     State(clinic): State<Clinic>,
+    insurer_id: i64,
     patient_id: i64,
 ) -> Result<Outcome, BoxError> {
+    // The demo has one insurer; its id only partitions the queue.
+    let _ = insurer_id;
     let path = format!("/patients/{patient_id}/benefits");
     let response = benefits_api::get(&clinic.insurer, &path).await?;
     match response.status {

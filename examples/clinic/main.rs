@@ -121,6 +121,9 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
         .queue("events", 50)
         .queue("mailers", 20)
         .queue("maintenance", 5)
+        // Benefit syncs: at most two at once per insurer (its API's limit), insurers in turn.
+        .queue("benefits", 10)
+        .partition_limit("benefits", 2)
         // What the jobs take as `State<Clinic>`: the clinic's database, the insurer's address and
         // the clinic's clock.
         .state(Clinic { sql: sql.clone(), insurer: insurer_addr.to_string(), clock })

@@ -462,6 +462,9 @@ fn job_options(options: &Options, private: &TokenStream) -> TokenStream {
         let n = spanned_literal(Literal::u16_unsuffixed(n), span);
         fields.push(quote!(weight: #n));
     }
+    if let Some(partition) = &options.partition {
+        fields.push(quote!(partition_by: ::core::option::Option::Some(#partition)));
+    }
     if let Some(timeout) = options.timeout {
         let timeout = millis(timeout, private);
         fields.push(quote!(timeout: ::core::option::Option::Some(#timeout)));

@@ -65,6 +65,7 @@ words! {
         MaxAttempts => "max_attempts", example "max_attempts = 5";
         Priority => "priority", example "priority = 1";
         Weight => "weight", example "weight = 5";
+        Partition => "partition", example "partition = \"clinic_id\"";
         Timeout => "timeout", example "timeout = \"30s\"";
         Tags => "tags", example "tags = [\"billing\"]";
         Unique => "unique", example "unique(period = \"5m\")";

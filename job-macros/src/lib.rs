@@ -51,6 +51,7 @@ use proc_macro::TokenStream;
 /// | `max_attempts` | integer ≥ 1, counting the first run: `max_attempts = 5` | `20` |
 /// | `priority` | integer from 0 (runs first) to 9: `priority = 1` | `0` |
 /// | `weight` | integer from 1 to 1000: how many of its queue's slots one run takes (`weight = 5` of a queue's 10 lets two run at once) | `1` |
+/// | `partition` | the name of an arg: its value is the job's partition (a tenant, an insurer), for a queue with a partition limit | none |
 /// | `timeout` | duration longer than zero, in a string: `"250ms"`, `"30s"`, `"5m"`, `"1h30m"` | no limit |
 /// | `tags` | list of strings: `tags = ["billing", "email"]` | none |
 /// | `unique` | `unique`, or `unique(...)` with the keys below | not unique |

@@ -29,6 +29,8 @@ pub(crate) struct Options {
     pub(crate) max_attempts: Option<(u32, Span)>,
     pub(crate) priority: Option<(u8, Span)>,
     pub(crate) weight: Option<(u16, Span)>,
+    /// The arg whose value is the job's partition; checked to be an arg of the fn.
+    pub(crate) partition: Option<LitStr>,
     /// In milliseconds.
     pub(crate) timeout: Option<(u64, Span)>,
     pub(crate) tags: Option<Vec<LitStr>>,
@@ -75,6 +77,11 @@ pub(crate) fn check(entries: Vec<(Key, Entry)>, job: &JobFn, cx: &mut Ctxt) -> O
         && let Some(keys) = options.unique.as_ref().and_then(|unique| unique.keys.as_ref())
     {
         unique_keys_are_args(keys, job, cx);
+    }
+    if cx.len() == before
+        && let Some(partition) = &options.partition
+    {
+        partition_is_an_arg(partition, job, cx);
     }
     if cx.len() == before {
         cron_fits(&options, job, cx);
@@ -140,6 +147,14 @@ fn options(entries: Vec<(Key, Entry)>, cx: &mut Ctxt) -> Options {
                         None
                     }
                 });
+            }
+            Key::Partition => {
+                options.partition = non_empty_string(
+                    key,
+                    &entry,
+                    "name the arg whose value is the job's partition, or remove `partition`",
+                    cx,
+                );
             }
             Key::Timeout => {
                 options.timeout = duration(
@@ -386,6 +401,28 @@ fn unique(entry: &Entry, cx: &mut Ctxt) -> Option<Unique> {
         );
     }
     (cx.len() == before).then_some(unique)
+}
+
+/// `partition = "..."` names an arg of the fn.
+fn partition_is_an_arg(partition: &LitStr, job: &JobFn, cx: &mut Ctxt) {
+    let names: Vec<String> = job.args().iter().map(|arg| arg.ident.unraw().to_string()).collect();
+    if names.contains(&partition.value()) {
+        return;
+    }
+    let fn_name = job.ident().unraw();
+    let message = if names.is_empty() {
+        format!(
+            "`{fn_name}` has no args, so `partition` has no arg to take the partition from; remove `partition`"
+        )
+    } else {
+        let expected = names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+        format!(
+            "`{}` is not an arg of `{fn_name}`; `partition` names the arg whose value is the job's partition: \
+             expected one of {expected}",
+            partition.value().escape_default()
+        )
+    };
+    cx.error_spanned_by(partition, message);
 }
 
 fn unique_keys_are_args(keys: &[LitStr], job: &JobFn, cx: &mut Ctxt) {

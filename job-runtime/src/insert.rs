@@ -42,6 +42,7 @@ pub struct InsertBuilder<J: Job> {
     tags: Option<Vec<String>>,
     priority: Option<u8>,
     weight: Option<u16>,
+    partition: Option<String>,
     max_attempts: Option<u32>,
     schedule: Schedule,
     unique: Option<Option<UniqueOptions>>,
@@ -64,6 +65,7 @@ impl<J: Job> InsertBuilder<J> {
             tags: None,
             priority: None,
             weight: None,
+            partition: None,
             max_attempts: None,
             schedule: Schedule::Now,
             unique: None,
@@ -104,6 +106,25 @@ impl<J: Job> InsertBuilder<J> {
     /// ```
     pub fn weight(mut self, weight: u16) -> Self {
         self.weight = Some(weight);
+        self
+    }
+
+    /// The partition this job belongs to (a tenant, an insurer), instead of the value of the
+    /// field its type names in `#[job(partition = "...")]`; at most
+    /// [`crate::MAX_PARTITION_KEY_BYTES`] bytes, not empty. On a queue with a partition limit
+    /// (see [`crate::RuntimeBuilder::partition_limit`]) at most that many jobs of one partition
+    /// run at once, and partitions take turns.
+    ///
+    /// ```no_run
+    /// # use jobsmith::prelude::*;
+    /// # #[jobsmith::job(queue = "reminders")]
+    /// # async fn send_reminder(appointment_id: i64) -> Result<(), String> { Ok(()) }
+    /// # async fn demo(pool: sqlx::PgPool) -> jobsmith::Result<()> {
+    /// SendReminder { appointment_id: 7 }.partition("clinic-north").insert(&pool).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn partition(mut self, key: impl Into<String>) -> Self {
+        self.partition = Some(key.into());
         self
     }
 
@@ -188,6 +209,13 @@ impl<J: Job> InsertBuilder<J> {
         let meta = self.meta.unwrap_or_else(|| serde_json::json!({}));
         check_meta(&meta)?;
         let args = serde_json::to_value(&self.job)?;
+        let partition_key = match self.partition {
+            Some(key) => Some(key),
+            None => opts.partition_by.and_then(|field| partition_of(&args, field)),
+        };
+        if let Some(key) = &partition_key {
+            check_partition_key(key)?;
+        }
         let unique = self.unique.unwrap_or(opts.unique);
         let on_conflict = self.on_conflict.or(unique.map(|u| u.on_conflict)).unwrap_or_default();
         let (unique_key, unique_states) = match unique {
@@ -214,6 +242,7 @@ impl<J: Job> InsertBuilder<J> {
             tags: self.tags.unwrap_or_else(|| opts.tags.iter().map(|t| t.to_string()).collect()),
             priority,
             weight,
+            partition_key,
             max_attempts,
             schedule: self.schedule,
             unique_key,
@@ -275,6 +304,11 @@ pub trait JobExt: Job + Sized {
     /// Taking this many of its queue's slots (see [`InsertBuilder::weight`]).
     fn weight(self, weight: u16) -> InsertBuilder<Self> {
         InsertBuilder::new(self).weight(weight)
+    }
+
+    /// In a partition (see [`InsertBuilder::partition`]).
+    fn partition(self, key: impl Into<String>) -> InsertBuilder<Self> {
+        InsertBuilder::new(self).partition(key)
     }
 
     /// On another queue.
@@ -360,6 +394,28 @@ pub(crate) fn check_weight(weight: u16) -> Result<()> {
         return Err(Error::InvalidOption(format!(
             "weight must be 1 to {} (the slots of its queue one run takes), got {weight}",
             crate::types::MAX_WEIGHT
+        )));
+    }
+    Ok(())
+}
+
+/// The partition named by `field` of the encoded args: a string as it is, a number or a bool as
+/// written, anything else as its JSON text; none when the field is missing or null.
+fn partition_of(args: &serde_json::Value, field: &str) -> Option<String> {
+    match args.get(field)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// A partition key an insert may set: not empty, at most [`crate::MAX_PARTITION_KEY_BYTES`].
+pub(crate) fn check_partition_key(key: &str) -> Result<()> {
+    let most = crate::types::MAX_PARTITION_KEY_BYTES;
+    if key.is_empty() || key.len() > most {
+        return Err(Error::InvalidOption(format!(
+            "a partition key must be 1 to {most} bytes, got {} bytes",
+            key.len()
         )));
     }
     Ok(())

@@ -82,6 +82,12 @@ pub struct JobOptions {
     /// How many of its queue's slots one run takes, 1 to [`crate::MAX_WEIGHT`] (a heavy report may take
     /// 5 of a queue's 10). Counted against the node's limit and the queue's global limit. Default 1.
     pub weight: u16,
+    /// The args field whose value is the job's partition (a tenant, an insurer): a queue with a
+    /// partition limit runs at most that many jobs of each partition at once and takes the
+    /// partitions in turn (see [`crate::RuntimeBuilder::partition_limit`]). `#[job(partition =
+    /// "insurer_id")]` checks at compile time that the field exists. Default none: the job
+    /// belongs to no partition.
+    pub partition_by: Option<&'static str>,
     /// Longest a single attempt may run; `None` (the default) means no limit.
     pub timeout: Option<Duration>,
     /// Tags stored with each row. Default none.
@@ -108,6 +114,7 @@ impl JobOptions {
         max_attempts: 20,
         priority: 0,
         weight: 1,
+        partition_by: None,
         timeout: None,
         tags: &[],
         unique: None,

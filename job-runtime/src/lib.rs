@@ -55,7 +55,9 @@ pub use registry::{Registry, WorkerEntry};
 pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
 pub use steps::StepError;
 pub use transaction::Transaction;
-pub use types::{JobMatch, JobState, MAX_WEIGHT, RateLimit, Updated};
+pub use types::{
+    JobMatch, JobState, MAX_PARTITION_KEY_BYTES, MAX_WEIGHT, RateLimit, UNPARTITIONED_LOOKAHEAD, Updated,
+};
 pub use waiting::JobHandle;
 
 #[doc(hidden)]

@@ -18,7 +18,7 @@ async fn page(db: &Db, path: &str) -> String {
 }
 
 #[tokio::test]
-async fn the_queues_page_shows_each_queues_rate_and_global_limit() {
+async fn the_queues_page_shows_each_queues_rate_global_and_partition_limit() {
     let db = Db::connect("sqlite::memory:").await.unwrap();
     db.migrate().await.unwrap();
     let runtime = db
@@ -27,6 +27,8 @@ async fn the_queues_page_shows_each_queues_rate_and_global_limit() {
         .rate_limit("benefits", RateLimit::new(10, std::time::Duration::from_millis(1500)))
         .queue("partner_api", 5)
         .global_limit("partner_api", 3)
+        .queue("reminders", 5)
+        .partition_limit("reminders", 2)
         .start()
         .await
         .unwrap();
@@ -38,10 +40,17 @@ async fn the_queues_page_shows_each_queues_rate_and_global_limit() {
         let start = body.find(&format!("<tr data-queue=\"{queue}\">")).unwrap_or_else(|| panic!("{body}"));
         body[start..start + body[start..].find("</tr>").unwrap()].to_string()
     };
-    let (benefits, partner) = (row("benefits"), row("partner_api"));
-    // Columns in order: status, concurrency, global limit, rate limit, nodes.
-    assert!(benefits.contains("<td class=\"n\">none</td><td class=\"n\">10 per 1s 500ms</td>"), "{benefits}");
+    let (benefits, partner, reminders) = (row("benefits"), row("partner_api"), row("reminders"));
+    // Columns in order: status, concurrency, global limit, rate limit, partition limit, nodes.
+    assert!(
+        benefits.contains(
+            "<td class=\"n\">none</td><td class=\"n\">10 per 1s 500ms</td><td class=\"n\">none</td>"
+        ),
+        "{benefits}"
+    );
     assert!(partner.contains("<td class=\"n\">3</td><td class=\"n\">none</td>"), "{partner}");
+    assert!(body.contains("<th>Partition limit</th>"), "{body}");
+    assert!(reminders.contains("<td class=\"n\">none</td><td class=\"n\">2</td>"), "{reminders}");
 }
 
 /// A report, never run here, only stored.

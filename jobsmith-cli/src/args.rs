@@ -180,6 +180,34 @@ pub(crate) enum QueueCommand {
         #[arg(long)]
         create: bool,
     },
+    /// Set or clear how many jobs of one partition of a queue run at once, across all nodes
+    /// (partitions then take turns).
+    PartitionLimit {
+        /// Queue name.
+        queue: String,
+        /// Jobs of one partition at once (at least 1); `off` clears the limit.
+        #[arg(value_parser = parse_partition_limit)]
+        limit: LimitSetting,
+        /// Store the setting even if no node runs the queue and it has no jobs yet.
+        #[arg(long)]
+        create: bool,
+    },
+}
+
+/// A limit given on the command line, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LimitSetting(pub(crate) Option<u32>);
+
+fn parse_partition_limit(s: &str) -> Result<LimitSetting, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(LimitSetting(None));
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 && n <= i32::MAX as u32 => Ok(LimitSetting(Some(n))),
+        _ => {
+            Err(format!("a partition limit is a number of jobs from 1 to {}, or `off`; got {s:?}", i32::MAX))
+        }
+    }
 }
 
 /// A rate limit given on the command line, or `off`.

@@ -654,6 +654,33 @@ on_both! {
 }
 
 on_both! {
+    /// `queue partition-limit` stores a queue's partition limit for every node, shows it in
+    /// `status`, clears it with `off`, and refuses 0 or a word, storing nothing.
+    async fn partition_limit_sets_shows_and_clears_a_queues_partition_limit(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        mail(&db, "a@example.com").await;
+        let stored = || async {
+            db.engine().queue_settings().await.expect("queue_settings").into_iter().find(|s| s.name == "mail")
+        };
+        let set = fresh.json(&["queue", "partition-limit", "mail", "2"]);
+        assert_eq!(set["partition_limit"], 2, "{set}");
+        assert_eq!(stored().await.and_then(|s| s.partition_limit), Some(2));
+        assert_eq!(queue_status(&fresh.json(&["status"]), "mail")["partition_limit"], 2);
+        let text = fresh.cli(&["status"]).ok();
+        assert!(text.contains("PARTITION LIMIT"), "{text}");
+        for bad in ["0", "two", "3000000000"] {
+            let stderr = fresh.cli(&["queue", "partition-limit", "mail", bad]).fails(2);
+            assert!(stderr.contains("partition limit"), "{bad}: {stderr}");
+        }
+        assert_eq!(stored().await.and_then(|s| s.partition_limit), Some(2), "kept");
+        let out = fresh.cli(&["queue", "partition-limit", "mail", "off"]).ok();
+        assert!(out.contains("has no partition limit"), "{out}");
+        assert_eq!(stored().await.and_then(|s| s.partition_limit), None);
+        fresh.remove(Some(db)).await;
+    }
+}
+
+on_both! {
     /// A queue no node runs and no job or setting names (a typo) is refused unless `--create`.
     async fn an_unknown_queue_is_refused_unless_created(kind: Kind) {
         let (fresh, db) = Fresh::migrated(kind).await;

@@ -73,8 +73,8 @@ conformance! {
             // The rule is a CHECK of the table since migration 5 (a rebuild of the table); the
             // row that breaks it is written with CHECK constraints ignored, on one connection.
             // Migration 5 rebuilds the table as it was then, so the later migrations that add
-            // jobs columns (7: awaited, 10: weight) are applied again after it.
-            Kind::Sqlite => (5, &["DELETE FROM jobsmith_migrations WHERE version IN (5, 7, 10)"]),
+            // jobs columns (7: awaited, 10: weight, 11: partition key) are applied again after it.
+            Kind::Sqlite => (5, &["DELETE FROM jobsmith_migrations WHERE version IN (5, 7, 10, 11)"]),
         };
         for sql in undo {
             db.exec(sql).await;

@@ -91,8 +91,8 @@ async fn the_table_rebuild_of_migration_5_keeps_rows_indexes_and_the_id_sequence
         .await;
     db.exec(&format!("DELETE FROM {{jobs}} WHERE id = {pruned}")).await;
     // Migration 5 rebuilds the table as it was then: the later migrations that add jobs columns
-    // (7: awaited, 10: weight) are applied again after it, as on a database upgraded from 4.
-    db.exec("DELETE FROM jobsmith_migrations WHERE version IN (5, 7, 10)").await;
+    // (7: awaited, 10: weight, 11: partition key) are applied again after it, as on a database upgraded from 4.
+    db.exec("DELETE FROM jobsmith_migrations WHERE version IN (5, 7, 10, 11)").await;
     db.migrate().await.unwrap();
 
     let row = db.job(kept.id).await;

@@ -21,8 +21,9 @@ use super::{Administration, Engine, Notifications, RuntimeOps};
 use crate::error::Result;
 use crate::types::{
     Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobFilter,
-    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RateLimit, RateLimitedFetch,
-    RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
+    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionedFetch, QueueSettings,
+    RateLimit, RateLimitedFetch, RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport,
+    StateCount,
 };
 
 /// An engine whose calls are traced.
@@ -94,6 +95,13 @@ impl RuntimeOps for Instrumented {
         rate: RateLimit,
     ) -> Result<RateLimitedFetch> {
         traced!(self, "fetch_rate_limited", self.0.fetch_rate_limited(request, rate))
+    }
+    async fn fetch_partitioned(
+        &self,
+        request: &FetchRequest<'_>,
+        partitions: PartitionRequest<'_>,
+    ) -> Result<PartitionedFetch> {
+        traced!(self, "fetch_partitioned", self.0.fetch_partitioned(request, partitions))
     }
     async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
         traced!(self, "refund_rate_starts", self.0.refund_rate_starts(queue, stamps))

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::error::Result;
 use crate::types::{
     Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobRow,
-    JobState, NewJob, NodeRow, QueueSettings, RateLimit, RateLimitedFetch, RescueReport, RescueRequest,
-    Retention, StageReport, TxCompletion,
+    JobState, NewJob, NodeRow, PartitionRequest, PartitionedFetch, QueueSettings, RateLimit,
+    RateLimitedFetch, RescueReport, RescueRequest, Retention, StageReport, TxCompletion,
 };
 
 /// The operations the runtime (producers, executor, completer, stager, cluster upkeep, handle)
@@ -44,6 +44,20 @@ pub trait RuntimeOps: Send + Sync + 'static {
         request: &FetchRequest<'_>,
         rate: RateLimit,
     ) -> Result<RateLimitedFetch>;
+
+    /// [`fetch`](Self::fetch) for a partitioned queue (ADR 24): under the queue's lock (one
+    /// fetcher at a time across all nodes), takes jobs of the partitions that have fewer than
+    /// `partitions.limit` executing, in turn from the one after `partitions.after`: an equal
+    /// share of `request.limit` each (the head of each partition in run order), so a
+    /// partition's backlog holds back no other partition's jobs. Jobs of no partition among the
+    /// first [`crate::UNPARTITIONED_LOOKAHEAD`] of the queue are one more partition. Honours
+    /// `request.global_limit` (counted in jobs); ignores `after`, `weight_cap` and
+    /// `relaxed_commit`.
+    async fn fetch_partitioned(
+        &self,
+        request: &FetchRequest<'_>,
+        partitions: PartitionRequest<'_>,
+    ) -> Result<PartitionedFetch>;
 
     /// Takes back from `queue`'s rate log one start per stamp in `stamps` (see
     /// [`RateLimitedFetch::stamp_ms`]): jobs claimed under the limit that were released

@@ -118,6 +118,25 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Partitions `queue`: at most `limit` jobs of one partition (the value of the arg a job type
+    /// names in `#[job(partition = "...")]`, or [`crate::InsertBuilder::partition`]) executing at
+    /// once across all nodes, and the partitions take turns, so one partition's backlog does not
+    /// hold back another's first job (persisted, so every node honours it; change it at run time
+    /// with [`crate::Runtime::set_partition_limit`]). Jobs of no partition run beside them as
+    /// one more partition. See the flow-control guide and ADR 24.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: jobsmith::Db) -> jobsmith::Result<()> {
+    /// // Two benefit checks at a time per insurer, insurers in turn.
+    /// let runtime = db.runtime().queue("benefits", 20).partition_limit("benefits", 2).start().await?;
+    /// # runtime.shutdown().await }
+    /// ```
+    pub fn partition_limit(mut self, queue: impl Into<String>, limit: u32) -> Self {
+        let change = QueueSettingsChange { partition_limit: Some(Some(limit)), ..Default::default() };
+        self.persisted.push((queue.into(), change));
+        self
+    }
+
     /// Fixes how many jobs `queue` claims beyond its free slots (they start the moment a slot
     /// frees instead of after a round trip); 0 claims only for free slots.
     ///

@@ -126,6 +126,18 @@ impl Runtime {
         self.change_settings(queue, |c| c.rate_limit = Some(rate)).await
     }
 
+    /// Sets or clears the partition limit of `queue` on every node (persisted): at most `limit`
+    /// jobs of one partition executing at once, partitions in turn. See
+    /// [`crate::RuntimeBuilder::partition_limit`].
+    pub async fn set_partition_limit(&self, queue: &str, limit: Option<u32>) -> Result<()> {
+        if limit == Some(0) {
+            return Err(Error::InvalidOption(
+                "a partition limit must be at least 1; pause the queue instead".into(),
+            ));
+        }
+        self.change_settings(queue, |c| c.partition_limit = Some(limit)).await
+    }
+
     async fn change_settings(
         &self,
         queue: &str,

@@ -20,7 +20,7 @@ use super::executor::execute;
 use super::queue::{Claimed, QueueState, RatedClaim};
 use super::shared::Shared;
 use crate::backoff::reconnect_delay as backoff;
-use crate::engine::{FetchCursor, FetchRequest, FetchedJob};
+use crate::engine::{FetchCursor, FetchRequest, FetchedJob, PartitionRequest};
 
 /// How long a busy queue waits for three quarters of its room to free before it fetches for
 /// fewer. Short next to any real job, long next to a no-op one.
@@ -108,9 +108,22 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 // not from `sent`, which would count the wait for the lock as lateness, nor from
                 // the answer, which would miss a task starved after the stamp (the conformance
                 // test saw 205 ms).
-                let answer = match queue.rate_limit() {
-                    None => shared.engine.fetch(&request).await.map(|jobs| (jobs, None, None)),
-                    Some(rate) => shared.engine.fetch_rate_limited(&request, rate).await.map(|f| {
+                let answer = match (queue.rate_limit(), queue.partition_limit()) {
+                    (None, None) => shared.engine.fetch(&request).await.map(|jobs| (jobs, None, None)),
+                    // Partitions take turns from where this node's last fetch ended (ADR 24).
+                    (None, Some(limit)) => {
+                        let after = queue.partition_cursor.lock().expect("partition cursor").clone();
+                        let partitions = PartitionRequest { limit, after: after.as_deref() };
+                        shared.engine.fetch_partitioned(&request, partitions).await.map(|f| {
+                            if f.last_partition.is_some() {
+                                *queue.partition_cursor.lock().expect("partition cursor") = f.last_partition;
+                            }
+                            (f.jobs, None, None)
+                        })
+                    }
+                    // Both: the rate limit holds (an outside service's limit is the harder
+                    // promise); partitions are not limited meanwhile (see ADR 24).
+                    (Some(rate), _) => shared.engine.fetch_rate_limited(&request, rate).await.map(|f| {
                         let start_by = f.claimed + std::time::Duration::from_millis(rate.guard_ms() as u64);
                         (f.jobs, f.limited_for, Some(RatedClaim { start_by, stamp_ms: f.stamp_ms }))
                     }),
@@ -154,7 +167,12 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 // On a queue with weighted jobs a short answer may have stopped at a job too
                 // heavy for the room left: look again when a running job frees its slots, not
                 // at once (the room is what it was) and not only at the next poll.
-                let heavy_next = !full && queue.is_weighted() && queue.running() > 0;
+                // So may one on a partitioned queue whose partitions with work are full: one of
+                // this node's jobs finishing may open its partition (one finishing elsewhere is
+                // seen at the next poll).
+                let heavy_next = !full
+                    && (queue.is_weighted() || queue.partition_limit().is_some())
+                    && queue.running() > 0;
                 may_have_work = full || after.is_some() || heavy_next;
                 after = end;
                 busy = full;

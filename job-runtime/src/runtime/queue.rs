@@ -64,6 +64,11 @@ pub(crate) struct QueueState {
     /// The queue's rate limit, packed (limit in the high half, window in ms in the low; a
     /// checked window fits 32 bits); 0 for none.
     rate_limit: AtomicU64,
+    /// Most jobs of one partition executing across all nodes; 0 for none (ADR 24).
+    partition_limit: AtomicU32,
+    /// The partition the last partitioned fetch of this node ended at: the next one starts
+    /// after it, so partitions take turns (ADR 24).
+    pub(crate) partition_cursor: std::sync::Mutex<Option<String>>,
     /// Set when there may be new work (an insert, a staged row, a resume); cleared by the producer.
     work_hint: AtomicBool,
     /// Wakes the producer: work may have arrived, a slot freed, or the limit changed.
@@ -88,6 +93,8 @@ impl QueueState {
             buffered: AtomicUsize::new(0),
             global_limit: AtomicU32::new(0),
             rate_limit: AtomicU64::new(0),
+            partition_limit: AtomicU32::new(0),
+            partition_cursor: std::sync::Mutex::new(None),
             work_hint: AtomicBool::new(true),
             wake: Notify::new(),
             fetch_gate: Mutex::new(()),
@@ -156,9 +163,10 @@ impl QueueState {
 
     /// How many jobs may be claimed ahead of a free slot. None under a global limit: claimed rows
     /// count against it on every node, so a buffer would hold back slots other nodes could use.
-    /// None under a rate limit either: a claim counts as a start, so it must be one.
+    /// None under a rate limit either: a claim counts as a start, so it must be one; nor under a
+    /// partition limit, which claimed rows count against as the global limit does.
     pub(crate) fn prefetch(&self) -> usize {
-        if self.global_limit().is_some() || self.rate_limit().is_some() {
+        if self.global_limit().is_some() || self.rate_limit().is_some() || self.partition_limit().is_some() {
             return 0;
         }
         match self.prefetch.load(Ordering::Acquire) {
@@ -351,6 +359,15 @@ impl QueueState {
         self.hint_work();
     }
 
+    pub(crate) fn partition_limit(&self) -> Option<u32> {
+        Some(self.partition_limit.load(Ordering::Acquire)).filter(|n| *n > 0)
+    }
+
+    pub(crate) fn set_partition_limit(&self, limit: Option<u32>) {
+        self.partition_limit.store(limit.unwrap_or(0), Ordering::Release);
+        self.hint_work();
+    }
+
     pub(crate) fn set_limit(&self, limit: usize) {
         self.limit.store(limit, Ordering::Release);
         self.hint_work();
@@ -372,6 +389,8 @@ pub struct QueueInfo {
     pub global_limit: Option<u32>,
     /// Most jobs of the queue started in any window across all nodes, if limited.
     pub rate_limit: Option<RateLimit>,
+    /// Most jobs of one partition executing across all nodes, if partitioned.
+    pub partition_limit: Option<u32>,
     /// Most jobs claimed ahead of a free slot now: the measured size by default, or the one set
     /// with [`crate::RuntimeBuilder::prefetch`]; 0 while a global or rate limit is set.
     pub prefetch: usize,
@@ -388,6 +407,7 @@ impl From<&QueueState> for QueueInfo {
             paused: q.is_paused(),
             global_limit: q.global_limit(),
             rate_limit: q.rate_limit(),
+            partition_limit: q.partition_limit(),
             prefetch: q.prefetch(),
             prefetched: q.buffered(),
         }

@@ -16,8 +16,8 @@ use crate::db::Db;
 use crate::engine::{
     Ack, Administration, CronFire, Engine, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat,
     InsertedJob, JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Notifications, Page,
-    QueueSettings, RateLimit, RateLimitedFetch, RescueReport, RescueRequest, Retention, RuntimeOps,
-    SettingsUpdate, Signal, StageReport, StateCount,
+    PartitionRequest, PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch, RescueReport,
+    RescueRequest, Retention, RuntimeOps, SettingsUpdate, Signal, StageReport, StateCount,
 };
 use crate::error::Result;
 use crate::transaction::new_work;
@@ -69,6 +69,13 @@ impl RuntimeOps for InlineEngine {
         rate: RateLimit,
     ) -> Result<RateLimitedFetch> {
         self.inner.fetch_rate_limited(request, rate).await
+    }
+    async fn fetch_partitioned(
+        &self,
+        request: &FetchRequest<'_>,
+        partitions: PartitionRequest<'_>,
+    ) -> Result<PartitionedFetch> {
+        self.inner.fetch_partitioned(request, partitions).await
     }
     async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
         self.inner.refund_rate_starts(queue, stamps).await

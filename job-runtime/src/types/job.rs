@@ -145,6 +145,8 @@ pub struct JobRow {
     pub priority: u8,
     /// Slots of its queue one run takes (see [`crate::JobOptions::weight`]).
     pub weight: u16,
+    /// The partition it belongs to, if any (see [`crate::JobOptions::partition_by`]).
+    pub partition_key: Option<String>,
     /// When inserted.
     pub inserted_at: DateTime<Utc>,
     /// When due.

@@ -10,6 +10,9 @@ use super::JobRow;
 /// of its queue one run takes. A job heavier than a node's whole limit runs alone there.
 pub const MAX_WEIGHT: u16 = 1_000;
 
+/// The longest a partition key may be, in bytes (`InsertBuilder::partition`).
+pub const MAX_PARTITION_KEY_BYTES: usize = 200;
+
 /// A job ready to insert: the encoded args and every per-row option. Made by
 /// [`crate::insert::InsertBuilder::build`].
 #[derive(Debug, Clone)]
@@ -22,6 +25,8 @@ pub struct NewJob {
     pub(crate) priority: u8,
     /// Slots of its queue one run takes (1 to `MAX_WEIGHT`, checked by the builder).
     pub(crate) weight: u16,
+    /// The partition the job belongs to, if any (ADR 24).
+    pub(crate) partition_key: Option<String>,
     pub(crate) max_attempts: u32,
     pub(crate) schedule: Schedule,
     pub(crate) unique_key: Option<Vec<u8>>,
@@ -54,7 +59,7 @@ impl NewJob {
     }
 
     /// Whether `jobs` are a batch of one kind: all like the first (worker, queue, priority, weight
-    /// and attempt count), due now, no meta, tags or unique key. What `insert_all` of one job type
+    /// and attempt count), due now, no meta, tags, partition or unique key. What `insert_all` of one job type
     /// usually sends, and what the engines insert with the args as the only per-row value.
     pub(crate) fn all_of_one_kind(jobs: &[NewJob]) -> bool {
         let Some(first) = jobs.first() else { return false };
@@ -63,6 +68,7 @@ impl NewJob {
                 && j.queue == first.queue
                 && j.priority == first.priority
                 && j.weight == first.weight
+                && j.partition_key.is_none()
                 && j.max_attempts == first.max_attempts
                 && j.schedule == Schedule::Now
                 && j.unique_key.is_none()
@@ -155,6 +161,7 @@ impl InsertedJob {
                 max_attempts: job.max_attempts,
                 priority: job.priority,
                 weight: job.weight,
+                partition_key: job.partition_key,
                 inserted_at: now,
                 scheduled_at,
                 attempted_at: None,

@@ -17,6 +17,9 @@ pub struct QueueSettings {
     pub global_limit: Option<u32>,
     /// Most jobs started in any window, across all nodes.
     pub rate_limit: Option<RateLimit>,
+    /// Most jobs of one partition executing at once, across all nodes; with it set, the queue
+    /// takes its partitions in turn (ADR 24).
+    pub partition_limit: Option<u32>,
 }
 
 /// A change to one queue's persisted settings: `None` leaves a field as stored, `Some` sets it
@@ -38,6 +41,9 @@ pub struct QueueSettingsChange {
     /// Most jobs started in any window across all nodes (see [`RateLimit::check`]); `Some(None)`
     /// clears it.
     pub rate_limit: Option<Option<RateLimit>>,
+    /// Most jobs of one partition executing at once across all nodes, at least 1; `Some(None)`
+    /// clears it.
+    pub partition_limit: Option<Option<u32>>,
 }
 
 impl QueueSettingsChange {
@@ -48,7 +54,11 @@ impl QueueSettingsChange {
                 "queue name must be 1 to 128 bytes, got {queue:?}"
             )));
         }
-        for (what, value) in [("concurrency", self.concurrency), ("global limit", self.global_limit)] {
+        for (what, value) in [
+            ("concurrency", self.concurrency),
+            ("global limit", self.global_limit),
+            ("partition limit", self.partition_limit),
+        ] {
             if let Some(Some(n)) = value
                 && (n == 0 || n > i32::MAX as u32)
             {

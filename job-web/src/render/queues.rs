@@ -48,7 +48,7 @@ pub(crate) fn page(who: &Principal, queues: &[QueueView], done: Option<&str>) ->
     for state in JobState::ALL {
         let _ = write!(b, "<th>{state}</th>");
     }
-    b.push_str("<th>Status</th><th>Concurrency</th><th>Global limit</th><th>Rate limit</th><th>Nodes</th>");
+    b.push_str("<th>Status</th><th>Concurrency</th><th>Global limit</th><th>Rate limit</th><th>Partition limit</th><th>Nodes</th>");
     if who.can_act() {
         b.push_str("<th>Controls</th>");
     }
@@ -69,10 +69,11 @@ pub(crate) fn page(who: &Principal, queues: &[QueueView], done: Option<&str>) ->
         let or_default = |v: Option<u32>, default: &str| v.map_or(default.to_string(), |v| v.to_string());
         let _ = write!(
             b,
-            "<td class=\"status\">{status}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+            "<td class=\"status\">{status}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
             or_default(q.settings.concurrency, "node's own"),
             or_default(q.settings.global_limit, "none"),
             q.settings.rate_limit.map_or("none".to_string(), |r| r.to_string()),
+            or_default(q.settings.partition_limit, "none"),
             q.nodes
         );
         if who.can_act() {

@@ -1,4 +1,4 @@
-//! `jobsmith queue pause|resume|scale|rate-limit`: cluster-wide queue settings.
+//! `jobsmith queue pause|resume|scale|rate-limit|partition-limit`: cluster-wide queue settings.
 
 use jobsmith::QueueSettingsChange;
 use jobsmith::engine::{Engine, SettingsUpdate};
@@ -40,6 +40,17 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
                 None => "has no rate limit".to_string(),
             },
         ),
+        QueueCommand::PartitionLimit { queue, limit, create } => (
+            queue,
+            create,
+            QueueSettingsChange { partition_limit: Some(limit.0), ..no_change },
+            match limit.0 {
+                Some(n) => format!(
+                    "runs at most {n} jobs of one partition at once across all nodes, partitions in turn"
+                ),
+                None => "has no partition limit".to_string(),
+            },
+        ),
     };
     // Only this field is written, in one statement: settings this command does not touch (the
     // global limit, say) stay as stored, even if another operator changes them at the same time.
@@ -64,6 +75,7 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
             "concurrency": settings.concurrency,
             "global_limit": settings.global_limit,
             "rate_limit": settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms()})),
+            "partition_limit": settings.partition_limit,
         }));
     } else {
         println!("queue `{}` {done}", settings.name);

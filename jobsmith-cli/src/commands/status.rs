@@ -56,6 +56,7 @@ pub(crate) async fn run(engine: &dyn Engine, json: bool) -> Result<(), Failure> 
                     "concurrency": q.settings.concurrency,
                     "global_limit": q.settings.global_limit,
                     "rate_limit": q.settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms()})),
+                    "partition_limit": q.settings.partition_limit,
                     "counts": counts,
                     "total": q.counts.iter().sum::<i64>(),
                 })
@@ -86,7 +87,7 @@ pub(crate) async fn run(engine: &dyn Engine, json: bool) -> Result<(), Failure> 
         println!("no queues: no jobs, no queue settings, no live nodes");
     } else {
         let mut table = Table::new(
-            ["QUEUE", "PAUSED", "CONCURRENCY", "GLOBAL LIMIT", "RATE LIMIT"]
+            ["QUEUE", "PAUSED", "CONCURRENCY", "GLOBAL LIMIT", "RATE LIMIT", "PARTITION LIMIT"]
                 .into_iter()
                 .map(String::from)
                 .chain(JobState::ALL.iter().map(|s| s.as_str().to_uppercase())),
@@ -99,6 +100,7 @@ pub(crate) async fn run(engine: &dyn Engine, json: bool) -> Result<(), Failure> 
                 q.settings.concurrency.map_or_else(|| "-".into(), |n| n.to_string()),
                 q.settings.global_limit.map_or_else(|| "-".into(), |n| n.to_string()),
                 q.settings.rate_limit.map_or_else(|| "-".into(), |r| r.to_string()),
+                q.settings.partition_limit.map_or_else(|| "-".into(), |n| n.to_string()),
             ];
             cells.extend(q.counts.iter().map(i64::to_string));
             table.row(cells);

@@ -15,6 +15,7 @@ fn linear_backoff(attempt: u32) -> Duration {
     max_attempts = 5,
     priority = 9,
     weight = 3,
+    partition = "invoice_id",
     timeout = "1h30m",
     tags = ["billing", "invoices"],
     unique(
@@ -37,6 +38,7 @@ fn main() {
     let _ = format!("{job:?}");
     let _ = job.clone();
     assert_eq!(ChargeInvoice::NAME, "charge_invoice");
+    assert_eq!(ChargeInvoice::OPTIONS.partition_by, Some("invoice_id"));
     assert_eq!(ChargeInvoice::OPTIONS.timeout, Some(Duration::from_secs(5400)));
     let unique = ChargeInvoice::OPTIONS.unique.unwrap();
     assert_eq!(unique.states.len(), JobState::ALL.len());

@@ -30,15 +30,16 @@ fn statement(s: &str) -> String {
         "WITH input AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[],
                                  $6::smallint[], $7::int[], $8::bigint[], $9::timestamptz[],
-                                 $10::bytea[], $11::int[], $13::smallint[], $14::smallint[])
+                                 $10::bytea[], $11::int[], $13::smallint[], $14::smallint[], $15::text[])
                 WITH ORDINALITY AS t(worker, queue, args, meta, tags, priority, max_attempts,
-                                     delay_ms, at, unique_key, unique_states, on_conflict, weight, ord)
+                                     delay_ms, at, unique_key, unique_states, on_conflict, weight,
+                                     partition_key, ord)
         ), ins AS (
             INSERT INTO {s}.jobs AS j (state, worker, queue, args, meta, tags, priority, max_attempts,
-                                  scheduled_at, unique_key, unique_states, weight)
+                                  scheduled_at, unique_key, unique_states, weight, partition_key)
             SELECT CASE WHEN due > now() THEN 'scheduled'::{s}.job_state ELSE 'available'::{s}.job_state END,
                    worker, queue, args, meta, ARRAY(SELECT jsonb_array_elements_text(tags)),
-                   priority, max_attempts, due, unique_key, unique_states, weight
+                   priority, max_attempts, due, unique_key, unique_states, weight, partition_key
             FROM (SELECT *, COALESCE(at, now() + delay_ms * interval '1 millisecond') AS due FROM input) i
             ORDER BY ord
             ON CONFLICT (unique_key)
@@ -74,16 +75,17 @@ fn plain_statement(s: &str) -> String {
     format!(
         "WITH input AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[],
-                                 $6::smallint[], $7::int[], $8::bigint[], $9::timestamptz[], $11::smallint[])
+                                 $6::smallint[], $7::int[], $8::bigint[], $9::timestamptz[], $11::smallint[],
+                                 $12::text[])
                 WITH ORDINALITY AS t(worker, queue, args, meta, tags, priority, max_attempts,
-                                     delay_ms, at, weight, ord)
+                                     delay_ms, at, weight, partition_key, ord)
         ), ins AS (
             INSERT INTO {s}.jobs (state, worker, queue, args, meta, tags, priority, max_attempts,
-                                  scheduled_at, weight)
+                                  scheduled_at, weight, partition_key)
             SELECT CASE WHEN due > now() THEN 'scheduled'::{s}.job_state ELSE 'available'::{s}.job_state END,
                    worker, queue, args, meta,
                    CASE WHEN tags = '[]' THEN '{{}}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(tags)) END,
-                   priority, max_attempts, due, weight
+                   priority, max_attempts, due, weight, partition_key
             FROM (SELECT *, COALESCE(at, now() + delay_ms * interval '1 millisecond') AS due FROM input) i
             ORDER BY ord
             RETURNING id, state, queue, scheduled_at
@@ -159,6 +161,7 @@ struct Columns<'a> {
     states: Vec<Option<i32>>,
     on_conflict: Vec<i16>,
     weights: Vec<i16>,
+    partitions: Vec<Option<&'a str>>,
 }
 
 impl<'a> Columns<'a> {
@@ -178,6 +181,7 @@ impl<'a> Columns<'a> {
             states: Vec::with_capacity(n),
             on_conflict: Vec::with_capacity(n),
             weights: Vec::with_capacity(n),
+            partitions: Vec::with_capacity(n),
         };
         for job in jobs {
             let (delay, at) = job.schedule_parts();
@@ -194,6 +198,7 @@ impl<'a> Columns<'a> {
             c.states.push(job.unique_states);
             c.on_conflict.push(job.on_conflict.bits());
             c.weights.push(job.weight as i16);
+            c.partitions.push(job.partition_key.as_deref());
         }
         c
     }
@@ -227,6 +232,7 @@ where
         c.bind_common(sqlx::query(AssertSqlSafe(plain_statement(schema))))
             .bind(format!("{schema}_signal"))
             .bind(&c.weights)
+            .bind(&c.partitions)
             .fetch_one(executor)
             .await?
     };
@@ -251,9 +257,9 @@ fn single_statement(s: &str) -> String {
     format!(
         "WITH ins AS (
             INSERT INTO {s}.jobs (state, worker, queue, args, meta, tags, priority, max_attempts,
-                                  scheduled_at, weight)
+                                  scheduled_at, weight, partition_key)
             SELECT CASE WHEN due > now() THEN 'scheduled'::{s}.job_state ELSE 'available'::{s}.job_state END,
-                   $1, $2, $3, $4, $5, $6, $7, due, $11
+                   $1, $2, $3, $4, $5, $6, $7, due, $11, $12
             FROM (SELECT COALESCE($9::timestamptz, now() + $8::bigint * interval '1 millisecond') AS due) d
             RETURNING id, state, queue, scheduled_at, inserted_at
         )
@@ -282,6 +288,7 @@ where
         .bind(at)
         .bind(format!("{schema}_signal"))
         .bind(job.weight as i16)
+        .bind(job.partition_key.as_deref())
         .fetch_one(executor)
         .await?;
     let id: i64 = row.try_get("id")?;
@@ -333,6 +340,7 @@ where
             .bind(format!("{schema}_signal"))
             .bind(&c.on_conflict)
             .bind(&c.weights)
+            .bind(&c.partitions)
             .fetch_all(executor)
             .await?
     };

@@ -23,9 +23,9 @@ use crate::engine::{Administration, Engine, InsertDatabase, Notifications, Runti
 use crate::error::{Error, Result};
 use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
-    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RateLimit,
-    RateLimitedFetch, RateLog, RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport,
-    StateCount, TxCompletion,
+    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionedFetch,
+    QueueSettings, RateLimit, RateLimitedFetch, RateLog, RescueReport, RescueRequest, Retention,
+    SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
 };
 
 use crate::engine::common::validate_schema;
@@ -43,6 +43,9 @@ pub struct PostgresEngine {
     /// at once, so the pool always keeps [`KEPT_FOR_THE_RUNTIME`] connections for the runtime's
     /// heartbeats, fetches and acks (a node whose heartbeat waits for a connection looks dead).
     job_tx_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Set once this engine made sure the jobs table has planner statistics, before its first
+    /// partitioned fetch (see `fetch_partitioned`).
+    has_statistics: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Connections of the pool that jobs' own transactions never take (see `job_tx_slots`).
@@ -59,6 +62,7 @@ impl PostgresEngine {
             schema: schema.to_string(),
             sql: std::sync::Arc::new(sql::Statements::new(schema)),
             job_tx_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+            has_statistics: Default::default(),
         })
     }
 
@@ -272,6 +276,70 @@ impl RuntimeOps for PostgresEngine {
         let clipped = room < r.limit && jobs.len() as u32 == room;
         let limited_for = if clipped { log.full_for(rate, now) } else { None };
         Ok(RateLimitedFetch { jobs, limited_for, claimed, stamp_ms: now })
+    }
+
+    async fn fetch_partitioned(
+        &self,
+        r: &FetchRequest<'_>,
+        p: PartitionRequest<'_>,
+    ) -> Result<PartitionedFetch> {
+        // A jobs table never analyzed (a new install, autovacuum yet to run) has no statistics:
+        // the planner then guesses a handful of rows and walks the partitions through the plain
+        // fetch index, filtering every available row per partition (measured: 120 ms a fetch at
+        // 20,000 jobs, 5 ms with statistics). So once per engine: analyze it if it never was.
+        if !self.has_statistics.load(std::sync::atomic::Ordering::Relaxed) {
+            let never: Option<bool> = sqlx::query_scalar(AssertSqlSafe(self.sql.never_analyzed.clone()))
+                .fetch_optional(&self.pool)
+                .await?;
+            if never == Some(true) {
+                sqlx::query(AssertSqlSafe(format!("ANALYZE {}.jobs", self.schema)))
+                    .execute(&self.pool)
+                    .await?;
+            }
+            self.has_statistics.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut tx = self.pool.begin().await?;
+        // The lock the global limit takes too: one fetcher of the queue at a time, so the counts
+        // of executing jobs per partition are the latest when the statement reads them.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("jobsmith.{}.queue.{}", self.schema, r.queue))
+            .execute(&mut *tx)
+            .await?;
+        let mut jobs = Vec::new();
+        let mut last_partition = None;
+        // From the cursor to the last partition, then, while that left room and took something,
+        // again from the first: a partition that had less than its share leaves the rest to the
+        // others. Each pass sees the earlier ones' claims, as the same transaction's.
+        let mut after = p.after;
+        for _ in 0..crate::types::PARTITION_PASSES {
+            let rows = sqlx::query(AssertSqlSafe(self.sql.fetch_partitioned.clone()))
+                .bind(r.queue)
+                .bind(r.limit.saturating_sub(jobs.len() as u32) as i32)
+                .bind(r.node)
+                .bind(p.limit.min(i32::MAX as u32) as i32)
+                .bind(after)
+                .bind(r.global_limit.map(|n| n.min(i32::MAX as u32) as i32))
+                .bind(crate::types::UNPARTITIONED_LOOKAHEAD as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut last: Option<String> = None;
+            for row in &rows {
+                let key: Option<String> = row.try_get("partition_key")?;
+                if key.is_some() && key > last {
+                    last = key;
+                }
+                jobs.push(row::fetched_job(row)?);
+            }
+            if last.is_some() {
+                last_partition = last;
+            }
+            if (rows.is_empty() && after.is_none()) || jobs.len() as u32 >= r.limit {
+                break;
+            }
+            after = None;
+        }
+        tx.commit().await?;
+        Ok(PartitionedFetch { jobs, last_partition })
     }
 
     async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
@@ -811,6 +879,7 @@ impl Administration for PostgresEngine {
         let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(|n| n as i32));
         let (set_concurrency, concurrency) = limit(change.concurrency);
         let (set_global, global) = limit(change.global_limit);
+        let (set_partition, partition) = limit(change.partition_limit);
         let row = sqlx::query(AssertSqlSafe(self.sql.update_queue_settings.clone()))
             .bind(queue)
             .bind(change.paused.is_some())
@@ -824,6 +893,8 @@ impl Administration for PostgresEngine {
             .bind(change.rate_limit.is_some())
             .bind(change.rate_limit.flatten().map(|r| r.limit as i32))
             .bind(change.rate_limit.flatten().map(|r| r.window_ms()))
+            .bind(set_partition)
+            .bind(partition)
             .fetch_optional(&self.pool)
             .await?;
         match row {
@@ -952,6 +1023,7 @@ fn queue_settings_row(r: &sqlx::postgres::PgRow) -> Result<QueueSettings> {
             r.try_get::<Option<i32>, _>("rate_limit")?.map(i64::from),
             r.try_get("rate_window_ms")?,
         ),
+        partition_limit: r.try_get::<Option<i32>, _>("partition_limit")?.map(|n| n as u32),
     })
 }
 

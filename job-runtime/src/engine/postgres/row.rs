@@ -78,6 +78,7 @@ pub(super) fn job_row(row: &PgRow) -> Result<JobRow> {
         max_attempts: p.or("max_attempts", row.try_get::<i32, _>("max_attempts"), 0) as u32,
         priority: p.or("priority", row.try_get::<i16, _>("priority"), 0) as u8,
         weight: p.or("weight", row.try_get::<i16, _>("weight"), 1).max(1) as u16,
+        partition_key: p.or("partition_key", row.try_get("partition_key"), None),
         inserted_at: p.or("inserted_at", row.try_get("inserted_at"), epoch()),
         scheduled_at: p.or("scheduled_at", row.try_get("scheduled_at"), epoch()),
         attempted_at: p.or("attempted_at", row.try_get("attempted_at"), None),

@@ -3,7 +3,7 @@
 /// The columns of a [`crate::engine::JobRow`], in the form `row::job_row` reads.
 pub(super) const JOB_COLUMNS: &str = "id, state::text AS state, queue, worker, args, meta, tags, errors, \
      attempt, max_attempts, priority, inserted_at, scheduled_at, attempted_at, attempted_by, \
-     completed_at, discarded_at, cancelled_at, weight";
+     completed_at, discarded_at, cancelled_at, weight, partition_key";
 
 #[derive(Debug)]
 pub(super) struct Statements {
@@ -32,6 +32,10 @@ pub(super) struct Statements {
     pub(super) fetch_rated: [String; 2],
     /// The queue's rate log and the server's clock, read under the queue's advisory lock.
     pub(super) rate_log_read: String,
+    /// A partitioned queue's fetch (see [`fetch_partitioned`]).
+    pub(super) fetch_partitioned: String,
+    /// Whether the jobs table was never analyzed (no row: the statistics were reset).
+    pub(super) never_analyzed: String,
     /// The queue's rate log, rewritten.
     pub(super) rate_log_write: String,
     pub(super) heartbeat: String,
@@ -219,6 +223,11 @@ impl Statements {
             ],
             // Milliseconds, as the log stores them; `clock_timestamp()` is read after the lock
             // was taken (the previous statement), so successive fetches' instants only grow.
+            fetch_partitioned: fetch_partitioned(s),
+            never_analyzed: format!(
+                "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL FROM pg_stat_user_tables
+                 WHERE relid = '{s}.jobs'::regclass"
+            ),
             rate_log_read: format!(
                 "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS now_ms,
                         coalesce((SELECT starts FROM {s}.rate_logs WHERE queue = $1 AND key = ''), '{{}}') AS starts"
@@ -355,11 +364,11 @@ impl Statements {
             ),
             cron_update: format!("UPDATE {s}.cron SET last_slot = $2, fired_at = now() WHERE name = $1"),
             queue_settings: format!(
-                "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms FROM {s}.queues ORDER BY name"
+                "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit FROM {s}.queues ORDER BY name"
             ),
             // One statement, so concurrent changes of different fields cannot undo each other:
             // ON CONFLICT locks the row and each SET reads its latest committed version. A field
-            // not named by the change ($2, $4, $6, $10 false) keeps its stored value. Nothing is written
+            // not named by the change ($2, $4, $6, $10, $13 false) keeps its stored value. Nothing is written
             // for an unknown queue unless $8 allows it; the cheap checks come first, the jobs
             // table (no index by queue alone) last.
             update_queue_settings: format!(
@@ -369,10 +378,12 @@ impl Statements {
                         OR EXISTS (SELECT 1 FROM {s}.nodes WHERE $1 = ANY(queues))
                         OR EXISTS (SELECT 1 FROM {s}.jobs WHERE queue = $1) AS ok
                 ), up AS (
-                    INSERT INTO {s}.queues AS q (name, paused, concurrency, global_limit, rate_limit, rate_window_ms, updated_at)
+                    INSERT INTO {s}.queues AS q (name, paused, concurrency, global_limit, rate_limit, rate_window_ms,
+                                                 partition_limit, updated_at)
                     SELECT $1, CASE WHEN $2::boolean THEN $3::boolean END, CASE WHEN $4::boolean THEN $5::integer END,
                            CASE WHEN $6::boolean THEN $7::integer END, CASE WHEN $10::boolean THEN $11::integer END,
-                           CASE WHEN $10::boolean THEN $12::bigint END, now()
+                           CASE WHEN $10::boolean THEN $12::bigint END, CASE WHEN $13::boolean THEN $14::integer END,
+                           now()
                     FROM known WHERE ok
                     ON CONFLICT (name) DO UPDATE SET
                         paused = CASE WHEN $2::boolean THEN EXCLUDED.paused ELSE q.paused END,
@@ -380,12 +391,13 @@ impl Statements {
                         global_limit = CASE WHEN $6::boolean THEN EXCLUDED.global_limit ELSE q.global_limit END,
                         rate_limit = CASE WHEN $10::boolean THEN EXCLUDED.rate_limit ELSE q.rate_limit END,
                         rate_window_ms = CASE WHEN $10::boolean THEN EXCLUDED.rate_window_ms ELSE q.rate_window_ms END,
+                        partition_limit = CASE WHEN $13::boolean THEN EXCLUDED.partition_limit ELSE q.partition_limit END,
                         updated_at = now()
-                    RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms
+                    RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit
                 ), notified AS (
                     SELECT pg_notify($9, 'q:' || name) FROM up
                 )
-                SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms FROM up
+                SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit FROM up
                 WHERE (SELECT count(*) FROM notified) >= 0"
             ),
             count_by_state: format!(
@@ -506,6 +518,73 @@ fn fetch(
         SET state = 'executing', attempt = j.attempt + 1, attempted_at = {claimed_at}, attempted_by = $3
         WHERE j.id = ANY(ARRAY(SELECT picked_id FROM taken)){relaxed}
         RETURNING {FETCHED_COLUMNS}"
+    )
+}
+
+/// The fetch of a partitioned queue (ADR 24), run under the queue's advisory lock: $1 queue,
+/// $2 most rows, $3 node, $4 most executing per partition, $5 the partition to start after
+/// (NULL: the first), $6 the global limit (NULL: none), $7 how far to look for jobs of no
+/// partition ([`crate::UNPARTITIONED_LOOKAHEAD`]).
+///
+/// - `keys` walks the partitions with available jobs in key order from the cursor, one probe
+///   of the partial index per partition (a loose index scan), and `open` stops it as soon as it
+///   has as many partitions with room as the fetch has rows: the walk costs the partitions it
+///   serves and the full ones it passes (at most the executing rows), not all partitions.
+/// - Each open partition gives its head in run order, an equal share of the rows (rounded up,
+///   at most its room); rows are then taken turn by turn (every partition's first, then every
+///   second), so the priorities hold within a partition and the partitions share the fetch.
+/// - Jobs of no partition have no index of their own: they are looked for among the first $7
+///   of the queue in run order, and count as one more partition.
+fn fetch_partitioned(s: &str) -> String {
+    let head = format!(
+        "SELECT partition_key FROM {s}.jobs WHERE state = 'available' AND queue = $1 AND partition_key IS NOT NULL"
+    );
+    format!(
+        "WITH RECURSIVE room AS MATERIALIZED (
+            SELECT CASE WHEN $6::int IS NULL THEN $2::int
+                        ELSE GREATEST(0, LEAST($2::int, $6::int - (SELECT coalesce(sum(weight), 0)::int FROM {s}.jobs
+                                                                  WHERE state = 'executing' AND queue = $1))) END AS n
+        ), busy AS MATERIALIZED (
+            SELECT partition_key AS k, count(*)::int AS n FROM {s}.jobs
+            WHERE state = 'executing' AND queue = $1 AND partition_key IS NOT NULL
+            GROUP BY partition_key
+        ), keys(k) AS (
+            SELECT ({head} AND partition_key > coalesce($5::text, '') ORDER BY partition_key LIMIT 1)
+            UNION ALL
+            SELECT ({head} AND partition_key > keys.k ORDER BY partition_key LIMIT 1) FROM keys WHERE keys.k IS NOT NULL
+        ), open AS MATERIALIZED (
+            SELECT k, $4::int - coalesce((SELECT n FROM busy WHERE busy.k = keys.k), 0) AS free FROM keys
+            WHERE k IS NOT NULL AND coalesce((SELECT n FROM busy WHERE busy.k = keys.k), 0) < $4::int
+            LIMIT (SELECT n FROM room)
+        ), unkeyed AS MATERIALIZED (
+            SELECT id, priority, scheduled_at FROM (
+                SELECT id, partition_key, priority, scheduled_at FROM {s}.jobs
+                WHERE state = 'available' AND queue = $1 AND attempt < max_attempts
+                ORDER BY priority, scheduled_at, id
+                LIMIT $7
+            ) ahead WHERE partition_key IS NULL
+        ), shares AS MATERIALIZED (
+            SELECT ((SELECT n FROM room) + parts - 1) / GREATEST(parts, 1) AS each FROM (
+                SELECT (SELECT count(*) FROM open)::int + CASE WHEN EXISTS (SELECT 1 FROM unkeyed) THEN 1 ELSE 0 END AS parts
+            ) p
+        ), candidates AS (
+            SELECT c.id, open.k,
+                   row_number() OVER (PARTITION BY open.k ORDER BY c.priority, c.scheduled_at, c.id) AS turn
+            FROM open CROSS JOIN LATERAL (
+                SELECT id, priority, scheduled_at FROM {s}.jobs
+                WHERE state = 'available' AND queue = $1 AND partition_key = open.k AND attempt < max_attempts
+                ORDER BY priority, scheduled_at, id
+                LIMIT LEAST(open.free, (SELECT each FROM shares))
+            ) c
+            UNION ALL
+            SELECT id, NULL, row_number() OVER (ORDER BY priority, scheduled_at, id) FROM unkeyed
+        ), picked AS MATERIALIZED (
+            SELECT id FROM candidates ORDER BY turn, k NULLS LAST LIMIT (SELECT n FROM room)
+        )
+        UPDATE {s}.jobs j
+        SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
+        WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND j.state = 'available'
+        RETURNING {FETCHED_COLUMNS}, partition_key"
     )
 }
 

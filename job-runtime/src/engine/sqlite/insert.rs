@@ -73,14 +73,15 @@ async fn insert_chunk(
                 job.max_attempts,
                 due,
                 job.weight,
+                job.partition_key.as_deref(),
             )
         })
         .collect();
     let sql = format!(
         "INSERT INTO {p}jobs (state, worker, queue, args, meta, tags, priority, max_attempts, inserted_at, scheduled_at,
-                              weight)
+                              weight, partition_key)
          SELECT value ->> 0, value ->> 1, value ->> 2, value -> 3, value -> 4, value -> 5, value ->> 6, value ->> 7,
-                ?1, value ->> 8, value ->> 9
+                ?1, value ->> 8, value ->> 9, value ->> 10
          FROM json_each(?2)"
     );
     let done = sqlx::query(AssertSqlSafe(sql))
@@ -156,8 +157,8 @@ async fn insert_row_by_row(
 ) -> Result<Vec<InsertedJob>> {
     let insert = format!(
         "INSERT INTO {p}jobs (state, worker, queue, args, meta, tags, priority, max_attempts,
-                              inserted_at, scheduled_at, unique_key, unique_states, weight)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                              inserted_at, scheduled_at, unique_key, unique_states, weight, partition_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT DO NOTHING
          RETURNING {JOB_COLUMNS}"
     );
@@ -194,6 +195,7 @@ async fn insert_row_by_row(
             .bind(job.unique_key.as_deref())
             .bind(job.unique_states)
             .bind(i64::from(job.weight))
+            .bind(job.partition_key.as_deref())
             .fetch_optional(&mut *conn)
             .await?;
         let result = match row {

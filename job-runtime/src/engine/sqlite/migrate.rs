@@ -17,6 +17,8 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (8, "steps", include_str!("../../../migrations/sqlite/0008_steps.sql")),
     (9, "rate_limits", include_str!("../../../migrations/sqlite/0009_rate_limits.sql")),
     (10, "job_weights", include_str!("../../../migrations/sqlite/0010_job_weights.sql")),
+    (11, "partitions", include_str!("../../../migrations/sqlite/0011_partitions.sql")),
+    (12, "partition_limits", include_str!("../../../migrations/sqlite/0012_partition_limits.sql")),
 ];
 
 /// Applies pending migrations for the instance whose tables start with `prefix`, in one

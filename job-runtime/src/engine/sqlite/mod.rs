@@ -10,6 +10,7 @@
 
 mod insert;
 mod migrate;
+mod partitioned;
 mod query;
 mod row;
 mod wake;
@@ -35,9 +36,9 @@ use crate::engine::{Administration, Engine, InsertDatabase, Notifications, Runti
 use crate::error::{Error, Result};
 use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
-    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, QueueSettings, RateLimit,
-    RateLimitedFetch, RateLog, RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport,
-    StateCount, TxCompletion,
+    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionedFetch,
+    QueueSettings, RateLimit, RateLimitedFetch, RateLog, RescueReport, RescueRequest, Retention,
+    SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
 };
 
 pub use migrate::{MIGRATIONS, migrate};
@@ -585,6 +586,55 @@ impl RuntimeOps for SqliteEngine {
         Ok(RateLimitedFetch { jobs, limited_for, claimed, stamp_ms: now })
     }
 
+    async fn fetch_partitioned(
+        &self,
+        r: &FetchRequest<'_>,
+        parts: PartitionRequest<'_>,
+    ) -> Result<PartitionedFetch> {
+        let p = &self.prefix;
+        let mut w = self.write().await?;
+        // IMMEDIATE: the write lock is held from here, across processes too, so the counts of
+        // executing jobs per partition stay as read until the claim commits.
+        let mut tx = w.transaction().await?;
+        let claim = now_ms();
+        let mut rows = Vec::new();
+        let mut last_partition = None;
+        // As on PostgreSQL: from the cursor, then while a pass took something and left room,
+        // again from the first partition; each pass counts the earlier ones' claims.
+        let mut after = parts.after;
+        for _ in 0..crate::types::PARTITION_PASSES {
+            let left = FetchRequest { limit: r.limit - rows.len() as u32, ..r.clone() };
+            let (ids, last) =
+                partitioned::pick(&mut tx, p, &left, PartitionRequest { after, ..parts }).await?;
+            if last.is_some() {
+                last_partition = last;
+            }
+            if !ids.is_empty() {
+                rows.extend(
+                    sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?1, attempted_by = ?2
+                         WHERE id IN (SELECT value FROM json_each(?3)) AND state = 'available'
+                         RETURNING {FETCHED_COLUMNS}"
+                    )))
+                    .bind(claim)
+                    .bind(r.node)
+                    .bind(serde_json::to_string(&ids)?)
+                    .fetch_all(&mut *tx)
+                    .await?,
+                );
+            }
+            if (ids.is_empty() && after.is_none()) || rows.len() as u32 >= r.limit {
+                break;
+            }
+            after = None;
+        }
+        tx.commit().await?;
+        drop(w);
+        let jobs =
+            rows.iter().map(|row| row::fetched_job(row, r.queue, claim)).collect::<Result<Vec<_>>>()?;
+        Ok(PartitionedFetch { jobs, last_partition })
+    }
+
     async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
         if stamps.is_empty() {
             return Ok(());
@@ -934,7 +984,7 @@ impl RuntimeOps for SqliteEngine {
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         let p = &self.prefix;
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms FROM {p}queues ORDER BY name"
+            "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit FROM {p}queues ORDER BY name"
         )))
         .fetch_all(&self.pool)
         .await?;
@@ -1175,14 +1225,16 @@ impl Administration for SqliteEngine {
         let limit = |value: Option<Option<u32>>| (value.is_some(), value.flatten().map(i64::from));
         let (set_concurrency, concurrency) = limit(change.concurrency);
         let (set_global, global) = limit(change.global_limit);
+        let (set_partition, partition) = limit(change.partition_limit);
         // One statement on the engine's one write path, so concurrent changes of different fields
         // cannot undo each other; a field the change does not name keeps its stored value.
         // Nothing is written for an unknown queue unless ?9 allows it.
         let mut w = self.write().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, rate_limit, rate_window_ms, updated_at)
+            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit,
+                                    updated_at)
              SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END,
-                    CASE WHEN ?10 THEN ?11 END, CASE WHEN ?10 THEN ?12 END, ?8
+                    CASE WHEN ?10 THEN ?11 END, CASE WHEN ?10 THEN ?12 END, CASE WHEN ?13 THEN ?14 END, ?8
              WHERE ?9
                 OR EXISTS (SELECT 1 FROM {p}queues WHERE name = ?1)
                 OR EXISTS (SELECT 1 FROM {p}nodes, json_each({p}nodes.queues) WHERE json_each.value = ?1)
@@ -1193,8 +1245,9 @@ impl Administration for SqliteEngine {
                  global_limit = CASE WHEN ?6 THEN excluded.global_limit ELSE global_limit END,
                  rate_limit = CASE WHEN ?10 THEN excluded.rate_limit ELSE rate_limit END,
                  rate_window_ms = CASE WHEN ?10 THEN excluded.rate_window_ms ELSE rate_window_ms END,
+                 partition_limit = CASE WHEN ?13 THEN excluded.partition_limit ELSE partition_limit END,
                  updated_at = excluded.updated_at
-             RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms"
+             RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit"
         )))
         .bind(queue)
         .bind(change.paused.is_some())
@@ -1208,6 +1261,8 @@ impl Administration for SqliteEngine {
         .bind(change.rate_limit.is_some())
         .bind(change.rate_limit.flatten().map(|r| i64::from(r.limit)))
         .bind(change.rate_limit.flatten().map(|r| r.window_ms()))
+        .bind(set_partition)
+        .bind(partition)
         .fetch_optional(&mut *w)
         .await?;
         drop(w);
@@ -1341,6 +1396,7 @@ fn queue_settings_row(r: &sqlx::sqlite::SqliteRow) -> Result<QueueSettings> {
         concurrency: r.try_get::<Option<i64>, _>("concurrency")?.map(|n| n as u32),
         global_limit: r.try_get::<Option<i64>, _>("global_limit")?.map(|n| n as u32),
         rate_limit: RateLimit::from_columns(r.try_get("rate_limit")?, r.try_get("rate_window_ms")?),
+        partition_limit: r.try_get::<Option<i64>, _>("partition_limit")?.map(|n| n as u32),
     })
 }
 

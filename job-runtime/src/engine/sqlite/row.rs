@@ -10,7 +10,7 @@ use crate::types::{FetchedJob, JobRow};
 
 /// The columns `job_row` reads.
 pub(super) const JOB_COLUMNS: &str = "id, state, queue, worker, args, meta, tags, errors, attempt, max_attempts, \
-     priority, inserted_at, scheduled_at, attempted_at, attempted_by, completed_at, discarded_at, cancelled_at, weight";
+     priority, inserted_at, scheduled_at, attempted_at, attempted_by, completed_at, discarded_at, cancelled_at, weight, partition_key";
 
 pub(super) fn time(ms: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
@@ -114,6 +114,7 @@ pub(super) fn job_row(row: &SqliteRow) -> Result<JobRow> {
         max_attempts: p.or("max_attempts", row.try_get::<i64, _>("max_attempts"), 0) as u32,
         priority: p.or("priority", row.try_get::<i64, _>("priority"), 0) as u8,
         weight: p.or("weight", row.try_get::<i64, _>("weight"), 1).clamp(1, 1_000) as u16,
+        partition_key: p.or("partition_key", row.try_get("partition_key"), None),
         inserted_at: p.or("inserted_at", time_col(row, "inserted_at"), epoch()),
         scheduled_at: p.or("scheduled_at", time_col(row, "scheduled_at"), epoch()),
         attempted_at: p.or("attempted_at", opt_time_col(row, "attempted_at"), None),

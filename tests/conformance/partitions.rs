@@ -1,0 +1,231 @@
+//! Partitioned queues (ADR 24): a job's partition comes from the arg its type names or from the
+//! insert; a queue with a partition limit runs at most that many jobs of one partition at once
+//! across all nodes, takes its partitions in turn (priorities hold within one), and runs jobs of
+//! no partition beside them. Each test runs on both engines.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use jobsmith::engine::{FetchRequest, PartitionRequest};
+use jobsmith::prelude::*;
+use jobsmith::{JobState, MAX_PARTITION_KEY_BYTES};
+
+use super::harness::{LONG, wait_for};
+
+/// Per test and partition: jobs running now and the most at once.
+type Running = HashMap<(String, String), (usize, usize)>;
+
+static RUNNING: LazyLock<Mutex<Running>> = LazyLock::new(Default::default);
+
+fn peaks(test: &str) -> HashMap<String, usize> {
+    RUNNING
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|((t, _), _)| t == test)
+        .map(|((_, p), (_, peak))| (p.clone(), *peak))
+        .collect()
+}
+
+/// A visit of one clinic: counts itself running in its clinic's partition while it sleeps.
+#[jobsmith::job(queue = "visits", partition = "clinic")]
+async fn visit(test: String, clinic: String, sleep_ms: u64) -> Result<(), String> {
+    {
+        let mut running = RUNNING.lock().unwrap();
+        let (now, peak) = running.entry((test.clone(), clinic.clone())).or_default();
+        *now += 1;
+        *peak = (*peak).max(*now);
+    }
+    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    RUNNING.lock().unwrap().get_mut(&(test, clinic)).unwrap().0 -= 1;
+    Ok(())
+}
+
+/// A reminder of a numbered clinic, on the same queue: a number is a partition too.
+#[jobsmith::job(queue = "visits", partition = "clinic_id")]
+async fn numbered(clinic_id: i64, priority_note: String) -> Result<(), String> {
+    let _ = (clinic_id, priority_note);
+    Ok(())
+}
+
+fn request(limit: u32) -> FetchRequest<'static> {
+    FetchRequest {
+        queue: "visits",
+        limit,
+        weight_cap: u32::MAX,
+        node: "n1",
+        global_limit: None,
+        after: None,
+        relaxed_commit: false,
+    }
+}
+
+fn visit_job(test: &str, clinic: &str, sleep_ms: u64) -> jobsmith::NewJob {
+    Visit { test: test.into(), clinic: clinic.into(), sleep_ms }.build().unwrap()
+}
+
+conformance! {
+    /// The partition comes from the arg the type names (a string as it is, a number as
+    /// written), an insert may set another, and a key that is empty or too long is refused
+    /// with nothing inserted.
+    async fn a_jobs_partition_comes_from_its_arg_or_its_insert(db) {
+        let a = db.insert(Visit { test: "t".into(), clinic: "north".into(), sleep_ms: 0 }).await.unwrap().job;
+        assert_eq!(a.partition_key.as_deref(), Some("north"));
+        assert_eq!(db.job(a.id).await.partition_key.as_deref(), Some("north"));
+        let n = db.insert(Numbered { clinic_id: 42, priority_note: String::new() }).await.unwrap().job;
+        assert_eq!(db.job(n.id).await.partition_key.as_deref(), Some("42"));
+        let set = db.insert(Numbered { clinic_id: 42, priority_note: String::new() }.partition("south")).await.unwrap();
+        assert_eq!(db.job(set.job.id).await.partition_key.as_deref(), Some("south"));
+        let plain = db.insert(crate::runtime::record(&crate::probe::Probe::new(), "x", 0)).await.unwrap().job;
+        assert_eq!(db.job(plain.id).await.partition_key, None, "a type that names no arg has no partition");
+
+        let before = db.count_all().await;
+        let empty = db.insert(Numbered { clinic_id: 1, priority_note: String::new() }.partition("")).await.unwrap_err();
+        assert!(empty.to_string().contains("partition key must be 1 to"), "{empty}");
+        let long = "k".repeat(MAX_PARTITION_KEY_BYTES + 1);
+        let too_long = db.insert(Numbered { clinic_id: 1, priority_note: String::new() }.partition(long)).await.unwrap_err();
+        assert!(too_long.to_string().contains("got 201 bytes"), "{too_long}");
+        assert_eq!(db.count_all().await, before);
+
+        // Bulk inserts keep each row's partition.
+        let jobs = (0..3).map(|i| visit_job("t", &format!("c{i}"), 0)).collect();
+        let rows = db.insert_all(jobs).await.unwrap();
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(db.job(row.job.id).await.partition_key, Some(format!("c{i}")));
+        }
+    }
+}
+
+conformance! {
+    /// Partitions take turns: one fetch takes the head (by priority) of each partition before a
+    /// second job of any, and the next fetch goes on after the partition the last one ended at.
+    async fn partitions_take_turns_and_priorities_hold_within_one(db) {
+        for clinic in ["a", "b", "c"] {
+            let jobs = (0..3).map(|_| visit_job("turns", clinic, 0)).collect();
+            db.insert_all(jobs).await.unwrap();
+        }
+        // Inserted last, but first of its partition.
+        let urgent = db.insert(Visit { test: "turns".into(), clinic: "b".into(), sleep_ms: 0 }.priority(0)).await.unwrap();
+        db.exec("UPDATE {jobs} SET priority = 5 WHERE partition_key IS NOT NULL").await;
+        db.exec(&format!("UPDATE {{jobs}} SET priority = 0 WHERE id = {}", urgent.job.id)).await;
+        let engine = db.engine().clone();
+        let parts = PartitionRequest { limit: 10, after: None };
+        let first = engine.fetch_partitioned(&request(3), parts).await.unwrap();
+        let partition_of = |id: i64| {
+            let db = &db;
+            async move { db.job(id).await.partition_key.unwrap() }
+        };
+        let mut keys = Vec::new();
+        for j in &first.jobs {
+            keys.push(partition_of(j.id).await);
+        }
+        keys.sort();
+        assert_eq!(keys, ["a", "b", "c"], "one of each");
+        assert!(first.jobs.iter().any(|j| j.id == urgent.job.id), "b's head by priority, not by insertion");
+        assert_eq!(first.last_partition.as_deref(), Some("c"));
+
+        // Two more, starting after c: a and b.
+        let second = engine.fetch_partitioned(&request(2), PartitionRequest { limit: 10, after: Some("c") }).await.unwrap();
+        let mut keys = Vec::new();
+        for j in &second.jobs {
+            keys.push(partition_of(j.id).await);
+        }
+        keys.sort();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(second.last_partition.as_deref(), Some("b"));
+    }
+}
+
+conformance! {
+    /// A fetch takes no job of a partition that has as many executing as the limit, on any
+    /// node, and takes jobs of no partition beside the partitions.
+    async fn a_full_partition_gives_nothing_and_jobs_of_no_partition_run_beside(db) {
+        let jobs = (0..4).map(|_| visit_job("full", "a", 0)).chain((0..4).map(|_| visit_job("full", "b", 0))).collect();
+        db.insert_all(jobs).await.unwrap();
+        let p = crate::probe::Probe::new();
+        let plain = db.insert(crate::runtime::record(&p, "plain", 0).on_queue("visits")).await.unwrap().job.id;
+        let engine = db.engine().clone();
+        let parts = PartitionRequest { limit: 2, after: None };
+        let first = engine.fetch_partitioned(&request(10), parts).await.unwrap();
+        // Two of a, two of b, and the job of no partition.
+        assert_eq!(first.jobs.len(), 5);
+        assert!(first.jobs.iter().any(|j| j.id == plain));
+        let other_node = FetchRequest { node: "n2", ..request(10) };
+        let second = engine.fetch_partitioned(&other_node, parts).await.unwrap();
+        assert!(second.jobs.is_empty(), "both partitions are full: {:?}", second.jobs.len());
+        db.exec(&format!(
+            "UPDATE {{jobs}} SET state = 'completed', completed_at = {{now}} WHERE id = {}",
+            first.jobs.iter().find(|j| j.id != plain).unwrap().id
+        ))
+        .await;
+        let third = engine.fetch_partitioned(&other_node, parts).await.unwrap();
+        assert_eq!(third.jobs.len(), 1, "the partition with a finished job has room for one");
+        let global = FetchRequest { global_limit: Some(5), ..other_node };
+        db.exec("UPDATE {jobs} SET state = 'available' WHERE state = 'executing' AND partition_key = 'b'").await;
+        let capped = engine.fetch_partitioned(&global, PartitionRequest { limit: 4, after: None }).await.unwrap();
+        assert_eq!(capped.jobs.len(), 2, "the global limit of 5 caps the fetch: 3 are executing");
+    }
+}
+
+conformance! {
+    /// A backlog of 100,000 jobs of one partition does not hold back another partition's first
+    /// job: the first fetch takes it.
+    async fn a_large_backlog_does_not_hold_back_another_partitions_first_job(db) {
+        for _ in 0..10 {
+            let jobs = (0..10_000).map(|_| visit_job("backlog", "big", 0)).collect();
+            db.insert_all(jobs).await.unwrap();
+        }
+        let small = db.insert(Visit { test: "backlog".into(), clinic: "small".into(), sleep_ms: 0 }).await.unwrap().job.id;
+        let engine = db.engine().clone();
+        let first = engine.fetch_partitioned(&request(10), PartitionRequest { limit: 100, after: None }).await.unwrap();
+        assert_eq!(first.jobs.len(), 10);
+        assert!(first.jobs.iter().any(|j| j.id == small), "the small partition's job is in the first fetch");
+    }
+}
+
+conformance! {
+    /// Two nodes together run at most the partition limit of any partition at once, and run
+    /// the partitions side by side (the queue's slots are not all spent on one).
+    async fn two_nodes_keep_each_partition_to_its_limit(db) {
+        let test = format!("nodes-{}", db.engine().name());
+        let jobs = ["a", "b", "c"].iter().flat_map(|c| (0..8).map(|_| visit_job(&test, c, 150))).collect();
+        db.insert_all(jobs).await.unwrap();
+        let start = |name: &'static str| db.runtime().node_name(name).queue("visits", 6).partition_limit("visits", 2).start();
+        let a = start("a").await.unwrap();
+        let b = start("b").await.unwrap();
+        wait_for("every visit to complete", LONG, || async {
+            (db.count_state(JobState::Completed).await == 24).then_some(())
+        })
+        .await;
+        a.shutdown().await.unwrap();
+        b.shutdown().await.unwrap();
+        let peaks = peaks(&test);
+        assert_eq!(peaks.len(), 3, "{peaks:?}");
+        assert!(peaks.values().all(|p| *p <= 2), "no partition ran more than 2 at once: {peaks:?}");
+        assert!(peaks.values().all(|p| *p == 2), "each partition reached its limit: {peaks:?}");
+    }
+}
+
+conformance! {
+    /// The partition limit is a persisted setting: set at start, changed and cleared at run
+    /// time, refused at 0.
+    async fn a_partition_limit_is_a_persisted_setting(db) {
+        let runtime = db.runtime().queue("visits", 4).partition_limit("visits", 3).start().await.unwrap();
+        let limit_of = |rt: &jobsmith::Runtime| rt.queues().into_iter().find(|q| q.name == "visits").unwrap().partition_limit;
+        assert_eq!(limit_of(&runtime), Some(3));
+        let stored = || async {
+            db.engine().queue_settings().await.unwrap().into_iter().find(|s| s.name == "visits").unwrap().partition_limit
+        };
+        assert_eq!(stored().await, Some(3));
+        runtime.set_partition_limit("visits", Some(1)).await.unwrap();
+        wait_for("the new limit", LONG, || async { (limit_of(&runtime) == Some(1)).then_some(()) }).await;
+        assert_eq!(stored().await, Some(1));
+        let refused = runtime.set_partition_limit("visits", Some(0)).await.unwrap_err();
+        assert!(refused.to_string().contains("at least 1"), "{refused}");
+        runtime.set_partition_limit("visits", None).await.unwrap();
+        wait_for("the cleared limit", LONG, || async { limit_of(&runtime).is_none().then_some(()) }).await;
+        assert_eq!(stored().await, None);
+        runtime.shutdown().await.unwrap();
+    }
+}
