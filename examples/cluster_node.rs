@@ -1,7 +1,9 @@
 //! One node of a test cluster, run as its own process by `tests/cluster.rs`.
 //!
 //! Configured by environment: `DATABASE_URL`, `NODE_NAME`, `CONCURRENCY` (default 20),
-//! `GLOBAL_LIMIT` (optional), `RATE_LIMIT` (optional, as `10/1s`), `CRON=1` (a per-second cron entry; with `CRON_POLICY=default` it
+//! `GLOBAL_LIMIT` (optional), `RATE_LIMIT` (optional, as `10/1s`), `PARTITION_LIMIT` (optional;
+//! `cluster_tenant_work` jobs are partitioned by tenant and gauge each tenant's concurrency in
+//! `cluster_tenant_gauge`), `CRON=1` (a per-second cron entry; with `CRON_POLICY=default` it
 //! keeps the default missed-slot policy), `TIMINGS=default` (the library's default heartbeat,
 //! lease, TTL and rescue timings instead of short test ones), `RECORD_LAST=1` (a job sleeps first
 //! and records its run as its last step, with no gauge: a run is recorded only if it finished, so
@@ -88,6 +90,32 @@ async fn cluster_ledger(
     Ok(())
 }
 
+/// Records the run and holds a slot of its tenant's gauge for `sleep_ms`: the queue is
+/// partitioned by tenant when `PARTITION_LIMIT` is set.
+#[job(queue = "work", max_attempts = 5, partition = "tenant")]
+async fn cluster_tenant_work(
+    ctx: jobsmith::JobContext,
+    State(node): State<Node>,
+    tenant: String,
+    n: i64,
+    sleep_ms: u64,
+) -> Result<(), sqlx::Error> {
+    record_run(&ctx, &node, n, chrono::Utc::now()).await?;
+    sqlx::query(
+        "INSERT INTO cluster_tenant_gauge AS g (tenant, cur, peak) VALUES ($1, 1, 1)
+         ON CONFLICT (tenant) DO UPDATE SET cur = g.cur + 1, peak = greatest(g.peak, g.cur + 1)",
+    )
+    .bind(&tenant)
+    .execute(&node.pool)
+    .await?;
+    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    sqlx::query("UPDATE cluster_tenant_gauge SET cur = cur - 1 WHERE tenant = $1")
+        .bind(&tenant)
+        .execute(&node.pool)
+        .await?;
+    Ok(())
+}
+
 /// Inserted by the per-second cron entry; the slot is in its meta.
 /// Records `n * n` as its result, for a test process that awaits it without a runtime.
 #[job(queue = "work")]
@@ -133,6 +161,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Ok(rate) = std::env::var("RATE_LIMIT") {
         builder = builder.rate_limit("work", rate.parse()?);
+    }
+    if let Some(limit) = std::env::var("PARTITION_LIMIT").ok().and_then(|l| l.parse().ok()) {
+        builder = builder.partition_limit("work", limit);
     }
     if std::env::var("CRON").as_deref() == Ok("1") {
         let mut entry = CronEntry::new("* * * * * *", ClusterTick {})?.named("tick");

@@ -92,6 +92,7 @@ async fn prepare(pool: &PgPool) {
                                     claimed_at timestamptz, started_at timestamptz NOT NULL DEFAULT clock_timestamp());
          CREATE TABLE cluster_gauge (cur int NOT NULL, peak int NOT NULL);
          CREATE TABLE cluster_ledger (job_id bigint NOT NULL, n bigint NOT NULL);
+         CREATE TABLE cluster_tenant_gauge (tenant text PRIMARY KEY, cur int NOT NULL, peak int NOT NULL);
          INSERT INTO cluster_gauge VALUES (0, 0);",
     )
     .execute(pool)
@@ -106,6 +107,18 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
 async fn insert_work(pool: &PgPool, from: i64, n: i64, sleep_ms: u64) {
     let jobs = (from..from + n).map(|i| ClusterWork { n: i, sleep_ms }.build().unwrap()).collect();
     jobsmith::insert_all(pool, jobs).await.unwrap();
+}
+
+/// The node binary's partitioned job (same worker name), so the test can insert it.
+#[jobsmith::job(
+    queue = "work",
+    max_attempts = 5,
+    partition = "tenant",
+    name = "cluster_node::ClusterTenantWork"
+)]
+async fn cluster_tenant_work(tenant: String, n: i64, sleep_ms: u64) -> Result<(), String> {
+    let _ = (tenant, n, sleep_ms);
+    Ok(())
 }
 
 /// The node binary's squaring job (same worker name): inserted and awaited by the test, run only
@@ -394,6 +407,38 @@ async fn a_rate_limit_of_ten_a_second_holds_over_three_nodes_and_the_queue_runs_
          claim to fn entry {lag_min}-{lag_max} ms",
         50_000.0 / span_ms as f64
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_limit_of_two_holds_over_three_nodes_and_every_tenant_runs_side_by_side() {
+    let (pool, url) = setup().await;
+    // Four tenants of 12 jobs each, 300 ms a job; three nodes of 3 slots each, so no node can
+    // run the 8 the limit lets run at once alone: the limit must hold across processes.
+    let jobs = (0..48)
+        .map(|i| ClusterTenantWork { tenant: format!("t{}", i % 4), n: i, sleep_ms: 300 }.build().unwrap())
+        .collect();
+    jobsmith::insert_all(&pool, jobs).await.unwrap();
+    let env = [("PARTITION_LIMIT", "2"), ("CONCURRENCY", "3")];
+    let nodes: Vec<Node> = ["p1", "p2", "p3"].iter().map(|n| Node::start(&url, n, &env)).collect();
+    wait_for("48 jobs", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 48)
+            .then_some(())
+    })
+    .await;
+    for node in nodes {
+        node.terminate();
+    }
+    let peaks: Vec<(String, i32)> =
+        sqlx::query_as("SELECT tenant, peak FROM cluster_tenant_gauge ORDER BY tenant")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(peaks.len(), 4, "{peaks:?}");
+    assert!(peaks.iter().all(|(_, p)| *p <= 2), "no tenant ran more than 2 at once: {peaks:?}");
+    assert!(peaks.iter().all(|(_, p)| *p == 2), "every tenant reached its limit: {peaks:?}");
+    assert_eq!(count(&pool, "SELECT count(*) FROM cluster_runs").await, 48, "each job ran once");
+    assert!(count(&pool, "SELECT count(DISTINCT node) FROM cluster_runs").await >= 2, "work was shared");
+    assert_eq!(count(&pool, "SELECT coalesce(sum(cur), 0) FROM cluster_tenant_gauge").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

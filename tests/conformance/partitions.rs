@@ -229,3 +229,93 @@ conformance! {
         runtime.shutdown().await.unwrap();
     }
 }
+
+conformance! {
+    /// A partitioned fetch counts weights as slots: jobs of weight 3 fill a fetch of 6 slots
+    /// with two jobs, not six.
+    async fn a_partitioned_fetch_counts_weights_as_slots(db) {
+        let jobs = ["a", "b"]
+            .iter()
+            .flat_map(|c| (0..3).map(|_| Visit { test: "weights".into(), clinic: c.to_string(), sleep_ms: 0 }.weight(3).build().unwrap()))
+            .collect();
+        db.insert_all(jobs).await.unwrap();
+        let engine = db.engine().clone();
+        let got = engine.fetch_partitioned(&request(6), PartitionRequest { limit: 10, after: None }).await.unwrap();
+        assert_eq!(got.jobs.len(), 2, "two jobs of weight 3 fill 6 slots");
+        let global = FetchRequest { global_limit: Some(8), ..request(6) };
+        let capped = engine.fetch_partitioned(&global, PartitionRequest { limit: 10, after: None }).await.unwrap();
+        assert!(capped.jobs.is_empty(), "6 of the global 8 slots are executing: no job of weight 3 fits");
+    }
+}
+
+conformance! {
+    /// Jobs of no partition are served in every fetch, even when the partitions with work are
+    /// more than the fetch has rows.
+    async fn jobs_of_no_partition_are_not_cut_by_many_partitions(db) {
+        let jobs = (0..6).flat_map(|c| (0..2).map(move |_| visit_job("many", &format!("p{c}"), 0))).collect();
+        db.insert_all(jobs).await.unwrap();
+        let p = crate::probe::Probe::new();
+        let plain = db.insert(crate::runtime::record(&p, "plain", 0).on_queue("visits")).await.unwrap().job.id;
+        let engine = db.engine().clone();
+        let got = engine.fetch_partitioned(&request(3), PartitionRequest { limit: 10, after: None }).await.unwrap();
+        assert_eq!(got.jobs.len(), 3);
+        assert!(got.jobs.iter().any(|j| j.id == plain), "the job of no partition is among the three");
+    }
+}
+
+conformance! {
+    /// A fetch that starts after the cursor goes round to the first partitions again within the
+    /// same fetch, one each, rather than giving the few partitions after the cursor all of it.
+    async fn a_fetch_goes_round_past_the_last_partition(db) {
+        let jobs = (1..=6).flat_map(|c| (0..3).map(move |_| visit_job("round", &format!("p{c}"), 0))).collect();
+        db.insert_all(jobs).await.unwrap();
+        let engine = db.engine().clone();
+        let keys_of = |jobs: Vec<jobsmith::engine::FetchedJob>| {
+            let db = &db;
+            async move {
+                let mut keys = Vec::new();
+                for j in jobs {
+                    keys.push(db.job(j.id).await.partition_key.unwrap());
+                }
+                keys.sort();
+                keys
+            }
+        };
+        let first = engine.fetch_partitioned(&request(4), PartitionRequest { limit: 10, after: None }).await.unwrap();
+        assert_eq!(first.last_partition.as_deref(), Some("p4"));
+        assert_eq!(keys_of(first.jobs).await, ["p1", "p2", "p3", "p4"]);
+        let second = engine.fetch_partitioned(&request(4), PartitionRequest { limit: 10, after: Some("p4") }).await.unwrap();
+        assert_eq!(second.last_partition.as_deref(), Some("p2"), "ended in the second lap");
+        assert_eq!(keys_of(second.jobs).await, ["p1", "p2", "p5", "p6"]);
+    }
+}
+
+/// PostgreSQL: a row another transaction holds (a duplicate insert's upsert, an operator's
+/// edit) is skipped, not waited for: the fetch holds the queue's lock, and waiting there would
+/// stall every fetcher of the queue on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_fetch_skips_a_row_another_transaction_holds() {
+    let db = super::harness::TestDb::new(super::harness::Kind::Postgres).await;
+    let held =
+        db.insert(Visit { test: "held".into(), clinic: "a".into(), sleep_ms: 0 }).await.unwrap().job.id;
+    let other =
+        db.insert(Visit { test: "held".into(), clinic: "b".into(), sleep_ms: 0 }).await.unwrap().job.id;
+    let mut tx = db.pg().begin().await.unwrap();
+    sqlx::query("SELECT id FROM jobsmith.jobs WHERE id = $1 FOR UPDATE")
+        .bind(held)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let engine = db.engine().clone();
+    let ask = request(10);
+    let fetch = engine.fetch_partitioned(&ask, PartitionRequest { limit: 10, after: None });
+    let got = tokio::time::timeout(Duration::from_secs(10), fetch)
+        .await
+        .expect("did not wait for the held row")
+        .unwrap();
+    assert_eq!(got.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [other]);
+    tx.rollback().await.unwrap();
+    let later =
+        engine.fetch_partitioned(&request(10), PartitionRequest { limit: 10, after: None }).await.unwrap();
+    assert_eq!(later.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [held], "taken once let go");
+}

@@ -142,7 +142,9 @@ impl QueueState {
         let limit = self.limit() as u32;
         match self.global_limit() {
             Some(global) => global.min(limit),
-            None if self.is_weighted() || self.rate_limit().is_some() => limit,
+            None if self.is_weighted() || self.rate_limit().is_some() || self.partition_limit().is_some() => {
+                limit
+            }
             None => 1,
         }
     }

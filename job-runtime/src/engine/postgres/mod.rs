@@ -306,38 +306,45 @@ impl RuntimeOps for PostgresEngine {
             .execute(&mut *tx)
             .await?;
         let mut jobs = Vec::new();
-        let mut last_partition = None;
-        // From the cursor to the last partition, then, while that left room and took something,
-        // again from the first: a partition that had less than its share leaves the rest to the
-        // others. Each pass sees the earlier ones' claims, as the same transaction's.
-        let mut after = p.after;
+        // The furthest partition served in walk order: the greatest key of the second lap (the
+        // one that wrapped round to the cursor) if it served any, else of the first. Keys are in
+        // the "C" collation, so Rust's byte order is the database's.
+        let mut furthest: [Option<String>; 2] = [None, None];
+        let mut filled = 0u32;
+        let cap = r.weight_cap();
+        // Passes share out what partitions with less than their share left; each sees the
+        // earlier ones' claims, as the same transaction's.
         for _ in 0..crate::types::PARTITION_PASSES {
             let rows = sqlx::query(AssertSqlSafe(self.sql.fetch_partitioned.clone()))
                 .bind(r.queue)
-                .bind(r.limit.saturating_sub(jobs.len() as u32) as i32)
+                .bind(r.limit.saturating_sub(filled).min(i32::MAX as u32) as i32)
                 .bind(r.node)
                 .bind(p.limit.min(i32::MAX as u32) as i32)
-                .bind(after)
+                .bind(p.after)
                 .bind(r.global_limit.map(|n| n.min(i32::MAX as u32) as i32))
                 .bind(crate::types::UNPARTITIONED_LOOKAHEAD as i64)
+                .bind(cap)
                 .fetch_all(&mut *tx)
                 .await?;
-            let mut last: Option<String> = None;
             for row in &rows {
                 let key: Option<String> = row.try_get("partition_key")?;
-                if key.is_some() && key > last {
-                    last = key;
+                let lap: i32 = row.try_get("locked_lap")?;
+                if let (Some(key), 1 | 2) = (key, lap) {
+                    let slot = &mut furthest[lap as usize - 1];
+                    if slot.as_ref().is_none_or(|f| key > *f) {
+                        *slot = Some(key);
+                    }
                 }
-                jobs.push(row::fetched_job(row)?);
+                let job = row::fetched_job(row)?;
+                filled += u32::from(job.weight).min(cap as u32);
+                jobs.push(job);
             }
-            if last.is_some() {
-                last_partition = last;
-            }
-            if (rows.is_empty() && after.is_none()) || jobs.len() as u32 >= r.limit {
+            if rows.is_empty() || filled >= r.limit {
                 break;
             }
-            after = None;
         }
+        let [first_lap, second_lap] = furthest;
+        let last_partition = second_lap.or(first_lap);
         tx.commit().await?;
         Ok(PartitionedFetch { jobs, last_partition })
     }

@@ -522,19 +522,24 @@ fn fetch(
 }
 
 /// The fetch of a partitioned queue (ADR 24), run under the queue's advisory lock: $1 queue,
-/// $2 most rows, $3 node, $4 most executing per partition, $5 the partition to start after
-/// (NULL: the first), $6 the global limit (NULL: none), $7 how far to look for jobs of no
-/// partition ([`crate::UNPARTITIONED_LOOKAHEAD`]).
+/// $2 most slots, $3 node, $4 most executing per partition, $5 the partition the last fetch
+/// ended at (NULL: none), $6 the global limit (NULL: none), $7 how far to look for jobs of no
+/// partition ([`crate::UNPARTITIONED_LOOKAHEAD`]), $8 the most one job's weight counts for.
 ///
-/// - `keys` walks the partitions with available jobs in key order from the cursor, one probe
-///   of the partial index per partition (a loose index scan), and `open` stops it as soon as it
-///   has as many partitions with room as the fetch has rows: the walk costs the partitions it
-///   serves and the full ones it passes (at most the executing rows), not all partitions.
-/// - Each open partition gives its head in run order, an equal share of the rows (rounded up,
-///   at most its room); rows are then taken turn by turn (every partition's first, then every
-///   second), so the priorities hold within a partition and the partitions share the fetch.
+/// - The walk goes through the partitions with available jobs in key order from the one after
+///   the cursor to the last (lap 1), then from the first up to the cursor (lap 2), one probe of
+///   the partial index per partition (a loose index scan), and `open` stops it as soon as it has
+///   as many partitions with room as the fetch has slots: it costs the partitions it serves and
+///   the full ones it passes (at most the executing rows), not all partitions.
+/// - Each open partition gives its head in run order, an equal share (rounded up, at most its
+///   room); rows are then taken turn by turn (every partition's first, then every second; jobs
+///   of no partition first in each turn, so they are never the ones cut), while their weights
+///   fit, so priorities hold within a partition and a heavy job is not passed.
 /// - Jobs of no partition have no index of their own: they are looked for among the first $7
 ///   of the queue in run order, and count as one more partition.
+/// - The chosen rows are locked with SKIP LOCKED (a row another transaction holds, a duplicate
+///   insert's upsert say, is left for a later fetch instead of stalling every fetcher behind the
+///   queue's lock) and must still be available in this queue.
 fn fetch_partitioned(s: &str) -> String {
     let head = format!(
         "SELECT partition_key FROM {s}.jobs WHERE state = 'available' AND queue = $1 AND partition_key IS NOT NULL"
@@ -543,48 +548,64 @@ fn fetch_partitioned(s: &str) -> String {
         "WITH RECURSIVE room AS MATERIALIZED (
             SELECT CASE WHEN $6::int IS NULL THEN $2::int
                         ELSE GREATEST(0, LEAST($2::int, $6::int - (SELECT coalesce(sum(weight), 0)::int FROM {s}.jobs
-                                                                  WHERE state = 'executing' AND queue = $1))) END AS n
+                                                                  WHERE state = 'executing' AND queue = $1))) END AS slots
         ), busy AS MATERIALIZED (
             SELECT partition_key AS k, count(*)::int AS n FROM {s}.jobs
             WHERE state = 'executing' AND queue = $1 AND partition_key IS NOT NULL
             GROUP BY partition_key
-        ), keys(k) AS (
-            SELECT ({head} AND partition_key > coalesce($5::text, '') ORDER BY partition_key LIMIT 1)
+        ), after_cursor(k, ord) AS (
+            SELECT ({head} AND partition_key > coalesce($5::text, '') ORDER BY partition_key LIMIT 1), 1
             UNION ALL
-            SELECT ({head} AND partition_key > keys.k ORDER BY partition_key LIMIT 1) FROM keys WHERE keys.k IS NOT NULL
+            SELECT ({head} AND partition_key > w.k ORDER BY partition_key LIMIT 1), w.ord + 1
+            FROM after_cursor w WHERE w.k IS NOT NULL
+        ), up_to_cursor(k, ord) AS (
+            SELECT ({head} AND partition_key <= $5::text ORDER BY partition_key LIMIT 1), 1
+            UNION ALL
+            SELECT ({head} AND partition_key > w.k AND partition_key <= $5::text ORDER BY partition_key LIMIT 1), w.ord + 1
+            FROM up_to_cursor w WHERE w.k IS NOT NULL
+        ), walk AS (
+            SELECT k, 1 AS lap, ord FROM after_cursor WHERE k IS NOT NULL
+            UNION ALL
+            SELECT k, 2, ord FROM up_to_cursor WHERE k IS NOT NULL
         ), open AS MATERIALIZED (
-            SELECT k, $4::int - coalesce((SELECT n FROM busy WHERE busy.k = keys.k), 0) AS free FROM keys
-            WHERE k IS NOT NULL AND coalesce((SELECT n FROM busy WHERE busy.k = keys.k), 0) < $4::int
-            LIMIT (SELECT n FROM room)
+            SELECT k, lap, ord, $4::int - coalesce((SELECT b.n FROM busy b WHERE b.k = walk.k), 0) AS free FROM walk
+            WHERE coalesce((SELECT b.n FROM busy b WHERE b.k = walk.k), 0) < $4::int
+            LIMIT (SELECT slots FROM room)
         ), unkeyed AS MATERIALIZED (
-            SELECT id, priority, scheduled_at FROM (
-                SELECT id, partition_key, priority, scheduled_at FROM {s}.jobs
+            SELECT id, priority, scheduled_at, w FROM (
+                SELECT id, partition_key, priority, scheduled_at, least(weight, $8::int) AS w FROM {s}.jobs
                 WHERE state = 'available' AND queue = $1 AND attempt < max_attempts
                 ORDER BY priority, scheduled_at, id
                 LIMIT $7
             ) ahead WHERE partition_key IS NULL
         ), shares AS MATERIALIZED (
-            SELECT ((SELECT n FROM room) + parts - 1) / GREATEST(parts, 1) AS each FROM (
+            SELECT ((SELECT slots FROM room) + parts - 1) / GREATEST(parts, 1) AS each FROM (
                 SELECT (SELECT count(*) FROM open)::int + CASE WHEN EXISTS (SELECT 1 FROM unkeyed) THEN 1 ELSE 0 END AS parts
             ) p
         ), candidates AS (
-            SELECT c.id, open.k,
+            SELECT c.id, open.lap, open.ord, c.w,
                    row_number() OVER (PARTITION BY open.k ORDER BY c.priority, c.scheduled_at, c.id) AS turn
             FROM open CROSS JOIN LATERAL (
-                SELECT id, priority, scheduled_at FROM {s}.jobs
+                SELECT id, priority, scheduled_at, least(weight, $8::int) AS w FROM {s}.jobs
                 WHERE state = 'available' AND queue = $1 AND partition_key = open.k AND attempt < max_attempts
                 ORDER BY priority, scheduled_at, id
                 LIMIT LEAST(open.free, (SELECT each FROM shares))
             ) c
             UNION ALL
-            SELECT id, NULL, row_number() OVER (ORDER BY priority, scheduled_at, id) FROM unkeyed
+            SELECT id, 0, 0, w, row_number() OVER (ORDER BY priority, scheduled_at, id) FROM unkeyed
         ), picked AS MATERIALIZED (
-            SELECT id FROM candidates ORDER BY turn, k NULLS LAST LIMIT (SELECT n FROM room)
+            SELECT id, lap FROM (
+                SELECT id, lap, sum(w) OVER (ORDER BY turn, lap, ord, id) AS filled FROM candidates
+            ) t WHERE filled <= (SELECT slots FROM room)
+        ), locked AS MATERIALIZED (
+            SELECT j.id AS locked_id, p.lap AS locked_lap FROM {s}.jobs j JOIN picked p ON p.id = j.id
+            WHERE j.state = 'available' AND j.queue = $1
+            FOR UPDATE OF j SKIP LOCKED
         )
         UPDATE {s}.jobs j
         SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
-        WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND j.state = 'available'
-        RETURNING {FETCHED_COLUMNS}, partition_key"
+        FROM locked WHERE j.id = locked.locked_id
+        RETURNING {FETCHED_COLUMNS}, partition_key, locked_lap"
     )
 }
 

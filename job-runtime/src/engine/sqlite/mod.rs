@@ -602,16 +602,16 @@ impl RuntimeOps for SqliteEngine {
         // As on PostgreSQL: from the cursor, then while a pass took something and left room,
         // again from the first partition; each pass counts the earlier ones' claims.
         let mut after = parts.after;
+        let mut filled = 0u32;
         for _ in 0..crate::types::PARTITION_PASSES {
-            let left = FetchRequest { limit: r.limit - rows.len() as u32, ..r.clone() };
+            let left = FetchRequest { limit: r.limit - filled, ..r.clone() };
             let (ids, last) =
                 partitioned::pick(&mut tx, p, &left, PartitionRequest { after, ..parts }).await?;
             if last.is_some() {
                 last_partition = last;
             }
             if !ids.is_empty() {
-                rows.extend(
-                    sqlx::query(AssertSqlSafe(format!(
+                let claimed = sqlx::query(AssertSqlSafe(format!(
                         "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?1, attempted_by = ?2
                          WHERE id IN (SELECT value FROM json_each(?3)) AND state = 'available'
                          RETURNING {FETCHED_COLUMNS}"
@@ -620,10 +620,15 @@ impl RuntimeOps for SqliteEngine {
                     .bind(r.node)
                     .bind(serde_json::to_string(&ids)?)
                     .fetch_all(&mut *tx)
-                    .await?,
-                );
+                    .await?;
+                // Slots as the pick counted them (`FETCHED_COLUMNS` reads NULL as weight 1).
+                for row in &claimed {
+                    let weight: Option<i64> = row.try_get(10)?;
+                    filled += weight.unwrap_or(1).clamp(1, i64::from(r.weight_cap())) as u32;
+                }
+                rows.extend(claimed);
             }
-            if (ids.is_empty() && after.is_none()) || rows.len() as u32 >= r.limit {
+            if (ids.is_empty() && after.is_none()) || filled >= r.limit {
                 break;
             }
             after = None;

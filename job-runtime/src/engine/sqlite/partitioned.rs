@@ -10,6 +10,9 @@ use sqlx::{AssertSqlSafe, SqliteConnection};
 use crate::error::Result;
 use crate::types::{FetchRequest, PartitionRequest, UNPARTITIONED_LOOKAHEAD, partition_share};
 
+/// Per partition (`None`: jobs of no partition), its heads in run order, each with its weight.
+type Heads<'a> = Vec<(Option<&'a str>, Vec<(i64, i64)>)>;
+
 /// The ids to claim, in the order they were chosen, and the partition the choice ended at.
 ///
 /// Walks the partitions with available jobs in key order from the one after `parts.after` to
@@ -76,9 +79,9 @@ pub(super) async fn pick(
         }
     }
 
-    let unkeyed: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT id FROM (
-             SELECT id, partition_key FROM {p}jobs
+    let unkeyed: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT id, weight FROM (
+             SELECT id, partition_key, weight FROM {p}jobs
              WHERE state = 'available' AND queue = ?1 AND attempt < max_attempts
              ORDER BY priority, scheduled_at, id
              LIMIT ?2)
@@ -94,11 +97,11 @@ pub(super) async fn pick(
     // The heads of every open partition in one statement: per partition the first `each` in
     // run order (a correlated probe of the partition index), then at most its room.
     let keys: Vec<&str> = open.iter().map(|(k, _)| k.as_str()).collect();
-    let rows: Vec<(String, i64)> = if keys.is_empty() {
+    let rows: Vec<(String, i64, i64)> = if keys.is_empty() {
         Vec::new()
     } else {
         sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT k.value, j.id FROM json_each(?2) k JOIN {p}jobs j ON j.id IN (
+            "SELECT k.value, j.id, j.weight FROM json_each(?2) k JOIN {p}jobs j ON j.id IN (
                  SELECT id FROM {p}jobs
                  WHERE state = 'available' AND queue = ?1 AND partition_key = k.value AND attempt < max_attempts
                  ORDER BY priority, scheduled_at, id
@@ -111,27 +114,35 @@ pub(super) async fn pick(
         .fetch_all(&mut *conn)
         .await?
     };
-    let mut heads: Vec<(Option<&str>, Vec<i64>)> =
-        open.iter().map(|(k, _)| (Some(k.as_str()), Vec::new())).collect();
-    let place: HashMap<&str, usize> = open.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i)).collect();
-    for (key, id) in &rows {
+    // Jobs of no partition first in each turn, so they are never the ones a full fetch cuts;
+    // then the partitions in walk order. Each head with its weight (as the fetch counts it).
+    let cap = i64::from(r.weight_cap());
+    let mut heads: Heads<'_> = Vec::with_capacity(open.len() + 1);
+    heads
+        .push((None, unkeyed.into_iter().take(each as usize).map(|(id, w)| (id, w.clamp(1, cap))).collect()));
+    heads.extend(open.iter().map(|(k, _)| (Some(k.as_str()), Vec::new())));
+    let place: HashMap<&str, usize> =
+        open.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i + 1)).collect();
+    for (key, id, weight) in &rows {
         let i = place[key.as_str()];
-        if (heads[i].1.len() as i64) < open[i].1 {
-            heads[i].1.push(*id);
+        if (heads[i].1.len() as i64) < open[i - 1].1 {
+            heads[i].1.push((*id, (*weight).clamp(1, cap)));
         }
     }
-    heads.push((None, unkeyed.into_iter().take(each as usize).collect()));
 
-    // Turn by turn: every partition's first, then every second, in walk order.
+    // Turn by turn: every partition's first, then every second, while the weights fit the
+    // room (the first that does not ends the fetch: no lighter job passes it).
     let mut picked = Vec::new();
+    let mut filled = 0;
     let mut last = None;
     let longest = heads.iter().map(|(_, ids)| ids.len()).max().unwrap_or(0);
     'turns: for turn in 0..longest {
         for (key, ids) in &heads {
-            if let Some(id) = ids.get(turn) {
-                if picked.len() as i64 >= room {
+            if let Some((id, weight)) = ids.get(turn) {
+                if filled + weight > room {
                     break 'turns;
                 }
+                filled += weight;
                 picked.push(*id);
                 if key.is_some() {
                     last = *key;
