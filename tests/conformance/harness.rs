@@ -228,6 +228,20 @@ pub async fn pg_admin() -> PgPool {
     PgPoolOptions::new().max_connections(2).connect(&base_url()).await.expect("admin pool")
 }
 
+/// A fetch for `limit` slots of `queue` by node `n1`, with no other limit or cursor: what the
+/// engine-level tests of a fetch ask for.
+pub fn fetch_request(queue: &'static str, limit: u32) -> jobsmith::engine::FetchRequest<'static> {
+    jobsmith::engine::FetchRequest {
+        queue,
+        limit,
+        weight_cap: u32::MAX,
+        node: "n1",
+        global_limit: None,
+        after: None,
+        relaxed_commit: false,
+    }
+}
+
 /// Waits until `check` returns `Some`, polling every 20 ms, for at most `limit`; panics with
 /// `what` when the deadline passes.
 pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T

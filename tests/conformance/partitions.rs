@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use jobsmith::engine::{FetchRequest, PartitionRequest};
+use jobsmith::engine::{FetchRequest, FetchedJob, PartitionRequest};
 use jobsmith::prelude::*;
 use jobsmith::{JobState, MAX_PARTITION_KEY_BYTES};
 
-use super::harness::{LONG, wait_for};
+use super::harness::{LONG, TestDb, fetch_request, wait_for};
 
 /// Per test and partition: jobs running now and the most at once.
 type Running = HashMap<(String, String), (usize, usize)>;
@@ -50,15 +50,17 @@ async fn numbered(clinic_id: i64, priority_note: String) -> Result<(), String> {
 }
 
 fn request(limit: u32) -> FetchRequest<'static> {
-    FetchRequest {
-        queue: "visits",
-        limit,
-        weight_cap: u32::MAX,
-        node: "n1",
-        global_limit: None,
-        after: None,
-        relaxed_commit: false,
+    fetch_request("visits", limit)
+}
+
+/// The partitions of `jobs` as stored, sorted.
+async fn partitions_of(db: &TestDb, jobs: &[FetchedJob]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for j in jobs {
+        keys.push(db.job(j.id).await.partition_key.expect("a job of a partition"));
     }
+    keys.sort();
+    keys
 }
 
 fn visit_job(test: &str, clinic: &str, sleep_ms: u64) -> jobsmith::NewJob {
@@ -112,27 +114,13 @@ conformance! {
         let engine = db.engine().clone();
         let parts = PartitionRequest { limit: 10, after: None };
         let first = engine.fetch_partitioned(&request(3), parts).await.unwrap();
-        let partition_of = |id: i64| {
-            let db = &db;
-            async move { db.job(id).await.partition_key.unwrap() }
-        };
-        let mut keys = Vec::new();
-        for j in &first.jobs {
-            keys.push(partition_of(j.id).await);
-        }
-        keys.sort();
-        assert_eq!(keys, ["a", "b", "c"], "one of each");
+        assert_eq!(partitions_of(&db, &first.jobs).await, ["a", "b", "c"], "one of each");
         assert!(first.jobs.iter().any(|j| j.id == urgent.job.id), "b's head by priority, not by insertion");
         assert_eq!(first.last_partition.as_deref(), Some("c"));
 
         // Two more, starting after c: a and b.
         let second = engine.fetch_partitioned(&request(2), PartitionRequest { limit: 10, after: Some("c") }).await.unwrap();
-        let mut keys = Vec::new();
-        for j in &second.jobs {
-            keys.push(partition_of(j.id).await);
-        }
-        keys.sort();
-        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(partitions_of(&db, &second.jobs).await, ["a", "b"]);
         assert_eq!(second.last_partition.as_deref(), Some("b"));
     }
 }
@@ -270,23 +258,12 @@ conformance! {
         let jobs = (1..=6).flat_map(|c| (0..3).map(move |_| visit_job("round", &format!("p{c}"), 0))).collect();
         db.insert_all(jobs).await.unwrap();
         let engine = db.engine().clone();
-        let keys_of = |jobs: Vec<jobsmith::engine::FetchedJob>| {
-            let db = &db;
-            async move {
-                let mut keys = Vec::new();
-                for j in jobs {
-                    keys.push(db.job(j.id).await.partition_key.unwrap());
-                }
-                keys.sort();
-                keys
-            }
-        };
         let first = engine.fetch_partitioned(&request(4), PartitionRequest { limit: 10, after: None }).await.unwrap();
         assert_eq!(first.last_partition.as_deref(), Some("p4"));
-        assert_eq!(keys_of(first.jobs).await, ["p1", "p2", "p3", "p4"]);
+        assert_eq!(partitions_of(&db, &first.jobs).await, ["p1", "p2", "p3", "p4"]);
         let second = engine.fetch_partitioned(&request(4), PartitionRequest { limit: 10, after: Some("p4") }).await.unwrap();
         assert_eq!(second.last_partition.as_deref(), Some("p2"), "ended in the second lap");
-        assert_eq!(keys_of(second.jobs).await, ["p1", "p2", "p5", "p6"]);
+        assert_eq!(partitions_of(&db, &second.jobs).await, ["p1", "p2", "p5", "p6"]);
     }
 }
 
@@ -295,7 +272,7 @@ conformance! {
 /// stall every fetcher of the queue on every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_fetch_skips_a_row_another_transaction_holds() {
-    let db = super::harness::TestDb::new(super::harness::Kind::Postgres).await;
+    let db = TestDb::new(super::harness::Kind::Postgres).await;
     let held =
         db.insert(Visit { test: "held".into(), clinic: "a".into(), sleep_ms: 0 }).await.unwrap().job.id;
     let other =
@@ -318,4 +295,24 @@ async fn a_partitioned_fetch_skips_a_row_another_transaction_holds() {
     let later =
         engine.fetch_partitioned(&request(10), PartitionRequest { limit: 10, after: None }).await.unwrap();
     assert_eq!(later.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [held], "taken once let go");
+}
+
+/// PostgreSQL: a jobs table never analyzed (this machine's autovacuum is off, so a fresh test
+/// database's never is) is analyzed before the first partitioned fetch: without statistics the
+/// planner walks the partitions through the plain fetch index (ADR 24).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_never_analyzed_jobs_table_is_analyzed_before_the_first_partitioned_fetch() {
+    let db = TestDb::new(super::harness::Kind::Postgres).await;
+    let analyzed = "SELECT count(*) FROM pg_stat_user_tables
+                    WHERE relid = 'jobsmith.jobs'::regclass AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)";
+    assert_eq!(db.scalar(analyzed).await, 0, "a fresh table was never analyzed");
+    db.insert(Visit { test: "stats".into(), clinic: "a".into(), sleep_ms: 0 }).await.unwrap();
+    let engine = db.engine().clone();
+    let got =
+        engine.fetch_partitioned(&request(1), PartitionRequest { limit: 1, after: None }).await.unwrap();
+    assert_eq!(got.jobs.len(), 1);
+    wait_for("the jobs table's statistics", LONG, || async {
+        (db.scalar(analyzed).await == 1).then_some(())
+    })
+    .await;
 }

@@ -9,20 +9,12 @@ use jobsmith::engine::{FetchRequest, SettingsUpdate};
 use jobsmith::prelude::*;
 use jobsmith::{JobState, QueueSettingsChange, RateLimit};
 
-use super::harness::{LONG, TestDb, wait_for};
+use super::harness::{LONG, TestDb, fetch_request, wait_for};
 use super::probe::Probe;
 use super::runtime::record;
 
 fn request(limit: u32) -> FetchRequest<'static> {
-    FetchRequest {
-        queue: "rated",
-        limit,
-        weight_cap: u32::MAX,
-        node: "n1",
-        global_limit: None,
-        after: None,
-        relaxed_commit: false,
-    }
+    fetch_request("rated", limit)
 }
 
 /// The most claim stamps that fall in any window of `window` (each window starting at a stamp,

@@ -181,11 +181,13 @@ impl RateLog {
         self.starts.extend(std::iter::repeat_n(now, n));
     }
 
-    /// Takes back one start recorded at `stamp` (a claim released unstarted); a stamp that
-    /// already left the log changes nothing.
-    pub(crate) fn refund(&mut self, stamp: i64) {
-        if let Some(at) = self.starts.iter().position(|t| *t == stamp) {
-            self.starts.remove(at);
+    /// Takes back one start recorded at each of `stamps` (claims released unstarted); a stamp
+    /// that already left the log changes nothing.
+    pub(crate) fn refund(&mut self, stamps: &[i64]) {
+        for stamp in stamps {
+            if let Some(at) = self.starts.iter().position(|t| t == stamp) {
+                self.starts.remove(at);
+            }
         }
     }
 
@@ -223,9 +225,9 @@ mod tests {
     fn a_refund_takes_back_one_start_of_its_stamp() {
         let rate = RateLimit::per_second(3);
         let mut log = RateLog::recent(vec![1_500, 1_500, 1_700], rate, 1_800);
-        log.refund(1_500);
+        log.refund(&[1_500]);
         assert_eq!(log.starts(), &[1_500, 1_700]);
-        log.refund(1_200);
+        log.refund(&[1_200]);
         assert_eq!(log.starts(), &[1_500, 1_700], "a stamp not in the log refunds nothing");
         assert_eq!(log.room(rate), 1);
     }

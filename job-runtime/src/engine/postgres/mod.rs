@@ -66,6 +66,16 @@ impl PostgresEngine {
         })
     }
 
+    /// Takes `queue`'s advisory lock for the rest of `tx`: one fetcher of a queue with a global,
+    /// rate or partition limit at a time across all nodes, and the rate log's writers with them.
+    async fn lock_queue(&self, tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, queue: &str) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("jobsmith.{}.queue.{}", self.schema, queue))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// The pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -216,10 +226,7 @@ impl RuntimeOps for PostgresEngine {
             None => query.fetch_all(&self.pool).await?,
             Some(_) => {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(format!("jobsmith.{}.queue.{}", self.schema, r.queue))
-                    .execute(&mut *tx)
-                    .await?;
+                self.lock_queue(&mut tx, r.queue).await?;
                 let rows = query.fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 rows
@@ -232,10 +239,7 @@ impl RuntimeOps for PostgresEngine {
         let mut tx = self.pool.begin().await?;
         // The lock the global limit takes too: one fetcher of the queue at a time, so the log read
         // below (a snapshot taken after the lock) is the latest and no other start slips in.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("jobsmith.{}.queue.{}", self.schema, r.queue))
-            .execute(&mut *tx)
-            .await?;
+        self.lock_queue(&mut tx, r.queue).await?;
         // Before the statement that stamps the claim is sent, after the lock is held: never later
         // than the stamp, however long this task waits for the answer.
         let claimed = std::time::Instant::now();
@@ -301,10 +305,7 @@ impl RuntimeOps for PostgresEngine {
         let mut tx = self.pool.begin().await?;
         // The lock the global limit takes too: one fetcher of the queue at a time, so the counts
         // of executing jobs per partition are the latest when the statement reads them.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("jobsmith.{}.queue.{}", self.schema, r.queue))
-            .execute(&mut *tx)
-            .await?;
+        self.lock_queue(&mut tx, r.queue).await?;
         let mut jobs = Vec::new();
         // The furthest partition served in walk order: the greatest key of the second lap (the
         // one that wrapped round to the cursor) if it served any, else of the first. Keys are in
@@ -355,18 +356,13 @@ impl RuntimeOps for PostgresEngine {
         }
         let mut tx = self.pool.begin().await?;
         // The fetch's lock: its read-modify-write of the log cannot overwrite this one.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("jobsmith.{}.queue.{}", self.schema, queue))
-            .execute(&mut *tx)
-            .await?;
+        self.lock_queue(&mut tx, queue).await?;
         let read = sqlx::query(AssertSqlSafe(self.sql.rate_log_read.clone()))
             .bind(queue)
             .fetch_one(&mut *tx)
             .await?;
         let mut log = RateLog::stored(read.try_get("starts")?);
-        for stamp in stamps {
-            log.refund(*stamp);
-        }
+        log.refund(stamps);
         sqlx::query(AssertSqlSafe(self.sql.rate_log_write.clone()))
             .bind(queue)
             .bind(log.starts())

@@ -648,9 +648,7 @@ impl RuntimeOps for SqliteEngine {
         let mut w = self.write().await?;
         let mut tx = w.transaction().await?;
         let mut log = RateLog::stored(read_rate_log(&mut tx, p, queue).await?);
-        for stamp in stamps {
-            log.refund(*stamp);
-        }
+        log.refund(stamps);
         write_rate_log(&mut tx, p, queue, &log).await?;
         tx.commit().await?;
         Ok(())
