@@ -6,7 +6,9 @@
 //! burn-down-prefetch-relaxed, steady, latency, latency-relaxed, floor, burn-down-vs-floor (the
 //! two interleaved, with the ratio of their medians), burn-down-tx (jobs that take their own
 //! transaction, interleaved with `burn-down`; not in `all`), rate-limited (a queue under
-//! `--rate N/WINDOW`, default 1000/1s, with `--seconds` of work at that rate; not in `all`),
+//! `--rate N/WINDOW`, default 1000/1s, with `--seconds` of work at that rate; with
+//! `--rate N/WINDOW/partition` the jobs spread over `--partitions P` (default 10) partitions, each
+//! under that limit; not in `all`),
 //! partitioned (burn-downs over 10 and 1,000 tenants against the plain queue, and a small
 //! tenant's first-job delay behind a large one's backlog; not in `all`), or `all`
 //! (the default). `burn-down` uses the queue's defaults; `burn-down-prefetch` lets the queue claim
@@ -63,14 +65,14 @@ async fn tenant_noop(tenant: String, n: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Start times (µs, this process's monotonic clock) of `rated` jobs, for `rate-limited`.
-static STARTS: OnceLock<Mutex<Vec<u64>>> = OnceLock::new();
+/// Start times (µs, this process's monotonic clock) of `rated` jobs with their `n`, for
+/// `rate-limited`.
+static STARTS: OnceLock<Mutex<Vec<(u64, u64)>>> = OnceLock::new();
 
 /// A no-op that records when its code started, for the peak starts in any window.
 #[job(queue = "bench", max_attempts = 1)]
 async fn rated(n: u64) -> Result<(), String> {
-    let _ = n;
-    STARTS.get_or_init(Default::default).lock().unwrap().push(micros_now());
+    STARTS.get_or_init(Default::default).lock().unwrap().push((n, micros_now()));
     DONE.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -103,6 +105,9 @@ struct Args {
     worker_of: Option<String>,
     /// The limit of `rate-limited`.
     rate: jobsmith::RateLimit,
+    /// With a rate limit for each partition (`--rate N/WINDOW/partition`): how many partitions
+    /// `rate-limited` spreads its jobs over.
+    partitions: usize,
 }
 
 fn args() -> Args {
@@ -119,6 +124,7 @@ fn args() -> Args {
         history: vec![1_000_000],
         worker_of: None,
         rate: jobsmith::RateLimit::per_second(1_000),
+        partitions: 10,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -137,7 +143,8 @@ fn args() -> Args {
             "--processes" => a.processes = list(&value(), "--processes P[,P...]"),
             "--history" => a.history = list(&value(), "--history ROWS[,ROWS...]"),
             "--worker-of" => a.worker_of = Some(value()),
-            "--rate" => a.rate = value().parse().expect("--rate N/WINDOW, like 1000/1s"),
+            "--rate" => a.rate = value().parse().expect("--rate N/WINDOW, like 1000/1s or 100/1s/partition"),
+            "--partitions" => a.partitions = value().parse::<usize>().expect("--partitions N").max(1),
             "--bench" => {} // cargo bench passes this
             other => panic!("unknown argument {other}; see the header of benches/throughput.rs"),
         }
@@ -547,12 +554,22 @@ async fn burn_down_on(a: &Args, db: Db, prefetch: usize, relaxed: bool, name: &s
 /// (their own clock; never above the limit).
 async fn rate_limited(a: &Args) {
     let db = fresh(&a.url).await;
-    let per_second = f64::from(a.rate.limit) / a.rate.window.as_secs_f64();
+    // For each partition: the queue's pace is the partitions' together.
+    let partitions = if a.rate.per_partition { a.partitions } else { 1 };
+    let per_second = f64::from(a.rate.limit) / a.rate.window.as_secs_f64() * partitions as f64;
     let jobs = (per_second * a.seconds as f64).round().max(1.0) as usize;
     let mut i = 0;
     while i < jobs {
         let k = 5_000.min(jobs - i);
-        db.insert_all((i..i + k).map(|n| Rated { n: n as u64 }.build().unwrap()).collect()).await.unwrap();
+        let batch = (i..i + k).map(|n| {
+            let job = Rated { n: n as u64 };
+            if a.rate.per_partition {
+                job.partition(format!("p{}", n % partitions)).build()
+            } else {
+                job.build()
+            }
+        });
+        db.insert_all(batch.map(Result::unwrap).collect()).await.unwrap();
         i += k;
     }
     let db = reopen(&db).await;
@@ -565,16 +582,24 @@ async fn rate_limited(a: &Args) {
     }
     let secs = start.elapsed().as_secs_f64();
     rt.shutdown().await.unwrap();
-    let mut starts = STARTS.get().unwrap().lock().unwrap().clone();
-    starts.sort_unstable();
+    let recorded = STARTS.get().unwrap().lock().unwrap().clone();
     let window_us = a.rate.window.as_micros() as u64;
-    let (mut peak, mut lo) = (0, 0);
-    for hi in 0..starts.len() {
-        while starts[hi] - starts[lo] >= window_us {
-            lo += 1;
+    // The most starts of one partition (of the queue, for a plain limit) in any window.
+    let mut peak = 0;
+    for partition in 0..partitions as u64 {
+        let mut times: Vec<u64> =
+            recorded.iter().filter(|(n, _)| n % partitions as u64 == partition).map(|(_, t)| *t).collect();
+        times.sort_unstable();
+        let mut lo = 0;
+        for hi in 0..times.len() {
+            while times[hi] - times[lo] >= window_us {
+                lo += 1;
+            }
+            peak = peak.max(hi - lo + 1);
         }
-        peak = peak.max(hi - lo + 1);
     }
+    let mut starts: Vec<u64> = recorded.iter().map(|(_, t)| *t).collect();
+    starts.sort_unstable();
     // From the first start to the last: the queue's own pace, without the runtime's start-up.
     let span = (starts.last().copied().unwrap_or(0) - starts.first().copied().unwrap_or(0)) as f64 / 1e6;
     let rate = jobs as f64 / secs;
@@ -582,10 +607,10 @@ async fn rate_limited(a: &Args) {
         "rate-limited",
         rate,
         "jobs/s",
-        json!({"limit": a.rate.to_string(), "limit_per_second": per_second, "queued": jobs, "seconds": secs,
+        json!({"limit": a.rate.to_string(), "partitions": partitions, "limit_per_second": per_second, "queued": jobs, "seconds": secs,
                "vs_limit": (rate / per_second * 1000.0).round() / 1000.0,
                // The first window's jobs start at once; after them, the pace the limit allows.
-               "steady_vs_limit": (jobs.saturating_sub(a.rate.limit as usize) as f64 / span / per_second * 1000.0).round() / 1000.0,
+               "steady_vs_limit": (jobs.saturating_sub(a.rate.limit as usize * partitions) as f64 / span / per_second * 1000.0).round() / 1000.0,
                "peak_starts_in_any_window": peak}),
         a,
         db.engine().name(),

@@ -441,6 +441,69 @@ async fn a_partition_limit_of_two_holds_over_three_nodes_and_every_tenant_runs_s
     assert_eq!(count(&pool, "SELECT coalesce(sum(cur), 0) FROM cluster_tenant_gauge").await, 0);
 }
 
+/// The most runs of one tenant (`n % 4`) whose `column` falls in any window of `window_ms`.
+async fn peak_of_a_tenant_in_any_window(pool: &PgPool, column: &str, window_ms: i64) -> i64 {
+    count(
+        pool,
+        &format!(
+            "SELECT coalesce(max((SELECT count(*) FROM cluster_runs b
+                                  WHERE b.n % 4 = a.n % 4 AND b.{column} >= a.{column}
+                                    AND b.{column} < a.{column} + {window_ms} * interval '1 millisecond')), 0)
+             FROM cluster_runs a"
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_for_each_tenant_holds_over_three_nodes_and_tenants_run_side_by_side() {
+    let (pool, url) = setup().await;
+    // Four tenants of 10 jobs each, 3 a second each, on three nodes of 5 slots: every node can
+    // take more of a tenant than the limit, so the limit must hold across processes.
+    let jobs = (0..40)
+        .map(|i| ClusterTenantWork { tenant: format!("t{}", i % 4), n: i, sleep_ms: 0 }.build().unwrap())
+        .collect();
+    jobsmith::insert_all(&pool, jobs).await.unwrap();
+    let env = [("RATE_LIMIT", "3/1s/partition"), ("CONCURRENCY", "5")];
+    let nodes: Vec<Node> = ["s1", "s2", "s3"].iter().map(|n| Node::start(&url, n, &env)).collect();
+    wait_for("40 jobs", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 40)
+            .then_some(())
+    })
+    .await;
+    for node in nodes {
+        node.terminate();
+    }
+    let claimed = peak_of_a_tenant_in_any_window(&pool, "claimed_at", 1_000).await;
+    assert_eq!(claimed, 3, "the most claims of one tenant in any second");
+    let started = peak_of_a_tenant_in_any_window(&pool, "started_at", 1_000).await;
+    assert!(started <= 3, "{started} jobs of one tenant entered their fn within one second");
+    // Each tenant's ten start in four windows: the last three windows (and guards) after the
+    // first; the tenants side by side, so the whole run takes no longer than one tenant's.
+    let spans: Vec<i64> = sqlx::query_scalar(
+        "SELECT (EXTRACT(EPOCH FROM max(claimed_at) - min(claimed_at)) * 1000)::bigint FROM cluster_runs
+         GROUP BY n % 4 ORDER BY n % 4",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(spans.len(), 4, "{spans:?}");
+    assert!(spans.iter().all(|s| *s >= 3_150), "the limit held for every tenant: {spans:?} ms");
+    let whole = count(
+        &pool,
+        "SELECT (EXTRACT(EPOCH FROM max(claimed_at) - min(claimed_at)) * 1000)::bigint FROM cluster_runs",
+    )
+    .await;
+    assert!(whole < 5_500, "tenants ran side by side at their limits: {whole} ms for all, {spans:?} each");
+    assert_eq!(count(&pool, "SELECT count(*) FROM cluster_runs").await, 40, "each job ran once");
+    assert!(count(&pool, "SELECT count(DISTINCT node) FROM cluster_runs").await >= 2, "work was shared");
+    eprintln!(
+        "figure: rate limit 3/1s for each of 4 tenants over three nodes: 40 jobs claimed over {whole} ms \
+         ({:.1} jobs/s against 12/s); peak claims of a tenant in any second {claimed}, in-job starts {started}",
+        36_000.0 / whole as f64
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_default_timings_a_leader_kill_loses_no_cron_slot() {
     // The library's own lease (5 s) and heartbeat (1 s), the default missed-slot policy: the

@@ -196,9 +196,10 @@ struct BenefitsReply {
 /// asked for (a snooze does not use up an attempt); 404 discards, since asking again cannot help;
 /// 5xx and network errors fail the attempt, so the runtime retries with backoff.
 ///
-/// Partitioned by insurer: the `benefits` queue runs at most two syncs of one insurer at once,
-/// across all nodes, and serves the insurers in turn, so a big insurer's backlog of syncs does
-/// not hold back a small one's (`RuntimeBuilder::partition_limit` in `main.rs`).
+/// Partitioned by insurer: the `benefits` queue runs at most two syncs of one insurer at once and
+/// starts at most ten a second of each insurer, across all nodes, and serves the insurers in
+/// turn, so a big insurer's backlog of syncs does not hold back a small one's
+/// (`RuntimeBuilder::partition_limit` and `RateLimit::for_each_partition` in `main.rs`).
 #[job(queue = "benefits", max_attempts = 5, timeout = "30s", backoff = insurer_backoff, partition = "insurer_id")]
 pub(crate) async fn sync_benefits(
     ctx: JobContext,

@@ -37,7 +37,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobsmith::{CronEntry, Db};
+use jobsmith::{CronEntry, Db, RateLimit};
 
 use crate::benefits_api::Insurer;
 use crate::clinic::Clock;
@@ -121,9 +121,11 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
         .queue("events", 50)
         .queue("mailers", 20)
         .queue("maintenance", 5)
-        // Benefit syncs: at most two at once per insurer (its API's limit), insurers in turn.
+        // Benefit syncs: at most two at once and ten a second per insurer (its API's limits),
+        // across all nodes, insurers in turn.
         .queue("benefits", 10)
         .partition_limit("benefits", 2)
+        .rate_limit("benefits", RateLimit::per_second(10).for_each_partition())
         // What the jobs take as `State<Clinic>`: the clinic's database, the insurer's address and
         // the clinic's clock.
         .state(Clinic { sql: sql.clone(), insurer: insurer_addr.to_string(), clock })

@@ -169,11 +169,13 @@ pub(crate) enum QueueCommand {
         #[arg(long)]
         create: bool,
     },
-    /// Set or clear how many jobs of a queue start per window, across all nodes.
+    /// Set or clear how many jobs of a queue (or of each of its partitions) start per window,
+    /// across all nodes.
     RateLimit {
         /// Queue name.
         queue: String,
-        /// Starts per window, as `10/1s` or `600/1m`; `off` clears the limit.
+        /// Starts per window, as `10/1s` or `600/1m`; `10/1s/partition` for each partition of
+        /// the queue; `off` clears the limit.
         #[arg(value_parser = parse_rate)]
         rate: RateSetting,
         /// Store the setting even if no node runs the queue and it has no jobs yet.

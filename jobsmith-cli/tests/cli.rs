@@ -634,7 +634,7 @@ on_both! {
             db.engine().queue_settings().await.expect("queue_settings").into_iter().find(|s| s.name == "mail")
         };
         let set = fresh.json(&["queue", "rate-limit", "mail", "10/1s"]);
-        assert_eq!(set["rate_limit"], serde_json::json!({"limit": 10, "window_ms": 1000}), "{set}");
+        assert_eq!(set["rate_limit"], serde_json::json!({"limit": 10, "window_ms": 1000, "per_partition": false}), "{set}");
         assert_eq!(settings().await.and_then(|s| s.rate_limit), Some(jobsmith::RateLimit::per_second(10)));
         assert_eq!(queue_status(&fresh.json(&["status"]), "mail")["rate_limit"]["limit"], 10);
         let text = fresh.cli(&["status"]).ok();
@@ -645,6 +645,15 @@ on_both! {
             assert!(stderr.contains("rate limit"), "{bad}: {stderr}");
         }
         assert_eq!(settings().await.and_then(|s| s.rate_limit), Some(jobsmith::RateLimit::per_second(10)), "kept");
+
+        // For each partition of the queue.
+        let set = fresh.json(&["queue", "rate-limit", "mail", "10/1s/partition"]);
+        assert_eq!(set["rate_limit"]["per_partition"], true, "{set}");
+        let each = jobsmith::RateLimit::per_second(10).for_each_partition();
+        assert_eq!(settings().await.and_then(|s| s.rate_limit), Some(each));
+        assert_eq!(queue_status(&fresh.json(&["status"]), "mail")["rate_limit"]["per_partition"], true);
+        let text = fresh.cli(&["status"]).ok();
+        assert!(text.lines().any(|l| l.starts_with("mail ") && l.contains("10 per 1s for each partition")), "{text}");
 
         let out = fresh.cli(&["queue", "rate-limit", "mail", "off"]).ok();
         assert!(out.contains("has no rate limit"), "{out}");

@@ -14,6 +14,7 @@ mod insert;
 mod job_tx;
 mod jobs;
 mod listing;
+mod partition_rates;
 mod partitions;
 mod postgres_only;
 mod prefetch;

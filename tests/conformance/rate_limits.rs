@@ -204,11 +204,11 @@ conformance! {
         assert_eq!(first.jobs.len(), 2);
         assert!(engine.fetch_rate_limited(&request(10), rate).await.unwrap().jobs.is_empty());
 
-        engine.refund_rate_starts("rated", &[first.stamp_ms - 1, first.stamp_ms]).await.unwrap();
+        engine.refund_rate_starts("rated", None, &[first.stamp_ms - 1, first.stamp_ms]).await.unwrap();
         let second = engine.fetch_rate_limited(&request(10), rate).await.unwrap();
         assert_eq!(second.jobs.len(), 1, "one stamp was in the log, one was not");
-        engine.refund_rate_starts("rated", &[]).await.unwrap();
-        engine.refund_rate_starts("another", &[first.stamp_ms]).await.unwrap();
+        engine.refund_rate_starts("rated", None, &[]).await.unwrap();
+        engine.refund_rate_starts("another", None, &[first.stamp_ms]).await.unwrap();
         assert!(engine.fetch_rate_limited(&request(10), rate).await.unwrap().jobs.is_empty());
     }
 }

@@ -103,8 +103,8 @@ impl RuntimeOps for Instrumented {
     ) -> Result<PartitionedFetch> {
         traced!(self, "fetch_partitioned", self.0.fetch_partitioned(request, partitions))
     }
-    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
-        traced!(self, "refund_rate_starts", self.0.refund_rate_starts(queue, stamps))
+    async fn refund_rate_starts(&self, queue: &str, partition: Option<&str>, stamps: &[i64]) -> Result<()> {
+        traced!(self, "refund_rate_starts", self.0.refund_rate_starts(queue, partition, stamps))
     }
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         traced!(self, "ack", self.0.ack(node, acks))

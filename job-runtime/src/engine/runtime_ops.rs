@@ -47,7 +47,8 @@ pub trait RuntimeOps: Send + Sync + 'static {
 
     /// [`fetch`](Self::fetch) for a partitioned queue (ADR 24): under the queue's lock (one
     /// fetcher at a time across all nodes), takes jobs of the partitions that have fewer than
-    /// `partitions.limit` executing, in turn from the one after `partitions.after`: an equal
+    /// `partitions.limit` executing and none whose window of `partitions.rate` is full (each
+    /// start logged under its partition's key), in turn from the one after `partitions.after`: an equal
     /// share of `request.limit` each (the head of each partition in run order), so a
     /// partition's backlog holds back no other partition's jobs. Jobs of no partition among the
     /// first [`crate::UNPARTITIONED_LOOKAHEAD`] of the queue are one more partition. Honours
@@ -59,11 +60,11 @@ pub trait RuntimeOps: Send + Sync + 'static {
         partitions: PartitionRequest<'_>,
     ) -> Result<PartitionedFetch>;
 
-    /// Takes back from `queue`'s rate log one start per stamp in `stamps` (see
-    /// [`RateLimitedFetch::stamp_ms`]): jobs claimed under the limit that were released
-    /// unstarted, so they do not use up the window (ADR 22). Under the queue's lock, as the
-    /// fetch; stamps no longer in the log are ignored.
-    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()>;
+    /// Takes back from `queue`'s rate log (or with `partition`, that partition's log) one start
+    /// per stamp in `stamps` (see [`RateLimitedFetch::stamp_ms`]): jobs claimed under the limit
+    /// that were released unstarted, so they do not use up the window (ADR 22). Under the
+    /// queue's lock, as the fetch; stamps no longer in the log are ignored.
+    async fn refund_rate_starts(&self, queue: &str, partition: Option<&str>, stamps: &[i64]) -> Result<()>;
 
     /// Writes many results of `node`'s jobs at once; rows no longer `executing` by that node and
     /// attempt (cancelled, or rescued and run elsewhere) are left alone. Returns rows changed.

@@ -68,7 +68,7 @@ async fn execute_one(
     let wait = (chrono::Utc::now() - job.scheduled_at).to_std().unwrap_or_default();
     let started = Instant::now();
     let limits = Limits { max_result_bytes: shared.config.max_result_bytes };
-    let late = rated.is_some_and(|r| Instant::now() > r.start_by);
+    let late = rated.as_ref().is_some_and(|r| Instant::now() > r.start_by);
     let kind = if late {
         // Claimed under a rate limit, but this node could not start it in time (it was starved
         // of CPU, say): run now, it could share a window with the next claims. Back to the queue.
@@ -97,7 +97,7 @@ async fn execute_one(
     });
     shared.running_jobs.lock().expect("running map").remove(&job.id);
     if let (true, Some(rated)) = (late, rated) {
-        shared.refund_rate_starts(&job.queue, vec![rated.stamp_ms]);
+        shared.refund_rate_starts(&job.queue, rated.partition.as_deref(), vec![rated.stamp_ms]);
     }
     let ack = Ack { id: job.id, attempt: job.attempt, claim: Some(job.claim), kind };
     if ack.kind == AckKind::Committed {

@@ -12,6 +12,7 @@
 //! claimed beyond the free slots wait in the queue's buffer, in run order, for the next slot.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +39,9 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
     // When the last fetch without a cursor ran: a busy queue is woken by every finishing job, so
     // its poll timer never fires; this bounds the cursor's life to one poll interval instead.
     let mut scanned_at = tokio::time::Instant::now();
+    // Set by a partitioned fetch that passed a partition with work whose rate window was full:
+    // when that window has room again (ADR 25).
+    let mut look_again_in: Option<Duration> = None;
     loop {
         if stop.is_cancelled() {
             return;
@@ -108,27 +112,55 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 // not from `sent`, which would count the wait for the lock as lateness, nor from
                 // the answer, which would miss a task starved after the stamp (the conformance
                 // test saw 205 ms).
-                let answer = match (queue.rate_limit(), queue.partition_limit()) {
-                    (None, None) => shared.engine.fetch(&request).await.map(|jobs| (jobs, None, None)),
-                    // Partitions take turns from where this node's last fetch ended (ADR 24).
-                    (None, Some(limit)) => {
+                let answer = match queue.rate_limit() {
+                    // A rate limit of the whole queue and a partition limit: the rate limit holds
+                    // (an outside service's limit is the harder promise); partitions are not
+                    // limited meanwhile (see ADR 24).
+                    Some(rate) if !rate.per_partition => {
+                        shared.engine.fetch_rate_limited(&request, rate).await.map(|f| {
+                            let start_by = f.claimed + Duration::from_millis(rate.guard_ms() as u64);
+                            let claim = RatedClaim { start_by, stamp_ms: f.stamp_ms, partition: None };
+                            let rated = vec![Some(claim); f.jobs.len()];
+                            (f.jobs, f.limited_for, rated, None)
+                        })
+                    }
+                    // Partitions take turns from where this node's last fetch ended (ADR 24),
+                    // each under its own limits (ADR 25).
+                    rate if queue.is_partitioned() => {
                         let after = queue.partition_cursor.lock().expect("partition cursor").clone();
-                        let partitions = PartitionRequest { limit, after: after.as_deref() };
+                        let partitions = PartitionRequest {
+                            limit: queue.partition_limit(),
+                            rate,
+                            after: after.as_deref(),
+                        };
                         shared.engine.fetch_partitioned(&request, partitions).await.map(|f| {
                             if f.last_partition.is_some() {
                                 *queue.partition_cursor.lock().expect("partition cursor") = f.last_partition;
                             }
-                            (f.jobs, None, None)
+                            let rated = match (rate, f.rated) {
+                                (Some(rate), Some(stamp)) => {
+                                    let start_by =
+                                        stamp.claimed + Duration::from_millis(rate.guard_ms() as u64);
+                                    // Jobs of no partition are not counted by a partition's rate.
+                                    f.partitions
+                                        .into_iter()
+                                        .map(|key| {
+                                            key.map(|key| RatedClaim {
+                                                start_by,
+                                                stamp_ms: stamp.stamp_ms,
+                                                partition: Some(key.into()),
+                                            })
+                                        })
+                                        .collect()
+                                }
+                                _ => Vec::new(),
+                            };
+                            (f.jobs, None, rated, f.window_opens_in)
                         })
                     }
-                    // Both: the rate limit holds (an outside service's limit is the harder
-                    // promise); partitions are not limited meanwhile (see ADR 24).
-                    (Some(rate), _) => shared.engine.fetch_rate_limited(&request, rate).await.map(|f| {
-                        let start_by = f.claimed + std::time::Duration::from_millis(rate.guard_ms() as u64);
-                        (f.jobs, f.limited_for, Some(RatedClaim { start_by, stamp_ms: f.stamp_ms }))
-                    }),
+                    _ => shared.engine.fetch(&request).await.map(|jobs| (jobs, None, Vec::new(), None)),
                 };
-                let result = answer.map(|(jobs, limited_for, rated)| {
+                let result = answer.map(|(jobs, limited_for, rated, window_opens_in)| {
                     queue.claim_ahead.fetched(sent.elapsed());
                     queue.note_weights(&jobs);
                     // Slots filled, as the fetch counted them (each weight at most the cap).
@@ -137,7 +169,7 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                     let positions =
                         if limited_for.is_some() { None } else { full_batch_end(&jobs, filled, asked) };
                     claim(&shared, &queue, jobs, rated);
-                    (filled, positions, limited_for)
+                    (filled, positions, limited_for, window_opens_in)
                 });
                 Some((asked, result))
             } else {
@@ -145,7 +177,7 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
             }
         };
         match fetched {
-            Some((_, Ok((_, _, Some(full_for))))) => {
+            Some((_, Ok((_, _, Some(full_for), _)))) => {
                 // The rate limit ended the fetch: the queue has work, and the window has room
                 // again when its oldest start leaves it. Wait for that (bounded by the poll
                 // interval, so a raised or cleared limit is seen soon), not for a hint.
@@ -158,8 +190,11 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 may_have_work = true;
                 continue;
             }
-            Some((asked, Ok((filled, end, None)))) => {
+            Some((asked, Ok((filled, end, None, window_opens_in)))) => {
                 failures = 0;
+                // A partition whose rate window was full still has work: look again when its
+                // window has room (bounded by the poll below), whatever else wakes this loop.
+                look_again_in = window_opens_in;
                 // A full answer means more may be waiting; fetch again once there is room. A
                 // short one from a cursor looks once more from the front before the queue counts
                 // as drained.
@@ -170,9 +205,8 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 // So may one on a partitioned queue whose partitions with work are full: one of
                 // this node's jobs finishing may open its partition (one finishing elsewhere is
                 // seen at the next poll).
-                let heavy_next = !full
-                    && (queue.is_weighted() || queue.partition_limit().is_some())
-                    && queue.running() > 0;
+                let heavy_next =
+                    !full && (queue.is_weighted() || queue.is_partitioned()) && queue.running() > 0;
                 may_have_work = full || after.is_some() || heavy_next;
                 after = end;
                 busy = full;
@@ -195,9 +229,10 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = queue.woken() => {}
-            _ = tokio::time::sleep(shared.config.poll_interval) => {
+            _ = tokio::time::sleep(look_again_in.map_or(shared.config.poll_interval, |d| d.min(shared.config.poll_interval))) => {
                 may_have_work = true;
                 after = None;
+                look_again_in = None;
             }
         }
     }
@@ -216,8 +251,8 @@ fn full_batch_end(jobs: &[FetchedJob], filled: usize, asked: usize) -> Option<Fe
 fn claim(
     shared: &Arc<Shared>,
     queue: &Arc<QueueState>,
-    mut jobs: Vec<FetchedJob>,
-    rated: Option<RatedClaim>,
+    jobs: Vec<FetchedJob>,
+    rated: Vec<Option<RatedClaim>>,
 ) {
     if jobs.is_empty() {
         return;
@@ -233,20 +268,23 @@ fn claim(
     // back exactly what it took.
     let slots: Vec<usize> = jobs.iter().map(|j| queue.slots_of(j)).collect();
     let total: usize = slots.iter().sum();
+    // Each job's rate claim, if it was claimed under a rate limit (`rated` is empty or one each).
+    let mut rated = rated.into_iter().chain(std::iter::repeat(None));
     if queue.buffered() == 0 && total <= queue.free() {
         queue.started(total);
         for (job, slots) in jobs.into_iter().zip(slots) {
-            let claimed = Claimed { control: JobControl::of(job.claim), job, rated };
+            let claimed = Claimed { control: JobControl::of(job.claim), job, rated: rated.next().flatten() };
             shared.tasks.spawn(execute(shared.clone(), queue.clone(), claimed, slots));
         }
         return;
     }
     // RETURNING gives no order; the buffer must hold jobs in run order.
-    jobs.sort_unstable_by_key(FetchedJob::position);
+    let mut jobs: Vec<(FetchedJob, Option<RatedClaim>)> = jobs.into_iter().zip(rated).collect();
+    jobs.sort_unstable_by_key(|(job, _)| job.position());
     let claimed: Vec<Claimed> = {
         let mut running = shared.running_jobs.lock().expect("running map");
         jobs.into_iter()
-            .map(|job| {
+            .map(|(job, rated)| {
                 let control = JobControl::of(job.claim);
                 running.insert(job.id, control.clone());
                 Claimed { job, control, rated }

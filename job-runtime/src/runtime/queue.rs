@@ -24,8 +24,13 @@ pub(crate) struct Claimed {
     pub(crate) rated: Option<RatedClaim>,
 }
 
-/// A claim counted in a queue's rate log.
-#[derive(Debug, Clone, Copy)]
+/// The packed rate limit's top bit: counted for each partition. A limit is at most
+/// [`RateLimit::MAX_LIMIT`], far below it.
+const PER_PARTITION_BIT: u64 = 1 << 63;
+const PER_PARTITION_MASK: u32 = 0x7fff_ffff;
+
+/// A claim counted in a queue's rate log, or in its partition's.
+#[derive(Debug, Clone)]
 pub(crate) struct RatedClaim {
     /// The latest moment the job may start, by this node's clock (the fetch's start plus the
     /// rate log's guard). Later, it is released unstarted instead, so no job starts outside the
@@ -34,6 +39,9 @@ pub(crate) struct RatedClaim {
     /// Its start in the log, refunded when it is released unstarted (late, or from the buffer
     /// at pause or shutdown), so a released claim does not use up the window.
     pub(crate) stamp_ms: i64,
+    /// The partition whose log counted it (a rate limit for each partition, ADR 25); `None`:
+    /// the queue's log.
+    pub(crate) partition: Option<std::sync::Arc<str>>,
 }
 
 /// Shared between the queue's producer, the jobs it started and the runtime handle.
@@ -61,8 +69,8 @@ pub(crate) struct QueueState {
     buffered: AtomicUsize,
     /// Most jobs of this queue executing across all nodes; 0 for none.
     global_limit: AtomicU32,
-    /// The queue's rate limit, packed (limit in the high half, window in ms in the low; a
-    /// checked window fits 32 bits); 0 for none.
+    /// The queue's rate limit, packed (limit in the high half below [`PER_PARTITION_BIT`],
+    /// window in ms in the low; a checked window fits 32 bits); 0 for none.
     rate_limit: AtomicU64,
     /// Most jobs of one partition executing across all nodes; 0 for none (ADR 24).
     partition_limit: AtomicU32,
@@ -142,9 +150,7 @@ impl QueueState {
         let limit = self.limit() as u32;
         match self.global_limit() {
             Some(global) => global.min(limit),
-            None if self.is_weighted() || self.rate_limit().is_some() || self.partition_limit().is_some() => {
-                limit
-            }
+            None if self.is_weighted() || self.rate_limit().is_some() || self.is_partitioned() => limit,
             None => 1,
         }
     }
@@ -168,7 +174,7 @@ impl QueueState {
     /// None under a rate limit either: a claim counts as a start, so it must be one; nor under a
     /// partition limit, which claimed rows count against as the global limit does.
     pub(crate) fn prefetch(&self) -> usize {
-        if self.global_limit().is_some() || self.rate_limit().is_some() || self.partition_limit().is_some() {
+        if self.global_limit().is_some() || self.rate_limit().is_some() || self.is_partitioned() {
             return 0;
         }
         match self.prefetch.load(Ordering::Acquire) {
@@ -351,18 +357,34 @@ impl QueueState {
 
     pub(crate) fn rate_limit(&self) -> Option<RateLimit> {
         let packed = self.rate_limit.load(Ordering::Acquire);
-        (packed != 0)
-            .then(|| RateLimit::new((packed >> 32) as u32, Duration::from_millis(packed & 0xffff_ffff)))
+        (packed != 0).then(|| {
+            let rate = RateLimit::new(
+                (packed >> 32) as u32 & PER_PARTITION_MASK,
+                Duration::from_millis(packed & 0xffff_ffff),
+            );
+            if packed & PER_PARTITION_BIT != 0 { rate.for_each_partition() } else { rate }
+        })
     }
 
     pub(crate) fn set_rate_limit(&self, rate: Option<RateLimit>) {
-        let packed = rate.map_or(0, |r| (u64::from(r.limit) << 32) | (r.window_ms() as u64 & 0xffff_ffff));
+        let packed = rate.map_or(0, |r| {
+            let per_partition = if r.per_partition { PER_PARTITION_BIT } else { 0 };
+            per_partition
+                | (u64::from(r.limit & PER_PARTITION_MASK) << 32)
+                | (r.window_ms() as u64 & 0xffff_ffff)
+        });
         self.rate_limit.store(packed, Ordering::Release);
         self.hint_work();
     }
 
     pub(crate) fn partition_limit(&self) -> Option<u32> {
         Some(self.partition_limit.load(Ordering::Acquire)).filter(|n| *n > 0)
+    }
+
+    /// Fetched partition by partition (ADR 24): a partition limit, or a rate limit for each
+    /// partition, is set.
+    pub(crate) fn is_partitioned(&self) -> bool {
+        self.partition_limit().is_some() || self.rate_limit().is_some_and(|r| r.per_partition)
     }
 
     pub(crate) fn set_partition_limit(&self, limit: Option<u32>) {
@@ -422,6 +444,24 @@ mod tests {
 
     fn claimed(id: i64) -> Claimed {
         Claimed { job: FetchedJob::for_test(id, 1, 3), control: JobControl::default(), rated: None }
+    }
+
+    #[test]
+    fn a_rate_limit_reads_back_as_set_for_the_queue_or_for_each_partition() {
+        let q = QueueState::new("q".into(), 4);
+        let longest = RateLimit::new(RateLimit::MAX_LIMIT, RateLimit::MAX_WINDOW);
+        for rate in [
+            RateLimit::per_second(10),
+            longest,
+            longest.for_each_partition(),
+            RateLimit::per_minute(1).for_each_partition(),
+        ] {
+            q.set_rate_limit(Some(rate));
+            assert_eq!(q.rate_limit(), Some(rate));
+            assert_eq!(q.is_partitioned(), rate.per_partition);
+        }
+        q.set_rate_limit(None);
+        assert_eq!(q.rate_limit(), None);
     }
 
     #[test]

@@ -61,8 +61,14 @@ impl Shared {
             running.remove(&c.job.id);
         }
         drop(running);
-        let stamps: Vec<i64> = released.iter().filter_map(|c| c.rated.map(|r| r.stamp_ms)).collect();
-        self.refund_rate_starts(&queue.name, stamps);
+        // Each log (the queue's, or a partition's) gets back its own starts.
+        let mut stamps: std::collections::BTreeMap<Option<&str>, Vec<i64>> = Default::default();
+        for rated in released.iter().filter_map(|c| c.rated.as_ref()) {
+            stamps.entry(rated.partition.as_deref()).or_default().push(rated.stamp_ms);
+        }
+        for (partition, stamps) in stamps {
+            self.refund_rate_starts(&queue.name, partition, stamps);
+        }
         for c in released {
             self.completer.send(Ack {
                 id: c.job.id,
@@ -76,14 +82,15 @@ impl Shared {
     /// Takes back the rate-log starts of claims released unstarted (see [`RatedClaim`]), in the
     /// background: a refund that fails or never runs (the process ends first) only leaves the
     /// start to age out of the window, as it would have.
-    pub(crate) fn refund_rate_starts(&self, queue: &str, stamps: Vec<i64>) {
+    pub(crate) fn refund_rate_starts(&self, queue: &str, partition: Option<&str>, stamps: Vec<i64>) {
         if stamps.is_empty() {
             return;
         }
         let engine = self.engine.clone();
         let queue = queue.to_string();
+        let partition = partition.map(str::to_string);
         tokio::spawn(async move {
-            if let Err(error) = engine.refund_rate_starts(&queue, &stamps).await {
+            if let Err(error) = engine.refund_rate_starts(&queue, partition.as_deref(), &stamps).await {
                 tracing::warn!(target: "jobsmith", %queue, %error, "could not refund a released job's rate-limit start");
             }
         });

@@ -77,8 +77,8 @@ impl RuntimeOps for InlineEngine {
     ) -> Result<PartitionedFetch> {
         self.inner.fetch_partitioned(request, partitions).await
     }
-    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
-        self.inner.refund_rate_starts(queue, stamps).await
+    async fn refund_rate_starts(&self, queue: &str, partition: Option<&str>, stamps: &[i64]) -> Result<()> {
+        self.inner.refund_rate_starts(queue, partition, stamps).await
     }
     async fn ack(&self, node: &str, acks: &[Ack]) -> Result<u64> {
         self.inner.ack(node, acks).await

@@ -22,7 +22,7 @@ pub use matcher::{JobChange, JobMatch, QueryOp, QueryOutput, Updated};
 pub(crate) use new_job::Schedule;
 pub use new_job::{InsertedJob, MAX_PARTITION_KEY_BYTES, MAX_WEIGHT, NewJob, OnConflict};
 pub(crate) use partition::{PARTITION_PASSES, share as partition_share};
-pub use partition::{PartitionRequest, PartitionedFetch, UNPARTITIONED_LOOKAHEAD};
+pub use partition::{PartitionRequest, PartitionedFetch, RatedStamp, UNPARTITIONED_LOOKAHEAD};
 pub use queue::{QueueSettings, QueueSettingsChange};
 pub(crate) use rate_limit::RateLog;
 pub use rate_limit::{RateLimit, RateLimitedFetch};

@@ -3,8 +3,11 @@
 /// What [`crate::engine::RuntimeOps::fetch_partitioned`] asks for beyond a plain fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionRequest<'a> {
-    /// Most jobs of one partition executing at once, across all nodes.
-    pub limit: u32,
+    /// Most jobs of one partition executing at once, across all nodes (`None`: no such limit).
+    pub limit: Option<u32>,
+    /// Most starts of one partition in any window, across all nodes (`None`: no such limit);
+    /// each partition's starts are logged as a rate-limited queue's are (ADR 25).
+    pub rate: Option<super::RateLimit>,
     /// Start after this partition (where this node's last partitioned fetch ended), so the
     /// partitions take turns; `None` starts at the first.
     pub after: Option<&'a str>,
@@ -18,6 +21,24 @@ pub struct PartitionedFetch {
     /// The partition the fetch ended at (the next one starts after it), if it took any job of
     /// a partition.
     pub last_partition: Option<String>,
+    /// The partition of each of `jobs`, in the same order (`None`: a job of no partition).
+    pub partitions: Vec<Option<String>>,
+    /// With a rate limit per partition: the claim's instant and its stamp in the partitions'
+    /// logs, as [`super::RateLimitedFetch`] has them.
+    pub rated: Option<RatedStamp>,
+    /// With a rate limit per partition: set when a partition with available jobs had a full
+    /// window, to when the first such window has room again (the producer looks then).
+    pub window_opens_in: Option<std::time::Duration>,
+}
+
+/// When and how a rate-limited claim was stamped (see [`super::RateLimitedFetch::claimed`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RatedStamp {
+    /// No later than the stamp, by this process's monotonic clock.
+    pub claimed: std::time::Instant,
+    /// The start recorded for each job claimed, in milliseconds since the epoch by the
+    /// database's clock.
+    pub stamp_ms: i64,
 }
 
 /// How many jobs without a partition a partitioned fetch looks for among the first of its

@@ -14,6 +14,11 @@ use crate::error::{Error, Result};
 /// let ten_a_second = jobsmith::RateLimit::per_second(10);
 /// assert_eq!(ten_a_second, jobsmith::RateLimit::new(10, Duration::from_secs(1)));
 /// assert_eq!(ten_a_second.to_string(), "10 per 1s");
+///
+/// // On a partitioned queue: 10 a second for each insurer, not for all of them together.
+/// let per_insurer = ten_a_second.for_each_partition();
+/// assert_eq!(per_insurer.to_string(), "10 per 1s for each partition");
+/// assert_eq!("10/1s/partition".parse::<jobsmith::RateLimit>().unwrap(), per_insurer);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RateLimit {
@@ -21,6 +26,10 @@ pub struct RateLimit {
     pub limit: u32,
     /// The window's length; whole milliseconds.
     pub window: Duration,
+    /// Counted for each partition of the queue (its jobs' partition keys, see
+    /// [`crate::InsertBuilder::partition`]) instead of for the whole queue: each partition may
+    /// start `limit` jobs in any window. Jobs of no partition are not limited by it.
+    pub per_partition: bool,
 }
 
 impl RateLimit {
@@ -39,7 +48,13 @@ impl RateLimit {
 
     /// `limit` starts in any window of `window` (checked when it is set).
     pub const fn new(limit: u32, window: Duration) -> Self {
-        RateLimit { limit, window }
+        RateLimit { limit, window, per_partition: false }
+    }
+
+    /// The same limit, counted for each partition of the queue instead of for the whole queue
+    /// ("10 a second per insurer"); see [`RateLimit::per_partition`].
+    pub const fn for_each_partition(self) -> Self {
+        RateLimit { per_partition: true, ..self }
     }
 
     /// `limit` starts in any second.
@@ -75,11 +90,16 @@ impl RateLimit {
     }
 
     /// From the stored columns (both present or both absent).
-    pub(crate) fn from_columns(limit: Option<i64>, window_ms: Option<i64>) -> Option<RateLimit> {
+    pub(crate) fn from_columns(
+        limit: Option<i64>,
+        window_ms: Option<i64>,
+        per_partition: bool,
+    ) -> Option<RateLimit> {
         match (limit, window_ms) {
-            (Some(limit), Some(ms)) if limit > 0 && ms > 0 => {
-                Some(RateLimit::new(limit as u32, Duration::from_millis(ms as u64)))
-            }
+            (Some(limit), Some(ms)) if limit > 0 && ms > 0 => Some(RateLimit {
+                per_partition,
+                ..RateLimit::new(limit as u32, Duration::from_millis(ms as u64))
+            }),
             _ => None,
         }
     }
@@ -110,20 +130,33 @@ impl RateLimit {
 
 impl std::fmt::Display for RateLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} per {}", self.limit, humantime::format_duration(self.window))
+        write!(f, "{} per {}", self.limit, humantime::format_duration(self.window))?;
+        if self.per_partition {
+            f.write_str(" for each partition")?;
+        }
+        Ok(())
     }
 }
 
 impl std::str::FromStr for RateLimit {
     type Err = Error;
 
-    /// `10/1s`, `600/1m`, `5/250ms` (a count, a slash, a duration as `humantime` reads it).
+    /// `10/1s`, `600/1m`, `5/250ms` (a count, a slash, a duration as `humantime` reads it),
+    /// and `10/1s/partition` for each partition of the queue.
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidOption(format!("a rate limit looks like `10/1s` or `600/1m`, got {s:?}"));
-        let (limit, window) = s.split_once('/').ok_or_else(bad)?;
+        let bad = || {
+            Error::InvalidOption(format!(
+                "a rate limit looks like `10/1s` or `600/1m` (`10/1s/partition` for each partition), got {s:?}"
+            ))
+        };
+        let (rest, per_partition) = match s.trim().strip_suffix("/partition") {
+            Some(rest) => (rest, true),
+            None => (s, false),
+        };
+        let (limit, window) = rest.split_once('/').ok_or_else(bad)?;
         let limit: u32 = limit.trim().parse().map_err(|_| bad())?;
         let window = humantime::parse_duration(window.trim()).map_err(|_| bad())?;
-        let rate = RateLimit::new(limit, window);
+        let rate = RateLimit { per_partition, ..RateLimit::new(limit, window) };
         rate.check()?;
         Ok(rate)
     }
@@ -266,5 +299,10 @@ mod tests {
         let err = "10 per second".parse::<RateLimit>().unwrap_err().to_string();
         assert!(err.contains("`10/1s`"), "{err}");
         assert!("0/1s".parse::<RateLimit>().is_err());
+        let per_partition = "10/1s/partition".parse::<RateLimit>().unwrap();
+        assert_eq!(per_partition, RateLimit::per_second(10).for_each_partition());
+        assert!(per_partition.per_partition && !RateLimit::per_second(10).per_partition);
+        assert!("10/1s/tenant".parse::<RateLimit>().is_err());
+        assert!("/partition".parse::<RateLimit>().is_err());
     }
 }

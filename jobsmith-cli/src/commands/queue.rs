@@ -74,7 +74,7 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
             "paused": settings.paused.unwrap_or(false),
             "concurrency": settings.concurrency,
             "global_limit": settings.global_limit,
-            "rate_limit": settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms()})),
+            "rate_limit": settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms(), "per_partition": r.per_partition})),
             "partition_limit": settings.partition_limit,
         }));
     } else {

@@ -55,7 +55,7 @@ pub(crate) async fn run(engine: &dyn Engine, json: bool) -> Result<(), Failure> 
                     "paused": q.settings.paused.unwrap_or(false),
                     "concurrency": q.settings.concurrency,
                     "global_limit": q.settings.global_limit,
-                    "rate_limit": q.settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms()})),
+                    "rate_limit": q.settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms(), "per_partition": r.per_partition})),
                     "partition_limit": q.settings.partition_limit,
                     "counts": counts,
                     "total": q.counts.iter().sum::<i64>(),

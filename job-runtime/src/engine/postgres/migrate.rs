@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (10, "rate_limits", include_str!("../../../migrations/postgres/0010_rate_limits.sql")),
     (11, "job_weights", include_str!("../../../migrations/postgres/0011_job_weights.sql")),
     (12, "partitions", include_str!("../../../migrations/postgres/0012_partitions.sql")),
+    (13, "partition_rates", include_str!("../../../migrations/postgres/0013_partition_rates.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

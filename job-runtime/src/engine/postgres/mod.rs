@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
     JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionedFetch,
-    QueueSettings, RateLimit, RateLimitedFetch, RateLog, RescueReport, RescueRequest, Retention,
+    QueueSettings, RateLimit, RateLimitedFetch, RateLog, RatedStamp, RescueReport, RescueRequest, Retention,
     SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
 };
 
@@ -245,6 +245,7 @@ impl RuntimeOps for PostgresEngine {
         let claimed = std::time::Instant::now();
         let read = sqlx::query(AssertSqlSafe(self.sql.rate_log_read.clone()))
             .bind(r.queue)
+            .bind(None::<&str>)
             .fetch_one(&mut *tx)
             .await?;
         let now: i64 = read.try_get("now_ms")?;
@@ -271,6 +272,7 @@ impl RuntimeOps for PostgresEngine {
                 sqlx::query(AssertSqlSafe(self.sql.rate_log_write.clone()))
                     .bind(r.queue)
                     .bind(log.starts())
+                    .bind(None::<&str>)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -304,9 +306,34 @@ impl RuntimeOps for PostgresEngine {
         }
         let mut tx = self.pool.begin().await?;
         // The lock the global limit takes too: one fetcher of the queue at a time, so the counts
-        // of executing jobs per partition are the latest when the statement reads them.
+        // of executing jobs per partition (and the partitions' rate logs) are the latest when the
+        // statement reads them.
         self.lock_queue(&mut tx, r.queue).await?;
+        // With a rate limit for each partition: the claim's instant and stamp, taken once the
+        // lock is held, as in `fetch_rate_limited`.
+        let stamp = match p.rate {
+            Some(_) => {
+                let claimed = std::time::Instant::now();
+                let now: i64 =
+                    sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                Some(RatedStamp { claimed, stamp_ms: now })
+            }
+            None => None,
+        };
+        let stamp_at = stamp
+            .map(|s| {
+                DateTime::<Utc>::from_timestamp_millis(s.stamp_ms)
+                    .ok_or_else(|| Error::Unexpected(format!("the server's clock reads {} ms", s.stamp_ms)))
+            })
+            .transpose()?;
+        let since = match (p.rate, stamp) {
+            (Some(rate), Some(s)) => Some(s.stamp_ms - rate.kept_for_ms()),
+            _ => None,
+        };
         let mut jobs = Vec::new();
+        let mut partitions = Vec::new();
         // The furthest partition served in walk order: the greatest key of the second lap (the
         // one that wrapped round to the cursor) if it served any, else of the first. Keys are in
         // the "C" collation, so Rust's byte order is the database's.
@@ -320,37 +347,72 @@ impl RuntimeOps for PostgresEngine {
                 .bind(r.queue)
                 .bind(r.limit.saturating_sub(filled).min(i32::MAX as u32) as i32)
                 .bind(r.node)
-                .bind(p.limit.min(i32::MAX as u32) as i32)
+                .bind(p.limit.map(|n| n.min(i32::MAX as u32) as i32))
                 .bind(p.after)
                 .bind(r.global_limit.map(|n| n.min(i32::MAX as u32) as i32))
                 .bind(crate::types::UNPARTITIONED_LOOKAHEAD as i64)
                 .bind(cap)
+                .bind(p.rate.map(|rate| rate.limit as i32))
+                .bind(since)
+                .bind(stamp_at)
                 .fetch_all(&mut *tx)
                 .await?;
+            // Starts per partition of this pass, for the partitions' logs.
+            let mut started: std::collections::BTreeMap<String, i32> = Default::default();
             for row in &rows {
                 let key: Option<String> = row.try_get("partition_key")?;
                 let lap: i32 = row.try_get("locked_lap")?;
-                if let (Some(key), 1 | 2) = (key, lap) {
-                    let slot = &mut furthest[lap as usize - 1];
-                    if slot.as_ref().is_none_or(|f| key > *f) {
-                        *slot = Some(key);
+                if let Some(key) = &key {
+                    *started.entry(key.clone()).or_default() += 1;
+                    if let 1 | 2 = lap {
+                        let slot = &mut furthest[lap as usize - 1];
+                        if slot.as_ref().is_none_or(|f| key > f) {
+                            *slot = Some(key.clone());
+                        }
                     }
                 }
                 let job = row::fetched_job(row)?;
                 filled += u32::from(job.weight).min(cap as u32);
                 jobs.push(job);
+                partitions.push(key);
+            }
+            if let (Some(stamp), Some(since), false) = (stamp, since, started.is_empty()) {
+                // Logged before the next pass, which reads the logs again in this transaction.
+                let (keys, counts): (Vec<String>, Vec<i32>) = started.into_iter().unzip();
+                sqlx::query(AssertSqlSafe(self.sql.partition_rate_log_add.clone()))
+                    .bind(r.queue)
+                    .bind(stamp.stamp_ms)
+                    .bind(keys)
+                    .bind(counts)
+                    .bind(since)
+                    .execute(&mut *tx)
+                    .await?;
             }
             if rows.is_empty() || filled >= r.limit {
                 break;
             }
         }
+        // A short fetch may have passed partitions with work whose windows were full: say when
+        // the first opens, so the producer looks then rather than at the next poll.
+        let mut window_opens_in = None;
+        if let (Some(rate), Some(stamp), Some(since), true) = (p.rate, stamp, since, filled < r.limit) {
+            let oldest: Option<i64> =
+                sqlx::query_scalar(AssertSqlSafe(self.sql.partition_window_opens.clone()))
+                    .bind(r.queue)
+                    .bind(since)
+                    .bind(rate.limit.min(i32::MAX as u32) as i32)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            window_opens_in = oldest
+                .map(|t| Duration::from_millis((t + rate.kept_for_ms() - stamp.stamp_ms).max(1) as u64));
+        }
         let [first_lap, second_lap] = furthest;
         let last_partition = second_lap.or(first_lap);
         tx.commit().await?;
-        Ok(PartitionedFetch { jobs, last_partition })
+        Ok(PartitionedFetch { jobs, last_partition, partitions, rated: stamp, window_opens_in })
     }
 
-    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
+    async fn refund_rate_starts(&self, queue: &str, partition: Option<&str>, stamps: &[i64]) -> Result<()> {
         if stamps.is_empty() {
             return Ok(());
         }
@@ -359,6 +421,7 @@ impl RuntimeOps for PostgresEngine {
         self.lock_queue(&mut tx, queue).await?;
         let read = sqlx::query(AssertSqlSafe(self.sql.rate_log_read.clone()))
             .bind(queue)
+            .bind(partition)
             .fetch_one(&mut *tx)
             .await?;
         let mut log = RateLog::stored(read.try_get("starts")?);
@@ -366,6 +429,7 @@ impl RuntimeOps for PostgresEngine {
         sqlx::query(AssertSqlSafe(self.sql.rate_log_write.clone()))
             .bind(queue)
             .bind(log.starts())
+            .bind(partition)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -898,6 +962,7 @@ impl Administration for PostgresEngine {
             .bind(change.rate_limit.flatten().map(|r| r.window_ms()))
             .bind(set_partition)
             .bind(partition)
+            .bind(change.rate_limit.flatten().map(|r| r.per_partition))
             .fetch_optional(&self.pool)
             .await?;
         match row {
@@ -1025,6 +1090,7 @@ fn queue_settings_row(r: &sqlx::postgres::PgRow) -> Result<QueueSettings> {
         rate_limit: RateLimit::from_columns(
             r.try_get::<Option<i32>, _>("rate_limit")?.map(i64::from),
             r.try_get("rate_window_ms")?,
+            r.try_get("rate_per_partition")?,
         ),
         partition_limit: r.try_get::<Option<i32>, _>("partition_limit")?.map(|n| n as u32),
     })

@@ -30,13 +30,20 @@ pub(super) struct Statements {
     /// parameter (`$4`, or `$5` after the global limit), the instant the starts were logged at;
     /// then the weight cap, then the most rows (the starts the window has room for).
     pub(super) fetch_rated: [String; 2],
-    /// The queue's rate log and the server's clock, read under the queue's advisory lock.
+    /// The rate log of queue $1 (or with $2, of that partition) and the server's clock, read
+    /// under the queue's advisory lock.
     pub(super) rate_log_read: String,
+    /// Appends $4 starts at $2 ms to the log of each partition in $3 of queue $1, dropping
+    /// those at or before $5 (ADR 25).
+    pub(super) partition_rate_log_add: String,
+    /// When the first full rate window of a partition of queue $1 with available jobs opens:
+    /// its oldest start after $2 ms, where $3 starts fill a window.
+    pub(super) partition_window_opens: String,
     /// A partitioned queue's fetch (see [`fetch_partitioned`]).
     pub(super) fetch_partitioned: String,
     /// Whether the jobs table was never analyzed (no row: the statistics were reset).
     pub(super) never_analyzed: String,
-    /// The queue's rate log, rewritten.
+    /// The rate log of queue $1 (or with $3, of that partition), rewritten as $2.
     pub(super) rate_log_write: String,
     pub(super) heartbeat: String,
     pub(super) remove_node: String,
@@ -230,11 +237,26 @@ impl Statements {
             ),
             rate_log_read: format!(
                 "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS now_ms,
-                        coalesce((SELECT starts FROM {s}.rate_logs WHERE queue = $1 AND key = ''), '{{}}') AS starts"
+                        coalesce((SELECT starts FROM {s}.rate_logs WHERE queue = $1 AND key = coalesce($2::text, '')),
+                                 '{{}}') AS starts"
             ),
             rate_log_write: format!(
-                "INSERT INTO {s}.rate_logs (queue, key, starts) VALUES ($1, '', $2)
+                "INSERT INTO {s}.rate_logs (queue, key, starts) VALUES ($1, coalesce($3::text, ''), $2)
                  ON CONFLICT (queue, key) DO UPDATE SET starts = EXCLUDED.starts"
+            ),
+            partition_rate_log_add: format!(
+                "INSERT INTO {s}.rate_logs AS l (queue, key, starts)
+                 SELECT $1, c.k, array_fill($2::bigint, ARRAY[c.n]) FROM unnest($3::text[], $4::int[]) AS c(k, n)
+                 ON CONFLICT (queue, key) DO UPDATE
+                 SET starts = ARRAY(SELECT t FROM unnest(l.starts) t WHERE t > $5::bigint ORDER BY t) || EXCLUDED.starts"
+            ),
+            partition_window_opens: format!(
+                "SELECT min(oldest) FROM (
+                     SELECT l.key, min(t) AS oldest, count(*) AS n FROM {s}.rate_logs l CROSS JOIN unnest(l.starts) t
+                     WHERE l.queue = $1 AND l.key <> '' AND t > $2::bigint GROUP BY l.key
+                 ) f
+                 WHERE n >= $3::int AND EXISTS (SELECT 1 FROM {s}.jobs j
+                                                WHERE j.state = 'available' AND j.queue = $1 AND j.partition_key = f.key)"
             ),
             // `connected_since` starts again when the previous heartbeat is older than the gap
             // ($3 ms): the node was cut off, and what it saw before says nothing now (see rescue).
@@ -364,11 +386,11 @@ impl Statements {
             ),
             cron_update: format!("UPDATE {s}.cron SET last_slot = $2, fired_at = now() WHERE name = $1"),
             queue_settings: format!(
-                "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit FROM {s}.queues ORDER BY name"
+                "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit FROM {s}.queues ORDER BY name"
             ),
             // One statement, so concurrent changes of different fields cannot undo each other:
             // ON CONFLICT locks the row and each SET reads its latest committed version. A field
-            // not named by the change ($2, $4, $6, $10, $13 false) keeps its stored value. Nothing is written
+            // not named by the change ($2, $4, $6, $10 (with $15), $13 false) keeps its stored value. Nothing is written
             // for an unknown queue unless $8 allows it; the cheap checks come first, the jobs
             // table (no index by queue alone) last.
             update_queue_settings: format!(
@@ -379,11 +401,11 @@ impl Statements {
                         OR EXISTS (SELECT 1 FROM {s}.jobs WHERE queue = $1) AS ok
                 ), up AS (
                     INSERT INTO {s}.queues AS q (name, paused, concurrency, global_limit, rate_limit, rate_window_ms,
-                                                 partition_limit, updated_at)
+                                                 rate_per_partition, partition_limit, updated_at)
                     SELECT $1, CASE WHEN $2::boolean THEN $3::boolean END, CASE WHEN $4::boolean THEN $5::integer END,
                            CASE WHEN $6::boolean THEN $7::integer END, CASE WHEN $10::boolean THEN $11::integer END,
-                           CASE WHEN $10::boolean THEN $12::bigint END, CASE WHEN $13::boolean THEN $14::integer END,
-                           now()
+                           CASE WHEN $10::boolean THEN $12::bigint END, $10::boolean AND coalesce($15::boolean, false),
+                           CASE WHEN $13::boolean THEN $14::integer END, now()
                     FROM known WHERE ok
                     ON CONFLICT (name) DO UPDATE SET
                         paused = CASE WHEN $2::boolean THEN EXCLUDED.paused ELSE q.paused END,
@@ -391,13 +413,14 @@ impl Statements {
                         global_limit = CASE WHEN $6::boolean THEN EXCLUDED.global_limit ELSE q.global_limit END,
                         rate_limit = CASE WHEN $10::boolean THEN EXCLUDED.rate_limit ELSE q.rate_limit END,
                         rate_window_ms = CASE WHEN $10::boolean THEN EXCLUDED.rate_window_ms ELSE q.rate_window_ms END,
+                        rate_per_partition = CASE WHEN $10::boolean THEN EXCLUDED.rate_per_partition ELSE q.rate_per_partition END,
                         partition_limit = CASE WHEN $13::boolean THEN EXCLUDED.partition_limit ELSE q.partition_limit END,
                         updated_at = now()
-                    RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit
+                    RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit
                 ), notified AS (
                     SELECT pg_notify($9, 'q:' || name) FROM up
                 )
-                SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit FROM up
+                SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit FROM up
                 WHERE (SELECT count(*) FROM notified) >= 0"
             ),
             count_by_state: format!(
@@ -522,9 +545,11 @@ fn fetch(
 }
 
 /// The fetch of a partitioned queue (ADR 24), run under the queue's advisory lock: $1 queue,
-/// $2 most slots, $3 node, $4 most executing per partition, $5 the partition the last fetch
-/// ended at (NULL: none), $6 the global limit (NULL: none), $7 how far to look for jobs of no
-/// partition ([`crate::UNPARTITIONED_LOOKAHEAD`]), $8 the most one job's weight counts for.
+/// $2 most slots, $3 node, $4 most executing per partition (NULL: no limit), $5 the partition
+/// the last fetch ended at (NULL: none), $6 the global limit (NULL: none), $7 how far to look
+/// for jobs of no partition ([`crate::UNPARTITIONED_LOOKAHEAD`]), $8 the most one job's weight
+/// counts for; with a rate limit for each partition (ADR 25) $9 the most starts per window,
+/// $10 the log's starts after which count (in ms) and $11 the claim stamp (all NULL without).
 ///
 /// - The walk goes through the partitions with available jobs in key order from the one after
 ///   the cursor to the last (lap 1), then from the first up to the cursor (lap 2), one probe of
@@ -540,6 +565,8 @@ fn fetch(
 /// - The chosen rows are locked with SKIP LOCKED (a row another transaction holds, a duplicate
 ///   insert's upsert say, is left for a later fetch instead of stalling every fetcher behind the
 ///   queue's lock) and must still be available in this queue.
+/// - A partition's room is the least of its concurrency room and its rate room (the starts its
+///   log has room for): a partition with a full window is passed like a full one.
 fn fetch_partitioned(s: &str) -> String {
     let head = format!(
         "SELECT partition_key FROM {s}.jobs WHERE state = 'available' AND queue = $1 AND partition_key IS NOT NULL"
@@ -567,9 +594,15 @@ fn fetch_partitioned(s: &str) -> String {
             SELECT k, 1 AS lap, ord FROM after_cursor WHERE k IS NOT NULL
             UNION ALL
             SELECT k, 2, ord FROM up_to_cursor WHERE k IS NOT NULL
+        ), rooms AS (
+            SELECT k, lap, ord, LEAST(
+                coalesce($4::int, 2147483647) - coalesce((SELECT b.n FROM busy b WHERE b.k = walk.k), 0),
+                CASE WHEN $9::int IS NULL THEN 2147483647
+                     ELSE $9::int - (SELECT count(*)::int FROM {s}.rate_logs l CROSS JOIN unnest(l.starts) t
+                                     WHERE l.queue = $1 AND l.key = walk.k AND t > $10::bigint) END) AS free
+            FROM walk
         ), open AS MATERIALIZED (
-            SELECT k, lap, ord, $4::int - coalesce((SELECT b.n FROM busy b WHERE b.k = walk.k), 0) AS free FROM walk
-            WHERE coalesce((SELECT b.n FROM busy b WHERE b.k = walk.k), 0) < $4::int
+            SELECT k, lap, ord, free FROM rooms WHERE free > 0
             LIMIT (SELECT slots FROM room)
         ), unkeyed AS MATERIALIZED (
             SELECT id, priority, scheduled_at, w FROM (
@@ -603,7 +636,8 @@ fn fetch_partitioned(s: &str) -> String {
             FOR UPDATE OF j SKIP LOCKED
         )
         UPDATE {s}.jobs j
-        SET state = 'executing', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $3
+        SET state = 'executing', attempt = j.attempt + 1, attempted_at = coalesce($11::timestamptz, now()),
+            attempted_by = $3
         FROM locked WHERE j.id = locked.locked_id
         RETURNING {FETCHED_COLUMNS}, partition_key, locked_lap"
     )

@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
     JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionedFetch,
-    QueueSettings, RateLimit, RateLimitedFetch, RateLog, RescueReport, RescueRequest, Retention,
+    QueueSettings, RateLimit, RateLimitedFetch, RateLog, RatedStamp, RescueReport, RescueRequest, Retention,
     SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
 };
 
@@ -185,13 +185,19 @@ fn distinct_chunks(acks: &[Ack]) -> Vec<&[Ack]> {
     chunks
 }
 
-/// `queue`'s rate log as stored (a JSON array of milliseconds), inside the caller's IMMEDIATE
-/// transaction.
-async fn read_rate_log(conn: &mut SqliteConnection, p: &str, queue: &str) -> Result<Vec<i64>> {
+/// `queue`'s rate log (or with `partition`, that partition's) as stored (a JSON array of
+/// milliseconds), inside the caller's IMMEDIATE transaction.
+async fn read_rate_log(
+    conn: &mut SqliteConnection,
+    p: &str,
+    queue: &str,
+    partition: Option<&str>,
+) -> Result<Vec<i64>> {
     let stored: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT starts FROM {p}rate_logs WHERE queue = ?1 AND key = ''"
+        "SELECT starts FROM {p}rate_logs WHERE queue = ?1 AND key = ?2"
     )))
     .bind(queue)
+    .bind(partition.unwrap_or(""))
     .fetch_optional(&mut *conn)
     .await?;
     match stored {
@@ -201,14 +207,21 @@ async fn read_rate_log(conn: &mut SqliteConnection, p: &str, queue: &str) -> Res
     }
 }
 
-/// Stores `queue`'s rate log.
-async fn write_rate_log(conn: &mut SqliteConnection, p: &str, queue: &str, log: &RateLog) -> Result<()> {
+/// Stores `queue`'s rate log (or with `partition`, that partition's).
+async fn write_rate_log(
+    conn: &mut SqliteConnection,
+    p: &str,
+    queue: &str,
+    partition: Option<&str>,
+    log: &RateLog,
+) -> Result<()> {
     sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO {p}rate_logs (queue, key, starts) VALUES (?1, '', ?2)
+        "INSERT INTO {p}rate_logs (queue, key, starts) VALUES (?1, ?3, ?2)
          ON CONFLICT (queue, key) DO UPDATE SET starts = excluded.starts"
     )))
     .bind(queue)
     .bind(serde_json::to_string(log.starts())?)
+    .bind(partition.unwrap_or(""))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -563,7 +576,7 @@ impl RuntimeOps for SqliteEngine {
         let mut tx = w.transaction().await?;
         let claimed = std::time::Instant::now();
         let now = now_ms();
-        let starts = read_rate_log(&mut tx, p, r.queue).await?;
+        let starts = read_rate_log(&mut tx, p, r.queue, None).await?;
         let mut log = RateLog::recent(starts, rate, now);
         // Rows (starts) the window has room for; the request's limit stays in slots.
         let room = log.room(rate);
@@ -575,7 +588,7 @@ impl RuntimeOps for SqliteEngine {
                 .await?;
             if !rows.is_empty() {
                 log.started(rows.len(), now);
-                write_rate_log(&mut tx, p, r.queue, &log).await?;
+                write_rate_log(&mut tx, p, r.queue, None, &log).await?;
             }
         }
         tx.commit().await?;
@@ -596,8 +609,12 @@ impl RuntimeOps for SqliteEngine {
         // IMMEDIATE: the write lock is held from here, across processes too, so the counts of
         // executing jobs per partition stay as read until the claim commits.
         let mut tx = w.transaction().await?;
+        let claimed_at = std::time::Instant::now();
         let claim = now_ms();
+        // A rate limit for each partition: its logs, read as the walk meets them (ADR 25).
+        let mut logs = parts.rate.map(|rate| partitioned::PartitionLogs::new(rate, claim));
         let mut rows = Vec::new();
+        let mut partitions = Vec::new();
         let mut last_partition = None;
         // As on PostgreSQL: from the cursor, then while a pass took something and left room,
         // again from the first partition; each pass counts the earlier ones' claims.
@@ -605,11 +622,13 @@ impl RuntimeOps for SqliteEngine {
         let mut filled = 0u32;
         for _ in 0..crate::types::PARTITION_PASSES {
             let left = FetchRequest { limit: r.limit - filled, ..r.clone() };
-            let (ids, last) =
-                partitioned::pick(&mut tx, p, &left, PartitionRequest { after, ..parts }).await?;
+            let (picked, last) =
+                partitioned::pick(&mut tx, p, &left, PartitionRequest { after, ..parts }, logs.as_mut())
+                    .await?;
             if last.is_some() {
                 last_partition = last;
             }
+            let ids: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
             if !ids.is_empty() {
                 let claimed = sqlx::query(AssertSqlSafe(format!(
                         "UPDATE {p}jobs SET state = 'executing', attempt = attempt + 1, attempted_at = ?1, attempted_by = ?2
@@ -622,9 +641,17 @@ impl RuntimeOps for SqliteEngine {
                     .fetch_all(&mut *tx)
                     .await?;
                 // Slots as the pick counted them (`FETCHED_COLUMNS` reads NULL as weight 1).
+                let key_of: std::collections::HashMap<i64, Option<String>> = picked.into_iter().collect();
+                let mut started = Vec::new();
                 for row in &claimed {
                     let weight: Option<i64> = row.try_get(10)?;
                     filled += weight.unwrap_or(1).clamp(1, i64::from(r.weight_cap())) as u32;
+                    let key = key_of.get(&row.try_get::<i64, _>(0)?).cloned().flatten();
+                    started.extend(key.clone());
+                    partitions.push(key);
+                }
+                if let Some(logs) = logs.as_mut() {
+                    logs.started(&mut tx, p, r.queue, &started).await?;
                 }
                 rows.extend(claimed);
             }
@@ -637,19 +664,22 @@ impl RuntimeOps for SqliteEngine {
         drop(w);
         let jobs =
             rows.iter().map(|row| row::fetched_job(row, r.queue, claim)).collect::<Result<Vec<_>>>()?;
-        Ok(PartitionedFetch { jobs, last_partition })
+        // A short fetch may have passed partitions with work whose windows were full.
+        let window_opens_in = logs.as_ref().filter(|_| filled < r.limit).and_then(|l| l.first_opens_in());
+        let rated = logs.map(|_| RatedStamp { claimed: claimed_at, stamp_ms: claim });
+        Ok(PartitionedFetch { jobs, last_partition, partitions, rated, window_opens_in })
     }
 
-    async fn refund_rate_starts(&self, queue: &str, stamps: &[i64]) -> Result<()> {
+    async fn refund_rate_starts(&self, queue: &str, partition: Option<&str>, stamps: &[i64]) -> Result<()> {
         if stamps.is_empty() {
             return Ok(());
         }
         let p = &self.prefix;
         let mut w = self.write().await?;
         let mut tx = w.transaction().await?;
-        let mut log = RateLog::stored(read_rate_log(&mut tx, p, queue).await?);
+        let mut log = RateLog::stored(read_rate_log(&mut tx, p, queue, partition).await?);
         log.refund(stamps);
-        write_rate_log(&mut tx, p, queue, &log).await?;
+        write_rate_log(&mut tx, p, queue, partition, &log).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -987,7 +1017,8 @@ impl RuntimeOps for SqliteEngine {
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         let p = &self.prefix;
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit FROM {p}queues ORDER BY name"
+            "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit
+             FROM {p}queues ORDER BY name"
         )))
         .fetch_all(&self.pool)
         .await?;
@@ -1234,10 +1265,11 @@ impl Administration for SqliteEngine {
         // Nothing is written for an unknown queue unless ?9 allows it.
         let mut w = self.write().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit,
-                                    updated_at)
+            "INSERT INTO {p}queues (name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition,
+                                    partition_limit, updated_at)
              SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END,
-                    CASE WHEN ?10 THEN ?11 END, CASE WHEN ?10 THEN ?12 END, CASE WHEN ?13 THEN ?14 END, ?8
+                    CASE WHEN ?10 THEN ?11 END, CASE WHEN ?10 THEN ?12 END, ?10 AND coalesce(?15, 0),
+                    CASE WHEN ?13 THEN ?14 END, ?8
              WHERE ?9
                 OR EXISTS (SELECT 1 FROM {p}queues WHERE name = ?1)
                 OR EXISTS (SELECT 1 FROM {p}nodes, json_each({p}nodes.queues) WHERE json_each.value = ?1)
@@ -1248,9 +1280,11 @@ impl Administration for SqliteEngine {
                  global_limit = CASE WHEN ?6 THEN excluded.global_limit ELSE global_limit END,
                  rate_limit = CASE WHEN ?10 THEN excluded.rate_limit ELSE rate_limit END,
                  rate_window_ms = CASE WHEN ?10 THEN excluded.rate_window_ms ELSE rate_window_ms END,
+                 rate_per_partition = CASE WHEN ?10 THEN excluded.rate_per_partition ELSE rate_per_partition END,
                  partition_limit = CASE WHEN ?13 THEN excluded.partition_limit ELSE partition_limit END,
                  updated_at = excluded.updated_at
-             RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms, partition_limit"
+             RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition,
+                       partition_limit"
         )))
         .bind(queue)
         .bind(change.paused.is_some())
@@ -1266,6 +1300,7 @@ impl Administration for SqliteEngine {
         .bind(change.rate_limit.flatten().map(|r| r.window_ms()))
         .bind(set_partition)
         .bind(partition)
+        .bind(change.rate_limit.flatten().map(|r| r.per_partition))
         .fetch_optional(&mut *w)
         .await?;
         drop(w);
@@ -1398,7 +1433,11 @@ fn queue_settings_row(r: &sqlx::sqlite::SqliteRow) -> Result<QueueSettings> {
         paused: r.try_get::<Option<bool>, _>("paused")?,
         concurrency: r.try_get::<Option<i64>, _>("concurrency")?.map(|n| n as u32),
         global_limit: r.try_get::<Option<i64>, _>("global_limit")?.map(|n| n as u32),
-        rate_limit: RateLimit::from_columns(r.try_get("rate_limit")?, r.try_get("rate_window_ms")?),
+        rate_limit: RateLimit::from_columns(
+            r.try_get("rate_limit")?,
+            r.try_get("rate_window_ms")?,
+            r.try_get("rate_per_partition")?,
+        ),
         partition_limit: r.try_get::<Option<i64>, _>("partition_limit")?.map(|n| n as u32),
     })
 }

@@ -7,26 +7,32 @@ use std::collections::HashMap;
 
 use sqlx::{AssertSqlSafe, SqliteConnection};
 
-use crate::error::Result;
-use crate::types::{FetchRequest, PartitionRequest, UNPARTITIONED_LOOKAHEAD, partition_share};
+use crate::error::{Error, Result};
+use crate::types::{
+    FetchRequest, PartitionRequest, RateLimit, RateLog, UNPARTITIONED_LOOKAHEAD, partition_share,
+};
 
 /// Per partition (`None`: jobs of no partition), its heads in run order, each with its weight.
 type Heads<'a> = Vec<(Option<&'a str>, Vec<(i64, i64)>)>;
 
-/// The ids to claim, in the order they were chosen, and the partition the choice ended at.
+/// The ids to claim with their partitions, in the order they were chosen, and the partition
+/// the choice ended at.
 ///
 /// Walks the partitions with available jobs in key order from the one after `parts.after` to
 /// the last, then from the first up to the cursor, and stops once it has as many partitions
 /// with room as the fetch has rows (so it costs the partitions it serves and the full ones it
 /// passes, never all of them). Each open partition gives its head in run order, an equal share
 /// of the rows at most; the rows are taken turn by turn. Jobs of no partition among the first
-/// [`UNPARTITIONED_LOOKAHEAD`] of the queue count as one more partition.
+/// [`UNPARTITIONED_LOOKAHEAD`] of the queue count as one more partition. With a rate limit for
+/// each partition, a partition's room is also what its window has room for (`logs`, which the
+/// caller writes back once it claimed).
 pub(super) async fn pick(
     conn: &mut SqliteConnection,
     p: &str,
     r: &FetchRequest<'_>,
     parts: PartitionRequest<'_>,
-) -> Result<(Vec<i64>, Option<String>)> {
+    mut logs: Option<&mut PartitionLogs>,
+) -> Result<(Vec<(i64, Option<String>)>, Option<String>)> {
     let mut room = i64::from(r.limit);
     if let Some(global) = r.global_limit {
         let executing: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -49,33 +55,46 @@ pub(super) async fn pick(
     .await?
     .into_iter()
     .collect();
-    let per_partition = i64::from(parts.limit);
+    let per_partition = parts.limit.map_or(i64::MAX, i64::from);
 
     // The open partitions in walk order, each with its room: the walk after the cursor, then
-    // (when that found too few) from the first up to the cursor, each one statement that
-    // probes the index once per partition, for at most the partitions it could need (those
-    // with room, and the full ones, no more than the executing partitions).
-    let wanted = room as usize + busy.len();
+    // from the first up to the cursor, in steps of one statement that probes the index once
+    // per partition, for as many partitions as it could need (those with room, and the full
+    // ones: no more than the executing partitions, unless windows are full too), until it has
+    // as many open partitions as rows.
+    let step = room as usize + busy.len();
     let mut open: Vec<(String, i64)> = Vec::new();
-    let mut seen = 0;
-    for from in [parts.after, None] {
-        if from.is_none() && parts.after.is_none() && seen > 0 {
-            break;
-        }
-        let keys = walk(conn, p, r.queue, from.unwrap_or(""), wanted - seen).await?;
-        seen += keys.len();
-        for key in keys {
-            // The second walk stops where the first began.
-            if from.is_none() && parts.after.is_some_and(|after| key.as_str() > after) {
+    let laps = match parts.after {
+        Some(after) => vec![(after, None), ("", Some(after))],
+        None => vec![("", None)],
+    };
+    'laps: for (from, up_to) in laps {
+        let mut at = from.to_string();
+        loop {
+            let keys = walk(conn, p, r.queue, &at, step).await?;
+            if let Some(logs) = logs.as_deref_mut() {
+                logs.load(conn, p, r.queue, &keys).await?;
+            }
+            let walked = keys.len();
+            for key in keys {
+                // The second lap stops where the first began.
+                if up_to.is_some_and(|up_to| key.as_str() > up_to) {
+                    break 'laps;
+                }
+                let running = busy.get(&key).copied().unwrap_or(0);
+                let rate_room = logs.as_deref().map_or(i64::MAX, |logs| logs.room(&key));
+                let free = (per_partition - running).min(rate_room);
+                if free > 0 {
+                    open.push((key.clone(), free));
+                    if open.len() as i64 >= room {
+                        break 'laps;
+                    }
+                }
+                at = key;
+            }
+            if walked < step {
                 break;
             }
-            let running = busy.get(&key).copied().unwrap_or(0);
-            if running < per_partition && (open.len() as i64) < room {
-                open.push((key, per_partition - running));
-            }
-        }
-        if open.len() as i64 >= room || seen >= wanted || parts.after.is_none() {
-            break;
         }
     }
 
@@ -143,7 +162,7 @@ pub(super) async fn pick(
                     break 'turns;
                 }
                 filled += weight;
-                picked.push(*id);
+                picked.push((*id, key.map(str::to_string)));
                 if key.is_some() {
                     last = *key;
                 }
@@ -182,4 +201,98 @@ async fn walk(
     .bind(most as i64)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// The rate logs of a queue's partitions (a rate limit for each partition, ADR 25), read as the
+/// walk meets them and kept for one fetch, which holds the write lock throughout.
+#[derive(Debug)]
+pub(super) struct PartitionLogs {
+    rate: RateLimit,
+    /// The fetch's clock reading: its claims' stamp.
+    now: i64,
+    logs: HashMap<String, RateLog>,
+}
+
+impl PartitionLogs {
+    pub(super) fn new(rate: RateLimit, now: i64) -> Self {
+        PartitionLogs { rate, now, logs: HashMap::new() }
+    }
+
+    /// Reads the logs of `keys` not read yet (a partition never limited has an empty one).
+    async fn load(
+        &mut self,
+        conn: &mut SqliteConnection,
+        p: &str,
+        queue: &str,
+        keys: &[String],
+    ) -> Result<()> {
+        let missing: Vec<&str> =
+            keys.iter().map(String::as_str).filter(|k| !self.logs.contains_key(*k)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let stored: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT key, starts FROM {p}rate_logs WHERE queue = ?1 AND key IN (SELECT value FROM json_each(?2))"
+        )))
+        .bind(queue)
+        .bind(serde_json::to_string(&missing)?)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut stored: HashMap<String, String> = stored.into_iter().collect();
+        for key in missing {
+            let starts = match stored.remove(key) {
+                Some(text) => serde_json::from_str(&text).map_err(|e| {
+                    Error::Unexpected(format!(
+                        "the rate log of partition {key:?} of queue `{queue}` does not read: {e}"
+                    ))
+                })?,
+                None => Vec::new(),
+            };
+            self.logs.insert(key.to_string(), RateLog::recent(starts, self.rate, self.now));
+        }
+        Ok(())
+    }
+
+    /// Starts `key`'s window has room for now.
+    fn room(&self, key: &str) -> i64 {
+        self.logs.get(key).map_or(i64::from(self.rate.limit), |log| i64::from(log.room(self.rate)))
+    }
+
+    /// Records the claims of a pass (one partition per claimed job of a partition) and stores
+    /// the logs that changed.
+    pub(super) async fn started(
+        &mut self,
+        conn: &mut SqliteConnection,
+        p: &str,
+        queue: &str,
+        claimed: &[String],
+    ) -> Result<()> {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for key in claimed {
+            *counts.entry(key.as_str()).or_default() += 1;
+        }
+        for (key, n) in counts {
+            let log = self
+                .logs
+                .entry(key.to_string())
+                .or_insert_with(|| RateLog::recent(Vec::new(), self.rate, self.now));
+            log.started(n, self.now);
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {p}rate_logs (queue, key, starts) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (queue, key) DO UPDATE SET starts = excluded.starts"
+            )))
+            .bind(queue)
+            .bind(key)
+            .bind(serde_json::to_string(log.starts())?)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// How long until the first full window among the partitions met opens (they had work
+    /// when the walk met them).
+    pub(super) fn first_opens_in(&self) -> Option<std::time::Duration> {
+        self.logs.values().filter_map(|log| log.full_for(self.rate, self.now)).min()
+    }
 }
