@@ -14,11 +14,11 @@ pub use jobsmith_macros::job;
 pub use jobsmith_runtime::{
     Change, CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
     JobFilter, JobHandle, JobMatch, JobOptions, JobRow, JobState, JobTx, MAX_ATTEMPTS_LIMIT,
-    MAX_PARTITION_KEY_BYTES, MAX_WEIGHT, MinuteStats, MissedSlots, NewJob, NodeRow, OnConflict, Outcome,
-    Page, PerformFuture, Pool, Query, QueueInfo, QueueSettings, QueueSettingsChange, RateLimit, Registry,
-    RescueReport, Result, Retention, Runtime, RuntimeBuilder, State, StateCount, StateNeed, StateValue,
-    States, StepError, Transaction, TypedJob, UniqueOptions, Updated, WorkerEntry, default_backoff,
-    insert_all, insert_all_in,
+    MAX_PARTITION_KEY_BYTES, MAX_PARTITION_WEIGHT, MAX_WEIGHT, MinuteStats, MissedSlots, NewJob, NodeRow,
+    OnConflict, Outcome, Page, PartitionWeight, PerformFuture, Pool, Query, QueueInfo, QueueSettings,
+    QueueSettingsChange, RateLimit, Registry, RescueReport, Result, Retention, Runtime, RuntimeBuilder,
+    State, StateCount, StateNeed, StateValue, States, StepError, Transaction, TypedJob, UniqueOptions,
+    Updated, WorkerEntry, default_backoff, insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]

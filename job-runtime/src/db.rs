@@ -217,6 +217,29 @@ impl Db {
     pub fn runtime(&self) -> RuntimeBuilder {
         RuntimeBuilder::new(self.engine.clone())
     }
+
+    /// Sets (or with `None` clears) the weight of `partition` in `queue`, as
+    /// [`crate::Runtime::set_partition_weight`] does, from a process that runs no jobs (the web
+    /// app that signs a tenant up, say).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> jobsmith::Result<()> {
+    /// let db = jobsmith::Db::connect("sqlite::memory:").await?;
+    /// db.migrate().await?;
+    /// db.set_partition_weight("reminders", "clinic-7", Some(3)).await?;
+    /// let stored = db.engine().partition_weights(Some("reminders")).await?;
+    /// assert_eq!((stored[0].partition.as_str(), stored[0].weight), ("clinic-7", 3));
+    /// assert!(db.set_partition_weight("reminders", "clinic-7", Some(0)).await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_partition_weight(
+        &self,
+        queue: &str,
+        partition: &str,
+        weight: Option<u32>,
+    ) -> Result<()> {
+        self.engine().set_partition_weight(queue, partition, weight).await
+    }
 }
 
 /// The error for a URL of an engine this build leaves out.

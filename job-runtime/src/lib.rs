@@ -56,7 +56,8 @@ pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
 pub use steps::StepError;
 pub use transaction::Transaction;
 pub use types::{
-    JobMatch, JobState, MAX_PARTITION_KEY_BYTES, MAX_WEIGHT, RateLimit, UNPARTITIONED_LOOKAHEAD, Updated,
+    JobMatch, JobState, MAX_PARTITION_KEY_BYTES, MAX_PARTITION_WEIGHT, MAX_WEIGHT, PartitionWeight,
+    RateLimit, UNPARTITIONED_LOOKAHEAD, Updated,
 };
 pub use waiting::JobHandle;
 

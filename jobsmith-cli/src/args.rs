@@ -194,6 +194,33 @@ pub(crate) enum QueueCommand {
         #[arg(long)]
         create: bool,
     },
+    /// Set or clear the weight of one partition of a queue: in each turn of a partitioned fetch
+    /// it gives that many jobs where a partition without a weight gives one.
+    PartitionWeight {
+        /// Queue name.
+        queue: String,
+        /// The partition's key, as its jobs have it.
+        partition: String,
+        /// 1 to 100; `off` clears it (a weight of 1).
+        #[arg(value_parser = parse_partition_weight)]
+        weight: LimitSetting,
+    },
+    /// List the stored partition weights, of one queue or of all.
+    PartitionWeights {
+        /// Only this queue's.
+        queue: Option<String>,
+    },
+}
+
+fn parse_partition_weight(s: &str) -> Result<LimitSetting, String> {
+    let most = jobsmith::MAX_PARTITION_WEIGHT;
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(LimitSetting(None));
+    }
+    match s.parse::<u32>() {
+        Ok(n) if (1..=most).contains(&n) => Ok(LimitSetting(Some(n))),
+        _ => Err(format!("a partition weight is a number from 1 to {most}, or `off`; got {s:?}")),
+    }
 }
 
 /// A limit given on the command line, or `off`.

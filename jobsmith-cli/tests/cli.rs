@@ -690,6 +690,38 @@ on_both! {
 }
 
 on_both! {
+    /// `queue partition-weight` stores one partition's weight, `queue partition-weights` lists
+    /// them (text and JSON), `off` clears one, and a weight outside 1 to 100 or an empty key is
+    /// refused, storing nothing.
+    async fn partition_weight_sets_lists_and_clears_a_partitions_weight(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        let set = fresh.json(&["queue", "partition-weight", "reminders", "clinic-7", "3"]);
+        assert_eq!(set["weight"], 3, "{set}");
+        fresh.cli(&["queue", "partition-weight", "mailers", "a", "2"]).ok();
+        let stored = db.engine().partition_weights(Some("reminders")).await.unwrap();
+        assert_eq!((stored.len(), stored[0].partition.as_str(), stored[0].weight), (1, "clinic-7", 3));
+        let listed = fresh.json(&["queue", "partition-weights", "reminders"]);
+        assert_eq!(listed, serde_json::json!([{"queue": "reminders", "partition": "clinic-7", "weight": 3}]));
+        let text = fresh.cli(&["queue", "partition-weights"]).ok();
+        assert!(text.lines().any(|l| l.starts_with("reminders") && l.contains("clinic-7") && l.ends_with('3')), "{text}");
+        assert_eq!(text.lines().count(), 3, "a header and two weights: {text}");
+
+        for bad in ["0", "101", "heavy"] {
+            let stderr = fresh.cli(&["queue", "partition-weight", "reminders", "clinic-7", bad]).fails(2);
+            assert!(stderr.contains("partition weight"), "{bad}: {stderr}");
+        }
+        let empty = fresh.cli(&["queue", "partition-weight", "reminders", "", "2"]).fails(1);
+        assert!(empty.contains("partition key"), "{empty}");
+        assert_eq!(db.engine().partition_weights(None).await.unwrap().len(), 2, "nothing stored");
+
+        let out = fresh.cli(&["queue", "partition-weight", "reminders", "clinic-7", "off"]).ok();
+        assert!(out.contains("has no weight"), "{out}");
+        assert!(db.engine().partition_weights(Some("reminders")).await.unwrap().is_empty());
+        fresh.remove(Some(db)).await;
+    }
+}
+
+on_both! {
     /// A queue no node runs and no job or setting names (a typo) is refused unless `--create`.
     async fn an_unknown_queue_is_refused_unless_created(kind: Kind) {
         let (fresh, db) = Fresh::migrated(kind).await;

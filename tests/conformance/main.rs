@@ -15,6 +15,7 @@ mod job_tx;
 mod jobs;
 mod listing;
 mod partition_rates;
+mod partition_weights;
 mod partitions;
 mod postgres_only;
 mod prefetch;

@@ -32,6 +32,7 @@ fn per_partition(limit: u32, window: Duration) -> PartitionRequest<'static> {
         limit: None,
         rate: Some(RateLimit::new(limit, window).for_each_partition()),
         after: None,
+        resume: None,
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::types::{JobFilter, JobRow, MinuteStats, Page, QueueSettings, SettingsUpdate, StateCount};
+use crate::types::{
+    JobFilter, JobRow, MinuteStats, Page, PartitionWeight, QueueSettings, SettingsUpdate, StateCount,
+};
 
 /// The administration operations (CLI, dashboard, [`crate::Runtime`]'s handle). Part of
 /// [`super::Engine`].
@@ -34,6 +36,15 @@ pub trait Administration: Send + Sync + 'static {
     /// `allow_unknown` is false. A queue is known when it has job rows, has stored settings, or is
     /// listed by a node row (a live node, or a dead one until the leader forgets it).
     async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings>;
+
+    /// Sets `partition`'s weight in `queue` (its share of each turn of a partitioned fetch,
+    /// ADR 26), or with `None` clears it (back to 1). Stored, so every node's next fetch uses
+    /// it. Refuses a weight outside 1 to [`crate::MAX_PARTITION_WEIGHT`] and a key no job could
+    /// have, storing nothing.
+    async fn set_partition_weight(&self, queue: &str, partition: &str, weight: Option<u32>) -> Result<()>;
+
+    /// The stored partition weights of `queue` (of every queue with `None`), by queue and key.
+    async fn partition_weights(&self, queue: Option<&str>) -> Result<Vec<PartitionWeight>>;
 
     /// Completed jobs and failed attempts per minute over the last `window`, oldest first.
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>>;

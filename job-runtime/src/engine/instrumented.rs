@@ -21,9 +21,9 @@ use super::{Administration, Engine, Notifications, RuntimeOps};
 use crate::error::Result;
 use crate::types::{
     Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobFilter,
-    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionedFetch, QueueSettings,
-    RateLimit, RateLimitedFetch, RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport,
-    StateCount,
+    JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionWeight,
+    PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch, RescueReport, RescueRequest, Retention,
+    SettingsUpdate, Signal, StageReport, StateCount,
 };
 
 /// An engine whose calls are traced.
@@ -236,6 +236,12 @@ impl Administration for Instrumented {
     }
     async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings> {
         traced!(self, "update_queue_settings", self.0.update_queue_settings(update))
+    }
+    async fn set_partition_weight(&self, queue: &str, partition: &str, weight: Option<u32>) -> Result<()> {
+        traced!(self, "set_partition_weight", self.0.set_partition_weight(queue, partition, weight))
+    }
+    async fn partition_weights(&self, queue: Option<&str>) -> Result<Vec<PartitionWeight>> {
+        traced!(self, "partition_weights", self.0.partition_weights(queue))
     }
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
         traced!(self, "throughput", self.0.throughput(window))

@@ -36,8 +36,9 @@ pub use runtime_ops::RuntimeOps;
 pub use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchCursor, FetchRequest, FetchedJob, HandBack, Heartbeat,
     InsertedJob, JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest,
-    PartitionedFetch, QueueSettings, QueueSettingsChange, RateLimit, RateLimitedFetch, RescueReport,
-    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount, StepRecord, TxCompletion,
+    PartitionWeight, PartitionedFetch, QueueSettings, QueueSettingsChange, RateLimit, RateLimitedFetch,
+    RatedStamp, RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
+    StepRecord, TxCompletion,
 };
 
 /// One database behind jobsmith: every operation of [`RuntimeOps`], [`Notifications`] and

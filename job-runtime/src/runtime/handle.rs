@@ -138,6 +138,27 @@ impl Runtime {
         self.change_settings(queue, |c| c.partition_limit = Some(limit)).await
     }
 
+    /// Sets the weight of `partition` in `queue` (stored; every node's next fetch uses it), or
+    /// with `None` clears it: in each turn of a partitioned fetch the partition gives `weight`
+    /// jobs where a partition without a weight gives one, so under contention it gets that many
+    /// times the share. 1 to [`crate::MAX_PARTITION_WEIGHT`]. See the flow-control guide and
+    /// ADR 26.
+    ///
+    /// ```no_run
+    /// # async fn demo(runtime: jobsmith::Runtime) -> jobsmith::Result<()> {
+    /// // The big clinic gets three times a small one's share of the reminders queue.
+    /// runtime.set_partition_weight("reminders", "clinic-7", Some(3)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_partition_weight(
+        &self,
+        queue: &str,
+        partition: &str,
+        weight: Option<u32>,
+    ) -> Result<()> {
+        self.shared.engine.set_partition_weight(queue, partition, weight).await
+    }
+
     async fn change_settings(
         &self,
         queue: &str,

@@ -127,15 +127,17 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                     // Partitions take turns from where this node's last fetch ended (ADR 24),
                     // each under its own limits (ADR 25).
                     rate if queue.is_partitioned() => {
-                        let after = queue.partition_cursor.lock().expect("partition cursor").clone();
+                        let (after, left) = queue.partition_cursor.lock().expect("partition cursor").clone();
                         let partitions = PartitionRequest {
                             limit: queue.partition_limit(),
                             rate,
                             after: after.as_deref(),
+                            resume: Some(left).filter(|n| *n > 0),
                         };
                         shared.engine.fetch_partitioned(&request, partitions).await.map(|f| {
                             if f.last_partition.is_some() {
-                                *queue.partition_cursor.lock().expect("partition cursor") = f.last_partition;
+                                *queue.partition_cursor.lock().expect("partition cursor") =
+                                    (f.last_partition, f.last_turn_left);
                             }
                             let rated = match (rate, f.rated) {
                                 (Some(rate), Some(stamp)) => {

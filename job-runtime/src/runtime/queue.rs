@@ -76,7 +76,9 @@ pub(crate) struct QueueState {
     partition_limit: AtomicU32,
     /// The partition the last partitioned fetch of this node ended at: the next one starts
     /// after it, so partitions take turns (ADR 24).
-    pub(crate) partition_cursor: std::sync::Mutex<Option<String>>,
+    /// With the heads of its turn it had left (a partition with a weight, ADR 26), which the
+    /// next fetch gives first.
+    pub(crate) partition_cursor: std::sync::Mutex<(Option<String>, u32)>,
     /// Set when there may be new work (an insert, a staged row, a resume); cleared by the producer.
     work_hint: AtomicBool,
     /// Wakes the producer: work may have arrived, a slot freed, or the limit changed.
@@ -102,7 +104,7 @@ impl QueueState {
             global_limit: AtomicU32::new(0),
             rate_limit: AtomicU64::new(0),
             partition_limit: AtomicU32::new(0),
-            partition_cursor: std::sync::Mutex::new(None),
+            partition_cursor: std::sync::Mutex::new((None, 0)),
             work_hint: AtomicBool::new(true),
             wake: Notify::new(),
             fetch_gate: Mutex::new(()),

@@ -16,8 +16,8 @@ use crate::db::Db;
 use crate::engine::{
     Ack, Administration, CronFire, Engine, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat,
     InsertedJob, JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Notifications, Page,
-    PartitionRequest, PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch, RescueReport,
-    RescueRequest, Retention, RuntimeOps, SettingsUpdate, Signal, StageReport, StateCount,
+    PartitionRequest, PartitionWeight, PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch,
+    RescueReport, RescueRequest, Retention, RuntimeOps, SettingsUpdate, Signal, StageReport, StateCount,
 };
 use crate::error::Result;
 use crate::transaction::new_work;
@@ -210,6 +210,12 @@ impl Administration for InlineEngine {
     }
     async fn update_queue_settings(&self, update: &SettingsUpdate<'_>) -> Result<QueueSettings> {
         self.inner.update_queue_settings(update).await
+    }
+    async fn set_partition_weight(&self, queue: &str, partition: &str, weight: Option<u32>) -> Result<()> {
+        self.inner.set_partition_weight(queue, partition, weight).await
+    }
+    async fn partition_weights(&self, queue: Option<&str>) -> Result<Vec<PartitionWeight>> {
+        self.inner.partition_weights(queue).await
     }
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
         self.inner.throughput(window).await

@@ -21,8 +21,13 @@ pub use job::{ExecutingRow, FetchCursor, FetchedJob, JobRow, MinuteStats, NodeRo
 pub use matcher::{JobChange, JobMatch, QueryOp, QueryOutput, Updated};
 pub(crate) use new_job::Schedule;
 pub use new_job::{InsertedJob, MAX_PARTITION_KEY_BYTES, MAX_WEIGHT, NewJob, OnConflict};
-pub(crate) use partition::{PARTITION_PASSES, share as partition_share};
-pub use partition::{PartitionRequest, PartitionedFetch, RatedStamp, UNPARTITIONED_LOOKAHEAD};
+pub use partition::{
+    MAX_PARTITION_WEIGHT, PartitionRequest, PartitionWeight, PartitionedFetch, RatedStamp,
+    UNPARTITIONED_LOOKAHEAD,
+};
+pub(crate) use partition::{
+    PARTITION_PASSES, check_weight as check_partition_weight, place_of, share as partition_share,
+};
 pub use queue::{QueueSettings, QueueSettingsChange};
 pub(crate) use rate_limit::RateLog;
 pub use rate_limit::{RateLimit, RateLimitedFetch};

@@ -1,4 +1,5 @@
-//! `jobsmith queue pause|resume|scale|rate-limit|partition-limit`: cluster-wide queue settings.
+//! `jobsmith queue pause|resume|scale|rate-limit|partition-limit|partition-weight(s)`:
+//! cluster-wide queue settings.
 
 use jobsmith::QueueSettingsChange;
 use jobsmith::engine::{Engine, SettingsUpdate};
@@ -11,6 +12,34 @@ use crate::output;
 /// Changes one queue's persisted settings; the engine tells running nodes, and nodes started
 /// later read them at start.
 pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) -> Result<(), Failure> {
+    let command = match command {
+        QueueCommand::PartitionWeight { queue, partition, weight } => {
+            engine.set_partition_weight(&queue, &partition, weight.0).await?;
+            if json {
+                output::print_json(&json!({"queue": queue, "partition": partition, "weight": weight.0}));
+            } else {
+                match weight.0 {
+                    Some(w) => println!("partition `{partition}` of queue `{queue}` has weight {w}"),
+                    None => println!("partition `{partition}` of queue `{queue}` has no weight (1)"),
+                }
+            }
+            return Ok(());
+        }
+        QueueCommand::PartitionWeights { queue } => {
+            let weights = engine.partition_weights(queue.as_deref()).await?;
+            if json {
+                output::print_json(&json!(weights));
+            } else {
+                let mut table = output::Table::new(["QUEUE", "PARTITION", "WEIGHT"]);
+                for w in &weights {
+                    table.row(vec![w.queue.clone(), w.partition.clone(), w.weight.to_string()]);
+                }
+                print!("{}", table.render());
+            }
+            return Ok(());
+        }
+        other => other,
+    };
     let no_change = QueueSettingsChange::default();
     let (queue, create, change, done) = match command {
         QueueCommand::Pause { queue, create } => (
@@ -51,6 +80,9 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
                 None => "has no partition limit".to_string(),
             },
         ),
+        QueueCommand::PartitionWeight { .. } | QueueCommand::PartitionWeights { .. } => {
+            unreachable!("answered above")
+        }
     };
     // Only this field is written, in one statement: settings this command does not touch (the
     // global limit, say) stay as stored, even if another operator changes them at the same time.

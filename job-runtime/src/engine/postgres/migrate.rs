@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (11, "job_weights", include_str!("../../../migrations/postgres/0011_job_weights.sql")),
     (12, "partitions", include_str!("../../../migrations/postgres/0012_partitions.sql")),
     (13, "partition_rates", include_str!("../../../migrations/postgres/0013_partition_rates.sql")),
+    (14, "partition_weights", include_str!("../../../migrations/postgres/0014_partition_weights.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

@@ -549,7 +549,9 @@ fn fetch(
 /// the last fetch ended at (NULL: none), $6 the global limit (NULL: none), $7 how far to look
 /// for jobs of no partition ([`crate::UNPARTITIONED_LOOKAHEAD`]), $8 the most one job's weight
 /// counts for; with a rate limit for each partition (ADR 25) $9 the most starts per window,
-/// $10 the log's starts after which count (in ms) and $11 the claim stamp (all NULL without).
+/// $10 the log's starts after which count (in ms) and $11 the claim stamp (all NULL without);
+/// $12 the heads the cursor's partition has left of its turn (NULL: none; ADR 26), which then
+/// comes first in the walk with that many in its first turn.
 ///
 /// - The walk goes through the partitions with available jobs in key order from the one after
 ///   the cursor to the last (lap 1), then from the first up to the cursor (lap 2), one probe of
@@ -557,9 +559,10 @@ fn fetch(
 ///   as many partitions with room as the fetch has slots: it costs the partitions it serves and
 ///   the full ones it passes (at most the executing rows), not all partitions.
 /// - Each open partition gives its head in run order, an equal share (rounded up, at most its
-///   room); rows are then taken turn by turn (every partition's first, then every second; jobs
-///   of no partition first in each turn, so they are never the ones cut), while their weights
-///   fit, so priorities hold within a partition and a heavy job is not passed.
+///   room) for each unit of its weight (`partition_weights`, 1 without; ADR 26); rows are then
+///   taken turn by turn (every partition's first heads, as many as its weight, then the next;
+///   jobs of no partition first in each turn, so they are never the ones cut), while the jobs'
+///   weights fit, so priorities hold within a partition and a heavy job is not passed.
 /// - Jobs of no partition have no index of their own: they are looked for among the first $7
 ///   of the queue in run order, and count as one more partition.
 /// - The chosen rows are locked with SKIP LOCKED (a row another transaction holds, a duplicate
@@ -571,6 +574,10 @@ fn fetch_partitioned(s: &str) -> String {
     let head = format!(
         "SELECT partition_key FROM {s}.jobs WHERE state = 'available' AND queue = $1 AND partition_key IS NOT NULL"
     );
+    // Lap 2 ends at the cursor, or just before it when the fetch resumed it in lap 1. One bound
+    // the index scan stops at (an OR of the two was a filter: the last probe of the lap read
+    // every entry after the cursor): `< key || chr(1)` is `<= key`, as no text holds a NUL.
+    let up_to = "partition_key < (CASE WHEN $12::int IS NULL THEN $5::text || chr(1) ELSE $5::text END)";
     format!(
         "WITH RECURSIVE room AS MATERIALIZED (
             SELECT CASE WHEN $6::int IS NULL THEN $2::int
@@ -580,18 +587,22 @@ fn fetch_partitioned(s: &str) -> String {
             SELECT partition_key AS k, count(*)::int AS n FROM {s}.jobs
             WHERE state = 'executing' AND queue = $1 AND partition_key IS NOT NULL
             GROUP BY partition_key
+        ), resumed(k, ord) AS (
+            SELECT $5::text, 0 WHERE $12::int IS NOT NULL AND EXISTS ({head} AND partition_key = $5::text)
         ), after_cursor(k, ord) AS (
             SELECT ({head} AND partition_key > coalesce($5::text, '') ORDER BY partition_key LIMIT 1), 1
             UNION ALL
             SELECT ({head} AND partition_key > w.k ORDER BY partition_key LIMIT 1), w.ord + 1
             FROM after_cursor w WHERE w.k IS NOT NULL
         ), up_to_cursor(k, ord) AS (
-            SELECT ({head} AND partition_key <= $5::text ORDER BY partition_key LIMIT 1), 1
+            SELECT ({head} AND {up_to} ORDER BY partition_key LIMIT 1), 1
             UNION ALL
-            SELECT ({head} AND partition_key > w.k AND partition_key <= $5::text ORDER BY partition_key LIMIT 1), w.ord + 1
+            SELECT ({head} AND partition_key > w.k AND {up_to} ORDER BY partition_key LIMIT 1), w.ord + 1
             FROM up_to_cursor w WHERE w.k IS NOT NULL
         ), walk AS (
-            SELECT k, 1 AS lap, ord FROM after_cursor WHERE k IS NOT NULL
+            SELECT k, 1 AS lap, ord FROM resumed
+            UNION ALL
+            SELECT k, 1, ord FROM after_cursor WHERE k IS NOT NULL
             UNION ALL
             SELECT k, 2, ord FROM up_to_cursor WHERE k IS NOT NULL
         ), rooms AS (
@@ -602,7 +613,11 @@ fn fetch_partitioned(s: &str) -> String {
                                      WHERE l.queue = $1 AND l.key = walk.k AND t > $10::bigint) END) AS free
             FROM walk
         ), open AS MATERIALIZED (
-            SELECT k, lap, ord, free FROM rooms WHERE free > 0
+            SELECT k, lap, ord, free,
+                   coalesce((SELECT pw.weight FROM {s}.partition_weights pw WHERE pw.queue = $1 AND pw.key = rooms.k), 1)
+                       AS share_weight,
+                   CASE WHEN ord = 0 THEN $12::int END AS credit
+            FROM rooms WHERE free > 0
             LIMIT (SELECT slots FROM room)
         ), unkeyed AS MATERIALIZED (
             SELECT id, priority, scheduled_at, w FROM (
@@ -613,25 +628,39 @@ fn fetch_partitioned(s: &str) -> String {
             ) ahead WHERE partition_key IS NULL
         ), shares AS MATERIALIZED (
             SELECT ((SELECT slots FROM room) + parts - 1) / GREATEST(parts, 1) AS each FROM (
-                SELECT (SELECT count(*) FROM open)::int + CASE WHEN EXISTS (SELECT 1 FROM unkeyed) THEN 1 ELSE 0 END AS parts
+                SELECT (SELECT coalesce(sum(share_weight), 0) FROM open)::int
+                       + CASE WHEN EXISTS (SELECT 1 FROM unkeyed) THEN 1 ELSE 0 END AS parts
             ) p
-        ), candidates AS (
-            SELECT c.id, open.lap, open.ord, c.w,
-                   row_number() OVER (PARTITION BY open.k ORDER BY c.priority, c.scheduled_at, c.id) AS turn
+        ), heads AS (
+            SELECT c.id, open.lap, open.ord, c.w, open.share_weight AS sw, open.credit,
+                   row_number() OVER (PARTITION BY open.k ORDER BY c.priority, c.scheduled_at, c.id) AS rn
             FROM open CROSS JOIN LATERAL (
                 SELECT id, priority, scheduled_at, least(weight, $8::int) AS w FROM {s}.jobs
                 WHERE state = 'available' AND queue = $1 AND partition_key = open.k AND attempt < max_attempts
                 ORDER BY priority, scheduled_at, id
-                LIMIT LEAST(open.free, (SELECT each FROM shares))
+                LIMIT LEAST(open.free, (SELECT each FROM shares) * open.share_weight)
             ) c
+        ), candidates AS (
+            -- A partition gives `sw` heads a turn (its first turn: the `credit` a resumed one had
+            -- left); `left` is how many of the head's turn remain after it.
+            SELECT id, lap, ord, w,
+                   CASE WHEN credit IS NULL THEN (rn - 1) / sw
+                        WHEN rn <= credit THEN 0
+                        ELSE 1 + (rn - credit - 1) / sw END AS turn,
+                   CASE WHEN credit IS NULL THEN sw - 1 - (rn - 1) % sw
+                        WHEN rn <= credit THEN credit - rn
+                        ELSE sw - 1 - (rn - credit - 1) % sw END AS turn_left
+            FROM heads
             UNION ALL
-            SELECT id, 0, 0, w, row_number() OVER (ORDER BY priority, scheduled_at, id) FROM unkeyed
+            SELECT id, 0, 0, w, row_number() OVER (ORDER BY priority, scheduled_at, id) - 1, 0 FROM unkeyed
         ), picked AS MATERIALIZED (
-            SELECT id, lap FROM (
-                SELECT id, lap, sum(w) OVER (ORDER BY turn, lap, ord, id) AS filled FROM candidates
+            SELECT id, lap, ord, turn, turn_left FROM (
+                SELECT id, lap, ord, turn, turn_left, sum(w) OVER (ORDER BY turn, lap, ord, id) AS filled FROM candidates
             ) t WHERE filled <= (SELECT slots FROM room)
         ), locked AS MATERIALIZED (
-            SELECT j.id AS locked_id, p.lap AS locked_lap FROM {s}.jobs j JOIN picked p ON p.id = j.id
+            SELECT j.id AS locked_id, p.lap AS locked_lap, p.ord AS locked_ord, p.turn AS locked_turn,
+                   p.turn_left AS locked_turn_left
+            FROM {s}.jobs j JOIN picked p ON p.id = j.id
             WHERE j.state = 'available' AND j.queue = $1
             FOR UPDATE OF j SKIP LOCKED
         )
@@ -639,7 +668,7 @@ fn fetch_partitioned(s: &str) -> String {
         SET state = 'executing', attempt = j.attempt + 1, attempted_at = coalesce($11::timestamptz, now()),
             attempted_by = $3
         FROM locked WHERE j.id = locked.locked_id
-        RETURNING {FETCHED_COLUMNS}, partition_key, locked_lap"
+        RETURNING {FETCHED_COLUMNS}, partition_key, locked_lap, locked_ord, locked_turn, locked_turn_left"
     )
 }
 

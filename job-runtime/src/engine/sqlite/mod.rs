@@ -36,9 +36,9 @@ use crate::engine::{Administration, Engine, InsertDatabase, Notifications, Runti
 use crate::error::{Error, Result};
 use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
-    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionedFetch,
-    QueueSettings, RateLimit, RateLimitedFetch, RateLog, RatedStamp, RescueReport, RescueRequest, Retention,
-    SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
+    JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionWeight,
+    PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch, RateLog, RatedStamp, RescueReport,
+    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
 };
 
 pub use migrate::{MIGRATIONS, migrate};
@@ -616,6 +616,7 @@ impl RuntimeOps for SqliteEngine {
         let mut rows = Vec::new();
         let mut partitions = Vec::new();
         let mut last_partition = None;
+        let mut last_turn_left = 0;
         // As on PostgreSQL: from the cursor, then while a pass took something and left room,
         // again from the first partition; each pass counts the earlier ones' claims.
         let mut after = parts.after;
@@ -625,8 +626,9 @@ impl RuntimeOps for SqliteEngine {
             let (picked, last) =
                 partitioned::pick(&mut tx, p, &left, PartitionRequest { after, ..parts }, logs.as_mut())
                     .await?;
-            if last.is_some() {
-                last_partition = last;
+            if let Some((key, left)) = last {
+                last_partition = Some(key);
+                last_turn_left = left;
             }
             let ids: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
             if !ids.is_empty() {
@@ -667,7 +669,7 @@ impl RuntimeOps for SqliteEngine {
         // A short fetch may have passed partitions with work whose windows were full.
         let window_opens_in = logs.as_ref().filter(|_| filled < r.limit).and_then(|l| l.first_opens_in());
         let rated = logs.map(|_| RatedStamp { claimed: claimed_at, stamp_ms: claim });
-        Ok(PartitionedFetch { jobs, last_partition, partitions, rated, window_opens_in })
+        Ok(PartitionedFetch { jobs, last_partition, last_turn_left, partitions, rated, window_opens_in })
     }
 
     async fn refund_rate_starts(&self, queue: &str, partition: Option<&str>, stamps: &[i64]) -> Result<()> {
@@ -1307,6 +1309,41 @@ impl Administration for SqliteEngine {
         let Some(row) = row else { return Err(Error::UnknownQueue(queue.to_string())) };
         wake::signal(&self.file, [Signal::QueueSettings(queue.to_string())]);
         queue_settings_row(&row)
+    }
+
+    async fn set_partition_weight(&self, queue: &str, partition: &str, weight: Option<u32>) -> Result<()> {
+        crate::types::check_partition_weight(partition, weight)?;
+        let p = &self.prefix;
+        let statement = match weight {
+            Some(_) => format!(
+                "INSERT INTO {p}partition_weights (queue, key, weight, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (queue, key) DO UPDATE SET weight = excluded.weight, updated_at = excluded.updated_at"
+            ),
+            None => format!("DELETE FROM {p}partition_weights WHERE queue = ?1 AND key = ?2 AND ?3 IS NULL AND ?4 > 0"),
+        };
+        let mut w = self.write().await?;
+        sqlx::query(AssertSqlSafe(statement))
+            .bind(queue)
+            .bind(partition)
+            .bind(weight.map(i64::from))
+            .bind(now_ms())
+            .execute(&mut *w)
+            .await?;
+        Ok(())
+    }
+
+    async fn partition_weights(&self, queue: Option<&str>) -> Result<Vec<PartitionWeight>> {
+        let p = &self.prefix;
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT queue, key, weight FROM {p}partition_weights WHERE ?1 IS NULL OR queue = ?1 ORDER BY queue, key"
+        )))
+        .bind(queue)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(queue, partition, weight)| PartitionWeight { queue, partition, weight: weight as u32 })
+            .collect())
     }
 
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {

@@ -9,14 +9,15 @@ use sqlx::{AssertSqlSafe, SqliteConnection};
 
 use crate::error::{Error, Result};
 use crate::types::{
-    FetchRequest, PartitionRequest, RateLimit, RateLog, UNPARTITIONED_LOOKAHEAD, partition_share,
+    FetchRequest, PartitionRequest, RateLimit, RateLog, UNPARTITIONED_LOOKAHEAD, partition_share, place_of,
 };
 
 /// Per partition (`None`: jobs of no partition), its heads in run order, each with its weight.
 type Heads<'a> = Vec<(Option<&'a str>, Vec<(i64, i64)>)>;
 
 /// The ids to claim with their partitions, in the order they were chosen, and the partition
-/// the choice ended at.
+/// the choice ended at (the last job of a partition in turn order) with the heads of its turn
+/// it had left.
 ///
 /// Walks the partitions with available jobs in key order from the one after `parts.after` to
 /// the last, then from the first up to the cursor, and stops once it has as many partitions
@@ -32,7 +33,7 @@ pub(super) async fn pick(
     r: &FetchRequest<'_>,
     parts: PartitionRequest<'_>,
     mut logs: Option<&mut PartitionLogs>,
-) -> Result<(Vec<(i64, Option<String>)>, Option<String>)> {
+) -> Result<(Vec<(i64, Option<String>)>, Option<(String, u32)>)> {
     let mut room = i64::from(r.limit);
     if let Some(global) = r.global_limit {
         let executing: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -64,21 +65,32 @@ pub(super) async fn pick(
     // as many open partitions as rows.
     let step = room as usize + busy.len();
     let mut open: Vec<(String, i64)> = Vec::new();
+    // A cursor partition with heads of its turn left (ADR 26) comes first, with that credit.
+    let resumed = match (parts.after, parts.resume) {
+        (Some(after), Some(credit)) if has_work(conn, p, r.queue, after).await? => Some((after, credit)),
+        _ => None,
+    };
     let laps = match parts.after {
         Some(after) => vec![(after, None), ("", Some(after))],
         None => vec![("", None)],
     };
-    'laps: for (from, up_to) in laps {
+    'laps: for (lap, (from, up_to)) in laps.into_iter().enumerate() {
         let mut at = from.to_string();
         loop {
-            let keys = walk(conn, p, r.queue, &at, step).await?;
+            let mut keys = walk(conn, p, r.queue, &at, step).await?;
+            let walked = keys.len();
+            // The resumed partition before the first step of lap 1 (the walk starts after it).
+            if let (0, Some((key, _)), true) = (lap, resumed, at == from) {
+                keys.insert(0, key.to_string());
+            }
             if let Some(logs) = logs.as_deref_mut() {
                 logs.load(conn, p, r.queue, &keys).await?;
             }
-            let walked = keys.len();
             for key in keys {
-                // The second lap stops where the first began.
-                if up_to.is_some_and(|up_to| key.as_str() > up_to) {
+                // The second lap stops where the first began (before it, if it was resumed).
+                if up_to
+                    .is_some_and(|up_to| key.as_str() > up_to || (resumed.is_some() && key.as_str() == up_to))
+                {
                     break 'laps;
                 }
                 let running = busy.get(&key).copied().unwrap_or(0);
@@ -90,7 +102,9 @@ pub(super) async fn pick(
                         break 'laps;
                     }
                 }
-                at = key;
+                if lap > 0 || resumed.is_none() || key.as_str() != from {
+                    at = key;
+                }
             }
             if walked < step {
                 break;
@@ -110,29 +124,40 @@ pub(super) async fn pick(
     .bind(i64::from(UNPARTITIONED_LOOKAHEAD))
     .fetch_all(&mut *conn)
     .await?;
-    let partitions = open.len() as u32 + u32::from(!unkeyed.is_empty());
+    // Each open partition's weight (ADR 26): how many heads it gives a turn, and how many
+    // equal shares of the fetch it gets.
+    let keys: Vec<&str> = open.iter().map(|(k, _)| k.as_str()).collect();
+    let weights = partition_weights(conn, p, r.queue, &keys).await?;
+    let weight_of = |key: &str| weights.get(key).copied().unwrap_or(1);
+    let partitions = keys.iter().map(|k| weight_of(k)).sum::<u32>() + u32::from(!unkeyed.is_empty());
     let each = i64::from(partition_share(room as u32, partitions));
 
-    // The heads of every open partition in one statement: per partition the first `each` in
-    // run order (a correlated probe of the partition index), then at most its room.
-    let keys: Vec<&str> = open.iter().map(|(k, _)| k.as_str()).collect();
-    let rows: Vec<(String, i64, i64)> = if keys.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT k.value, j.id, j.weight FROM json_each(?2) k JOIN {p}jobs j ON j.id IN (
-                 SELECT id FROM {p}jobs
-                 WHERE state = 'available' AND queue = ?1 AND partition_key = k.value AND attempt < max_attempts
-                 ORDER BY priority, scheduled_at, id
-                 LIMIT ?3)
-             ORDER BY k.key, j.priority, j.scheduled_at, j.id"
-        )))
-        .bind(r.queue)
-        .bind(serde_json::to_string(&keys)?)
-        .bind(each)
-        .fetch_all(&mut *conn)
-        .await?
-    };
+    // The heads of the open partitions: per partition the first of its shares in run order
+    // (a correlated probe of the partition index), at most its room; one statement for all the
+    // partitions that ask for as many (SQLite's LIMIT cannot read the outer row), which without
+    // weights is one statement.
+    let mut asking: std::collections::BTreeMap<i64, Vec<&str>> = Default::default();
+    for (key, free) in &open {
+        asking.entry((each * i64::from(weight_of(key))).min(*free)).or_default().push(key.as_str());
+    }
+    let mut rows: Vec<(String, i64, i64)> = Vec::new();
+    for (most, keys) in asking {
+        rows.extend(
+            sqlx::query_as::<_, (String, i64, i64)>(AssertSqlSafe(format!(
+                "SELECT k.value, j.id, j.weight FROM json_each(?2) k JOIN {p}jobs j ON j.id IN (
+                     SELECT id FROM {p}jobs
+                     WHERE state = 'available' AND queue = ?1 AND partition_key = k.value AND attempt < max_attempts
+                     ORDER BY priority, scheduled_at, id
+                     LIMIT ?3)
+                 ORDER BY k.key, j.priority, j.scheduled_at, j.id"
+            )))
+            .bind(r.queue)
+            .bind(serde_json::to_string(&keys)?)
+            .bind(most)
+            .fetch_all(&mut *conn)
+            .await?,
+        );
+    }
     // Jobs of no partition first in each turn, so they are never the ones a full fetch cuts;
     // then the partitions in walk order. Each head with its weight (as the fetch counts it).
     let cap = i64::from(r.weight_cap());
@@ -149,27 +174,71 @@ pub(super) async fn pick(
         }
     }
 
-    // Turn by turn: every partition's first, then every second, while the weights fit the
-    // room (the first that does not ends the fetch: no lighter job passes it).
+    // Turn by turn: every partition's first heads (as many as its weight), then the next,
+    // while the jobs' weights fit the room (the first that does not ends the fetch: no
+    // lighter job passes it).
+    // (turn, partition, nth head, heads of the turn left after it)
+    let mut order: Vec<(usize, usize, usize, u32)> = Vec::new();
+    for (i, (key, ids)) in heads.iter().enumerate() {
+        let weight = key.map_or(1, weight_of);
+        let credit = resumed.filter(|(k, _)| *key == Some(*k)).map(|(_, credit)| credit);
+        order.extend((0..ids.len()).map(|n| {
+            let (turn, left) = place_of(n, weight, credit);
+            (turn, i, n, left)
+        }));
+    }
+    order.sort_unstable();
     let mut picked = Vec::new();
     let mut filled = 0;
     let mut last = None;
-    let longest = heads.iter().map(|(_, ids)| ids.len()).max().unwrap_or(0);
-    'turns: for turn in 0..longest {
-        for (key, ids) in &heads {
-            if let Some((id, weight)) = ids.get(turn) {
-                if filled + weight > room {
-                    break 'turns;
-                }
-                filled += weight;
-                picked.push((*id, key.map(str::to_string)));
-                if key.is_some() {
-                    last = *key;
-                }
-            }
+    for (_, i, n, left) in order {
+        let (key, ids) = &heads[i];
+        let (id, weight) = ids[n];
+        if filled + weight > room {
+            break;
+        }
+        filled += weight;
+        picked.push((id, key.map(str::to_string)));
+        if let Some(key) = key {
+            last = Some((key.to_string(), left));
         }
     }
-    Ok((picked, last.map(str::to_string)))
+    Ok((picked, last))
+}
+
+/// Whether `key` has available jobs in `queue` (one probe of the partition index).
+async fn has_work(conn: &mut SqliteConnection, p: &str, queue: &str, key: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT EXISTS (SELECT 1 FROM {p}jobs
+                        WHERE state = 'available' AND queue = ?1 AND partition_key = ?2 AND attempt < max_attempts)"
+    )))
+    .bind(queue)
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// The stored weights of those of `keys` that have one (ADR 26).
+async fn partition_weights(
+    conn: &mut SqliteConnection,
+    p: &str,
+    queue: &str,
+    keys: &[&str],
+) -> Result<HashMap<String, u32>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT key, weight FROM {p}partition_weights WHERE queue = ?1 AND key IN (SELECT value FROM json_each(?2))"
+    )))
+    .bind(queue)
+    .bind(serde_json::to_string(keys)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, w)| (k, w.clamp(1, i64::from(crate::types::MAX_PARTITION_WEIGHT)) as u32))
+        .collect())
 }
 
 /// Up to `most` partitions with available jobs after `after` in key order, one probe of the
