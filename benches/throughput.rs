@@ -10,7 +10,8 @@
 //! `--rate N/WINDOW/partition` the jobs spread over `--partitions P` (default 10) partitions, each
 //! under that limit; not in `all`),
 //! partitioned (burn-downs over 10 and 1,000 tenants against the plain queue, and a small
-//! tenant's first-job delay behind a large one's backlog; not in `all`), or `all`
+//! tenant's first-job delay behind a large one's backlog; not in `all`), sequenced (1,000
+//! tenants partitioned, and run as sequences; not in `all`), or `all`
 //! (the default). `burn-down` uses the queue's defaults; `burn-down-prefetch` lets the queue claim
 //! P jobs ahead of its free slots, once per P given (`--prefetch 100,400`; default C and 4·C);
 //! `-relaxed` runs with `relaxed_fetch_commit(true)` (the prefetch one with the last P). Each scenario runs on a fresh database (PostgreSQL: a new database on
@@ -621,6 +622,15 @@ async fn rate_limited(a: &Args) {
 /// with a limit of C per tenant (so the limit never binds: what is measured is the fetch); 0
 /// tenants is the plain queue.
 async fn partitioned_burn_down(a: &Args, tenants: usize) -> f64 {
+    partitioned_burn_down_as(a, tenants, None).await
+}
+
+/// [`partitioned_burn_down`], with each tenant run as a sequence under `sequence` if set.
+async fn partitioned_burn_down_as(
+    a: &Args,
+    tenants: usize,
+    sequence: Option<jobsmith::SequencePolicy>,
+) -> f64 {
     let db = fresh(&a.url).await;
     let mut i = 0;
     while i < a.jobs {
@@ -641,6 +651,9 @@ async fn partitioned_burn_down(a: &Args, tenants: usize) -> f64 {
     if tenants > 0 {
         builder = builder.partition_limit("bench", a.concurrency as u32);
     }
+    if let Some(policy) = sequence {
+        builder = builder.sequence("bench", policy);
+    }
     let rt = builder.start().await.unwrap();
     while DONE.load(Ordering::Relaxed) < a.jobs {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -652,7 +665,7 @@ async fn partitioned_burn_down(a: &Args, tenants: usize) -> f64 {
         "partitioned-burn-down",
         rate,
         "jobs/s",
-        json!({"tenants": tenants, "seconds": secs}),
+        json!({"tenants": tenants, "sequenced": sequence.is_some(), "seconds": secs}),
         a,
         db.engine().name(),
     );
@@ -724,6 +737,25 @@ async fn partitioned(a: &Args) {
     }
     small_tenant_delay(a, false).await;
     small_tenant_delay(a, true).await;
+}
+
+/// `sequenced` (not in `all`): burn-downs of `--jobs` over 1,000 tenants, partitioned and run as
+/// sequences (one job of a tenant at a time, ADR 27), `--rounds` interleaved, with the medians.
+async fn sequenced(a: &Args) {
+    let mut rates = [Vec::new(), Vec::new()];
+    for _ in 0..a.rounds {
+        rates[0].push(partitioned_burn_down_as(a, 1_000, None).await);
+        rates[1]
+            .push(partitioned_burn_down_as(a, 1_000, Some(jobsmith::SequencePolicy::WaitForRetries)).await);
+    }
+    let partitioned = median(&rates[0]).unwrap_or_default();
+    let sequenced = median(&rates[1]).unwrap_or_default();
+    println!(
+        "{}",
+        json!({"scenario": "sequenced-burn-down-summary", "tenants": 1_000, "figure": sequenced.round(),
+               "unit": "jobs/s (median)", "rounds": a.rounds, "partitioned_median": partitioned.round(),
+               "vs_partitioned": (sequenced / partitioned * 100.0).round() / 100.0})
+    );
 }
 
 /// The median of `v` (the mean of the middle two for an even count); None when empty.
@@ -1352,6 +1384,9 @@ async fn main() {
     }
     if a.scenario == "partitioned" {
         partitioned(&a).await;
+    }
+    if a.scenario == "sequenced" {
+        sequenced(&a).await;
     }
     if run("latency-relaxed") {
         latency(&a, true).await;

@@ -3,7 +3,8 @@
 //! Configured by environment: `DATABASE_URL`, `NODE_NAME`, `CONCURRENCY` (default 20),
 //! `GLOBAL_LIMIT` (optional), `RATE_LIMIT` (optional, as `10/1s`), `PARTITION_LIMIT` (optional;
 //! `cluster_tenant_work` jobs are partitioned by tenant and gauge each tenant's concurrency in
-//! `cluster_tenant_gauge`), `CRON=1` (a per-second cron entry; with `CRON_POLICY=default` it
+//! `cluster_tenant_gauge`), `SEQUENCE` (optional, `wait` or `continue`: each tenant's jobs run as
+//! a sequence), `CRON=1` (a per-second cron entry; with `CRON_POLICY=default` it
 //! keeps the default missed-slot policy), `TIMINGS=default` (the library's default heartbeat,
 //! lease, TTL and rescue timings instead of short test ones), `RECORD_LAST=1` (a job sleeps first
 //! and records its run as its last step, with no gauge: a run is recorded only if it finished, so
@@ -164,6 +165,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(limit) = std::env::var("PARTITION_LIMIT").ok().and_then(|l| l.parse().ok()) {
         builder = builder.partition_limit("work", limit);
+    }
+    if let Ok(policy) = std::env::var("SEQUENCE") {
+        builder = builder.sequence("work", policy.parse()?);
     }
     if std::env::var("CRON").as_deref() == Ok("1") {
         let mut entry = CronEntry::new("* * * * * *", ClusterTick {})?.named("tick");

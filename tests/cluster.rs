@@ -505,6 +505,53 @@ async fn a_rate_limit_for_each_tenant_holds_over_three_nodes_and_tenants_run_sid
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_runs_one_job_at_a_time_in_order_over_three_nodes() {
+    let (pool, url) = setup().await;
+    // Four tenants of 8 jobs each, 50 ms a job, on three nodes of 4 slots: without the sequence
+    // every node could run several of one tenant at once.
+    let jobs = (0..32)
+        .map(|i| ClusterTenantWork { tenant: format!("t{}", i % 4), n: i, sleep_ms: 50 }.build().unwrap())
+        .collect();
+    jobsmith::insert_all(&pool, jobs).await.unwrap();
+    let env = [("SEQUENCE", "wait"), ("CONCURRENCY", "4")];
+    let nodes: Vec<Node> = ["q1", "q2", "q3"].iter().map(|n| Node::start(&url, n, &env)).collect();
+    wait_for("32 jobs", MINUTES, || async {
+        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 32)
+            .then_some(())
+    })
+    .await;
+    for node in nodes {
+        node.terminate();
+    }
+    let peaks: Vec<(String, i32)> =
+        sqlx::query_as("SELECT tenant, peak FROM cluster_tenant_gauge ORDER BY tenant")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(peaks.len(), 4, "{peaks:?}");
+    assert!(peaks.iter().all(|(_, p)| *p == 1), "one job of a tenant at a time: {peaks:?}");
+    // Each tenant's jobs started in insertion (id) order.
+    let out_of_order = count(
+        &pool,
+        "SELECT count(*) FROM (
+             SELECT job_id, lag(job_id) OVER (PARTITION BY n % 4 ORDER BY started_at) AS before FROM cluster_runs
+         ) r WHERE before > job_id",
+    )
+    .await;
+    assert_eq!(out_of_order, 0, "a tenant's job started before an older one");
+    assert_eq!(count(&pool, "SELECT count(*) FROM cluster_runs").await, 32, "each job ran once");
+    assert!(count(&pool, "SELECT count(DISTINCT node) FROM cluster_runs").await >= 2, "work was shared");
+    // Tenants side by side: the whole run takes about one tenant's 8 jobs, not all 32 in a row.
+    let whole = count(
+        &pool,
+        "SELECT (EXTRACT(EPOCH FROM max(started_at) - min(started_at)) * 1000)::bigint FROM cluster_runs",
+    )
+    .await;
+    assert!(whole < 32 * 50, "tenants ran side by side: {whole} ms");
+    eprintln!("figure: 4 sequences of 8 jobs (50 ms) over three nodes: first to last start {whole} ms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_default_timings_a_leader_kill_loses_no_cron_slot() {
     // The library's own lease (5 s) and heartbeat (1 s), the default missed-slot policy: the
     // slots of the seconds before takeover are late, not missed, and must each fire once.

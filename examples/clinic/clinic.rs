@@ -97,6 +97,10 @@ pub(crate) struct BookedReminder {
     pub(crate) due_at: i64,
 }
 
+/// This clinic's id among the clinics that share one database: the partition of its reminders
+/// on the `events` queue (see `main.rs`, which gives each clinic at most 25 running at once).
+pub(crate) const CLINIC_ID: &str = "downtown";
+
 /// Books, moves and cancels appointments, keeping their reminder jobs in step.
 ///
 /// The clinic keeps no job ids: its reminders are found by a typed query on the reminder job's
@@ -198,7 +202,10 @@ impl<'a> Clinic<'a> {
             return Ok(None); // booked at short notice: this reminder would come too late
         }
         let job = SendReminder { appointment_id, kind };
-        let inserted = tx.insert_job(job.schedule_at(self.clock.run_at(due_at))).await?;
+        // Partitioned by clinic: clinics that share the database take turns on the queue, so
+        // one clinic's campaign does not hold back another's reminders.
+        let job = job.schedule_at(self.clock.run_at(due_at)).partition(CLINIC_ID);
+        let inserted = tx.insert_job(job).await?;
         if inserted.conflict {
             // The job's unique key found a pending reminder of this kind: never send two.
             // Returning the error drops (rolls back) the whole transaction.

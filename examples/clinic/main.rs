@@ -119,6 +119,9 @@ async fn run(mode: Mode) -> Result<bool, BoxError> {
         .runtime()
         .queue("default", 10)
         .queue("events", 50)
+        // Reminders are partitioned by clinic (`clinic::CLINIC_ID`): clinics sharing the
+        // database take turns, at most 25 reminders of one clinic at once.
+        .partition_limit("events", 25)
         .queue("mailers", 20)
         .queue("maintenance", 5)
         // Benefit syncs: at most two at once and ten a second per insurer (its API's limits),

@@ -194,6 +194,19 @@ pub(crate) enum QueueCommand {
         #[arg(long)]
         create: bool,
     },
+    /// Run each partition of a queue as a sequence (its jobs one at a time, in insertion order),
+    /// or stop.
+    Sequence {
+        /// Queue name.
+        queue: String,
+        /// `wait` (a discarded job holds its sequence until retried, cancelled or deleted),
+        /// `continue` (the next one starts after a discard), or `off`.
+        #[arg(value_parser = parse_sequence)]
+        policy: SequenceSetting,
+        /// Store the setting even if no node runs the queue and it has no jobs yet.
+        #[arg(long)]
+        create: bool,
+    },
     /// Set or clear the weight of one partition of a queue: in each turn of a partitioned fetch
     /// it gives that many jobs where a partition without a weight gives one.
     PartitionWeight {
@@ -210,6 +223,17 @@ pub(crate) enum QueueCommand {
         /// Only this queue's.
         queue: Option<String>,
     },
+}
+
+/// A sequence policy given on the command line, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SequenceSetting(pub(crate) Option<jobsmith::SequencePolicy>);
+
+fn parse_sequence(s: &str) -> Result<SequenceSetting, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(SequenceSetting(None));
+    }
+    s.parse().map(|p| SequenceSetting(Some(p))).map_err(|e: jobsmith::Error| format!("{e}, or `off`"))
 }
 
 fn parse_partition_weight(s: &str) -> Result<LimitSetting, String> {

@@ -690,6 +690,29 @@ on_both! {
 }
 
 on_both! {
+    /// `queue sequence` stores a queue's sequence policy for every node, shows it in `status`,
+    /// clears it with `off`, and refuses another word, storing nothing.
+    async fn sequence_sets_shows_and_clears_a_queues_sequence_policy(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        mail(&db, "a@example.com").await;
+        let stored = || async {
+            db.engine().queue_settings().await.expect("queue_settings").into_iter().find(|s| s.name == "mail").and_then(|s| s.sequence)
+        };
+        let set = fresh.json(&["queue", "sequence", "mail", "continue"]);
+        assert_eq!(set["sequence"], "continue", "{set}");
+        assert_eq!(stored().await, Some(jobsmith::SequencePolicy::ContinueAfterDiscard));
+        assert_eq!(queue_status(&fresh.json(&["status"]), "mail")["sequence"], "continue");
+        let stderr = fresh.cli(&["queue", "sequence", "mail", "later"]).fails(2);
+        assert!(stderr.contains("sequence policy"), "{stderr}");
+        assert_eq!(stored().await, Some(jobsmith::SequencePolicy::ContinueAfterDiscard), "kept");
+        let out = fresh.cli(&["queue", "sequence", "mail", "off"]).ok();
+        assert!(out.contains("is not sequenced"), "{out}");
+        assert_eq!(stored().await, None);
+        fresh.remove(Some(db)).await;
+    }
+}
+
+on_both! {
     /// `queue partition-weight` stores one partition's weight, `queue partition-weights` lists
     /// them (text and JSON), `off` clears one, and a weight outside 1 to 100 or an empty key is
     /// refused, storing nothing.

@@ -26,6 +26,7 @@ mod rate_limits;
 mod refusals;
 mod results;
 mod runtime;
+mod sequences;
 mod sqlite_only;
 mod state;
 mod steps;

@@ -33,6 +33,7 @@ fn per_partition(limit: u32, window: Duration) -> PartitionRequest<'static> {
         rate: Some(RateLimit::new(limit, window).for_each_partition()),
         after: None,
         resume: None,
+        sequence: None,
     }
 }
 

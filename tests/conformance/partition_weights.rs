@@ -58,7 +58,7 @@ conformance! {
         }
         db.set_partition_weight("reminders", "big", Some(3)).await.unwrap();
         let engine = db.engine().clone();
-        let plain = |after, resume| PartitionRequest { limit: None, rate: None, after, resume };
+        let plain = |after, resume| PartitionRequest { limit: None, rate: None, after, resume, sequence: None };
 
         let first = engine.fetch_partitioned(&request(5), plain(None, None)).await.unwrap();
         assert_eq!(by_clinic(&db, &first).await, counts(&[("big", 3), ("mid", 1), ("small", 1)]));
@@ -69,7 +69,7 @@ conformance! {
         let mut order = Vec::new();
         for _ in 0..10 {
             let (after, resume) = (cursor.0.clone(), Some(cursor.1).filter(|n| *n > 0));
-            let parts = PartitionRequest { limit: None, rate: None, after: after.as_deref(), resume };
+            let parts = PartitionRequest { limit: None, rate: None, after: after.as_deref(), resume, sequence: None };
             let f = engine.fetch_partitioned(&request(1), parts).await.unwrap();
             assert_eq!(f.jobs.len(), 1);
             order.push(db.job(f.jobs[0].id).await.partition_key.unwrap());
@@ -119,5 +119,21 @@ conformance! {
         let started = STARTED.lock().unwrap().get("node").cloned().unwrap();
         let big = started.iter().take(20).filter(|c| *c == "big").count();
         assert!((13..=17).contains(&big), "{big} of the first 20 were the big clinic's: {started:?}");
+    }
+}
+
+conformance! {
+    /// A weighted partition's heads of one turn still go in run order: a fetch with room for
+    /// one takes the partition's first by priority, not its oldest, and the cursor keeps the
+    /// two heads of the turn it did not take.
+    async fn a_weighted_turn_keeps_priorities(db) {
+        let ids: Vec<i64> = db.insert_all(reminders("priority", "big", 3, 0)).await.unwrap().into_iter().map(|j| j.job.id).collect();
+        db.exec(&format!("UPDATE {{jobs}} SET priority = 5 WHERE id IN ({}, {})", ids[0], ids[1])).await;
+        db.exec(&format!("UPDATE {{jobs}} SET priority = 0 WHERE id = {}", ids[2])).await;
+        db.set_partition_weight("reminders", "big", Some(3)).await.unwrap();
+        let parts = PartitionRequest { limit: None, rate: None, after: None, resume: None, sequence: None };
+        let first = db.engine().fetch_partitioned(&request(1), parts).await.unwrap();
+        assert_eq!(first.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [ids[2]], "the urgent one");
+        assert_eq!((first.last_partition.as_deref(), first.last_turn_left), (Some("big"), 2));
     }
 }

@@ -112,14 +112,14 @@ conformance! {
         db.exec("UPDATE {jobs} SET priority = 5 WHERE partition_key IS NOT NULL").await;
         db.exec(&format!("UPDATE {{jobs}} SET priority = 0 WHERE id = {}", urgent.job.id)).await;
         let engine = db.engine().clone();
-        let parts = PartitionRequest { limit: Some(10), rate: None, after: None, resume: None };
+        let parts = PartitionRequest { limit: Some(10), rate: None, after: None, resume: None, sequence: None };
         let first = engine.fetch_partitioned(&request(3), parts).await.unwrap();
         assert_eq!(partitions_of(&db, &first.jobs).await, ["a", "b", "c"], "one of each");
         assert!(first.jobs.iter().any(|j| j.id == urgent.job.id), "b's head by priority, not by insertion");
         assert_eq!(first.last_partition.as_deref(), Some("c"));
 
         // Two more, starting after c: a and b.
-        let second = engine.fetch_partitioned(&request(2), PartitionRequest { limit: Some(10), rate: None, after: Some("c"), resume: None }).await.unwrap();
+        let second = engine.fetch_partitioned(&request(2), PartitionRequest { limit: Some(10), rate: None, after: Some("c"), resume: None, sequence: None }).await.unwrap();
         assert_eq!(partitions_of(&db, &second.jobs).await, ["a", "b"]);
         assert_eq!(second.last_partition.as_deref(), Some("b"));
     }
@@ -134,7 +134,7 @@ conformance! {
         let p = crate::probe::Probe::new();
         let plain = db.insert(crate::runtime::record(&p, "plain", 0).on_queue("visits")).await.unwrap().job.id;
         let engine = db.engine().clone();
-        let parts = PartitionRequest { limit: Some(2), rate: None, after: None, resume: None };
+        let parts = PartitionRequest { limit: Some(2), rate: None, after: None, resume: None, sequence: None };
         let first = engine.fetch_partitioned(&request(10), parts).await.unwrap();
         // Two of a, two of b, and the job of no partition.
         assert_eq!(first.jobs.len(), 5);
@@ -151,7 +151,7 @@ conformance! {
         assert_eq!(third.jobs.len(), 1, "the partition with a finished job has room for one");
         let global = FetchRequest { global_limit: Some(5), ..other_node };
         db.exec("UPDATE {jobs} SET state = 'available' WHERE state = 'executing' AND partition_key = 'b'").await;
-        let capped = engine.fetch_partitioned(&global, PartitionRequest { limit: Some(4), rate: None, after: None, resume: None }).await.unwrap();
+        let capped = engine.fetch_partitioned(&global, PartitionRequest { limit: Some(4), rate: None, after: None, resume: None, sequence: None }).await.unwrap();
         assert_eq!(capped.jobs.len(), 2, "the global limit of 5 caps the fetch: 3 are executing");
     }
 }
@@ -166,7 +166,7 @@ conformance! {
         }
         let small = db.insert(Visit { test: "backlog".into(), clinic: "small".into(), sleep_ms: 0 }).await.unwrap().job.id;
         let engine = db.engine().clone();
-        let first = engine.fetch_partitioned(&request(10), PartitionRequest { limit: Some(100), rate: None, after: None, resume: None }).await.unwrap();
+        let first = engine.fetch_partitioned(&request(10), PartitionRequest { limit: Some(100), rate: None, after: None, resume: None, sequence: None }).await.unwrap();
         assert_eq!(first.jobs.len(), 10);
         assert!(first.jobs.iter().any(|j| j.id == small), "the small partition's job is in the first fetch");
     }
@@ -228,10 +228,10 @@ conformance! {
             .collect();
         db.insert_all(jobs).await.unwrap();
         let engine = db.engine().clone();
-        let got = engine.fetch_partitioned(&request(6), PartitionRequest { limit: Some(10), rate: None, after: None, resume: None }).await.unwrap();
+        let got = engine.fetch_partitioned(&request(6), PartitionRequest { limit: Some(10), rate: None, after: None, resume: None, sequence: None }).await.unwrap();
         assert_eq!(got.jobs.len(), 2, "two jobs of weight 3 fill 6 slots");
         let global = FetchRequest { global_limit: Some(8), ..request(6) };
-        let capped = engine.fetch_partitioned(&global, PartitionRequest { limit: Some(10), rate: None, after: None, resume: None }).await.unwrap();
+        let capped = engine.fetch_partitioned(&global, PartitionRequest { limit: Some(10), rate: None, after: None, resume: None, sequence: None }).await.unwrap();
         assert!(capped.jobs.is_empty(), "6 of the global 8 slots are executing: no job of weight 3 fits");
     }
 }
@@ -245,7 +245,7 @@ conformance! {
         let p = crate::probe::Probe::new();
         let plain = db.insert(crate::runtime::record(&p, "plain", 0).on_queue("visits")).await.unwrap().job.id;
         let engine = db.engine().clone();
-        let got = engine.fetch_partitioned(&request(3), PartitionRequest { limit: Some(10), rate: None, after: None, resume: None }).await.unwrap();
+        let got = engine.fetch_partitioned(&request(3), PartitionRequest { limit: Some(10), rate: None, after: None, resume: None, sequence: None }).await.unwrap();
         assert_eq!(got.jobs.len(), 3);
         assert!(got.jobs.iter().any(|j| j.id == plain), "the job of no partition is among the three");
     }
@@ -258,10 +258,10 @@ conformance! {
         let jobs = (1..=6).flat_map(|c| (0..3).map(move |_| visit_job("round", &format!("p{c}"), 0))).collect();
         db.insert_all(jobs).await.unwrap();
         let engine = db.engine().clone();
-        let first = engine.fetch_partitioned(&request(4), PartitionRequest { limit: Some(10), rate: None, after: None, resume: None }).await.unwrap();
+        let first = engine.fetch_partitioned(&request(4), PartitionRequest { limit: Some(10), rate: None, after: None, resume: None, sequence: None }).await.unwrap();
         assert_eq!(first.last_partition.as_deref(), Some("p4"));
         assert_eq!(partitions_of(&db, &first.jobs).await, ["p1", "p2", "p3", "p4"]);
-        let second = engine.fetch_partitioned(&request(4), PartitionRequest { limit: Some(10), rate: None, after: Some("p4"), resume: None }).await.unwrap();
+        let second = engine.fetch_partitioned(&request(4), PartitionRequest { limit: Some(10), rate: None, after: Some("p4"), resume: None, sequence: None }).await.unwrap();
         assert_eq!(second.last_partition.as_deref(), Some("p2"), "ended in the second lap");
         assert_eq!(partitions_of(&db, &second.jobs).await, ["p1", "p2", "p5", "p6"]);
     }
@@ -285,8 +285,10 @@ async fn a_partitioned_fetch_skips_a_row_another_transaction_holds() {
         .unwrap();
     let engine = db.engine().clone();
     let ask = request(10);
-    let fetch = engine
-        .fetch_partitioned(&ask, PartitionRequest { limit: Some(10), rate: None, after: None, resume: None });
+    let fetch = engine.fetch_partitioned(
+        &ask,
+        PartitionRequest { limit: Some(10), rate: None, after: None, resume: None, sequence: None },
+    );
     let got = tokio::time::timeout(Duration::from_secs(10), fetch)
         .await
         .expect("did not wait for the held row")
@@ -296,7 +298,7 @@ async fn a_partitioned_fetch_skips_a_row_another_transaction_holds() {
     let later = engine
         .fetch_partitioned(
             &request(10),
-            PartitionRequest { limit: Some(10), rate: None, after: None, resume: None },
+            PartitionRequest { limit: Some(10), rate: None, after: None, resume: None, sequence: None },
         )
         .await
         .unwrap();
@@ -317,7 +319,7 @@ async fn a_never_analyzed_jobs_table_is_analyzed_before_the_first_partitioned_fe
     let got = engine
         .fetch_partitioned(
             &request(1),
-            PartitionRequest { limit: Some(1), rate: None, after: None, resume: None },
+            PartitionRequest { limit: Some(1), rate: None, after: None, resume: None, sequence: None },
         )
         .await
         .unwrap();

@@ -13,6 +13,7 @@ use crate::cron::CronEntry;
 use crate::engine::{Engine, QueueSettingsChange, RateLimit, Retention};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
+use crate::types::SequencePolicy;
 
 /// Configures and starts a node.
 ///
@@ -133,6 +134,30 @@ impl RuntimeBuilder {
     /// ```
     pub fn partition_limit(mut self, queue: impl Into<String>, limit: u32) -> Self {
         let change = QueueSettingsChange { partition_limit: Some(Some(limit)), ..Default::default() };
+        self.persisted.push((queue.into(), change));
+        self
+    }
+
+    /// Runs each partition of `queue` as a sequence: its jobs one at a time, in insertion
+    /// order, each starting only once the one before it finished (a job waiting for a retry
+    /// has not; a discarded one has not either with [`SequencePolicy::WaitForRetries`], the
+    /// default, and has with [`SequencePolicy::ContinueAfterDiscard`]). Partitions run side by
+    /// side, in turn. Persisted like the other limits; change it at run time with
+    /// [`crate::Runtime::set_sequence`]. See the flow-control guide and ADR 27.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: jobsmith::Db) -> jobsmith::Result<()> {
+    /// // Each account's ledger entries in the order they were queued, accounts in parallel.
+    /// let runtime = db
+    ///     .runtime()
+    ///     .queue("ledger", 20)
+    ///     .sequence("ledger", jobsmith::SequencePolicy::WaitForRetries)
+    ///     .start()
+    ///     .await?;
+    /// # runtime.shutdown().await }
+    /// ```
+    pub fn sequence(mut self, queue: impl Into<String>, policy: SequencePolicy) -> Self {
+        let change = QueueSettingsChange { sequence: Some(Some(policy)), ..Default::default() };
         self.persisted.push((queue.into(), change));
         self
     }

@@ -9,7 +9,7 @@ use super::shared::Shared;
 use crate::engine::{Engine, JobRow, NodeRow, QueueSettingsChange, RateLimit};
 use crate::error::{Error, Result};
 use crate::state::JobState;
-use crate::types::SettingsUpdate;
+use crate::types::{SequencePolicy, SettingsUpdate};
 
 /// A running node. Dropping it without [`Runtime::shutdown`] stops nothing cleanly: call
 /// `shutdown` so running jobs finish or are handed back.
@@ -136,6 +136,12 @@ impl Runtime {
             ));
         }
         self.change_settings(queue, |c| c.partition_limit = Some(limit)).await
+    }
+
+    /// Runs each partition of `queue` as a sequence with `policy` on every node (persisted), or
+    /// with `None` stops. See [`crate::RuntimeBuilder::sequence`].
+    pub async fn set_sequence(&self, queue: &str, policy: Option<SequencePolicy>) -> Result<()> {
+        self.change_settings(queue, |c| c.sequence = Some(policy)).await
     }
 
     /// Sets the weight of `partition` in `queue` (stored; every node's next fetch uses it), or

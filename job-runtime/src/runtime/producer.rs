@@ -41,7 +41,8 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
     let mut scanned_at = tokio::time::Instant::now();
     // Set by a partitioned fetch that passed a partition with work whose rate window was full:
     // when that window has room again (ADR 25).
-    let mut look_again_in: Option<Duration> = None;
+    // A deadline, not a duration: a wake that fetches nothing must not start the wait again.
+    let mut look_again_at: Option<tokio::time::Instant> = None;
     loop {
         if stop.is_cancelled() {
             return;
@@ -133,6 +134,7 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                             rate,
                             after: after.as_deref(),
                             resume: Some(left).filter(|n| *n > 0),
+                            sequence: queue.sequence(),
                         };
                         shared.engine.fetch_partitioned(&request, partitions).await.map(|f| {
                             if f.last_partition.is_some() {
@@ -196,7 +198,7 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
                 failures = 0;
                 // A partition whose rate window was full still has work: look again when its
                 // window has room (bounded by the poll below), whatever else wakes this loop.
-                look_again_in = window_opens_in;
+                look_again_at = window_opens_in.map(|d| tokio::time::Instant::now() + d);
                 // A full answer means more may be waiting; fetch again once there is room. A
                 // short one from a cursor looks once more from the front before the queue counts
                 // as drained.
@@ -231,10 +233,13 @@ pub(crate) async fn run(shared: Arc<Shared>, queue: Arc<QueueState>, stop: Cance
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = queue.woken() => {}
-            _ = tokio::time::sleep(look_again_in.map_or(shared.config.poll_interval, |d| d.min(shared.config.poll_interval))) => {
+            _ = tokio::time::sleep_until({
+                let poll = tokio::time::Instant::now() + shared.config.poll_interval;
+                look_again_at.map_or(poll, |at| at.min(poll))
+            }) => {
                 may_have_work = true;
                 after = None;
-                look_again_in = None;
+                look_again_at = None;
             }
         }
     }

@@ -10,7 +10,7 @@ use tokio::sync::{Mutex, Notify};
 use super::claim_ahead::ClaimAhead;
 use super::control::JobControl;
 use crate::engine::FetchedJob;
-use crate::types::RateLimit;
+use crate::types::{RateLimit, SequencePolicy};
 
 /// `prefetch` when the queue sizes its buffer itself (the default; see `claim_ahead`).
 const AUTO: usize = usize::MAX;
@@ -74,6 +74,9 @@ pub(crate) struct QueueState {
     rate_limit: AtomicU64,
     /// Most jobs of one partition executing across all nodes; 0 for none (ADR 24).
     partition_limit: AtomicU32,
+    /// Each partition run as a sequence (ADR 27): 0 no, 1 waiting for retries, 2 continuing
+    /// after a discard.
+    sequence: std::sync::atomic::AtomicU8,
     /// The partition the last partitioned fetch of this node ended at: the next one starts
     /// after it, so partitions take turns (ADR 24).
     /// With the heads of its turn it had left (a partition with a weight, ADR 26), which the
@@ -104,6 +107,7 @@ impl QueueState {
             global_limit: AtomicU32::new(0),
             rate_limit: AtomicU64::new(0),
             partition_limit: AtomicU32::new(0),
+            sequence: std::sync::atomic::AtomicU8::new(0),
             partition_cursor: std::sync::Mutex::new((None, 0)),
             work_hint: AtomicBool::new(true),
             wake: Notify::new(),
@@ -383,10 +387,30 @@ impl QueueState {
         Some(self.partition_limit.load(Ordering::Acquire)).filter(|n| *n > 0)
     }
 
-    /// Fetched partition by partition (ADR 24): a partition limit, or a rate limit for each
-    /// partition, is set.
+    /// Fetched partition by partition (ADR 24): a partition limit, a rate limit for each
+    /// partition, or sequences are set.
     pub(crate) fn is_partitioned(&self) -> bool {
-        self.partition_limit().is_some() || self.rate_limit().is_some_and(|r| r.per_partition)
+        self.partition_limit().is_some()
+            || self.rate_limit().is_some_and(|r| r.per_partition)
+            || self.sequence().is_some()
+    }
+
+    pub(crate) fn sequence(&self) -> Option<SequencePolicy> {
+        match self.sequence.load(Ordering::Acquire) {
+            1 => Some(SequencePolicy::WaitForRetries),
+            2 => Some(SequencePolicy::ContinueAfterDiscard),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set_sequence(&self, policy: Option<SequencePolicy>) {
+        let code = match policy {
+            None => 0,
+            Some(SequencePolicy::WaitForRetries) => 1,
+            Some(SequencePolicy::ContinueAfterDiscard) => 2,
+        };
+        self.sequence.store(code, Ordering::Release);
+        self.hint_work();
     }
 
     pub(crate) fn set_partition_limit(&self, limit: Option<u32>) {
@@ -417,6 +441,8 @@ pub struct QueueInfo {
     pub rate_limit: Option<RateLimit>,
     /// Most jobs of one partition executing across all nodes, if partitioned.
     pub partition_limit: Option<u32>,
+    /// Set when each partition runs as a sequence (see [`crate::RuntimeBuilder::sequence`]).
+    pub sequence: Option<SequencePolicy>,
     /// Most jobs claimed ahead of a free slot now: the measured size by default, or the one set
     /// with [`crate::RuntimeBuilder::prefetch`]; 0 while a global or rate limit is set.
     pub prefetch: usize,
@@ -434,6 +460,7 @@ impl From<&QueueState> for QueueInfo {
             global_limit: q.global_limit(),
             rate_limit: q.rate_limit(),
             partition_limit: q.partition_limit(),
+            sequence: q.sequence(),
             prefetch: q.prefetch(),
             prefetched: q.buffered(),
         }

@@ -112,6 +112,7 @@ impl Shared {
                 q.set_global_limit(settings.global_limit);
                 q.set_rate_limit(settings.rate_limit);
                 q.set_partition_limit(settings.partition_limit);
+                q.set_sequence(settings.sequence);
             }
         }
         Ok(())

@@ -15,6 +15,9 @@ pub struct PartitionRequest<'a> {
     /// is more than it gave in the last fetch's last turn; ADR 26): the walk starts *at* it, and
     /// it gives that many in its first turn.
     pub resume: Option<u32>,
+    /// Each partition is a sequence (ADR 27): a partition gives a job only when its first job
+    /// that has not finished (by id; under this policy) is available, and gives that job.
+    pub sequence: Option<super::SequencePolicy>,
 }
 
 /// What a partitioned fetch returns.

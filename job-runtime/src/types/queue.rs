@@ -20,6 +20,58 @@ pub struct QueueSettings {
     /// Most jobs of one partition executing at once, across all nodes; with it set, the queue
     /// takes its partitions in turn (ADR 24).
     pub partition_limit: Option<u32>,
+    /// Set when the queue runs each partition as a sequence: one job at a time, in insertion
+    /// order (ADR 27).
+    pub sequence: Option<SequencePolicy>,
+}
+
+/// How a sequenced queue (see [`crate::RuntimeBuilder::sequence`]) treats a job of a sequence
+/// that failed: the next job of its partition starts only after it finished, and a job waiting
+/// for a retry has not finished. What differs is a job that was discarded (out of attempts).
+///
+/// ```
+/// use jobsmith::SequencePolicy;
+/// assert_eq!("continue".parse::<SequencePolicy>().unwrap(), SequencePolicy::ContinueAfterDiscard);
+/// assert_eq!(SequencePolicy::WaitForRetries.to_string(), "wait");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SequencePolicy {
+    /// A discarded job holds its sequence until it is retried (and completes), cancelled or
+    /// deleted: nothing after it runs out of order. The default.
+    #[default]
+    WaitForRetries,
+    /// A discarded job lets the next one of its sequence start.
+    ContinueAfterDiscard,
+}
+
+impl SequencePolicy {
+    /// As stored and written on the command line: `wait` or `continue`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SequencePolicy::WaitForRetries => "wait",
+            SequencePolicy::ContinueAfterDiscard => "continue",
+        }
+    }
+}
+
+impl std::fmt::Display for SequencePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SequencePolicy {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "wait" => Ok(SequencePolicy::WaitForRetries),
+            "continue" => Ok(SequencePolicy::ContinueAfterDiscard),
+            other => Err(crate::error::Error::InvalidOption(format!(
+                "a sequence policy is `wait` (a discarded job holds its sequence) or `continue`, got {other:?}"
+            ))),
+        }
+    }
 }
 
 /// A change to one queue's persisted settings: `None` leaves a field as stored, `Some` sets it
@@ -44,6 +96,8 @@ pub struct QueueSettingsChange {
     /// Most jobs of one partition executing at once across all nodes, at least 1; `Some(None)`
     /// clears it.
     pub partition_limit: Option<Option<u32>>,
+    /// Runs each partition as a sequence with this policy; `Some(None)` clears it.
+    pub sequence: Option<Option<SequencePolicy>>,
 }
 
 impl QueueSettingsChange {

@@ -1,4 +1,4 @@
-//! `jobsmith queue pause|resume|scale|rate-limit|partition-limit|partition-weight(s)`:
+//! `jobsmith queue pause|resume|scale|rate-limit|partition-limit|sequence|partition-weight(s)`:
 //! cluster-wide queue settings.
 
 use jobsmith::QueueSettingsChange;
@@ -80,6 +80,17 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
                 None => "has no partition limit".to_string(),
             },
         ),
+        QueueCommand::Sequence { queue, policy, create } => (
+            queue,
+            create,
+            QueueSettingsChange { sequence: Some(policy.0), ..no_change },
+            match policy.0 {
+                Some(p) => {
+                    format!("runs each partition as a sequence, one job at a time in order (on discard: {p})")
+                }
+                None => "is not sequenced".to_string(),
+            },
+        ),
         QueueCommand::PartitionWeight { .. } | QueueCommand::PartitionWeights { .. } => {
             unreachable!("answered above")
         }
@@ -108,6 +119,7 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
             "global_limit": settings.global_limit,
             "rate_limit": settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms(), "per_partition": r.per_partition})),
             "partition_limit": settings.partition_limit,
+            "sequence": settings.sequence.map(|p| p.as_str()),
         }));
     } else {
         println!("queue `{}` {done}", settings.name);

@@ -57,6 +57,7 @@ pub(crate) async fn run(engine: &dyn Engine, json: bool) -> Result<(), Failure> 
                     "global_limit": q.settings.global_limit,
                     "rate_limit": q.settings.rate_limit.map(|r| json!({"limit": r.limit, "window_ms": r.window_ms(), "per_partition": r.per_partition})),
                     "partition_limit": q.settings.partition_limit,
+                    "sequence": q.settings.sequence.map(|p| p.as_str()),
                     "counts": counts,
                     "total": q.counts.iter().sum::<i64>(),
                 })

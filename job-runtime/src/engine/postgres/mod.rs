@@ -25,7 +25,7 @@ use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
     JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionWeight,
     PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch, RateLog, RatedStamp, RescueReport,
-    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
+    RescueRequest, Retention, SequencePolicy, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
 };
 
 use crate::engine::common::validate_schema;
@@ -355,12 +355,12 @@ impl RuntimeOps for PostgresEngine {
         let mut partitions = Vec::new();
         // Where the fetch ended: the partition of the last job of a partition in turn order (of
         // the last pass that took any), and how many heads of its turn it had left.
-        let mut last: Option<((i64, i32, i32), String, u32)> = None;
+        let mut last: Option<((i64, i32, i32, i64), String, u32)> = None;
         let mut filled = 0u32;
         let cap = r.weight_cap();
         // Passes share out what partitions with less than their share left; each sees the
         // earlier ones' claims, as the same transaction's.
-        for _ in 0..crate::types::PARTITION_PASSES {
+        for pass in 0..crate::types::PARTITION_PASSES {
             let rows = sqlx::query(AssertSqlSafe(self.sql.fetch_partitioned.clone()))
                 .bind(r.queue)
                 .bind(r.limit.saturating_sub(filled).min(i32::MAX as u32) as i32)
@@ -373,18 +373,25 @@ impl RuntimeOps for PostgresEngine {
                 .bind(p.rate.map(|rate| rate.limit as i32))
                 .bind(since)
                 .bind(stamp_at)
-                .bind(p.resume.map(|n| n.min(i32::MAX as u32) as i32))
+                // The cursor's turn is resumed once, by the first pass (as on SQLite).
+                .bind(p.resume.filter(|_| pass == 0).map(|n| n.min(i32::MAX as u32) as i32))
+                .bind(p.sequence.map(SequencePolicy::as_str))
                 .fetch_all(&mut *tx)
                 .await?;
             // Starts per partition of this pass, for the partitions' logs.
             let mut started: std::collections::BTreeMap<String, i32> = Default::default();
-            let mut last_of_pass: Option<((i64, i32, i32), String, u32)> = None;
+            let mut last_of_pass: Option<((i64, i32, i32, i64), String, u32)> = None;
             for row in &rows {
                 let key: Option<String> = row.try_get("partition_key")?;
                 if let Some(key) = &key {
                     *started.entry(key.clone()).or_default() += 1;
-                    let place =
-                        (row.try_get("locked_turn")?, row.try_get("locked_lap")?, row.try_get("locked_ord")?);
+                    // Turn, walk order, then the head's place in its partition's turn.
+                    let place = (
+                        row.try_get("locked_turn")?,
+                        row.try_get("locked_lap")?,
+                        row.try_get("locked_ord")?,
+                        row.try_get("locked_rn")?,
+                    );
                     if last_of_pass.as_ref().is_none_or(|(at, _, _)| place > *at) {
                         let left: i64 = row.try_get("locked_turn_left")?;
                         last_of_pass = Some((place, key.clone(), left.max(0) as u32));
@@ -994,6 +1001,8 @@ impl Administration for PostgresEngine {
             .bind(set_partition)
             .bind(partition)
             .bind(change.rate_limit.flatten().map(|r| r.per_partition))
+            .bind(change.sequence.is_some())
+            .bind(change.sequence.flatten().map(SequencePolicy::as_str))
             .fetch_optional(&self.pool)
             .await?;
         match row {
@@ -1159,6 +1168,7 @@ fn queue_settings_row(r: &sqlx::postgres::PgRow) -> Result<QueueSettings> {
             r.try_get("rate_per_partition")?,
         ),
         partition_limit: r.try_get::<Option<i32>, _>("partition_limit")?.map(|n| n as u32),
+        sequence: r.try_get::<Option<String>, _>("sequence_policy")?.map(|p| p.parse()).transpose()?,
     })
 }
 

@@ -386,11 +386,11 @@ impl Statements {
             ),
             cron_update: format!("UPDATE {s}.cron SET last_slot = $2, fired_at = now() WHERE name = $1"),
             queue_settings: format!(
-                "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit FROM {s}.queues ORDER BY name"
+                "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit, sequence_policy FROM {s}.queues ORDER BY name"
             ),
             // One statement, so concurrent changes of different fields cannot undo each other:
             // ON CONFLICT locks the row and each SET reads its latest committed version. A field
-            // not named by the change ($2, $4, $6, $10 (with $15), $13 false) keeps its stored value. Nothing is written
+            // not named by the change ($2, $4, $6, $10 (with $15), $13, $16 false) keeps its stored value. Nothing is written
             // for an unknown queue unless $8 allows it; the cheap checks come first, the jobs
             // table (no index by queue alone) last.
             update_queue_settings: format!(
@@ -401,11 +401,11 @@ impl Statements {
                         OR EXISTS (SELECT 1 FROM {s}.jobs WHERE queue = $1) AS ok
                 ), up AS (
                     INSERT INTO {s}.queues AS q (name, paused, concurrency, global_limit, rate_limit, rate_window_ms,
-                                                 rate_per_partition, partition_limit, updated_at)
+                                                 rate_per_partition, partition_limit, sequence_policy, updated_at)
                     SELECT $1, CASE WHEN $2::boolean THEN $3::boolean END, CASE WHEN $4::boolean THEN $5::integer END,
                            CASE WHEN $6::boolean THEN $7::integer END, CASE WHEN $10::boolean THEN $11::integer END,
                            CASE WHEN $10::boolean THEN $12::bigint END, $10::boolean AND coalesce($15::boolean, false),
-                           CASE WHEN $13::boolean THEN $14::integer END, now()
+                           CASE WHEN $13::boolean THEN $14::integer END, CASE WHEN $16::boolean THEN $17::text END, now()
                     FROM known WHERE ok
                     ON CONFLICT (name) DO UPDATE SET
                         paused = CASE WHEN $2::boolean THEN EXCLUDED.paused ELSE q.paused END,
@@ -415,12 +415,15 @@ impl Statements {
                         rate_window_ms = CASE WHEN $10::boolean THEN EXCLUDED.rate_window_ms ELSE q.rate_window_ms END,
                         rate_per_partition = CASE WHEN $10::boolean THEN EXCLUDED.rate_per_partition ELSE q.rate_per_partition END,
                         partition_limit = CASE WHEN $13::boolean THEN EXCLUDED.partition_limit ELSE q.partition_limit END,
+                        sequence_policy = CASE WHEN $16::boolean THEN EXCLUDED.sequence_policy ELSE q.sequence_policy END,
                         updated_at = now()
-                    RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit
+                    RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit,
+                              sequence_policy
                 ), notified AS (
                     SELECT pg_notify($9, 'q:' || name) FROM up
                 )
-                SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit FROM up
+                SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit, sequence_policy
+                FROM up
                 WHERE (SELECT count(*) FROM notified) >= 0"
             ),
             count_by_state: format!(
@@ -551,7 +554,9 @@ fn fetch(
 /// counts for; with a rate limit for each partition (ADR 25) $9 the most starts per window,
 /// $10 the log's starts after which count (in ms) and $11 the claim stamp (all NULL without);
 /// $12 the heads the cursor's partition has left of its turn (NULL: none; ADR 26), which then
-/// comes first in the walk with that many in its first turn.
+/// comes first in the walk with that many in its first turn; $13 the sequence policy (`wait`,
+/// `continue`; NULL: not sequenced, ADR 27): a partition then gives only its first unfinished
+/// job by id, and only when that job is available.
 ///
 /// - The walk goes through the partitions with available jobs in key order from the one after
 ///   the cursor to the last (lap 1), then from the first up to the cursor (lap 2), one probe of
@@ -610,10 +615,22 @@ fn fetch_partitioned(s: &str) -> String {
                 coalesce($4::int, 2147483647) - coalesce((SELECT b.n FROM busy b WHERE b.k = walk.k), 0),
                 CASE WHEN $9::int IS NULL THEN 2147483647
                      ELSE $9::int - (SELECT count(*)::int FROM {s}.rate_logs l CROSS JOIN unnest(l.starts) t
-                                     WHERE l.queue = $1 AND l.key = walk.k AND t > $10::bigint) END) AS free
-            FROM walk
+                                     WHERE l.queue = $1 AND l.key = walk.k AND t > $10::bigint) END,
+                CASE WHEN $13::text IS NULL THEN 2147483647 WHEN hd.ready THEN 1 ELSE 0 END) AS free,
+                hd.head_id
+            FROM walk LEFT JOIN LATERAL (
+                -- A sequence's first job that has not finished (ADR 27): it alone may start.
+                SELECT h.id AS head_id, h.state = 'available' AND h.attempt < h.max_attempts AS ready
+                FROM {s}.jobs h
+                WHERE $13::text IS NOT NULL AND h.queue = $1 AND h.partition_key = walk.k AND h.partition_key IS NOT NULL
+                  -- The index's own predicate, as written there, so the planner proves it and probes
+                  -- the index (an OR with the policy made it walk the primary key instead).
+                  AND h.state IN ('available', 'scheduled', 'retryable', 'executing', 'discarded')
+                  AND (h.state <> 'discarded' OR $13::text = 'wait')
+                ORDER BY h.id LIMIT 1
+            ) hd ON true
         ), open AS MATERIALIZED (
-            SELECT k, lap, ord, free,
+            SELECT k, lap, ord, free, head_id,
                    coalesce((SELECT pw.weight FROM {s}.partition_weights pw WHERE pw.queue = $1 AND pw.key = rooms.k), 1)
                        AS share_weight,
                    CASE WHEN ord = 0 THEN $12::int END AS credit
@@ -632,18 +649,23 @@ fn fetch_partitioned(s: &str) -> String {
                        + CASE WHEN EXISTS (SELECT 1 FROM unkeyed) THEN 1 ELSE 0 END AS parts
             ) p
         ), heads AS (
-            SELECT c.id, open.lap, open.ord, c.w, open.share_weight AS sw, open.credit,
+            SELECT c.id, open.lap, open.ord, c.w, open.share_weight AS sw,
+                   LEAST(open.credit, open.share_weight) AS credit,
                    row_number() OVER (PARTITION BY open.k ORDER BY c.priority, c.scheduled_at, c.id) AS rn
             FROM open CROSS JOIN LATERAL (
                 SELECT id, priority, scheduled_at, least(weight, $8::int) AS w FROM {s}.jobs
-                WHERE state = 'available' AND queue = $1 AND partition_key = open.k AND attempt < max_attempts
-                ORDER BY priority, scheduled_at, id
-                LIMIT LEAST(open.free, (SELECT each FROM shares) * open.share_weight)
+                WHERE $13::text IS NOT NULL AND id = open.head_id
+                UNION ALL
+                (SELECT id, priority, scheduled_at, least(weight, $8::int) AS w FROM {s}.jobs
+                 WHERE $13::text IS NULL AND state = 'available' AND queue = $1 AND partition_key = open.k
+                   AND attempt < max_attempts
+                 ORDER BY priority, scheduled_at, id
+                 LIMIT LEAST(open.free, (SELECT each FROM shares) * open.share_weight))
             ) c
         ), candidates AS (
             -- A partition gives `sw` heads a turn (its first turn: the `credit` a resumed one had
             -- left); `left` is how many of the head's turn remain after it.
-            SELECT id, lap, ord, w,
+            SELECT id, lap, ord, w, rn,
                    CASE WHEN credit IS NULL THEN (rn - 1) / sw
                         WHEN rn <= credit THEN 0
                         ELSE 1 + (rn - credit - 1) / sw END AS turn,
@@ -652,14 +674,18 @@ fn fetch_partitioned(s: &str) -> String {
                         ELSE sw - 1 - (rn - credit - 1) % sw END AS turn_left
             FROM heads
             UNION ALL
-            SELECT id, 0, 0, w, row_number() OVER (ORDER BY priority, scheduled_at, id) - 1, 0 FROM unkeyed
+            SELECT id, 0, 0, w, rn, rn - 1, 0 FROM (
+                SELECT id, w, row_number() OVER (ORDER BY priority, scheduled_at, id) AS rn FROM unkeyed
+            ) u
         ), picked AS MATERIALIZED (
-            SELECT id, lap, ord, turn, turn_left FROM (
-                SELECT id, lap, ord, turn, turn_left, sum(w) OVER (ORDER BY turn, lap, ord, id) AS filled FROM candidates
+            -- In turn order; within a partition's turn its heads in run order (`rn`).
+            SELECT id, lap, ord, rn, turn, turn_left FROM (
+                SELECT id, lap, ord, rn, turn, turn_left, sum(w) OVER (ORDER BY turn, lap, ord, rn, id) AS filled
+                FROM candidates
             ) t WHERE filled <= (SELECT slots FROM room)
         ), locked AS MATERIALIZED (
             SELECT j.id AS locked_id, p.lap AS locked_lap, p.ord AS locked_ord, p.turn AS locked_turn,
-                   p.turn_left AS locked_turn_left
+                   p.rn AS locked_rn, p.turn_left AS locked_turn_left
             FROM {s}.jobs j JOIN picked p ON p.id = j.id
             WHERE j.state = 'available' AND j.queue = $1
             FOR UPDATE OF j SKIP LOCKED
@@ -668,7 +694,7 @@ fn fetch_partitioned(s: &str) -> String {
         SET state = 'executing', attempt = j.attempt + 1, attempted_at = coalesce($11::timestamptz, now()),
             attempted_by = $3
         FROM locked WHERE j.id = locked.locked_id
-        RETURNING {FETCHED_COLUMNS}, partition_key, locked_lap, locked_ord, locked_turn, locked_turn_left"
+        RETURNING {FETCHED_COLUMNS}, partition_key, locked_lap, locked_ord, locked_turn, locked_rn, locked_turn_left"
     )
 }
 

@@ -38,7 +38,7 @@ use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
     JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionWeight,
     PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch, RateLog, RatedStamp, RescueReport,
-    RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
+    RescueRequest, Retention, SequencePolicy, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
 };
 
 pub use migrate::{MIGRATIONS, migrate};
@@ -1019,7 +1019,8 @@ impl RuntimeOps for SqliteEngine {
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>> {
         let p = &self.prefix;
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit
+            "SELECT name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition, partition_limit,
+                    sequence_policy
              FROM {p}queues ORDER BY name"
         )))
         .fetch_all(&self.pool)
@@ -1268,10 +1269,10 @@ impl Administration for SqliteEngine {
         let mut w = self.write().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {p}queues (name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition,
-                                    partition_limit, updated_at)
+                                    partition_limit, sequence_policy, updated_at)
              SELECT ?1, CASE WHEN ?2 THEN ?3 END, CASE WHEN ?4 THEN ?5 END, CASE WHEN ?6 THEN ?7 END,
                     CASE WHEN ?10 THEN ?11 END, CASE WHEN ?10 THEN ?12 END, ?10 AND coalesce(?15, 0),
-                    CASE WHEN ?13 THEN ?14 END, ?8
+                    CASE WHEN ?13 THEN ?14 END, CASE WHEN ?16 THEN ?17 END, ?8
              WHERE ?9
                 OR EXISTS (SELECT 1 FROM {p}queues WHERE name = ?1)
                 OR EXISTS (SELECT 1 FROM {p}nodes, json_each({p}nodes.queues) WHERE json_each.value = ?1)
@@ -1284,9 +1285,10 @@ impl Administration for SqliteEngine {
                  rate_window_ms = CASE WHEN ?10 THEN excluded.rate_window_ms ELSE rate_window_ms END,
                  rate_per_partition = CASE WHEN ?10 THEN excluded.rate_per_partition ELSE rate_per_partition END,
                  partition_limit = CASE WHEN ?13 THEN excluded.partition_limit ELSE partition_limit END,
+                 sequence_policy = CASE WHEN ?16 THEN excluded.sequence_policy ELSE sequence_policy END,
                  updated_at = excluded.updated_at
              RETURNING name, paused, concurrency, global_limit, rate_limit, rate_window_ms, rate_per_partition,
-                       partition_limit"
+                       partition_limit, sequence_policy"
         )))
         .bind(queue)
         .bind(change.paused.is_some())
@@ -1303,6 +1305,8 @@ impl Administration for SqliteEngine {
         .bind(set_partition)
         .bind(partition)
         .bind(change.rate_limit.flatten().map(|r| r.per_partition))
+        .bind(change.sequence.is_some())
+        .bind(change.sequence.flatten().map(SequencePolicy::as_str))
         .fetch_optional(&mut *w)
         .await?;
         drop(w);
@@ -1476,6 +1480,7 @@ fn queue_settings_row(r: &sqlx::sqlite::SqliteRow) -> Result<QueueSettings> {
             r.try_get("rate_per_partition")?,
         ),
         partition_limit: r.try_get::<Option<i64>, _>("partition_limit")?.map(|n| n as u32),
+        sequence: r.try_get::<Option<String>, _>("sequence_policy")?.map(|p| p.parse()).transpose()?,
     })
 }
 

@@ -9,7 +9,8 @@ use sqlx::{AssertSqlSafe, SqliteConnection};
 
 use crate::error::{Error, Result};
 use crate::types::{
-    FetchRequest, PartitionRequest, RateLimit, RateLog, UNPARTITIONED_LOOKAHEAD, partition_share, place_of,
+    FetchRequest, PartitionRequest, RateLimit, RateLog, SequencePolicy, UNPARTITIONED_LOOKAHEAD,
+    partition_share, place_of,
 };
 
 /// Per partition (`None`: jobs of no partition), its heads in run order, each with its weight.
@@ -65,6 +66,7 @@ pub(super) async fn pick(
     // as many open partitions as rows.
     let step = room as usize + busy.len();
     let mut open: Vec<(String, i64)> = Vec::new();
+    let mut sequence_heads: HashMap<String, (i64, i64)> = HashMap::new();
     // A cursor partition with heads of its turn left (ADR 26) comes first, with that credit.
     let resumed = match (parts.after, parts.resume) {
         (Some(after), Some(credit)) if has_work(conn, p, r.queue, after).await? => Some((after, credit)),
@@ -95,7 +97,17 @@ pub(super) async fn pick(
                 }
                 let running = busy.get(&key).copied().unwrap_or(0);
                 let rate_room = logs.as_deref().map_or(i64::MAX, |logs| logs.room(&key));
-                let free = (per_partition - running).min(rate_room);
+                let mut free = (per_partition - running).min(rate_room);
+                // A sequence gives its first unfinished job, and only if it may start (ADR 27).
+                if let (Some(policy), true) = (parts.sequence, free > 0) {
+                    match sequence_head(conn, p, r.queue, &key, policy).await? {
+                        Some(head) => {
+                            sequence_heads.insert(key.clone(), head);
+                            free = 1;
+                        }
+                        None => free = 0,
+                    }
+                }
                 if free > 0 {
                     open.push((key.clone(), free));
                     if open.len() as i64 >= room {
@@ -137,10 +149,12 @@ pub(super) async fn pick(
     // partitions that ask for as many (SQLite's LIMIT cannot read the outer row), which without
     // weights is one statement.
     let mut asking: std::collections::BTreeMap<i64, Vec<&str>> = Default::default();
-    for (key, free) in &open {
+    for (key, free) in open.iter().filter(|_| parts.sequence.is_none()) {
         asking.entry((each * i64::from(weight_of(key))).min(*free)).or_default().push(key.as_str());
     }
-    let mut rows: Vec<(String, i64, i64)> = Vec::new();
+    // A sequenced queue's heads are its sequences' first jobs, found by the walk.
+    let mut rows: Vec<(String, i64, i64)> =
+        open.iter().filter_map(|(k, _)| sequence_heads.get(k).map(|(id, w)| (k.clone(), *id, *w))).collect();
     for (most, keys) in asking {
         rows.extend(
             sqlx::query_as::<_, (String, i64, i64)>(AssertSqlSafe(format!(
@@ -181,7 +195,8 @@ pub(super) async fn pick(
     let mut order: Vec<(usize, usize, usize, u32)> = Vec::new();
     for (i, (key, ids)) in heads.iter().enumerate() {
         let weight = key.map_or(1, weight_of);
-        let credit = resumed.filter(|(k, _)| *key == Some(*k)).map(|(_, credit)| credit);
+        // A credit from a weight since lowered counts as the weight now.
+        let credit = resumed.filter(|(k, _)| *key == Some(*k)).map(|(_, credit)| credit.min(weight));
         order.extend((0..ids.len()).map(|n| {
             let (turn, left) = place_of(n, weight, credit);
             (turn, i, n, left)
@@ -204,6 +219,31 @@ pub(super) async fn pick(
         }
     }
     Ok((picked, last))
+}
+
+/// A sequence's first job that has not finished (by id; a discarded one has not under
+/// [`SequencePolicy::WaitForRetries`]), with its weight, if it may start now (one probe of the
+/// sequence index); `None` if it is running, waiting for a retry or a due time, or held.
+async fn sequence_head(
+    conn: &mut SqliteConnection,
+    p: &str,
+    queue: &str,
+    key: &str,
+    policy: SequencePolicy,
+) -> Result<Option<(i64, i64)>> {
+    let head: Option<(i64, bool, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT id, state = 'available' AND attempt < max_attempts, weight FROM {p}jobs
+         WHERE queue = ?1 AND partition_key = ?2 AND partition_key IS NOT NULL
+           AND state IN ('available', 'scheduled', 'retryable', 'executing', 'discarded')
+           AND (state <> 'discarded' OR ?3)
+         ORDER BY id LIMIT 1"
+    )))
+    .bind(queue)
+    .bind(key)
+    .bind(policy == SequencePolicy::WaitForRetries)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(head.and_then(|(id, ready, weight)| ready.then_some((id, weight))))
 }
 
 /// Whether `key` has available jobs in `queue` (one probe of the partition index).
