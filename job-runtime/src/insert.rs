@@ -43,6 +43,7 @@ pub struct InsertBuilder<J: Job> {
     priority: Option<u8>,
     weight: Option<u16>,
     partition: Option<String>,
+    partition_meta: Option<String>,
     max_attempts: Option<u32>,
     schedule: Schedule,
     unique: Option<Option<UniqueOptions>>,
@@ -66,6 +67,7 @@ impl<J: Job> InsertBuilder<J> {
             priority: None,
             weight: None,
             partition: None,
+            partition_meta: None,
             max_attempts: None,
             schedule: Schedule::Now,
             unique: None,
@@ -125,6 +127,32 @@ impl<J: Job> InsertBuilder<J> {
     /// ```
     pub fn partition(mut self, key: impl Into<String>) -> Self {
         self.partition = Some(key.into());
+        self
+    }
+
+    /// Takes this job's partition from the field `key` of its metadata (see
+    /// [`InsertBuilder::meta`]; a string as it is, a number as written) when the job is built,
+    /// instead of from the arg its type names. A job whose metadata lacks the field is refused.
+    /// [`InsertBuilder::partition`] wins over it.
+    ///
+    /// ```
+    /// # use jobsmith::prelude::*;
+    /// # #[jobsmith::job(queue = "reminders")]
+    /// # async fn send_reminder(appointment_id: i64) -> Result<(), String> { Ok(()) }
+    /// # #[tokio::main] async fn main() -> jobsmith::Result<()> {
+    /// # let db = jobsmith::Db::connect("sqlite::memory:").await?;
+    /// # db.migrate().await?;
+    /// let job = SendReminder { appointment_id: 7 }
+    ///     .build_insert()
+    ///     .meta(serde_json::json!({"tenant": "clinic-north"}))
+    ///     .partition_from_meta("tenant");
+    /// assert_eq!(db.insert(job).await?.job.partition_key.as_deref(), Some("clinic-north"));
+    /// let missing = SendReminder { appointment_id: 8 }.build_insert().partition_from_meta("tenant").build();
+    /// assert!(missing.unwrap_err().to_string().contains("no `tenant`"));
+    /// # Ok(()) }
+    /// ```
+    pub fn partition_from_meta(mut self, key: impl Into<String>) -> Self {
+        self.partition_meta = Some(key.into());
         self
     }
 
@@ -209,9 +237,12 @@ impl<J: Job> InsertBuilder<J> {
         let meta = self.meta.unwrap_or_else(|| serde_json::json!({}));
         check_meta(&meta)?;
         let args = serde_json::to_value(&self.job)?;
-        let partition_key = match self.partition {
-            Some(key) => Some(key),
-            None => opts.partition_by.and_then(|field| partition_of(&args, field)),
+        let partition_key = match (self.partition, &self.partition_meta) {
+            (Some(key), _) => Some(key),
+            (None, Some(field)) => Some(partition_of(&meta, field).ok_or_else(|| {
+                Error::InvalidOption(format!("the job's meta has no `{field}` to take its partition from"))
+            })?),
+            (None, None) => opts.partition_by.and_then(|field| partition_of(&args, field)),
         };
         if let Some(key) = &partition_key {
             check_partition_key(key)?;
