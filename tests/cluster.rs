@@ -328,20 +328,26 @@ async fn a_rolling_restart_under_load_loses_nothing_and_leaves_nothing_executing
     assert_eq!(count(&pool, "SELECT count(*) FROM jobsmith.nodes").await, 0, "every node removed its row");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_global_limit_of_five_holds_over_three_nodes() {
-    let (pool, url) = setup().await;
-    insert_work(&pool, 0, 300, 20).await;
-    let limit = [("GLOBAL_LIMIT", "5"), ("CONCURRENCY", "10")];
-    let nodes: Vec<Node> = ["g1", "g2", "g3"].iter().map(|n| Node::start(&url, n, &limit)).collect();
-    wait_for("300 jobs", MINUTES, || async {
-        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 300)
+/// Starts three node processes named `names` with `env`, waits until `completed` jobs are
+/// completed, then stops them.
+async fn run_three_nodes(pool: &PgPool, url: &str, names: [&str; 3], env: &[(&str, &str)], completed: i64) {
+    let nodes: Vec<Node> = names.iter().map(|n| Node::start(url, n, env)).collect();
+    wait_for(&format!("{completed} jobs"), MINUTES, || async {
+        (count(pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == completed)
             .then_some(())
     })
     .await;
     for node in nodes {
         node.terminate();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_limit_of_five_holds_over_three_nodes() {
+    let (pool, url) = setup().await;
+    insert_work(&pool, 0, 300, 20).await;
+    let limit = [("GLOBAL_LIMIT", "5"), ("CONCURRENCY", "10")];
+    run_three_nodes(&pool, &url, ["g1", "g2", "g3"], &limit, 300).await;
     let peak = count(&pool, "SELECT peak::bigint FROM cluster_gauge").await;
     assert!((2..=5).contains(&peak), "peak {peak} with a global limit of 5");
     assert!(count(&pool, "SELECT count(DISTINCT node) FROM cluster_runs").await >= 2, "work was shared");
@@ -350,11 +356,16 @@ async fn a_global_limit_of_five_holds_over_three_nodes() {
 /// The most rows of `cluster_runs` whose `column` falls in any window of `window_ms` starting at
 /// one of them.
 async fn peak_in_any_window(pool: &PgPool, column: &str, window_ms: i64) -> i64 {
+    peak_where(pool, column, window_ms, "").await
+}
+
+/// [`peak_in_any_window`] over the rows `same` (SQL ending in AND, over `a` and `b`) pairs.
+async fn peak_where(pool: &PgPool, column: &str, window_ms: i64, same: &str) -> i64 {
     count(
         pool,
         &format!(
             "SELECT coalesce(max((SELECT count(*) FROM cluster_runs b
-                                  WHERE b.{column} >= a.{column}
+                                  WHERE {same} b.{column} >= a.{column}
                                     AND b.{column} < a.{column} + {window_ms} * interval '1 millisecond')), 0)
              FROM cluster_runs a"
         ),
@@ -367,15 +378,7 @@ async fn a_rate_limit_of_ten_a_second_holds_over_three_nodes_and_the_queue_runs_
     let (pool, url) = setup().await;
     insert_work(&pool, 0, 60, 0).await;
     let env = [("RATE_LIMIT", "10/1s"), ("CONCURRENCY", "10")];
-    let nodes: Vec<Node> = ["r1", "r2", "r3"].iter().map(|n| Node::start(&url, n, &env)).collect();
-    wait_for("60 jobs", MINUTES, || async {
-        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 60)
-            .then_some(())
-    })
-    .await;
-    for node in nodes {
-        node.terminate();
-    }
+    run_three_nodes(&pool, &url, ["r1", "r2", "r3"], &env, 60).await;
     // Each job read its own claim stamp (`attempted_at`) when it started: what the limit counts.
     let claimed = peak_in_any_window(&pool, "claimed_at", 1_000).await;
     assert_eq!(claimed, 10, "the most claims in any second");
@@ -419,15 +422,7 @@ async fn a_partition_limit_of_two_holds_over_three_nodes_and_every_tenant_runs_s
         .collect();
     jobsmith::insert_all(&pool, jobs).await.unwrap();
     let env = [("PARTITION_LIMIT", "2"), ("CONCURRENCY", "3")];
-    let nodes: Vec<Node> = ["p1", "p2", "p3"].iter().map(|n| Node::start(&url, n, &env)).collect();
-    wait_for("48 jobs", MINUTES, || async {
-        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 48)
-            .then_some(())
-    })
-    .await;
-    for node in nodes {
-        node.terminate();
-    }
+    run_three_nodes(&pool, &url, ["p1", "p2", "p3"], &env, 48).await;
     let peaks: Vec<(String, i32)> =
         sqlx::query_as("SELECT tenant, peak FROM cluster_tenant_gauge ORDER BY tenant")
             .fetch_all(&pool)
@@ -441,18 +436,9 @@ async fn a_partition_limit_of_two_holds_over_three_nodes_and_every_tenant_runs_s
     assert_eq!(count(&pool, "SELECT coalesce(sum(cur), 0) FROM cluster_tenant_gauge").await, 0);
 }
 
-/// The most runs of one tenant (`n % 4`) whose `column` falls in any window of `window_ms`.
+/// [`peak_in_any_window`] counting only the runs of one tenant (`n % 4`) at a time.
 async fn peak_of_a_tenant_in_any_window(pool: &PgPool, column: &str, window_ms: i64) -> i64 {
-    count(
-        pool,
-        &format!(
-            "SELECT coalesce(max((SELECT count(*) FROM cluster_runs b
-                                  WHERE b.n % 4 = a.n % 4 AND b.{column} >= a.{column}
-                                    AND b.{column} < a.{column} + {window_ms} * interval '1 millisecond')), 0)
-             FROM cluster_runs a"
-        ),
-    )
-    .await
+    peak_where(pool, column, window_ms, "b.n % 4 = a.n % 4 AND").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,15 +451,7 @@ async fn a_rate_limit_for_each_tenant_holds_over_three_nodes_and_tenants_run_sid
         .collect();
     jobsmith::insert_all(&pool, jobs).await.unwrap();
     let env = [("RATE_LIMIT", "3/1s/partition"), ("CONCURRENCY", "5")];
-    let nodes: Vec<Node> = ["s1", "s2", "s3"].iter().map(|n| Node::start(&url, n, &env)).collect();
-    wait_for("40 jobs", MINUTES, || async {
-        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 40)
-            .then_some(())
-    })
-    .await;
-    for node in nodes {
-        node.terminate();
-    }
+    run_three_nodes(&pool, &url, ["s1", "s2", "s3"], &env, 40).await;
     let claimed = peak_of_a_tenant_in_any_window(&pool, "claimed_at", 1_000).await;
     assert_eq!(claimed, 3, "the most claims of one tenant in any second");
     let started = peak_of_a_tenant_in_any_window(&pool, "started_at", 1_000).await;
@@ -514,15 +492,7 @@ async fn a_sequence_runs_one_job_at_a_time_in_order_over_three_nodes() {
         .collect();
     jobsmith::insert_all(&pool, jobs).await.unwrap();
     let env = [("SEQUENCE", "wait"), ("CONCURRENCY", "4")];
-    let nodes: Vec<Node> = ["q1", "q2", "q3"].iter().map(|n| Node::start(&url, n, &env)).collect();
-    wait_for("32 jobs", MINUTES, || async {
-        (count(&pool, "SELECT count(*) FROM jobsmith.jobs WHERE state = 'completed'").await == 32)
-            .then_some(())
-    })
-    .await;
-    for node in nodes {
-        node.terminate();
-    }
+    run_three_nodes(&pool, &url, ["q1", "q2", "q3"], &env, 32).await;
     let peaks: Vec<(String, i32)> =
         sqlx::query_as("SELECT tenant, peak FROM cluster_tenant_gauge ORDER BY tenant")
             .fetch_all(&pool)

@@ -384,7 +384,10 @@ impl RuntimeOps for PostgresEngine {
             for row in &rows {
                 let key: Option<String> = row.try_get("partition_key")?;
                 if let Some(key) = &key {
-                    *started.entry(key.clone()).or_default() += 1;
+                    // Counted only for the partitions' rate logs.
+                    if stamp.is_some() {
+                        *started.entry(key.clone()).or_default() += 1;
+                    }
                     // Turn, walk order, then the head's place in its partition's turn.
                     let place = (
                         row.try_get("locked_turn")?,
