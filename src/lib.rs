@@ -17,8 +17,8 @@ pub use jobsmith_runtime::{
     MAX_PARTITION_KEY_BYTES, MAX_PARTITION_WEIGHT, MAX_WEIGHT, MinuteStats, MissedSlots, NewJob, NodeRow,
     OnConflict, Outcome, Page, PartitionWeight, PerformFuture, Pool, Query, QueueInfo, QueueSettings,
     QueueSettingsChange, RateLimit, Registry, RescueReport, Result, Retention, Runtime, RuntimeBuilder,
-    SequencePolicy, State, StateCount, StateNeed, StateValue, States, StepError, Transaction, TypedJob,
-    UniqueOptions, Updated, WorkerEntry, default_backoff, insert_all, insert_all_in,
+    SequenceOverride, SequencePolicy, State, StateCount, StateNeed, StateValue, States, StepError,
+    Transaction, TypedJob, UniqueOptions, Updated, WorkerEntry, default_backoff, insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]

@@ -240,6 +240,28 @@ impl Db {
     ) -> Result<()> {
         self.engine().set_partition_weight(queue, partition, weight).await
     }
+
+    /// Chooses (or with `None` clears) the failure policy of one sequence, as
+    /// [`crate::Runtime::set_sequence_policy`] does, from a process that runs no jobs.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> jobsmith::Result<()> {
+    /// use jobsmith::SequencePolicy;
+    /// let db = jobsmith::Db::connect("sqlite::memory:").await?;
+    /// db.migrate().await?;
+    /// db.set_sequence_policy("ledger", "account-7", Some(SequencePolicy::ContinueAfterDiscard)).await?;
+    /// let stored = db.engine().sequence_policies(Some("ledger")).await?;
+    /// assert_eq!((stored[0].partition.as_str(), stored[0].policy), ("account-7", SequencePolicy::ContinueAfterDiscard));
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_sequence_policy(
+        &self,
+        queue: &str,
+        partition: &str,
+        policy: Option<crate::types::SequencePolicy>,
+    ) -> Result<()> {
+        self.engine().set_sequence_policy(queue, partition, policy).await
+    }
 }
 
 /// The error for a URL of an engine this build leaves out.

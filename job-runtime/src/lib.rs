@@ -57,7 +57,7 @@ pub use steps::StepError;
 pub use transaction::Transaction;
 pub use types::{
     JobMatch, JobState, MAX_PARTITION_KEY_BYTES, MAX_PARTITION_WEIGHT, MAX_WEIGHT, PartitionWeight,
-    RateLimit, SequencePolicy, UNPARTITIONED_LOOKAHEAD, Updated,
+    RateLimit, SequenceOverride, SequencePolicy, UNPARTITIONED_LOOKAHEAD, Updated,
 };
 pub use waiting::JobHandle;
 

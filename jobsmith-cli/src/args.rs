@@ -223,6 +223,22 @@ pub(crate) enum QueueCommand {
         /// Only this queue's.
         queue: Option<String>,
     },
+    /// Choose the failure policy of one sequence (one partition of a sequenced queue) in place
+    /// of the queue's, or clear the choice.
+    SequencePolicy {
+        /// Queue name.
+        queue: String,
+        /// The sequence: the partition's key, as its jobs have it.
+        partition: String,
+        /// `wait`, `continue`, or `off` (back to the queue's policy).
+        #[arg(value_parser = parse_sequence)]
+        policy: SequenceSetting,
+    },
+    /// List the sequences with a policy of their own, of one queue or of all.
+    SequencePolicies {
+        /// Only this queue's.
+        queue: Option<String>,
+    },
 }
 
 /// A sequence policy given on the command line, or `off`.

@@ -745,6 +745,37 @@ on_both! {
 }
 
 on_both! {
+    /// `queue sequence-policy` chooses one sequence's policy, `queue sequence-policies` lists
+    /// them (text and JSON), `off` clears one, and a bad policy or an empty key is refused,
+    /// storing nothing.
+    async fn sequence_policy_sets_lists_and_clears_one_sequences_policy(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        let set = fresh.json(&["queue", "sequence-policy", "ledger", "account-7", "continue"]);
+        assert_eq!(set["policy"], "continue", "{set}");
+        fresh.cli(&["queue", "sequence-policy", "payouts", "a", "wait"]).ok();
+        let stored = db.engine().sequence_policies(Some("ledger")).await.unwrap();
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        assert_eq!((stored[0].partition.as_str(), stored[0].policy), ("account-7", jobsmith::SequencePolicy::ContinueAfterDiscard));
+        let listed = fresh.json(&["queue", "sequence-policies", "ledger"]);
+        assert_eq!(listed, serde_json::json!([{"queue": "ledger", "partition": "account-7", "policy": "continue"}]));
+        let text = fresh.cli(&["queue", "sequence-policies"]).ok();
+        assert!(text.lines().any(|l| l.starts_with("payouts") && l.ends_with("wait")), "{text}");
+        assert_eq!(text.lines().count(), 3, "a header and two policies: {text}");
+
+        let stderr = fresh.cli(&["queue", "sequence-policy", "ledger", "account-7", "sometimes"]).fails(2);
+        assert!(stderr.contains("sequence policy"), "{stderr}");
+        let empty = fresh.cli(&["queue", "sequence-policy", "ledger", "", "wait"]).fails(1);
+        assert!(empty.contains("partition key"), "{empty}");
+        assert_eq!(db.engine().sequence_policies(None).await.unwrap().len(), 2, "nothing stored");
+
+        let out = fresh.cli(&["queue", "sequence-policy", "ledger", "account-7", "off"]).ok();
+        assert!(out.contains("follows the queue's policy"), "{out}");
+        assert!(db.engine().sequence_policies(Some("ledger")).await.unwrap().is_empty());
+        fresh.remove(Some(db)).await;
+    }
+}
+
+on_both! {
     /// A queue no node runs and no job or setting names (a typo) is refused unless `--create`.
     async fn an_unknown_queue_is_refused_unless_created(kind: Kind) {
         let (fresh, db) = Fresh::migrated(kind).await;

@@ -155,3 +155,47 @@ conformance! {
         assert!("later".parse::<SequencePolicy>().is_err());
     }
 }
+
+conformance! {
+    /// A sequence's own policy overrides its queue's: under a `continue` queue, sequence `b`
+    /// chosen `wait` is held by its discarded job while `a` goes on; under a `wait` queue, `a`
+    /// chosen `continue` goes on while `b` is held; cleared, `b` follows the queue again.
+    async fn a_sequence_policy_chosen_for_one_sequence_overrides_the_queues(db) {
+        let mut ids = HashMap::new();
+        for (account, n) in [("a", 1), ("a", 2), ("b", 1), ("b", 2)] {
+            ids.insert(format!("{account}{n}"), db.insert(entry("override", account, n)).await.unwrap().job.id);
+        }
+        let engine = db.engine().clone();
+        let fetch = |policy| {
+            let engine = engine.clone();
+            async move { engine.fetch_partitioned(&request(10), sequenced(policy)).await.unwrap() }
+        };
+        assert_eq!(ids_of(&fetch(SequencePolicy::ContinueAfterDiscard).await).await, [ids["a1"], ids["b1"]]);
+        set_state(&db, ids["a1"], "discarded").await;
+        set_state(&db, ids["b1"], "discarded").await;
+
+        db.set_sequence_policy("ledger", "b", Some(SequencePolicy::WaitForRetries)).await.unwrap();
+        db.set_sequence_policy("other", "b", Some(SequencePolicy::ContinueAfterDiscard)).await.unwrap();
+        let a2_only = fetch(SequencePolicy::ContinueAfterDiscard).await;
+        assert_eq!(ids_of(&a2_only).await, [ids["a2"]], "b's own wait holds b2 in a continue queue");
+        set_state(&db, ids["a2"], "available").await; // hand a2 back for the next case
+
+        db.set_sequence_policy("ledger", "b", None).await.unwrap();
+        db.set_sequence_policy("ledger", "a", Some(SequencePolicy::ContinueAfterDiscard)).await.unwrap();
+        assert_eq!(ids_of(&fetch(SequencePolicy::WaitForRetries).await).await, [ids["a2"]], "a's own continue in a wait queue");
+        set_state(&db, ids["a2"], "available").await;
+        assert_eq!(
+            ids_of(&fetch(SequencePolicy::ContinueAfterDiscard).await).await,
+            [ids["a2"], ids["b2"]],
+            "b cleared: the queue's continue again"
+        );
+
+        let listed = db.engine().sequence_policies(Some("ledger")).await.unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!((listed[0].partition.as_str(), listed[0].policy), ("a", SequencePolicy::ContinueAfterDiscard));
+        assert_eq!(db.engine().sequence_policies(None).await.unwrap().len(), 2, "every queue's");
+        let too_long = "k".repeat(jobsmith::MAX_PARTITION_KEY_BYTES + 1);
+        assert!(db.set_sequence_policy("ledger", &too_long, Some(SequencePolicy::WaitForRetries)).await.is_err());
+        assert_eq!(db.engine().sequence_policies(None).await.unwrap().len(), 2, "a refused key stores nothing");
+    }
+}

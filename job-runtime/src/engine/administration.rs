@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::types::{
-    JobFilter, JobRow, MinuteStats, Page, PartitionWeight, QueueSettings, SettingsUpdate, StateCount,
+    JobFilter, JobRow, MinuteStats, Page, PartitionWeight, QueueSettings, SequenceOverride, SequencePolicy,
+    SettingsUpdate, StateCount,
 };
 
 /// The administration operations (CLI, dashboard, [`crate::Runtime`]'s handle). Part of
@@ -45,6 +46,21 @@ pub trait Administration: Send + Sync + 'static {
 
     /// The stored partition weights of `queue` (of every queue with `None`), by queue and key.
     async fn partition_weights(&self, queue: Option<&str>) -> Result<Vec<PartitionWeight>>;
+
+    /// Chooses the failure policy of one sequence, the partition `partition` of the sequenced
+    /// `queue`, in place of the queue's (ADR 27), or with `None` clears the choice (back to the
+    /// queue's). Stored, so every node's next fetch uses it; it has no effect while the queue is
+    /// not sequenced. Refuses a key no job could have, storing nothing.
+    async fn set_sequence_policy(
+        &self,
+        queue: &str,
+        partition: &str,
+        policy: Option<SequencePolicy>,
+    ) -> Result<()>;
+
+    /// The sequences of `queue` (of every queue with `None`) with a policy of their own, by queue
+    /// and key.
+    async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>>;
 
     /// Completed jobs and failed attempts per minute over the last `window`, oldest first.
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>>;

@@ -23,7 +23,7 @@ use crate::types::{
     Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobFilter,
     JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionWeight,
     PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch, RescueReport, RescueRequest, Retention,
-    SettingsUpdate, Signal, StageReport, StateCount,
+    SequenceOverride, SequencePolicy, SettingsUpdate, Signal, StageReport, StateCount,
 };
 
 /// An engine whose calls are traced.
@@ -242,6 +242,17 @@ impl Administration for Instrumented {
     }
     async fn partition_weights(&self, queue: Option<&str>) -> Result<Vec<PartitionWeight>> {
         traced!(self, "partition_weights", self.0.partition_weights(queue))
+    }
+    async fn set_sequence_policy(
+        &self,
+        queue: &str,
+        partition: &str,
+        policy: Option<SequencePolicy>,
+    ) -> Result<()> {
+        traced!(self, "set_sequence_policy", self.0.set_sequence_policy(queue, partition, policy))
+    }
+    async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>> {
+        traced!(self, "sequence_policies", self.0.sequence_policies(queue))
     }
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
         traced!(self, "throughput", self.0.throughput(window))

@@ -37,8 +37,8 @@ pub use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchCursor, FetchRequest, FetchedJob, HandBack, Heartbeat,
     InsertedJob, JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest,
     PartitionWeight, PartitionedFetch, QueueSettings, QueueSettingsChange, RateLimit, RateLimitedFetch,
-    RatedStamp, RescueReport, RescueRequest, Retention, SettingsUpdate, Signal, StageReport, StateCount,
-    StepRecord, TxCompletion,
+    RatedStamp, RescueReport, RescueRequest, Retention, SequenceOverride, SequencePolicy, SettingsUpdate,
+    Signal, StageReport, StateCount, StepRecord, TxCompletion,
 };
 
 /// One database behind jobsmith: every operation of [`RuntimeOps`], [`Notifications`] and

@@ -165,6 +165,27 @@ impl Runtime {
         self.shared.engine.set_partition_weight(queue, partition, weight).await
     }
 
+    /// Chooses the failure policy of one sequence (the partition `partition` of the sequenced
+    /// `queue`) in place of the queue's, or with `None` clears the choice: the ledger queue waits
+    /// for a discarded job to be dealt with, but one account's sequence may go on after a
+    /// discard. Stored, so every node's next fetch uses it; no effect while the queue is not
+    /// sequenced. See the flow-control guide and ADR 27.
+    ///
+    /// ```no_run
+    /// # async fn demo(runtime: jobsmith::Runtime) -> jobsmith::Result<()> {
+    /// use jobsmith::SequencePolicy;
+    /// runtime.set_sequence_policy("ledger", "account-7", Some(SequencePolicy::ContinueAfterDiscard)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_sequence_policy(
+        &self,
+        queue: &str,
+        partition: &str,
+        policy: Option<SequencePolicy>,
+    ) -> Result<()> {
+        self.shared.engine.set_sequence_policy(queue, partition, policy).await
+    }
+
     async fn change_settings(
         &self,
         queue: &str,

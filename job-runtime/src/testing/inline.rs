@@ -17,7 +17,8 @@ use crate::engine::{
     Ack, Administration, CronFire, Engine, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat,
     InsertedJob, JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Notifications, Page,
     PartitionRequest, PartitionWeight, PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch,
-    RescueReport, RescueRequest, Retention, RuntimeOps, SettingsUpdate, Signal, StageReport, StateCount,
+    RescueReport, RescueRequest, Retention, RuntimeOps, SequenceOverride, SequencePolicy, SettingsUpdate,
+    Signal, StageReport, StateCount,
 };
 use crate::error::Result;
 use crate::transaction::new_work;
@@ -216,6 +217,17 @@ impl Administration for InlineEngine {
     }
     async fn partition_weights(&self, queue: Option<&str>) -> Result<Vec<PartitionWeight>> {
         self.inner.partition_weights(queue).await
+    }
+    async fn set_sequence_policy(
+        &self,
+        queue: &str,
+        partition: &str,
+        policy: Option<SequencePolicy>,
+    ) -> Result<()> {
+        self.inner.set_sequence_policy(queue, partition, policy).await
+    }
+    async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>> {
+        self.inner.sequence_policies(queue).await
     }
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
         self.inner.throughput(window).await

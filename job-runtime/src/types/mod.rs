@@ -28,7 +28,7 @@ pub use partition::{
 pub(crate) use partition::{
     PARTITION_PASSES, check_weight as check_partition_weight, place_of, share as partition_share,
 };
-pub use queue::{QueueSettings, QueueSettingsChange, SequencePolicy};
+pub use queue::{QueueSettings, QueueSettingsChange, SequenceOverride, SequencePolicy};
 pub(crate) use rate_limit::RateLog;
 pub use rate_limit::{RateLimit, RateLimitedFetch};
 pub use report::{RescueReport, Signal, StageReport};

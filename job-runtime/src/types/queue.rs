@@ -54,6 +54,24 @@ impl SequencePolicy {
     }
 }
 
+impl serde::Serialize for SequencePolicy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A failure policy chosen for one sequence (one partition of a sequenced queue), in place of
+/// the queue's (see [`crate::Runtime::set_sequence_policy`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SequenceOverride {
+    /// The queue.
+    pub queue: String,
+    /// The sequence: the partition's key.
+    pub partition: String,
+    /// What a discarded job of this sequence does, whatever the queue's policy.
+    pub policy: SequencePolicy,
+}
+
 impl std::fmt::Display for SequencePolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

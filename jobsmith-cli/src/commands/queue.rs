@@ -1,4 +1,5 @@
-//! `jobsmith queue pause|resume|scale|rate-limit|partition-limit|sequence|partition-weight(s)`:
+//! `jobsmith queue pause|resume|scale|rate-limit|partition-limit|sequence|partition-weight(s)|
+//! sequence-polic(y|ies)`:
 //! cluster-wide queue settings.
 
 use jobsmith::QueueSettingsChange;
@@ -33,6 +34,31 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
                 let mut table = output::Table::new(["QUEUE", "PARTITION", "WEIGHT"]);
                 for w in &weights {
                     table.row(vec![w.queue.clone(), w.partition.clone(), w.weight.to_string()]);
+                }
+                print!("{}", table.render());
+            }
+            return Ok(());
+        }
+        QueueCommand::SequencePolicy { queue, partition, policy } => {
+            engine.set_sequence_policy(&queue, &partition, policy.0).await?;
+            if json {
+                output::print_json(&json!({"queue": queue, "partition": partition, "policy": policy.0}));
+            } else {
+                match policy.0 {
+                    Some(p) => println!("sequence `{partition}` of queue `{queue}` has policy {p}"),
+                    None => println!("sequence `{partition}` of queue `{queue}` follows the queue's policy"),
+                }
+            }
+            return Ok(());
+        }
+        QueueCommand::SequencePolicies { queue } => {
+            let policies = engine.sequence_policies(queue.as_deref()).await?;
+            if json {
+                output::print_json(&json!(policies));
+            } else {
+                let mut table = output::Table::new(["QUEUE", "SEQUENCE", "POLICY"]);
+                for p in &policies {
+                    table.row(vec![p.queue.clone(), p.partition.clone(), p.policy.to_string()]);
                 }
                 print!("{}", table.render());
             }
@@ -91,7 +117,10 @@ pub(crate) async fn run(engine: &dyn Engine, command: QueueCommand, json: bool) 
                 None => "is not sequenced".to_string(),
             },
         ),
-        QueueCommand::PartitionWeight { .. } | QueueCommand::PartitionWeights { .. } => {
+        QueueCommand::PartitionWeight { .. }
+        | QueueCommand::PartitionWeights { .. }
+        | QueueCommand::SequencePolicy { .. }
+        | QueueCommand::SequencePolicies { .. } => {
             unreachable!("answered above")
         }
     };

@@ -25,7 +25,8 @@ use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
     JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionWeight,
     PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch, RateLog, RatedStamp, RescueReport,
-    RescueRequest, Retention, SequencePolicy, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
+    RescueRequest, Retention, SequenceOverride, SequencePolicy, SettingsUpdate, Signal, StageReport,
+    StateCount, TxCompletion,
 };
 
 use crate::engine::common::validate_schema;
@@ -1047,6 +1048,49 @@ impl Administration for PostgresEngine {
             .into_iter()
             .map(|(queue, partition, weight)| PartitionWeight { queue, partition, weight: weight as u32 })
             .collect())
+    }
+
+    async fn set_sequence_policy(
+        &self,
+        queue: &str,
+        partition: &str,
+        policy: Option<SequencePolicy>,
+    ) -> Result<()> {
+        crate::insert::check_partition_key(partition)?;
+        let s = &self.schema;
+        let statement = match policy {
+            Some(_) => format!(
+                "INSERT INTO {s}.sequence_policies (queue, key, policy) VALUES ($1, $2, $3)
+                 ON CONFLICT (queue, key) DO UPDATE SET policy = EXCLUDED.policy, updated_at = now()"
+            ),
+            None => {
+                format!(
+                    "DELETE FROM {s}.sequence_policies WHERE queue = $1 AND key = $2 AND $3::text IS NULL"
+                )
+            }
+        };
+        sqlx::query(AssertSqlSafe(statement))
+            .bind(queue)
+            .bind(partition)
+            .bind(policy.map(SequencePolicy::as_str))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>> {
+        let s = &self.schema;
+        let rows: Vec<(String, String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT queue, key, policy FROM {s}.sequence_policies WHERE $1::text IS NULL OR queue = $1 ORDER BY queue, key"
+        )))
+        .bind(queue)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(queue, partition, policy)| {
+                Ok(SequenceOverride { queue, partition, policy: policy.parse()? })
+            })
+            .collect()
     }
 
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {

@@ -298,3 +298,24 @@ async fn a_relaxed_fetch_relaxes_its_own_commit_and_nothing_else() {
     assert_eq!(setting(&mut conn).await, "on");
     sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await.unwrap();
 }
+
+/// A sequenced queue's partitioned fetch (as it runs: under its generic plan) finds each
+/// sequence's head by the sequence index, whatever the policy filter (the queue's or the
+/// sequence's own): written as an OR with the index's predicate, the probe walked the primary key
+/// (ADR 27).
+#[tokio::test]
+async fn a_sequenced_fetch_probes_the_sequence_index_under_its_generic_plan() {
+    let (mut conn, schema) = migrated_schema("plan_sequence").await;
+    let sql = Statements::new(&schema);
+    sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await.unwrap();
+    let plan = plan_of(
+        &mut conn,
+        &sql.fetch_partitioned,
+        "text, int, text, int, text, int, bigint, int, int, bigint, timestamptz, int, text",
+        "'q', 10, 'node', NULL, NULL, NULL, 500, 10, NULL, NULL, NULL, NULL, 'continue'",
+    )
+    .await;
+    assert!(plan.contains("jobs_sequence_idx"), "the head probe does not use the sequence index:\n{plan}");
+    assert!(plan.contains("sequence_policies_pkey"), "a sequence's own policy is not probed by key:\n{plan}");
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await.unwrap();
+}

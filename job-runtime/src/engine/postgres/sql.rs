@@ -554,9 +554,10 @@ fn fetch(
 /// counts for; with a rate limit for each partition (ADR 25) $9 the most starts per window,
 /// $10 the log's starts after which count (in ms) and $11 the claim stamp (all NULL without);
 /// $12 the heads the cursor's partition has left of its turn (NULL: none; ADR 26), which then
-/// comes first in the walk with that many in its first turn; $13 the sequence policy (`wait`,
-/// `continue`; NULL: not sequenced, ADR 27): a partition then gives only its first unfinished
-/// job by id, and only when that job is available.
+/// comes first in the walk with that many in its first turn; $13 the queue's sequence policy
+/// (`wait`, `continue`; NULL: not sequenced, ADR 27; a sequence's row in `sequence_policies`
+/// overrides it): a partition then gives only its first unfinished job by id, and only when that
+/// job is available.
 ///
 /// - The walk goes through the partitions with available jobs in key order from the one after
 ///   the cursor to the last (lap 1), then from the first up to the cursor (lap 2), one probe of
@@ -626,7 +627,10 @@ fn fetch_partitioned(s: &str) -> String {
                   -- The index's own predicate, as written there, so the planner proves it and probes
                   -- the index (an OR with the policy made it walk the primary key instead).
                   AND h.state IN ('available', 'scheduled', 'retryable', 'executing', 'discarded')
-                  AND (h.state <> 'discarded' OR $13::text = 'wait')
+                  -- The sequence's own policy (sequence_policies) or else the queue's.
+                  AND (h.state <> 'discarded'
+                       OR coalesce((SELECT sp.policy FROM {s}.sequence_policies sp
+                                    WHERE sp.queue = $1 AND sp.key = walk.k), $13::text) = 'wait')
                 ORDER BY h.id LIMIT 1
             ) hd ON true
         ), open AS MATERIALIZED (

@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (13, "partition_rates", include_str!("../../../migrations/sqlite/0013_partition_rates.sql")),
     (14, "partition_weights", include_str!("../../../migrations/sqlite/0014_partition_weights.sql")),
     (15, "sequences", include_str!("../../../migrations/sqlite/0015_sequences.sql")),
+    (16, "sequence_policies", include_str!("../../../migrations/sqlite/0016_sequence_policies.sql")),
 ];
 
 /// Applies pending migrations for the instance whose tables start with `prefix`, in one

@@ -38,7 +38,8 @@ use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
     JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest, PartitionWeight,
     PartitionedFetch, QueueSettings, RateLimit, RateLimitedFetch, RateLog, RatedStamp, RescueReport,
-    RescueRequest, Retention, SequencePolicy, SettingsUpdate, Signal, StageReport, StateCount, TxCompletion,
+    RescueRequest, Retention, SequenceOverride, SequencePolicy, SettingsUpdate, Signal, StageReport,
+    StateCount, TxCompletion,
 };
 
 pub use migrate::{MIGRATIONS, migrate};
@@ -1348,6 +1349,47 @@ impl Administration for SqliteEngine {
             .into_iter()
             .map(|(queue, partition, weight)| PartitionWeight { queue, partition, weight: weight as u32 })
             .collect())
+    }
+
+    async fn set_sequence_policy(
+        &self,
+        queue: &str,
+        partition: &str,
+        policy: Option<SequencePolicy>,
+    ) -> Result<()> {
+        crate::insert::check_partition_key(partition)?;
+        let p = &self.prefix;
+        let statement = match policy {
+            Some(_) => format!(
+                "INSERT INTO {p}sequence_policies (queue, key, policy, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (queue, key) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at"
+            ),
+            None => format!("DELETE FROM {p}sequence_policies WHERE queue = ?1 AND key = ?2 AND ?3 IS NULL AND ?4 > 0"),
+        };
+        let mut w = self.write().await?;
+        sqlx::query(AssertSqlSafe(statement))
+            .bind(queue)
+            .bind(partition)
+            .bind(policy.map(SequencePolicy::as_str))
+            .bind(now_ms())
+            .execute(&mut *w)
+            .await?;
+        Ok(())
+    }
+
+    async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>> {
+        let p = &self.prefix;
+        let rows: Vec<(String, String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT queue, key, policy FROM {p}sequence_policies WHERE ?1 IS NULL OR queue = ?1 ORDER BY queue, key"
+        )))
+        .bind(queue)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(queue, partition, policy)| {
+                Ok(SequenceOverride { queue, partition, policy: policy.parse()? })
+            })
+            .collect()
     }
 
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {

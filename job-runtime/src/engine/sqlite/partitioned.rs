@@ -222,7 +222,8 @@ pub(super) async fn pick(
 }
 
 /// A sequence's first job that has not finished (by id; a discarded one has not under
-/// [`SequencePolicy::WaitForRetries`]), with its weight, if it may start now (one probe of the
+/// [`SequencePolicy::WaitForRetries`], the sequence's own policy or else the queue's `policy`),
+/// with its weight, if it may start now (one probe of the
 /// sequence index); `None` if it is running, waiting for a retry or a due time, or held.
 async fn sequence_head(
     conn: &mut SqliteConnection,
@@ -235,7 +236,8 @@ async fn sequence_head(
         "SELECT id, state = 'available' AND attempt < max_attempts, weight FROM {p}jobs
          WHERE queue = ?1 AND partition_key = ?2 AND partition_key IS NOT NULL
            AND state IN ('available', 'scheduled', 'retryable', 'executing', 'discarded')
-           AND (state <> 'discarded' OR ?3)
+           AND (state <> 'discarded'
+                OR coalesce((SELECT policy = 'wait' FROM {p}sequence_policies WHERE queue = ?1 AND key = ?2), ?3))
          ORDER BY id LIMIT 1"
     )))
     .bind(queue)
