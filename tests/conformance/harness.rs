@@ -102,13 +102,19 @@ impl TestDb {
     pub async fn exec(&self, sql: &str) {
         match self.db.pool() {
             Pool::Postgres(p) => {
-                let sql = sql.replace("{jobs}", "jobsmith.jobs").replace("{now}", "now()");
+                let sql = sql
+                    .replace("{jobs}", "jobsmith.jobs")
+                    .replace("{rate_logs}", "jobsmith.rate_logs")
+                    .replace("{now}", "now()");
                 sqlx::query(AssertSqlSafe(sql)).execute(p).await.unwrap();
             }
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
                 let now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
-                let sql = sql.replace("{jobs}", "jobsmith_jobs").replace("{now}", now);
+                let sql = sql
+                    .replace("{jobs}", "jobsmith_jobs")
+                    .replace("{rate_logs}", "jobsmith_rate_logs")
+                    .replace("{now}", now);
                 sqlx::query(AssertSqlSafe(sql)).execute(p).await.unwrap();
             }
         }
@@ -147,19 +153,19 @@ impl TestDb {
     /// A single integer from SQL; `{jobs}` as in [`TestDb::exec`].
     pub async fn scalar(&self, sql: &str) -> i64 {
         match self.db.pool() {
-            Pool::Postgres(p) => {
-                sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.replace("{jobs}", "jobsmith.jobs")))
-                    .fetch_one(p)
-                    .await
-                    .unwrap()
-            }
+            Pool::Postgres(p) => sqlx::query_scalar::<_, i64>(AssertSqlSafe(
+                sql.replace("{jobs}", "jobsmith.jobs").replace("{rate_logs}", "jobsmith.rate_logs"),
+            ))
+            .fetch_one(p)
+            .await
+            .unwrap(),
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.replace("{jobs}", "jobsmith_jobs")))
-                    .fetch_one(p)
-                    .await
-                    .unwrap()
-            }
+            Pool::Sqlite(p) => sqlx::query_scalar::<_, i64>(AssertSqlSafe(
+                sql.replace("{jobs}", "jobsmith_jobs").replace("{rate_logs}", "jobsmith_rate_logs"),
+            ))
+            .fetch_one(p)
+            .await
+            .unwrap(),
         }
     }
 

@@ -112,7 +112,7 @@ conformance! {
         // The queue's own log, and a partition never logged, give nothing back.
         engine.refund_rate_starts("benefits", None, &[stamp]).await.unwrap();
         engine.refund_rate_starts("benefits", Some("cigna"), &[stamp]).await.unwrap();
-        assert!(engine.fetch_partitioned(&request(10), one_a_minute).await.unwrap().jobs.is_empty());
+        assert!(engine.fetch_partitioned(&request(10), one_a_minute).await.unwrap().jobs.is_empty(), "the new log counts acme's start");
     }
 }
 
@@ -177,5 +177,41 @@ conformance! {
         runtime.set_rate_limit("benefits", None).await.unwrap();
         assert_eq!(stored().await, None);
         runtime.shutdown().await.unwrap();
+    }
+}
+
+conformance! {
+    /// The leader's prune deletes a partition's log once it holds no start inside the queue's
+    /// window (and guard), keeps the logs of partitions still inside it and the queue's own log,
+    /// and a partition that starts again gets a new log that counts from there.
+    async fn an_idle_partitions_log_is_pruned_and_comes_back_when_it_starts_again(db) {
+        let rate = RateLimit::new(1, Duration::from_millis(300)).for_each_partition();
+        let change = jobsmith::QueueSettingsChange { rate_limit: Some(Some(rate)), ..Default::default() };
+        let update = jobsmith::engine::SettingsUpdate { queue: "benefits", change, allow_unknown: true };
+        db.engine().update_queue_settings(&update).await.unwrap();
+        let jobs = ["acme", "bupa", "acme"].iter().enumerate().map(|(n, k)| call(k, n as u32)).collect();
+        db.insert_all(jobs).await.unwrap();
+        let engine = db.engine().clone();
+        let first = engine.fetch_partitioned(&request(10), per_partition(1, Duration::from_millis(300))).await.unwrap();
+        assert_eq!(first.jobs.len(), 2, "one of each partition");
+        let empty = if db.engine().name() == "postgres" { "'{}'" } else { "'[]'" };
+        db.exec(&format!("INSERT INTO {{rate_logs}} (queue, key, starts) VALUES ('benefits', '', {empty})")).await;
+        let logs = || db.scalar("SELECT count(*) FROM {rate_logs} WHERE key <> ''");
+        assert_eq!(logs().await, 2);
+        assert_eq!(engine.prune_rate_logs().await.unwrap(), 0, "both partitions started inside the window");
+
+        // 300 ms window and up to 1 s of guard: after that, both logs are idle.
+        wait_for("the idle logs pruned", LONG, || async {
+            (engine.prune_rate_logs().await.unwrap() == 2).then_some(())
+        })
+        .await;
+        assert_eq!(logs().await, 0);
+        assert_eq!(db.scalar("SELECT count(*) FROM {rate_logs} WHERE key = ''").await, 1, "the queue's own log stays");
+
+        let again = engine.fetch_partitioned(&request(10), per_partition(1, Duration::from_millis(300))).await.unwrap();
+        assert_eq!(again.jobs.len(), 1, "acme's second starts with a new log");
+        assert_eq!(logs().await, 1);
+        db.insert_all(vec![call("acme", 3)]).await.unwrap();
+        assert!(engine.fetch_partitioned(&request(10), per_partition(1, Duration::from_millis(300))).await.unwrap().jobs.is_empty(), "the new log counts acme's start");
     }
 }

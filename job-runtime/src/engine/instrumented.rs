@@ -148,6 +148,9 @@ impl RuntimeOps for Instrumented {
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         traced!(self, "prune", self.0.prune(retention, limit))
     }
+    async fn prune_rate_logs(&self) -> Result<u64> {
+        traced!(self, "prune_rate_logs", self.0.prune_rate_logs())
+    }
     async fn vacuum_jobs(&self, min_dead: u64) -> Result<Option<u64>> {
         traced!(self, "vacuum_jobs", self.0.vacuum_jobs(min_dead))
     }

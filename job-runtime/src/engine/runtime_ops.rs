@@ -120,6 +120,12 @@ pub trait RuntimeOps: Send + Sync + 'static {
     /// Deletes finished rows older than their retention, at most `limit` in one statement.
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64>;
 
+    /// Deletes the start logs of partitions (rate limits for each partition, ADR 25) that hold
+    /// no start inside their queue's window and its longest guard: a partition that went idle
+    /// would otherwise keep its row for ever, and the fetch's window-opening scan reads every
+    /// row of the queue. A partition that starts again gets a new row. Returns the rows deleted.
+    async fn prune_rate_logs(&self) -> Result<u64>;
+
     /// Vacuums the jobs table when it holds at least `min_dead` dead row versions, and returns
     /// how many it held then; `None` when it did not vacuum (too few, or an engine without dead
     /// row versions: SQLite changes rows in place).

@@ -123,6 +123,9 @@ impl RuntimeOps for InlineEngine {
     async fn prune(&self, retention: &Retention, limit: u32) -> Result<u64> {
         self.inner.prune(retention, limit).await
     }
+    async fn prune_rate_logs(&self) -> Result<u64> {
+        self.inner.prune_rate_logs().await
+    }
     async fn vacuum_jobs(&self, min_dead: u64) -> Result<Option<u64>> {
         self.inner.vacuum_jobs(min_dead).await
     }

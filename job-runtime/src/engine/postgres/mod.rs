@@ -634,6 +634,11 @@ impl RuntimeOps for PostgresEngine {
         Ok(done.rows_affected())
     }
 
+    async fn prune_rate_logs(&self) -> Result<u64> {
+        let done = sqlx::query(AssertSqlSafe(self.sql.prune_rate_logs.clone())).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     async fn vacuum_jobs(&self, min_dead: u64) -> Result<Option<u64>> {
         let dead: Option<i64> = sqlx::query_scalar(AssertSqlSafe(self.sql.dead_rows.clone()))
             .fetch_optional(&self.pool)

@@ -56,6 +56,7 @@ pub(super) struct Statements {
     pub(super) executing: String,
     pub(super) hand_back: String,
     pub(super) prune: String,
+    pub(super) prune_rate_logs: String,
     pub(super) dead_rows: String,
     pub(super) vacuum: String,
     pub(super) cron_last: String,
@@ -363,6 +364,20 @@ impl Statements {
             // Dead row versions of the jobs table, as the statistics collector last counted them.
             dead_rows: format!("SELECT n_dead_tup FROM pg_stat_all_tables WHERE relid = '{s}.jobs'::regclass"),
             vacuum: format!("VACUUM {s}.jobs"),
+            // A partition's log with no start inside its queue's window and the longest guard
+            // (1 s, `RateLimit::guard_ms`); a queue no longer limited for each partition keeps
+            // none. The queue's own log ('') is one row and stays. A fetch writing the row at
+            // the same time re-inserts it (its add is an upsert), and the delete re-checks a row
+            // a fetch just updated.
+            prune_rate_logs: format!(
+                "DELETE FROM {s}.rate_logs l
+                 WHERE l.key <> ''
+                   AND NOT EXISTS (
+                       SELECT 1 FROM unnest(l.starts) t
+                       WHERE t > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint - 1000
+                                 - coalesce((SELECT q.rate_window_ms FROM {s}.queues q
+                                             WHERE q.name = l.queue AND q.rate_per_partition), 0))"
+            ),
             prune: format!(
                 // The first two conditions are what `jobs_prune_idx` (migration 6) serves: only
                 // rows older than the shortest retention are read; the others pick the due ones.

@@ -965,6 +965,25 @@ impl RuntimeOps for SqliteEngine {
         Ok(done.rows_affected())
     }
 
+    async fn prune_rate_logs(&self) -> Result<u64> {
+        // As on PostgreSQL (see its statement): a partition's log with no start inside its
+        // queue's window and the longest guard (1 s).
+        let p = &self.prefix;
+        let mut w = self.write().await?;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {p}rate_logs
+             WHERE key <> ''
+               AND NOT EXISTS (
+                   SELECT 1 FROM json_each({p}rate_logs.starts)
+                   WHERE value > ?1 - 1000 - coalesce((SELECT q.rate_window_ms FROM {p}queues q
+                                                       WHERE q.name = {p}rate_logs.queue AND q.rate_per_partition), 0))"
+        )))
+        .bind(now_ms())
+        .execute(&mut *w)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn vacuum_jobs(&self, _min_dead: u64) -> Result<Option<u64>> {
         // SQLite changes rows in place and reuses freed pages: there are no dead row versions.
         Ok(None)

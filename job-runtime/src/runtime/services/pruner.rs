@@ -42,6 +42,8 @@ pub(crate) struct PruneReport {
     pub(crate) pruned: u64,
     /// Statements run.
     pub(crate) statements: u32,
+    /// Idle partitions' rate logs deleted.
+    pub(crate) rate_logs: u64,
 }
 
 impl super::Report for PruneReport {
@@ -50,7 +52,7 @@ impl super::Report for PruneReport {
     }
 
     fn rows(&self) -> u64 {
-        self.pruned
+        self.pruned + self.rate_logs
     }
 }
 
@@ -77,6 +79,7 @@ impl Service for Pruner {
             }
             tokio::task::yield_now().await;
         }
+        report.rate_logs = shared.engine.prune_rate_logs().await?;
         if report.pruned > 0 {
             tracing::info!(target: "jobsmith", pruned = report.pruned, "jobsmith pruned finished jobs");
         }
