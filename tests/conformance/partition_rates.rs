@@ -215,3 +215,34 @@ conformance! {
         assert!(engine.fetch_partitioned(&request(10), per_partition(1, Duration::from_millis(300))).await.unwrap().jobs.is_empty(), "the new log counts acme's start");
     }
 }
+
+conformance! {
+    /// A node whose partition's window is full looks again when that window opens, not at its
+    /// next poll (here 30 s away): six jobs of one partition at 2 a 400 ms window all start
+    /// within a few seconds, in three windows.
+    async fn a_node_looks_again_when_a_full_partitions_window_opens(db) {
+        let jobs = (0..6).map(|n| call("acme", n)).collect();
+        let ids: Vec<i64> = db.insert_all(jobs).await.unwrap().into_iter().map(|j| j.job.id).collect();
+        let rate = RateLimit::new(2, Duration::from_millis(400)).for_each_partition();
+        let began = std::time::Instant::now();
+        let runtime = db
+            .runtime()
+            .poll_interval(Duration::from_secs(30))
+            .queue("benefits", 4)
+            .rate_limit("benefits", rate)
+            .start()
+            .await
+            .unwrap();
+        db.wait_state_count(JobState::Completed, 6).await;
+        let took = began.elapsed();
+        runtime.shutdown().await.unwrap();
+        assert!(took < Duration::from_secs(10), "the node waited for its poll: {took:?}");
+        let mut starts = Vec::new();
+        for id in ids {
+            starts.push(db.job(id).await.attempted_at.unwrap());
+        }
+        starts.sort();
+        let span = (starts[5] - starts[0]).num_milliseconds();
+        assert!(span >= 800, "six starts at 2 a 400 ms window span two windows: {span} ms");
+    }
+}
