@@ -190,8 +190,35 @@ async fn the_clinic_demo_runs_on_a_fresh_postgres_database() {
     let mut url = harness::base_url();
     url.truncate(url.rfind('/').unwrap() + 1);
     url.push_str(&db);
-    let out = tokio::task::spawn_blocking(move || run_demo(Some(&url))).await.unwrap();
+    let demo_url = url.clone();
+    let out = tokio::task::spawn_blocking(move || run_demo(Some(&demo_url))).await.unwrap();
     check_demo(&out, "postgres");
+
+    // Flow control as stored: every reminder in its clinic's partition, every benefit sync in its
+    // insurer's, and the queues' settings as the node set them.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let partitions: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT queue, partition_key, count(*) FROM jobsmith.jobs WHERE queue IN ('events', 'benefits')
+         GROUP BY queue, partition_key ORDER BY queue",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(partitions.len(), 2, "one partition each: {partitions:?}");
+    assert_eq!((partitions[0].0.as_str(), partitions[0].2), ("benefits", 3), "{partitions:?}");
+    assert!(partitions[0].1.is_some(), "benefit syncs are partitioned by insurer: {partitions:?}");
+    assert_eq!(
+        (partitions[1].0.as_str(), partitions[1].1.as_deref()),
+        ("events", Some("downtown")),
+        "{partitions:?}"
+    );
+    let (limit, per_partition): (Option<i32>, bool) =
+        sqlx::query_as("SELECT rate_limit, rate_per_partition FROM jobsmith.queues WHERE name = 'benefits'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((limit, per_partition), (Some(10), true), "10 a second for each insurer");
+    pool.close().await;
 }
 
 #[test]
