@@ -246,3 +246,22 @@ conformance! {
         assert!(span >= 800, "six starts at 2 a 400 ms window span two windows: {span} ms");
     }
 }
+
+conformance! {
+    /// A short fetch says when a full window opens only for a partition that still has work: a
+    /// partition whose jobs the fetch took all of is full, but there is nothing to look again for.
+    async fn a_window_that_opens_on_no_work_wakes_nobody(db) {
+        let engine = db.engine().clone();
+        let two_a_minute = || per_partition(2, Duration::from_secs(60));
+        db.insert_all(vec![call("acme", 0), call("acme", 1)]).await.unwrap();
+        let emptied = engine.fetch_partitioned(&request(10), two_a_minute()).await.unwrap();
+        assert_eq!(emptied.jobs.len(), 2);
+        assert_eq!(emptied.window_opens_in, None, "acme is full and has nothing left");
+
+        db.insert_all((2..5).map(|n| call("acme", n)).collect()).await.unwrap();
+        let full = engine.fetch_partitioned(&request(10), two_a_minute()).await.unwrap();
+        assert!(full.jobs.is_empty());
+        let opens = full.window_opens_in.expect("acme has work behind its full window");
+        assert!(opens > Duration::from_secs(58), "{opens:?}");
+    }
+}

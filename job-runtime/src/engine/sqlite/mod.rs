@@ -663,12 +663,15 @@ impl RuntimeOps for SqliteEngine {
             }
             after = None;
         }
+        // A short fetch may have passed partitions with work whose windows were full.
+        let window_opens_in = match logs.as_ref().filter(|_| filled < r.limit) {
+            Some(logs) => logs.first_opens_in(&mut tx, p, r.queue).await?,
+            None => None,
+        };
         tx.commit().await?;
         drop(w);
         let jobs =
             rows.iter().map(|row| row::fetched_job(row, r.queue, claim)).collect::<Result<Vec<_>>>()?;
-        // A short fetch may have passed partitions with work whose windows were full.
-        let window_opens_in = logs.as_ref().filter(|_| filled < r.limit).and_then(|l| l.first_opens_in());
         let rated = logs.map(|_| RatedStamp { claimed: claimed_at, stamp_ms: claim });
         Ok(PartitionedFetch { jobs, last_partition, last_turn_left, partitions, rated, window_opens_in })
     }

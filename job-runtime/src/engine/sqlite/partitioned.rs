@@ -401,9 +401,26 @@ impl PartitionLogs {
         Ok(())
     }
 
-    /// How long until the first full window among the partitions met opens (they had work
-    /// when the walk met them).
-    pub(super) fn first_opens_in(&self) -> Option<std::time::Duration> {
-        self.logs.values().filter_map(|log| log.full_for(self.rate, self.now)).min()
+    /// How long until the first full window among the partitions met that still have work
+    /// opens. The windows in the order they open, each probed for work until one has it: a
+    /// partition this fetch emptied is full but has nothing to wake for.
+    pub(super) async fn first_opens_in(
+        &self,
+        conn: &mut SqliteConnection,
+        p: &str,
+        queue: &str,
+    ) -> Result<Option<std::time::Duration>> {
+        let mut full: Vec<(std::time::Duration, &str)> = self
+            .logs
+            .iter()
+            .filter_map(|(key, log)| log.full_for(self.rate, self.now).map(|d| (d, key.as_str())))
+            .collect();
+        full.sort_unstable();
+        for (opens_in, key) in full {
+            if has_work(conn, p, queue, key).await? {
+                return Ok(Some(opens_in));
+            }
+        }
+        Ok(None)
     }
 }
