@@ -239,7 +239,9 @@ impl Gate {
             let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
             let decoded = String::from_utf8(decoded).ok()?;
             let (user, password) = decoded.split_once(':')?;
-            self.match_basic(user, password)
+            // A token is also a basic-auth password, under any user name: tools that speak only
+            // basic auth (monitoring probes, some proxies) can use the tokens.
+            self.match_basic(user, password).or_else(|| self.match_token(password))
         } else {
             None
         }
@@ -314,13 +316,18 @@ impl Gate {
 
 /// The session id from the `Cookie` headers.
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie_value(headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries a non-empty one.
+pub(crate) fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim())
         .filter(|value| !value.is_empty())
 }

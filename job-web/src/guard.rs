@@ -23,11 +23,11 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
     let principal = match state.gate.check(req.headers()) {
         Presented::Known(principal) => principal,
         Presented::Wrong => {
-            return render::unauthorized(state.gate.has_basic(), "These credentials are not valid.");
+            return render::unauthorized("These credentials are not valid.");
         }
         // A browser that is not logged in is sent to the login page, and back here afterwards.
         Presented::Nothing if reads => return render::redirect_to_login(req.uri()),
-        Presented::Nothing => return render::unauthorized(state.gate.has_basic(), "Log in first."),
+        Presented::Nothing => return render::unauthorized("Log in first."),
     };
     let mut req = if reads {
         req

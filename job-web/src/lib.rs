@@ -20,6 +20,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A token works three ways: `Authorization: Bearer <token>`, as the password of HTTP basic auth
+//! under any user name (`curl -u ops:<token>`, for tools that speak only basic auth), or typed
+//! into the login form. `jobsmith web` refuses tokens shorter than 16 characters. The login form
+//! carries a CSRF token of its own (in a hidden field and a cookie only `/login` gets back), so a
+//! forged form cannot log a browser in. Every 5xx answer is logged at `error` with its cause
+//! (target `jobsmith_web`).
+//!
+//! Every route, and who may use it ("any credential" includes read-only ones; every POST needs
+//! the CSRF token of the caller's pages):
+//!
+//! | route | method | who |
+//! | --- | --- | --- |
+//! | `/login` | GET, POST | anyone (the form; POST needs the form's own CSRF token) |
+//! | `/` (queues and counts) | GET | any credential |
+//! | `/jobs`, `/jobs/{id}`, `/jobs/{id}/args.json` | GET | any credential |
+//! | `/cluster` (nodes, leader, throughput) | GET | any credential |
+//! | `/queues/pause`, `/queues/resume`, `/queues/scale` | POST | full access |
+//! | `/jobs/{id}/retry`, `/jobs/{id}/cancel`, `/jobs/{id}/delete` | POST | full access |
+//! | `/logout` | POST | any session |
+//!
+//! Anything else is 401 without a credential (a browser's GET is sent to `/login`), 403 for a
+//! read-only caller's POST, 404 otherwise.
+//!
 //! The dashboard speaks plain HTTP: put it behind a TLS-terminating proxy (or keep it on
 //! loopback) when the network between it and the browser is not trusted. It expects to be served
 //! at the root of its host and port (its links and cookie are absolute).

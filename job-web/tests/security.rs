@@ -115,12 +115,30 @@ fn csrf_of(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_string()
 }
 
+/// Submits the login form as a browser does: gets the page (its CSRF field and cookie), then
+/// posts `form` with them and `headers`.
+async fn post_login(app: &Router, headers: &[(&str, String)], form: &str) -> Reply {
+    let page = send(app, Method::GET, "/login", &[], "").await;
+    let csrf = csrf_of(&page.body);
+    let set = page.headers.get(SET_COOKIE).expect("the login page sets its CSRF cookie").to_str().unwrap();
+    let pair = set.split(';').next().unwrap().to_string();
+    let mut headers = headers.to_vec();
+    headers.push((COOKIE.as_str(), pair));
+    let form = if form.is_empty() { format!("csrf={csrf}") } else { format!("{form}&csrf={csrf}") };
+    send(app, Method::POST, "/login", &headers, &form).await
+}
+
 /// Logs in through the form; returns the session id.
 async fn login(app: &Router, token: &str) -> String {
-    let r = send(app, Method::POST, "/login", &[], &format!("token={token}&next=%2F")).await;
+    let r = post_login(app, &[], &format!("token={token}&next=%2F")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let set = r.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
     set.strip_prefix("jobsmith_session=").unwrap().split(';').next().unwrap().to_string()
+}
+
+/// Whether the answer sets a session cookie.
+fn sets_a_session(r: &Reply) -> bool {
+    r.headers.get_all(SET_COOKIE).iter().any(|v| v.to_str().unwrap().starts_with("jobsmith_session="))
 }
 
 async fn queue_paused(db: &Db) -> Option<bool> {
@@ -214,9 +232,9 @@ async fn wrong_credentials_are_refused_everywhere() {
     }
     // The login form refuses wrong secrets and sets no cookie.
     for form in ["token=nope", "token=", "username=admin&password=nope", "username=&password=", ""] {
-        let r = send(&f.app, Method::POST, "/login", &[], form).await;
+        let r = post_login(&f.app, &[], form).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "login with {form:?}");
-        assert!(r.headers.get(SET_COOKIE).is_none());
+        assert!(!sets_a_session(&r), "login with {form:?}");
     }
     assert_eq!(queue_paused(&f.db).await, None);
     assert_eq!(job_state(&f.db, f.job).await, Some(JobState::Available));
@@ -386,29 +404,20 @@ async fn user_data_is_escaped_on_every_page() {
 #[tokio::test]
 async fn login_sets_a_strict_http_only_session_cookie_and_logout_ends_it() {
     let f = fixture().await;
-    let r =
-        send(&f.app, Method::POST, "/login", &[], &format!("token={FULL}&next=%2Fjobs%3Fstate%3Ddiscarded"))
-            .await;
+    let r = post_login(&f.app, &[], &format!("token={FULL}&next=%2Fjobs%3Fstate%3Ddiscarded")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.headers.get(LOCATION).unwrap(), "/jobs?state=discarded");
     let set = r.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"), "{set}");
     assert!(!set.contains("Secure"), "plain HTTP: a Secure cookie would never come back");
-    let r = send(
-        &f.app,
-        Method::POST,
-        "/login",
-        &[("x-forwarded-proto", "https".into())],
-        &format!("token={FULL}"),
-    )
-    .await;
+    let r = post_login(&f.app, &[("x-forwarded-proto", "https".into())], &format!("token={FULL}")).await;
     assert!(r.headers.get(SET_COOKIE).unwrap().to_str().unwrap().contains("; Secure"));
     // Basic credentials may log in through the form too.
-    let r = send(&f.app, Method::POST, "/login", &[], "username=admin&password=admin-pw").await;
+    let r = post_login(&f.app, &[], "username=admin&password=admin-pw").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     // No open redirect.
     for next in ["%2F%2Fevil.example%2F", "https%3A%2F%2Fevil.example%2F", "%2F%5Cevil.example"] {
-        let r = send(&f.app, Method::POST, "/login", &[], &format!("token={FULL}&next={next}")).await;
+        let r = post_login(&f.app, &[], &format!("token={FULL}&next={next}")).await;
         assert_eq!(r.headers.get(LOCATION).unwrap(), "/", "next={next}");
     }
     let session = login(&f.app, FULL).await;
@@ -467,4 +476,69 @@ async fn settings_for_an_unknown_queue_are_refused() {
     }
     let settings = f.db.engine().queue_settings().await.unwrap();
     assert!(settings.iter().all(|s| s.name != "nosuch"), "nothing was stored: {settings:?}");
+}
+
+#[tokio::test]
+async fn the_login_form_refuses_a_missing_or_wrong_csrf_token() {
+    let f = fixture().await;
+    let page = send(&f.app, Method::GET, "/login", &[], "").await;
+    let csrf = csrf_of(&page.body);
+    let set = page.headers.get(SET_COOKIE).unwrap().to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/login"),
+        "{set}"
+    );
+    let pair = (COOKIE.as_str(), set.split(';').next().unwrap().to_string());
+    let other = csrf_of(&send(&f.app, Method::GET, "/login", &[], "").await.body);
+    assert_ne!(csrf, other, "a fresh token for every browser");
+    // A browser that has the cookie keeps its token (a second tab, or the page loaded twice).
+    let again = send(&f.app, Method::GET, "/login", std::slice::from_ref(&pair), "").await;
+    assert_eq!(csrf_of(&again.body), csrf, "the cookie's token again");
+    let forged: Vec<(Vec<(&str, String)>, String)> = vec![
+        (vec![], format!("token={FULL}")),             // a form posted from elsewhere
+        (vec![], format!("token={FULL}&csrf={csrf}")), // the field without its cookie
+        (vec![pair.clone()], format!("token={FULL}")), // the cookie without the field
+        (vec![pair.clone()], format!("token={FULL}&csrf={other}")), // another form's field
+        (vec![pair.clone()], format!("token={FULL}&csrf=")),
+    ];
+    for (headers, form) in &forged {
+        let r = send(&f.app, Method::POST, "/login", headers, form).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{form} with {headers:?}");
+        assert!(r.body.contains("CSRF"), "{}", r.body);
+        assert!(!sets_a_session(&r), "{form} with {headers:?}");
+    }
+    let r = send(&f.app, Method::POST, "/login", &[pair], &format!("token={FULL}&csrf={csrf}")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(sets_a_session(&r));
+}
+
+#[tokio::test]
+async fn a_token_is_a_basic_auth_password_under_any_user_name() {
+    let f = fixture().await;
+    for user in ["", "anyone", "admin"] {
+        let r = send(&f.app, Method::GET, "/", &basic(user, FULL), "").await;
+        assert_eq!(r.status, StatusCode::OK, "user {user:?}");
+        let csrf = csrf_of(&r.body);
+        let r = send(
+            &f.app,
+            Method::POST,
+            "/queues/pause",
+            &basic(user, FULL),
+            &format!("queue=reports&csrf={csrf}"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "user {user:?}: {}", r.body);
+    }
+    assert_eq!(queue_paused(&f.db).await, Some(true));
+    // A read-only token stays read-only.
+    let r = send(&f.app, Method::GET, "/", &basic("ops", READ_ONLY), "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.body.contains("name=\"csrf\""), "a read-only page offers no action");
+    let r =
+        send(&f.app, Method::POST, "/queues/resume", &basic("ops", READ_ONLY), "queue=reports&csrf=x").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(queue_paused(&f.db).await, Some(true));
+    // Any user name, but the token whole.
+    let r = send(&f.app, Method::GET, "/", &basic("anyone", &FULL[..FULL.len() - 1]), "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }

@@ -310,17 +310,35 @@ pub(crate) struct WebArgs {
     /// Address to listen on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) addr: SocketAddr,
-    /// Token that grants full access (sent as a bearer token, or typed into the login page).
+    /// Token that grants full access: sent as a bearer token, as the password of HTTP basic
+    /// auth (any user name), or typed into the login page. At least 16 characters.
     #[arg(
         long,
         env = "JOBSMITH_WEB_TOKEN",
         hide_env_values = true,
-        required_unless_present = "read_only_token"
+        required_unless_present = "read_only_token",
+        value_parser = parse_web_token
     )]
     pub(crate) token: Option<String>,
-    /// Token that grants read-only access.
-    #[arg(long, env = "JOBSMITH_WEB_READ_ONLY_TOKEN", hide_env_values = true)]
+    /// Token that grants read-only access, used the same ways. At least 16 characters.
+    #[arg(long, env = "JOBSMITH_WEB_READ_ONLY_TOKEN", hide_env_values = true, value_parser = parse_web_token)]
     pub(crate) read_only_token: Option<String>,
+}
+
+/// The fewest characters a dashboard token may have: a shorter one can be guessed.
+pub(crate) const MIN_WEB_TOKEN_CHARS: usize = 16;
+
+/// A dashboard token: refused when too short to be secret (`openssl rand -hex 16` makes one).
+fn parse_web_token(s: &str) -> Result<String, String> {
+    let token = s.trim();
+    if token.chars().count() < MIN_WEB_TOKEN_CHARS {
+        return Err(format!(
+            "a dashboard token must have at least {MIN_WEB_TOKEN_CHARS} characters, to be hard to guess \
+             (this one has {}); make one with `openssl rand -hex 16`",
+            token.chars().count()
+        ));
+    }
+    Ok(token.to_string())
 }
 
 /// A job state by its stored name.

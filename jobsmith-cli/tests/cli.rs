@@ -933,10 +933,15 @@ async fn web_serves_the_dashboard() {
     let (fresh, db) = Fresh::migrated(Kind::Sqlite).await;
     let stderr = fresh.cli(&["web"]).fails(2);
     assert!(stderr.contains("--token"), "{stderr}");
-    fresh.cli(&["web", "--token", "t", "--addr", "not-an-address"]).fails(2);
+    fresh.cli(&["web", "--token", ADMIN_TOKEN, "--addr", "not-an-address"]).fails(2);
+    // Tokens too short to be secret are refused, whichever flag brings them.
+    for args in [["--token", "admin-token"], ["--read-only-token", "viewer-token-15"]] {
+        let stderr = fresh.cli(&["web", args[0], args[1]]).fails(2);
+        assert!(stderr.contains("at least 16 characters"), "{stderr}");
+    }
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_jobsmith"))
-        .args(["web", "--addr", "127.0.0.1:0", "--token", "admin-token", "--read-only-token", "viewer-token"])
+        .args(["web", "--addr", "127.0.0.1:0", "--token", ADMIN_TOKEN, "--read-only-token", VIEWER_TOKEN])
         .env("DATABASE_URL", &fresh.url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -951,10 +956,17 @@ async fn web_serves_the_dashboard() {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
 
-    assert!(http_get(&addr, Some("admin-token")).starts_with("HTTP/1.1 200"));
-    assert!(http_get(&addr, Some("viewer-token")).starts_with("HTTP/1.1 200"));
+    assert!(http_get(&addr, Some(&format!("Bearer {ADMIN_TOKEN}"))).starts_with("HTTP/1.1 200"));
+    assert!(http_get(&addr, Some(&format!("Bearer {VIEWER_TOKEN}"))).starts_with("HTTP/1.1 200"));
     assert!(!http_get(&addr, None).starts_with("HTTP/1.1 200"), "no token, no dashboard");
-    assert!(!http_get(&addr, Some("wrong")).starts_with("HTTP/1.1 200"), "a wrong token is refused");
+    assert!(!http_get(&addr, Some("Bearer wrong")).starts_with("HTTP/1.1 200"), "a wrong token is refused");
+    // HTTP basic auth with a token as the password, any user name (`ops:<token>`).
+    let basic = format!("Basic {}", base64_of(&format!("ops:{ADMIN_TOKEN}")));
+    assert!(http_get(&addr, Some(&basic)).starts_with("HTTP/1.1 200"), "basic auth with the token");
+    let wrong = format!("Basic {}", base64_of("ops:not-the-token-at-all"));
+    let refused = http_get(&addr, Some(&wrong));
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(refused.contains("Basic realm="), "the 401 offers basic auth: {refused}");
 
     // SIGTERM, as a service manager would stop it; it exits cleanly.
     let pid = child.id().to_string();
@@ -968,10 +980,20 @@ async fn web_serves_the_dashboard() {
     fresh.remove(Some(db)).await;
 }
 
-/// The response to `GET /` (status line, headers and body), with a bearer token if given.
-fn http_get(addr: &str, token: Option<&str>) -> String {
+const ADMIN_TOKEN: &str = "admin-token-3f9a2c71";
+const VIEWER_TOKEN: &str = "viewer-token-8b1e4d06";
+
+/// Standard base64, for a basic-auth header.
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// The response to `GET /` (status line, headers and body), with an `Authorization` header
+/// value if given.
+fn http_get(addr: &str, authorization: Option<&str>) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect to the dashboard");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
     write!(stream, "GET / HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n")
         .expect("send a request");
     let mut response = String::new();

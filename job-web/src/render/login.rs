@@ -7,7 +7,7 @@ use axum::response::Html;
 use super::esc;
 
 /// The form: a token, or (when basic credentials exist) a user name and password.
-pub(crate) fn page(offer_basic: bool, next: &str, error: Option<&str>) -> Html<String> {
+pub(crate) fn page(offer_basic: bool, next: &str, csrf: &str, error: Option<&str>) -> Html<String> {
     let mut body = String::new();
     let _ = write!(
         body,
@@ -21,9 +21,10 @@ pub(crate) fn page(offer_basic: bool, next: &str, error: Option<&str>) -> Html<S
     }
     let _ = write!(
         body,
-        "<input type=\"hidden\" name=\"next\" value=\"{}\">\
+        "<input type=\"hidden\" name=\"next\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
          <label>Token <input type=\"password\" name=\"token\" id=\"token\" autocomplete=\"current-password\" autofocus></label>",
-        esc(next)
+        esc(next),
+        esc(csrf)
     );
     if offer_basic {
         body.push_str(

@@ -190,6 +190,10 @@ pub(crate) fn notice(done: Option<&str>) -> String {
 
 /// A bare error page (no navigation: the caller may not be authenticated).
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    // Every 500 the dashboard answers is logged with its cause, in this one place.
+    if status.is_server_error() {
+        tracing::error!(target: "jobsmith_web", status = status.as_u16(), cause = message, "dashboard answered {status}");
+    }
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · jobsmith</title>\
          <style>{STYLE}</style></head><body><main><h1>{}</h1><p>{}</p><p><a href=\"/\">Dashboard</a> · \
@@ -201,17 +205,13 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     (status, Html(body)).into_response()
 }
 
-/// 401 with the challenges a client can answer.
-pub(crate) fn unauthorized(offer_basic: bool, message: &str) -> Response {
+/// 401 with the challenges a client can answer: a bearer token, or basic auth (whose password
+/// may be a token under any user name).
+pub(crate) fn unauthorized(message: &str) -> Response {
     let mut response = error_page(StatusCode::UNAUTHORIZED, message);
     let headers = response.headers_mut();
     headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"jobsmith\""));
-    if offer_basic {
-        headers.append(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"jobsmith\", charset=\"UTF-8\""),
-        );
-    }
+    headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"jobsmith\", charset=\"UTF-8\""));
     response
 }
 
@@ -244,6 +244,37 @@ pub(crate) fn jobs_url(params: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_server_error_is_logged_with_its_cause_and_nothing_else_is() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_ansi(false).with_writer(move || sink.clone()).finish();
+        tracing::subscriber::with_default(subscriber, || {
+            error_page(StatusCode::INTERNAL_SERVER_ERROR, "The database call failed: connection reset");
+            error_page(StatusCode::NOT_FOUND, "no job 7");
+            unauthorized("Log in first.");
+        });
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("ERROR") && log.contains("The database call failed: connection reset"), "{log}");
+        assert!(log.contains("500"), "{log}");
+        assert!(!log.contains("no job 7") && !log.contains("Log in first"), "only server errors: {log}");
+    }
 
     #[test]
     fn escapes_markup_and_quotes() {

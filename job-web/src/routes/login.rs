@@ -7,17 +7,48 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::auth::{SESSION_COOKIE, SESSION_TTL};
+use crate::auth::{SESSION_COOKIE, SESSION_TTL, cookie_value};
 use crate::render;
 use crate::routes::AppState;
+use crate::secret::{ct_eq, random_token};
+
+/// The login form's CSRF cookie: set with the form, sent back only to `/login`.
+const LOGIN_CSRF_COOKIE: &str = "jobsmith_login_csrf";
+
+/// The login page with a CSRF token in its hidden field and in a cookie only `/login` gets back
+/// (double submit: another site can neither read the cookie nor, with SameSite=Strict, make the
+/// browser send it, so a forged login cannot bring both). A browser that already has the cookie
+/// keeps its value, so two login tabs, or a page loaded twice, do not outdate each other's form.
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    error: Option<&str>,
+) -> Response {
+    let csrf = cookie_value(headers, LOGIN_CSRF_COOKIE)
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or_else(random_token, str::to_string);
+    let page = render::login::page(state.gate.has_basic(), next, &csrf, error);
+    let cookie = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
+    let mut response = (status, page).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(SET_COOKIE, value);
+    }
+    response
+}
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct NextParam {
     next: Option<String>,
 }
 
-pub(crate) async fn page(State(state): State<AppState>, Query(q): Query<NextParam>) -> Response {
-    render::login::page(state.gate.has_basic(), &safe_next(q.next.as_deref()), None).into_response()
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextParam>,
+) -> Response {
+    login_page(&state, &headers, StatusCode::OK, &safe_next(q.next.as_deref()), None)
 }
 
 #[derive(Debug, Deserialize)]
@@ -28,18 +59,26 @@ pub(crate) struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    csrf: String,
     next: Option<String>,
 }
 
-// The login form carries no CSRF token: there is no session yet to tie one to, and the worst a
-// forged login could do is log a browser in with credentials the attacker already holds. Every
-// action after it is protected.
+/// Logs in. The form's CSRF token must match its cookie (else a forged form could log a browser
+/// in as the attacker, whose session would then see what the victim does), checked before the
+/// credentials, so a forged form learns nothing about them either.
 pub(crate) async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
+    let cookie = cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    if cookie.is_empty() || !bool::from(ct_eq(cookie.as_bytes(), form.csrf.as_bytes())) {
+        let why =
+            "The login form's CSRF token is missing or wrong (was the page open a long time?). Try again.";
+        return login_page(&state, &headers, StatusCode::FORBIDDEN, &next, Some(why));
+    }
     let found = if !form.token.is_empty() {
         state.gate.match_token(form.token.trim())
     } else if !form.username.is_empty() {
@@ -48,9 +87,13 @@ pub(crate) async fn submit(
         None
     };
     let Some((access, _)) = found else {
-        let page =
-            render::login::page(state.gate.has_basic(), &next, Some("Those credentials are not valid."));
-        return (StatusCode::UNAUTHORIZED, page).into_response();
+        return login_page(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            &next,
+            Some("Those credentials are not valid."),
+        );
     };
     let id = state.gate.start_session(access);
     // Behind a TLS-terminating proxy the cookie is also marked Secure. The header is only a

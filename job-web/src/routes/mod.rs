@@ -100,7 +100,7 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
             WebError::Engine(e) => {
-                tracing::error!(error = %e, "dashboard: engine call failed");
+                // error_page logs it.
                 render::error_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     &format!("The database call failed: {e}"),
