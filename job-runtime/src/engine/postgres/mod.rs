@@ -934,6 +934,60 @@ impl Notifications for PostgresEngine {
     }
 }
 
+/// The tables of one setting per queue and partition (`partition_weights`,
+/// `sequence_policies`): `(queue, key, <column>, updated_at)`, no row being the default.
+impl PostgresEngine {
+    /// Stores `value` as `partition`'s setting in `queue`, or with `None` deletes its row.
+    async fn set_partition_setting<T>(
+        &self,
+        table: &str,
+        column: &str,
+        queue: &str,
+        partition: &str,
+        value: Option<T>,
+    ) -> Result<()>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    {
+        let s = &self.schema;
+        let query = match value {
+            Some(value) => sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {s}.{table} (queue, key, {column}) VALUES ($1, $2, $3)
+                 ON CONFLICT (queue, key) DO UPDATE SET {column} = EXCLUDED.{column}, updated_at = now()"
+            )))
+            .bind(queue)
+            .bind(partition)
+            .bind(value),
+            None => {
+                sqlx::query(AssertSqlSafe(format!("DELETE FROM {s}.{table} WHERE queue = $1 AND key = $2")))
+                    .bind(queue)
+                    .bind(partition)
+            }
+        };
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The rows of `queue` (of every queue with `None`), by queue and key.
+    async fn partition_settings<T>(
+        &self,
+        table: &str,
+        column: &str,
+        queue: Option<&str>,
+    ) -> Result<Vec<(String, String, T)>>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        let s = &self.schema;
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT queue, key, {column} FROM {s}.{table} WHERE $1::text IS NULL OR queue = $1 ORDER BY queue, key"
+        )))
+        .bind(queue)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
 #[async_trait]
 impl Administration for PostgresEngine {
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
@@ -1022,33 +1076,12 @@ impl Administration for PostgresEngine {
 
     async fn set_partition_weight(&self, queue: &str, partition: &str, weight: Option<u32>) -> Result<()> {
         crate::types::check_partition_weight(partition, weight)?;
-        let s = &self.schema;
-        let statement = match weight {
-            Some(_) => format!(
-                "INSERT INTO {s}.partition_weights (queue, key, weight) VALUES ($1, $2, $3)
-                 ON CONFLICT (queue, key) DO UPDATE SET weight = EXCLUDED.weight, updated_at = now()"
-            ),
-            None => {
-                format!("DELETE FROM {s}.partition_weights WHERE queue = $1 AND key = $2 AND $3::int IS NULL")
-            }
-        };
-        sqlx::query(AssertSqlSafe(statement))
-            .bind(queue)
-            .bind(partition)
-            .bind(weight.map(|w| w as i32))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.set_partition_setting("partition_weights", "weight", queue, partition, weight.map(|w| w as i32))
+            .await
     }
 
     async fn partition_weights(&self, queue: Option<&str>) -> Result<Vec<PartitionWeight>> {
-        let s = &self.schema;
-        let rows: Vec<(String, String, i32)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT queue, key, weight FROM {s}.partition_weights WHERE $1::text IS NULL OR queue = $1 ORDER BY queue, key"
-        )))
-        .bind(queue)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self.partition_settings::<i32>("partition_weights", "weight", queue).await?;
         Ok(rows
             .into_iter()
             .map(|(queue, partition, weight)| PartitionWeight { queue, partition, weight: weight as u32 })
@@ -1062,35 +1095,12 @@ impl Administration for PostgresEngine {
         policy: Option<SequencePolicy>,
     ) -> Result<()> {
         crate::insert::check_partition_key(partition)?;
-        let s = &self.schema;
-        let statement = match policy {
-            Some(_) => format!(
-                "INSERT INTO {s}.sequence_policies (queue, key, policy) VALUES ($1, $2, $3)
-                 ON CONFLICT (queue, key) DO UPDATE SET policy = EXCLUDED.policy, updated_at = now()"
-            ),
-            None => {
-                format!(
-                    "DELETE FROM {s}.sequence_policies WHERE queue = $1 AND key = $2 AND $3::text IS NULL"
-                )
-            }
-        };
-        sqlx::query(AssertSqlSafe(statement))
-            .bind(queue)
-            .bind(partition)
-            .bind(policy.map(SequencePolicy::as_str))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let policy = policy.map(SequencePolicy::as_str);
+        self.set_partition_setting("sequence_policies", "policy", queue, partition, policy).await
     }
 
     async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>> {
-        let s = &self.schema;
-        let rows: Vec<(String, String, String)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT queue, key, policy FROM {s}.sequence_policies WHERE $1::text IS NULL OR queue = $1 ORDER BY queue, key"
-        )))
-        .bind(queue)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self.partition_settings::<String>("sequence_policies", "policy", queue).await?;
         rows.into_iter()
             .map(|(queue, partition, policy)| {
                 Ok(SequenceOverride { queue, partition, policy: policy.parse()? })

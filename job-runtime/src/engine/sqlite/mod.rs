@@ -1213,6 +1213,60 @@ impl Notifications for SqliteEngine {
     }
 }
 
+/// The tables of one setting per queue and partition (`partition_weights`,
+/// `sequence_policies`): `(queue, key, <column>, updated_at)`, no row being the default.
+impl SqliteEngine {
+    /// Stores `value` as `partition`'s setting in `queue`, or with `None` deletes its row.
+    async fn set_partition_setting<T>(
+        &self,
+        table: &str,
+        column: &str,
+        queue: &str,
+        partition: &str,
+        value: Option<T>,
+    ) -> Result<()>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send,
+    {
+        let p = &self.prefix;
+        let query = match value {
+            Some(value) => sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {p}{table} (queue, key, {column}, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (queue, key) DO UPDATE SET {column} = excluded.{column}, updated_at = excluded.updated_at"
+            )))
+            .bind(queue)
+            .bind(partition)
+            .bind(value)
+            .bind(now_ms()),
+            None => sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}{table} WHERE queue = ?1 AND key = ?2")))
+                .bind(queue)
+                .bind(partition),
+        };
+        let mut w = self.write().await?;
+        query.execute(&mut *w).await?;
+        Ok(())
+    }
+
+    /// The rows of `queue` (of every queue with `None`), by queue and key.
+    async fn partition_settings<T>(
+        &self,
+        table: &str,
+        column: &str,
+        queue: Option<&str>,
+    ) -> Result<Vec<(String, String, T)>>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+    {
+        let p = &self.prefix;
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT queue, key, {column} FROM {p}{table} WHERE ?1 IS NULL OR queue = ?1 ORDER BY queue, key"
+        )))
+        .bind(queue)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
 #[async_trait]
 impl Administration for SqliteEngine {
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
@@ -1340,33 +1394,12 @@ impl Administration for SqliteEngine {
 
     async fn set_partition_weight(&self, queue: &str, partition: &str, weight: Option<u32>) -> Result<()> {
         crate::types::check_partition_weight(partition, weight)?;
-        let p = &self.prefix;
-        let statement = match weight {
-            Some(_) => format!(
-                "INSERT INTO {p}partition_weights (queue, key, weight, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (queue, key) DO UPDATE SET weight = excluded.weight, updated_at = excluded.updated_at"
-            ),
-            None => format!("DELETE FROM {p}partition_weights WHERE queue = ?1 AND key = ?2 AND ?3 IS NULL AND ?4 > 0"),
-        };
-        let mut w = self.write().await?;
-        sqlx::query(AssertSqlSafe(statement))
-            .bind(queue)
-            .bind(partition)
-            .bind(weight.map(i64::from))
-            .bind(now_ms())
-            .execute(&mut *w)
-            .await?;
-        Ok(())
+        self.set_partition_setting("partition_weights", "weight", queue, partition, weight.map(i64::from))
+            .await
     }
 
     async fn partition_weights(&self, queue: Option<&str>) -> Result<Vec<PartitionWeight>> {
-        let p = &self.prefix;
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT queue, key, weight FROM {p}partition_weights WHERE ?1 IS NULL OR queue = ?1 ORDER BY queue, key"
-        )))
-        .bind(queue)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self.partition_settings::<i64>("partition_weights", "weight", queue).await?;
         Ok(rows
             .into_iter()
             .map(|(queue, partition, weight)| PartitionWeight { queue, partition, weight: weight as u32 })
@@ -1380,33 +1413,12 @@ impl Administration for SqliteEngine {
         policy: Option<SequencePolicy>,
     ) -> Result<()> {
         crate::insert::check_partition_key(partition)?;
-        let p = &self.prefix;
-        let statement = match policy {
-            Some(_) => format!(
-                "INSERT INTO {p}sequence_policies (queue, key, policy, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (queue, key) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at"
-            ),
-            None => format!("DELETE FROM {p}sequence_policies WHERE queue = ?1 AND key = ?2 AND ?3 IS NULL AND ?4 > 0"),
-        };
-        let mut w = self.write().await?;
-        sqlx::query(AssertSqlSafe(statement))
-            .bind(queue)
-            .bind(partition)
-            .bind(policy.map(SequencePolicy::as_str))
-            .bind(now_ms())
-            .execute(&mut *w)
-            .await?;
-        Ok(())
+        let policy = policy.map(SequencePolicy::as_str);
+        self.set_partition_setting("sequence_policies", "policy", queue, partition, policy).await
     }
 
     async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>> {
-        let p = &self.prefix;
-        let rows: Vec<(String, String, String)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT queue, key, policy FROM {p}sequence_policies WHERE ?1 IS NULL OR queue = ?1 ORDER BY queue, key"
-        )))
-        .bind(queue)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self.partition_settings::<String>("sequence_policies", "policy", queue).await?;
         rows.into_iter()
             .map(|(queue, partition, policy)| {
                 Ok(SequenceOverride { queue, partition, policy: policy.parse()? })
