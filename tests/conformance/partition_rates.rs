@@ -265,3 +265,39 @@ conformance! {
         assert!(opens > Duration::from_secs(58), "{opens:?}");
     }
 }
+
+conformance! {
+    /// The leader's pruner runs the rate-log prune: an idle partition's log goes while the node
+    /// runs, a partition with a start inside its window keeps its log.
+    async fn the_leaders_pruner_deletes_idle_partitions_logs(db) {
+        let rate = RateLimit::new(5, Duration::from_secs(60)).for_each_partition();
+        let change = jobsmith::QueueSettingsChange { rate_limit: Some(Some(rate)), ..Default::default() };
+        let update = jobsmith::engine::SettingsUpdate { queue: "benefits", change, allow_unknown: true };
+        db.engine().update_queue_settings(&update).await.unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        let (idle, recent) = (now - 3_600_000, now - 1_000);
+        let (idle, recent) = if db.engine().name() == "postgres" {
+            (format!("'{{{idle}}}'"), format!("'{{{recent}}}'"))
+        } else {
+            (format!("'[{idle}]'"), format!("'[{recent}]'"))
+        };
+        db.exec(&format!("INSERT INTO {{rate_logs}} (queue, key, starts) VALUES ('benefits', 'idle', {idle}), ('benefits', 'recent', {recent})")).await;
+        let retention = jobsmith::Retention {
+            completed: Duration::from_secs(86_400),
+            cancelled: Duration::from_secs(86_400),
+            discarded: Duration::from_secs(86_400),
+        };
+        let runtime = db
+            .runtime()
+            .retention(retention, Duration::from_millis(200))
+            .start()
+            .await
+            .unwrap();
+        wait_for("the idle log pruned", LONG, || async {
+            (db.scalar("SELECT count(*) FROM {rate_logs} WHERE key = 'idle'").await == 0).then_some(())
+        })
+        .await;
+        runtime.shutdown().await.unwrap();
+        assert_eq!(db.scalar("SELECT count(*) FROM {rate_logs} WHERE key = 'recent'").await, 1, "inside its window");
+    }
+}
