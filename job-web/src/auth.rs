@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::{Extensions, HeaderMap};
 use base64::Engine as _;
 
 use crate::secret::{ct_eq, digest, random_token};
@@ -59,6 +59,7 @@ impl Credential {
 #[derive(Clone, Default)]
 pub struct Auth {
     credentials: Vec<Credential>,
+    upstream: bool,
 }
 
 impl fmt::Debug for Auth {
@@ -68,6 +69,7 @@ impl fmt::Debug for Auth {
         f.debug_struct("Auth")
             .field("full", &count(Access::Full))
             .field("read_only", &count(Access::ReadOnly))
+            .field("upstream", &self.upstream)
             .finish()
     }
 }
@@ -119,9 +121,48 @@ impl Auth {
         self
     }
 
-    /// Whether no credential can ever match (none given, or only empty secrets).
+    /// Lets the application's own authentication decide, for a dashboard mounted inside the
+    /// application's router: a request that carries an [`Access`] in its extensions (put there
+    /// by the application's middleware, after its own login) is admitted with that access. The
+    /// dashboard still checks a CSRF token on every change. Combine with tokens if scripts should
+    /// also get in with `Authorization` headers.
+    ///
+    /// ```
+    /// use axum::{Router, extract::Request, middleware::{self, Next}, response::Response};
+    /// use jobsmith_web::{Access, Auth};
+    ///
+    /// async fn app_auth(mut req: Request, next: Next) -> Response {
+    ///     // ... the application's own check of the caller, then:
+    ///     req.extensions_mut().insert(Access::ReadOnly);
+    ///     next.run(req).await
+    /// }
+    ///
+    /// # fn demo(engine: std::sync::Arc<dyn jobsmith_runtime::engine::Engine>) {
+    /// let app: Router = Router::new()
+    ///     .nest("/ops/jobs", jobsmith_web::router(engine, Auth::upstream()))
+    ///     .layer(middleware::from_fn(app_auth));
+    /// # }
+    /// ```
+    pub fn upstream() -> Self {
+        Self::new().with_upstream()
+    }
+
+    /// Also admits requests that carry an [`Access`] extension; see [`Auth::upstream`].
+    pub fn with_upstream(mut self) -> Self {
+        self.upstream = true;
+        self
+    }
+
+    /// Whether nothing can ever get in: no usable credential (none given, or only empty
+    /// secrets) and no trust in the application's own authentication.
     pub fn is_empty(&self) -> bool {
-        !self.credentials.iter().any(Credential::usable)
+        !self.upstream && !self.has_credentials()
+    }
+
+    /// Whether any token or basic credential could match (what a dashboard served on its own
+    /// address needs: there is no application in front of it to decide).
+    pub(crate) fn has_credentials(&self) -> bool {
+        self.credentials.iter().any(Credential::usable)
     }
 
     /// Whether any basic-auth credential is configured (the login form then asks for a user name
@@ -158,6 +199,8 @@ pub(crate) enum Via {
     Session,
     /// An `Authorization` header, sent again with every request.
     Header,
+    /// The application's own authentication, as an [`Access`] extension ([`Auth::upstream`]).
+    Upstream,
 }
 
 /// The authenticated caller of one request, put into the request's extensions by the guard.
@@ -186,6 +229,11 @@ pub(crate) enum Presented {
     Nothing,
 }
 
+struct UpstreamTokens {
+    full: String,
+    read_only: String,
+}
+
 struct Session {
     access: Access,
     csrf: String,
@@ -198,6 +246,9 @@ pub(crate) struct Gate {
     /// their token belongs to the credential; it is random per process, so no other site can know
     /// it even when the browser attaches basic-auth credentials by itself.
     credentials: Vec<(Credential, String)>,
+    /// When the application's own authentication is trusted, the CSRF tokens of its callers:
+    /// one per access level, random per process (such callers have no session of ours).
+    upstream: Option<UpstreamTokens>,
     has_basic: bool,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
 }
@@ -205,18 +256,33 @@ pub(crate) struct Gate {
 impl Gate {
     pub(crate) fn new(auth: Auth) -> Self {
         let has_basic = auth.has_basic();
+        let upstream =
+            auth.upstream.then(|| UpstreamTokens { full: random_token(), read_only: random_token() });
         let credentials =
             auth.credentials.into_iter().filter(Credential::usable).map(|c| (c, random_token())).collect();
-        Gate { credentials, has_basic, sessions: Mutex::new(HashMap::new()) }
+        Gate { credentials, upstream, has_basic, sessions: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether only the application's own authentication can let anyone in (the login form
+    /// would accept nothing).
+    pub(crate) fn upstream_only(&self) -> bool {
+        self.credentials.is_empty() && self.upstream.is_some()
     }
 
     pub(crate) fn has_basic(&self) -> bool {
         self.has_basic
     }
 
-    /// Checks the `Authorization` header first (when present it must be right), then the
-    /// session cookie.
-    pub(crate) fn check(&self, headers: &HeaderMap) -> Presented {
+    /// Checks the application's [`Access`] extension first when it is trusted, then the
+    /// `Authorization` header (when present it must be right), then the session cookie.
+    pub(crate) fn check(&self, headers: &HeaderMap, extensions: &Extensions) -> Presented {
+        if let (Some(tokens), Some(access)) = (&self.upstream, extensions.get::<Access>()) {
+            let csrf = match access {
+                Access::Full => tokens.full.clone(),
+                Access::ReadOnly => tokens.read_only.clone(),
+            };
+            return Presented::Known(Principal { access: *access, csrf, via: Via::Upstream });
+        }
         if let Some(value) = headers.get(AUTHORIZATION) {
             let found = value.to_str().ok().and_then(|v| self.match_authorization(v));
             return match found {
@@ -334,6 +400,11 @@ pub(crate) fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h
 
 #[cfg(test)]
 mod tests {
+    /// A request's check without extensions (no application middleware in front).
+    fn check(gate: &Gate, headers: &HeaderMap) -> Presented {
+        gate.check(headers, &Extensions::new())
+    }
+
     use super::*;
     use axum::http::HeaderValue;
 
@@ -353,16 +424,16 @@ mod tests {
     #[test]
     fn headers_match_their_credentials() {
         let gate = Gate::new(Auth::token("full").read_only_token("ro").read_only_basic("u", "p"));
-        assert_eq!(access(gate.check(&headers(AUTHORIZATION, "Bearer full"))), Some(Access::Full));
-        assert_eq!(access(gate.check(&headers(AUTHORIZATION, "bearer ro"))), Some(Access::ReadOnly));
+        assert_eq!(access(check(&gate, &headers(AUTHORIZATION, "Bearer full"))), Some(Access::Full));
+        assert_eq!(access(check(&gate, &headers(AUTHORIZATION, "bearer ro"))), Some(Access::ReadOnly));
         let basic = base64::engine::general_purpose::STANDARD.encode("u:p");
         assert_eq!(
-            access(gate.check(&headers(AUTHORIZATION, &format!("Basic {basic}")))),
+            access(check(&gate, &headers(AUTHORIZATION, &format!("Basic {basic}")))),
             Some(Access::ReadOnly)
         );
-        assert!(matches!(gate.check(&headers(AUTHORIZATION, "Bearer nope")), Presented::Wrong));
-        assert!(matches!(gate.check(&headers(AUTHORIZATION, "Bearer ")), Presented::Wrong));
-        assert!(matches!(gate.check(&HeaderMap::new()), Presented::Nothing));
+        assert!(matches!(check(&gate, &headers(AUTHORIZATION, "Bearer nope")), Presented::Wrong));
+        assert!(matches!(check(&gate, &headers(AUTHORIZATION, "Bearer ")), Presented::Wrong));
+        assert!(matches!(check(&gate, &HeaderMap::new()), Presented::Nothing));
     }
 
     #[test]
@@ -404,9 +475,9 @@ mod tests {
         let gate = Gate::new(Auth::token("t"));
         let id = gate.start_session(Access::ReadOnly);
         let cookie = headers(COOKIE, &format!("other=1; {SESSION_COOKIE}={id}"));
-        assert_eq!(access(gate.check(&cookie)), Some(Access::ReadOnly));
+        assert_eq!(access(check(&gate, &cookie)), Some(Access::ReadOnly));
         gate.end_session(&cookie);
-        assert!(matches!(gate.check(&cookie), Presented::Nothing));
+        assert!(matches!(check(&gate, &cookie), Presented::Nothing));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The throughput chart: an SVG drawn on the server, so the page needs no script.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use jobsmith_runtime::MinuteStats;
+use maud::{Markup, html};
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 220.0;
@@ -33,8 +33,11 @@ pub(crate) fn last_hour(now: DateTime<Utc>, stats: &[MinuteStats]) -> Vec<Minute
         .collect()
 }
 
+/// A line's colour, class and the count it draws.
+type Series = (&'static str, &'static str, fn(&MinuteStats) -> i64);
+
 /// A line chart of completed and failed per minute.
-pub(crate) fn svg(minutes: &[MinuteStats]) -> String {
+pub(crate) fn svg(minutes: &[MinuteStats]) -> Markup {
     let peak = minutes.iter().map(|m| m.completed.max(m.failed)).max().unwrap_or(0);
     let top = nice_ceiling(peak);
     let plot_w = WIDTH - LEFT - RIGHT;
@@ -42,75 +45,48 @@ pub(crate) fn svg(minutes: &[MinuteStats]) -> String {
     let step = plot_w / (minutes.len().max(2) - 1) as f64;
     let x = |i: usize| LEFT + i as f64 * step;
     let y = |v: i64| TOP + plot_h - (v as f64 / top as f64) * plot_h;
-
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg id=\"throughput\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"100%\" style=\"max-width:{WIDTH}px;background:#fff;border:1px solid #e3e6eb\" \
-         role=\"img\" aria-label=\"Completed and failed jobs per minute over the last hour\" xmlns=\"http://www.w3.org/2000/svg\">"
-    );
-    // Horizontal grid with the scale.
-    for frac in [0.0, 0.5, 1.0] {
-        let value = (top as f64 * frac).round() as i64;
-        let gy = y(value);
-        let _ = write!(
-            s,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{gy:.1}\" y2=\"{gy:.1}\" stroke=\"#e3e6eb\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{value}</text>",
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            gy + 4.0
-        );
-    }
-    // Time labels every quarter hour.
+    let one = |v: f64| format!("{v:.1}");
     let last = minutes.len().saturating_sub(1);
-    for (i, m) in minutes.iter().enumerate().filter(|(i, _)| i % 15 == 0 || *i == last) {
-        // The last label ends at its point so it stays inside the picture.
-        let anchor = if i == last { "end" } else { "middle" };
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
-            x(i),
-            HEIGHT - 6.0,
-            m.minute.format("%H:%M")
-        );
-    }
-    for (color, label, pick) in [
-        ("#2e9d58", "completed", (|m: &MinuteStats| m.completed) as fn(&MinuteStats) -> i64),
-        ("#c83a3a", "failed", |m: &MinuteStats| m.failed),
-    ] {
-        let points: Vec<String> =
-            minutes.iter().enumerate().map(|(i, m)| format!("{:.1},{:.1}", x(i), y(pick(m)))).collect();
-        let _ = write!(
-            s,
-            "<polyline class=\"{label}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-            points.join(" ")
-        );
-    }
-    // Hover targets: one column per minute with its numbers as a tooltip.
-    for (i, m) in minutes.iter().enumerate() {
-        let _ = write!(
-            s,
-            "<rect x=\"{:.1}\" y=\"{TOP}\" width=\"{step:.1}\" height=\"{plot_h:.1}\" fill=\"transparent\">\
-             <title>{} UTC: {} completed, {} failed</title></rect>",
-            x(i) - step / 2.0,
-            m.minute.format("%H:%M"),
-            m.completed,
-            m.failed
-        );
-    }
     let lx = WIDTH - RIGHT - 150.0;
-    let _ = write!(
-        s,
-        "<g><rect x=\"{lx:.1}\" y=\"6\" width=\"10\" height=\"10\" fill=\"#2e9d58\"/>\
-         <text x=\"{:.1}\" y=\"15\">completed</text>\
-         <rect x=\"{:.1}\" y=\"6\" width=\"10\" height=\"10\" fill=\"#c83a3a\"/>\
-         <text x=\"{:.1}\" y=\"15\">failed</text></g></svg>",
-        lx + 14.0,
-        lx + 90.0,
-        lx + 104.0,
-    );
-    s
+    let series: [Series; 2] =
+        [("#2e9d58", "completed", |m| m.completed), ("#c83a3a", "failed", |m| m.failed)];
+    html! {
+        svg id="throughput" viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } width="100%"
+            style={ "max-width:" (WIDTH) "px;background:#fff;border:1px solid #e3e6eb" }
+            role="img" aria-label="Completed and failed jobs per minute over the last hour"
+            xmlns="http://www.w3.org/2000/svg" {
+            // Horizontal grid with the scale.
+            @for frac in [0.0, 0.5, 1.0] {
+                @let value = (top as f64 * frac).round() as i64;
+                @let gy = y(value);
+                line x1=(LEFT) x2=(one(WIDTH - RIGHT)) y1=(one(gy)) y2=(one(gy)) stroke="#e3e6eb" {}
+                text x=(one(LEFT - 6.0)) y=(one(gy + 4.0)) text-anchor="end" { (value) }
+            }
+            // Time labels every quarter hour; the last ends at its point so it stays inside.
+            @for (i, m) in minutes.iter().enumerate().filter(|(i, _)| i % 15 == 0 || *i == last) {
+                text x=(one(x(i))) y=(one(HEIGHT - 6.0)) text-anchor=(if i == last { "end" } else { "middle" }) {
+                    (m.minute.format("%H:%M"))
+                }
+            }
+            @for (color, label, pick) in series {
+                @let points: Vec<String> =
+                    minutes.iter().enumerate().map(|(i, m)| format!("{:.1},{:.1}", x(i), y(pick(m)))).collect();
+                polyline class=(label) fill="none" stroke=(color) stroke-width="2" points=(points.join(" ")) {}
+            }
+            // Hover targets: one column per minute with its numbers as a tooltip.
+            @for (i, m) in minutes.iter().enumerate() {
+                rect x=(one(x(i) - step / 2.0)) y=(TOP) width=(one(step)) height=(one(plot_h)) fill="transparent" {
+                    title { (m.minute.format("%H:%M")) " UTC: " (m.completed) " completed, " (m.failed) " failed" }
+                }
+            }
+            g {
+                rect x=(one(lx)) y="6" width="10" height="10" fill="#2e9d58" {}
+                text x=(one(lx + 14.0)) y="15" { "completed" }
+                rect x=(one(lx + 90.0)) y="6" width="10" height="10" fill="#c83a3a" {}
+                text x=(one(lx + 104.0)) y="15" { "failed" }
+            }
+        }
+    }
 }
 
 /// The smallest of 1, 2, 5 × 10ⁿ at or above `v` (at least 1), so the scale reads well.
@@ -151,7 +127,7 @@ mod tests {
     #[test]
     fn draws_both_series() {
         let now = Utc::now();
-        let out = svg(&last_hour(now, &[MinuteStats { minute: now, completed: 7, failed: 2 }]));
+        let out = svg(&last_hour(now, &[MinuteStats { minute: now, completed: 7, failed: 2 }])).into_string();
         assert!(out.starts_with("<svg") && out.ends_with("</svg>"));
         assert!(out.contains("class=\"completed\"") && out.contains("class=\"failed\""));
         assert!(out.contains("7 completed, 2 failed"));

@@ -20,10 +20,14 @@ const LOGOUT: &str = "/logout";
 
 pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let reads = req.method() == Method::GET || req.method() == Method::HEAD;
-    let principal = match state.gate.check(req.headers()) {
+    let principal = match state.gate.check(req.headers(), req.extensions()) {
         Presented::Known(principal) => principal,
         Presented::Wrong => {
             return render::unauthorized("These credentials are not valid.");
+        }
+        // The application's own authentication decides, and it did not admit this request.
+        Presented::Nothing if state.gate.upstream_only() => {
+            return render::unauthorized("The application did not authenticate this request.");
         }
         // A browser that is not logged in is sent to the login page, and back here afterwards.
         Presented::Nothing if reads => return render::redirect_to_login(req.uri()),

@@ -40,12 +40,36 @@
 //! | `/jobs/{id}/retry`, `/jobs/{id}/cancel`, `/jobs/{id}/delete` | POST | full access |
 //! | `/logout` | POST | any session |
 //!
+//! (Under a prefix, every route moves with it: `/ops/jobs/login`, `/ops/jobs/jobs/{id}`, ...)
+//!
 //! Anything else is 401 without a credential (a browser's GET is sent to `/login`), 403 for a
 //! read-only caller's POST, 404 otherwise.
 //!
 //! The dashboard speaks plain HTTP: put it behind a TLS-terminating proxy (or keep it on
-//! loopback) when the network between it and the browser is not trusted. It expects to be served
-//! at the root of its host and port (its links and cookie are absolute).
+//! loopback) when the network between it and the browser is not trusted.
+//!
+//! # Inside your own axum app
+//!
+//! [`router`] is an ordinary axum [`Router`](axum::Router): nest it under any path, and its
+//! links, form targets, redirects and cookie paths follow (it reads the prefix that `nest`
+//! stripped, so nothing is configured twice). Its root is the prefix itself: axum's `nest` routes
+//! `/ops/jobs` but not `/ops/jobs/`. Behind your own authentication, let your middleware decide
+//! who gets in with [`Auth::upstream`]: it puts an [`Access`] into the request's extensions,
+//! and the dashboard still checks its CSRF token on every change.
+//!
+//! ```no_run
+//! # async fn demo(engine: std::sync::Arc<dyn jobsmith_runtime::engine::Engine>) -> std::io::Result<()> {
+//! use axum::{Router, routing::get};
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "the application" }))
+//!     .nest("/ops/jobs", jobsmith_web::router(engine, jobsmith_web::Auth::token("a-long-random-admin-token")));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! The pages are built with [maud](https://maud.lambda.xyz): every value is escaped unless the
+//! code says `PreEscaped`, and a template that does not parse does not compile (ADR 28).
 //!
 //! Login sessions live in the dashboard's memory, in a small store of its own rather than a
 //! session crate such as tower-sessions: a session here is one fact (the access level, with its
@@ -74,11 +98,11 @@ use jobsmith_runtime::engine::Engine;
 pub use auth::{Access, Auth};
 pub use server::{Server, serve};
 
-/// The dashboard as an axum [`Router`](axum::Router), to serve with your own listener or merge
-/// into another router at its root.
+/// The dashboard as an axum [`Router`](axum::Router), to serve with your own listener, merge into
+/// another router at its root, or `nest` under a path of your choice (see the crate docs).
 ///
-/// With an `auth` that has no usable credential every request is refused; [`serve`] rejects such
-/// an `auth` outright.
+/// With an `auth` that admits nothing every request is refused; [`serve`] rejects an `auth`
+/// without a token or basic credential outright.
 pub fn router(engine: Arc<dyn Engine>, auth: Auth) -> axum::Router {
     routes::build(engine, auth)
 }

@@ -385,13 +385,13 @@ async fn user_data_is_escaped_on_every_page() {
     let job = send(&f.app, Method::GET, &format!("/jobs/{}", f.job), &bearer(FULL), "").await.body;
     // args (pretty JSON), meta and tags are there, escaped.
     assert!(
-        job.contains("&quot;title&quot;: &quot;&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;&quot;"),
+        job.contains("&quot;title&quot;: &quot;&lt;script&gt;alert('pwned')&lt;/script&gt;&quot;"),
         "{job}"
     );
     assert!(job.contains("&quot;note&quot;: &quot;&lt;script&gt;"), "{job}");
-    assert!(job.contains(">&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;</a>"), "tag: {job}");
+    assert!(job.contains(">&lt;script&gt;alert('pwned')&lt;/script&gt;</a>"), "tag: {job}");
     let list = send(&f.app, Method::GET, "/jobs", &bearer(FULL), "").await.body;
-    assert!(list.contains("&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;"), "{list}");
+    assert!(list.contains("&lt;script&gt;alert('pwned')&lt;/script&gt;"), "{list}");
     // A reflected filter value stays inside its attribute.
     let r = send(&f.app, Method::GET, "/jobs?worker=%22%3E%3Cb%3E", &bearer(FULL), "").await.body;
     assert!(r.contains("value=\"&quot;&gt;&lt;b&gt;\""), "{r}");

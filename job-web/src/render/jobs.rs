@@ -1,11 +1,10 @@
 //! The job list with its filter form.
 
-use std::fmt::Write as _;
-
 use axum::response::Html;
 use jobsmith_runtime::{JobRow, JobState};
+use maud::html;
 
-use super::{Nav, esc, jobs_url, notice, page as layout, state_badge, time_el};
+use super::{Nav, jobs_url, notice, page as layout, state_badge, time_el, url};
 use crate::auth::Principal;
 use crate::routes::jobs::{DEFAULT_LIMIT, Listing};
 
@@ -21,66 +20,14 @@ pub(crate) fn page(who: &Principal, listing: &Listing, rows: &[JobRow], done: Op
         f.search.as_deref().unwrap_or(""),
     );
     let state = listing.state.map(JobState::as_str).unwrap_or("");
-    let mut b = String::from("<h1>Jobs</h1>");
-    b.push_str(&notice(done));
-    b.push_str("<form class=\"filters\" method=\"get\" action=\"/jobs\" id=\"filters\"><label>State <select name=\"state\">");
-    b.push_str("<option value=\"\">any</option>");
-    for s in JobState::ALL {
-        let selected = if s.as_str() == state { " selected" } else { "" };
-        let _ = write!(b, "<option value=\"{s}\"{selected}>{s}</option>");
-    }
-    b.push_str("</select></label>");
-    for (name, label, value) in [
-        ("queue", "Queue", queue),
-        ("worker", "Worker", worker),
-        ("tag", "Tag", tag),
-        ("q", "Id or args text", search),
-    ] {
-        let _ = write!(
-            b,
-            "<label>{label} <input type=\"text\" name=\"{name}\" value=\"{}\"></label>",
-            esc(value)
-        );
-    }
-    b.push_str("<button type=\"submit\" id=\"filter\">Filter</button> <a href=\"/jobs\">clear</a></form>");
-
-    if rows.is_empty() {
-        b.push_str("<p class=\"muted\">No jobs match.</p>");
-    } else {
-        b.push_str(
-            "<table id=\"jobs\"><thead><tr><th>Id</th><th>State</th><th>Queue</th><th>Worker</th><th>Args</th>\
-             <th>Attempt</th><th>Inserted</th><th>Scheduled</th></tr></thead><tbody>",
-        );
-        for job in rows {
-            let _ = write!(
-                b,
-                "<tr><td><a href=\"/jobs/{id}\" class=\"job\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td><code>{}</code></td><td class=\"n\">{}/{}</td><td>{}</td><td>{}</td></tr>",
-                state_badge(job.state, false),
-                esc(&job.queue),
-                esc(&job.worker),
-                esc(&preview(&job.args)),
-                job.attempt,
-                job.max_attempts,
-                time_el(job.inserted_at),
-                time_el(job.scheduled_at),
-                id = job.id,
-            );
-        }
-        b.push_str("</tbody></table>");
-    }
-
     // Keyset paging: "older" continues below the last id shown, with the same filters.
-    let mut links = Vec::new();
-    if listing.page.before_id.is_some() {
-        let newest =
-            jobs_url(&[("state", state), ("queue", queue), ("worker", worker), ("tag", tag), ("q", search)]);
-        links.push(format!("<a href=\"{}\" id=\"newest\">newest</a>", esc(&newest)));
-    }
-    if let Some(last) = rows.last().filter(|_| rows.len() as u32 >= listing.page.limit) {
+    let newest = listing.page.before_id.is_some().then(|| {
+        jobs_url(&[("state", state), ("queue", queue), ("worker", worker), ("tag", tag), ("q", search)])
+    });
+    let older = rows.last().filter(|_| rows.len() as u32 >= listing.page.limit).map(|last| {
         let before = last.id.to_string();
         let limit = listing.page.limit.to_string();
-        let older = jobs_url(&[
+        jobs_url(&[
             ("state", state),
             ("queue", queue),
             ("worker", worker),
@@ -88,13 +35,68 @@ pub(crate) fn page(who: &Principal, listing: &Listing, rows: &[JobRow], done: Op
             ("q", search),
             ("before_id", &before),
             ("limit", if listing.page.limit == DEFAULT_LIMIT { "" } else { &limit }),
-        ]);
-        links.push(format!("<a href=\"{}\" id=\"older\">older</a>", esc(&older)));
-    }
-    if !links.is_empty() {
-        let _ = write!(b, "<p>{}</p>", links.join(" · "));
-    }
-    layout("Jobs", Nav::Jobs, who, &b)
+        ])
+    });
+    let body = html! {
+        h1 { "Jobs" }
+        (notice(done))
+        form.filters method="get" action=(url("/jobs")) id="filters" {
+            label {
+                "State "
+                select name="state" {
+                    option value="" { "any" }
+                    @for s in JobState::ALL {
+                        option value=(s) selected[s.as_str() == state] { (s) }
+                    }
+                }
+            }
+            @for (name, label, value) in [
+                ("queue", "Queue", queue),
+                ("worker", "Worker", worker),
+                ("tag", "Tag", tag),
+                ("q", "Id or args text", search),
+            ] {
+                label { (label) " " input type="text" name=(name) value=(value); }
+            }
+            button type="submit" id="filter" { "Filter" }
+            " "
+            a href=(url("/jobs")) { "clear" }
+        }
+        @if rows.is_empty() {
+            p.muted { "No jobs match." }
+        } @else {
+            table #jobs {
+                thead {
+                    tr {
+                        th { "Id" } th { "State" } th { "Queue" } th { "Worker" } th { "Args" }
+                        th { "Attempt" } th { "Inserted" } th { "Scheduled" }
+                    }
+                }
+                tbody {
+                    @for job in rows {
+                        tr {
+                            td { a.job href=(url(&format!("/jobs/{}", job.id))) { (job.id) } }
+                            td { (state_badge(job.state, false)) }
+                            td { (job.queue) }
+                            td { (job.worker) }
+                            td { code { (preview(&job.args)) } }
+                            td.n { (job.attempt) "/" (job.max_attempts) }
+                            td { (time_el(job.inserted_at)) }
+                            td { (time_el(job.scheduled_at)) }
+                        }
+                    }
+                }
+            }
+        }
+        @if newest.is_some() || older.is_some() {
+            p {
+                @if let Some(newest) = &newest { a #newest href=(newest) { "newest" } }
+                @if newest.is_some() && older.is_some() { " · " }
+                @if let Some(older) = &older { a #older href=(older) { "older" } }
+            }
+        }
+    };
+    layout("Jobs", Nav::Jobs, who, body)
 }
 
 /// The args as compact JSON, cut to a preview length on a character boundary.

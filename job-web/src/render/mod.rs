@@ -1,5 +1,10 @@
-//! HTML: escaping, the page layout, and the small pieces every page shares. Pages are built as
-//! strings; every value that comes from the database or the request goes through [`esc`].
+//! HTML: the page layout and the small pieces every page shares, built with [maud]'s `html!`,
+//! which escapes every value it is given unless it is wrapped in `PreEscaped` (used once, for the
+//! constant stylesheet). A value from the database or the request cannot reach a page unescaped
+//! without that word in the code, and a malformed template does not compile (ADR 28).
+//!
+//! Every link, redirect and cookie path goes through [`url`], which puts the path the dashboard
+//! is mounted at in front (see [`mounted`]).
 
 pub(crate) mod cluster;
 pub(crate) mod job;
@@ -7,50 +12,57 @@ pub(crate) mod jobs;
 pub(crate) mod login;
 pub(crate) mod queues;
 
-use std::fmt::{self, Write as _};
+use std::future::Future;
+use std::sync::Arc;
 
 use axum::http::header::{LOCATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use jobsmith_runtime::JobState;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::auth::{Principal, Via};
 use crate::csrf;
 
-/// Displays `s` with `& < > " '` escaped: safe in element content and in quoted attributes.
-pub(crate) fn esc(s: &str) -> Esc<'_> {
-    Esc(s)
+tokio::task_local! {
+    /// The path the dashboard is mounted at for the request being answered ("" at the root).
+    /// A task-local rather than a parameter: every link, redirect and error page needs it,
+    /// including the error responses built from `WebError` far from any request.
+    static BASE: Arc<str>;
 }
 
-/// See [`esc`].
-pub(crate) struct Esc<'a>(&'a str);
+/// Runs `answer` (a request's whole handling) with `base` as the mount path that [`url`] uses.
+pub(crate) async fn mounted<F: Future>(base: Arc<str>, answer: F) -> F::Output {
+    BASE.scope(base, answer).await
+}
 
-impl fmt::Display for Esc<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rest = self.0;
-        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
-            f.write_str(&rest[..i])?;
-            f.write_str(match rest.as_bytes()[i] {
-                b'&' => "&amp;",
-                b'<' => "&lt;",
-                b'>' => "&gt;",
-                b'"' => "&quot;",
-                _ => "&#39;",
-            })?;
-            rest = &rest[i + 1..];
-        }
-        f.write_str(rest)
+/// The mount path of the request being answered; "" at the root and outside any request.
+pub(crate) fn base() -> Arc<str> {
+    BASE.try_with(Arc::clone).unwrap_or_else(|_| Arc::from(""))
+}
+
+/// `path`, a path within the dashboard (`/jobs?state=discarded`), as the browser must ask for
+/// it: with the mount path in front, and the dashboard's root without a trailing slash when it
+/// is mounted under a prefix (`/ops/jobs` rather than `/ops/jobs/`).
+pub(crate) fn url(path: &str) -> String {
+    let base = base();
+    if base.is_empty() {
+        return path.to_string();
+    }
+    match path.strip_prefix('/') {
+        Some(rest) if rest.is_empty() || rest.starts_with('?') => format!("{base}{rest}"),
+        _ => format!("{base}{path}"),
     }
 }
 
-/// How many bytes `c` takes once [`esc`] has escaped it, to cut text to a size before escaping.
+/// How many bytes `c` takes once escaped in element content, to cut text to a size before
+/// escaping (maud escapes `& < > "`).
 pub(crate) fn escaped_len(c: char) -> usize {
     match c {
         '&' => "&amp;".len(),
         '<' | '>' => "&lt;".len(),
         '"' => "&quot;".len(),
-        '\'' => "&#39;".len(),
         c => c.len_utf8(),
     }
 }
@@ -97,67 +109,76 @@ input[type=number]{width:6em}
 svg text{font:11px system-ui,sans-serif;fill:#5a6476}
 "#;
 
+/// The `<head>` every page shares.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width,initial-scale=1";
+            title { (title) " · jobsmith" }
+            // The one unescaped text: a constant of this file.
+            style { (PreEscaped(STYLE)) }
+        }
+    }
+}
+
 /// A whole page: navigation, the caller's access, a logout button for sessions, and `body`.
-pub(crate) fn page(title: &str, nav: Nav, who: &Principal, body: &str) -> Html<String> {
-    let mut out = String::with_capacity(body.len() + 4096);
-    let link = |href: &str, label: &str, this: Nav| {
-        let on = if nav == this { " class=\"on\"" } else { "" };
-        format!("<a href=\"{href}\"{on}>{label}</a>")
+pub(crate) fn page(title: &str, nav: Nav, who: &Principal, body: Markup) -> Html<String> {
+    let doc = html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                header {
+                    span.brand { "jobsmith" }
+                    a.on[nav == Nav::Queues] href=(url("/")) { "Queues" }
+                    a.on[nav == Nav::Jobs] href=(url("/jobs")) { "Jobs" }
+                    a.on[nav == Nav::Cluster] href=(url("/cluster")) { "Cluster" }
+                    span.who {
+                        @if !who.can_act() { span { "read-only" } }
+                        @if who.via == Via::Session {
+                            form.inline method="post" action=(url("/logout")) {
+                                (csrf_field(who))
+                                button type="submit" { "Log out" }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
     };
-    let _ = write!(
-        out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width,initial-scale=1\"><title>{} · jobsmith</title><style>{STYLE}</style>\
-         </head><body><header><span class=\"brand\">jobsmith</span>{}{}{}<span class=\"who\">",
-        esc(title),
-        link("/", "Queues", Nav::Queues),
-        link("/jobs", "Jobs", Nav::Jobs),
-        link("/cluster", "Cluster", Nav::Cluster),
-    );
-    if !who.can_act() {
-        out.push_str("<span>read-only</span>");
-    }
-    if who.via == Via::Session {
-        out.push_str("<form class=\"inline\" method=\"post\" action=\"/logout\">");
-        out.push_str(&csrf_field(who));
-        out.push_str("<button type=\"submit\">Log out</button></form>");
-    }
-    let _ = write!(out, "</span></header><main>{body}</main></body></html>");
-    Html(out)
+    Html(doc.into_string())
 }
 
 /// The hidden CSRF field every form carries.
-pub(crate) fn csrf_field(who: &Principal) -> String {
-    format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", csrf::FIELD, esc(&who.csrf))
+pub(crate) fn csrf_field(who: &Principal) -> Markup {
+    html! { input type="hidden" name=(csrf::FIELD) value=(who.csrf); }
 }
 
-/// A POST form with one button (and the CSRF field and `fields`); disabled with `why` as a
-/// tooltip when the action does not apply.
+/// A POST form to `action` (a dashboard path) with one button, the CSRF field and `fields`;
+/// disabled with `why` as a tooltip when the action does not apply.
 pub(crate) fn action_button(
     who: &Principal,
     action: &str,
-    fields: &str,
+    fields: Markup,
     label: &str,
     class: &str,
     disabled: Option<&str>,
-) -> String {
-    let state = match disabled {
-        Some(why) => format!(" disabled title=\"{}\"", esc(why)),
-        None => String::new(),
-    };
-    format!(
-        "<form class=\"inline\" method=\"post\" action=\"{}\">{}{fields}<button type=\"submit\" \
-         class=\"{class}\"{state}>{}</button></form>",
-        esc(action),
-        csrf_field(who),
-        esc(label)
-    )
+) -> Markup {
+    let class = (!class.is_empty()).then_some(class);
+    html! {
+        form.inline method="post" action=(url(action)) {
+            (csrf_field(who))
+            (fields)
+            button type="submit" class=[class] disabled[disabled.is_some()] title=[disabled] { (label) }
+        }
+    }
 }
 
 /// A state as a coloured label, with the id `state` on the job page so people and tests can find it.
-pub(crate) fn state_badge(state: JobState, id_attr: bool) -> String {
-    let id = if id_attr { " id=\"state\"" } else { "" };
-    format!("<span class=\"state {state}\"{id}>{state}</span>")
+pub(crate) fn state_badge(state: JobState, id_attr: bool) -> Markup {
+    html! { span class={ "state " (state) } id=[id_attr.then_some("state")] { (state) } }
 }
 
 /// UTC time to the second.
@@ -166,13 +187,13 @@ pub(crate) fn time(t: DateTime<Utc>) -> String {
 }
 
 /// A `<time>` element.
-pub(crate) fn time_el(t: DateTime<Utc>) -> String {
-    format!("<time datetime=\"{}\">{}</time>", t.to_rfc3339(), time(t))
+pub(crate) fn time_el(t: DateTime<Utc>) -> Markup {
+    html! { time datetime=(t.to_rfc3339()) { (time(t)) } }
 }
 
 /// The message of a `done=` key put on the URL after an action. Only these fixed texts are
 /// shown, so the parameter cannot inject anything.
-pub(crate) fn notice(done: Option<&str>) -> String {
+pub(crate) fn notice(done: Option<&str>) -> Markup {
     let (text, bad) = match done.unwrap_or("") {
         "paused" => ("Queue paused on every node.", false),
         "resumed" => ("Queue resumed on every node.", false),
@@ -183,9 +204,9 @@ pub(crate) fn notice(done: Option<&str>) -> String {
         "cancel-refused" => ("The job had already finished.", true),
         "deleted" => ("Job deleted.", false),
         "delete-refused" => ("Executing jobs cannot be deleted; cancel it first.", true),
-        _ => return String::new(),
+        _ => return html! {},
     };
-    format!("<div class=\"notice{}\" role=\"status\">{text}</div>", if bad { " bad" } else { "" })
+    html! { div.notice.bad[bad] role="status" { (text) } }
 }
 
 /// A bare error page (no navigation: the caller may not be authenticated).
@@ -194,15 +215,20 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     if status.is_server_error() {
         tracing::error!(target: "jobsmith_web", status = status.as_u16(), cause = message, "dashboard answered {status}");
     }
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · jobsmith</title>\
-         <style>{STYLE}</style></head><body><main><h1>{}</h1><p>{}</p><p><a href=\"/\">Dashboard</a> · \
-         <a href=\"/login\">Log in</a></p></main></body></html>",
-        status.as_u16(),
-        esc(status.canonical_reason().unwrap_or("Error")),
-        esc(message)
-    );
-    (status, Html(body)).into_response()
+    let doc = html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(&status.as_u16().to_string()))
+            body {
+                main {
+                    h1 { (status.canonical_reason().unwrap_or("Error")) }
+                    p { (message) }
+                    p { a href=(url("/")) { "Dashboard" } " · " a href=(url("/login")) { "Log in" } }
+                }
+            }
+        }
+    };
+    (status, Html(doc.into_string())).into_response()
 }
 
 /// 401 with the challenges a client can answer: a bearer token, or basic auth (whose password
@@ -215,22 +241,22 @@ pub(crate) fn unauthorized(message: &str) -> Response {
     response
 }
 
-/// 303 to the login page, which comes back to `uri` afterwards.
+/// 303 to the login page, which comes back to `uri` (a path within the dashboard) afterwards.
 pub(crate) fn redirect_to_login(uri: &Uri) -> Response {
     let next = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish();
     see_other(&format!("/login?{query}"))
 }
 
-/// 303 See Other: after a POST, the browser GETs `location`.
-pub(crate) fn see_other(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
+/// 303 See Other to `path` within the dashboard: after a POST, the browser GETs it.
+pub(crate) fn see_other(path: &str) -> Response {
+    match HeaderValue::from_str(&url(path)) {
         Ok(value) => (StatusCode::SEE_OTHER, [(LOCATION, value)]).into_response(),
         Err(_) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "bad redirect target"),
     }
 }
 
-/// `/jobs` with these query parameters (empty values left out).
+/// The link to `/jobs` with these query parameters (empty values left out), mount path included.
 pub(crate) fn jobs_url(params: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     let mut any = false;
@@ -238,7 +264,7 @@ pub(crate) fn jobs_url(params: &[(&str, &str)]) -> String {
         query.append_pair(name, value);
         any = true;
     }
-    if any { format!("/jobs?{}", query.finish()) } else { "/jobs".to_string() }
+    url(&if any { format!("/jobs?{}", query.finish()) } else { "/jobs".to_string() })
 }
 
 #[cfg(test)]
@@ -277,19 +303,26 @@ mod tests {
     }
 
     #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc("<script>alert('x')</script> & \"q\"").to_string(),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
-        );
-        assert_eq!(esc("plain ünïcode").to_string(), "plain ünïcode");
+    fn values_are_escaped_and_escaped_len_agrees() {
+        for c in ['a', '&', '<', '>', '"', 'é', '😀'] {
+            let text = c.to_string();
+            let shown = html! { (text) }.into_string();
+            assert_eq!(escaped_len(c), shown.len(), "{c}");
+        }
+        assert_eq!(html! { p { ("<script>") } }.into_string(), "<p>&lt;script&gt;</p>");
     }
 
-    #[test]
-    fn escaped_len_agrees_with_esc() {
-        for c in ['a', '&', '<', '>', '"', '\'', 'é', '😀'] {
-            assert_eq!(escaped_len(c), esc(&c.to_string()).to_string().len(), "{c}");
-        }
+    #[tokio::test]
+    async fn links_carry_the_mount_path() {
+        assert_eq!(url("/jobs"), "/jobs");
+        let base: Arc<str> = Arc::from("/ops/jobsmith");
+        mounted(base, async {
+            assert_eq!(url("/"), "/ops/jobsmith");
+            assert_eq!(url("/?done=paused"), "/ops/jobsmith?done=paused");
+            assert_eq!(url("/jobs/7"), "/ops/jobsmith/jobs/7");
+            assert_eq!(jobs_url(&[("queue", "a b")]), "/ops/jobsmith/jobs?queue=a+b");
+        })
+        .await;
     }
 
     #[test]
@@ -300,7 +333,7 @@ mod tests {
 
     #[test]
     fn unknown_notices_show_nothing() {
-        assert_eq!(notice(Some("<script>")), "");
-        assert!(notice(Some("retried")).contains("available again"));
+        assert_eq!(notice(Some("<script>")).into_string(), "");
+        assert!(notice(Some("retried")).into_string().contains("available again"));
     }
 }

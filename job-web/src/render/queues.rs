@@ -1,11 +1,10 @@
 //! The queues overview.
 
-use std::fmt::Write as _;
-
 use axum::response::Html;
 use jobsmith_runtime::{JobState, QueueSettings};
+use maud::{Markup, html};
 
-use super::{Nav, action_button, esc, jobs_url, notice, page as layout};
+use super::{Nav, action_button, jobs_url, notice, page as layout};
 use crate::auth::Principal;
 
 /// One queue's row.
@@ -37,67 +36,66 @@ impl QueueView {
 }
 
 pub(crate) fn page(who: &Principal, queues: &[QueueView], done: Option<&str>) -> Html<String> {
-    let mut b = String::new();
-    b.push_str("<h1>Queues</h1>");
-    b.push_str(&notice(done));
-    if queues.is_empty() {
-        b.push_str("<p class=\"muted\">No queue has jobs, settings or a live node yet.</p>");
-        return layout("Queues", Nav::Queues, who, &b);
-    }
-    b.push_str("<table id=\"queues\"><thead><tr><th>Queue</th>");
-    for state in JobState::ALL {
-        let _ = write!(b, "<th>{state}</th>");
-    }
-    b.push_str("<th>Status</th><th>Concurrency</th><th>Global limit</th><th>Rate limit</th><th>Partition limit</th><th>Nodes</th>");
-    if who.can_act() {
-        b.push_str("<th>Controls</th>");
-    }
-    b.push_str("</tr></thead><tbody>");
-    for q in queues {
-        let name = esc(&q.name);
-        let _ = write!(
-            b,
-            "<tr data-queue=\"{name}\"><td><a href=\"{}\">{name}</a></td>",
-            esc(&jobs_url(&[("queue", &q.name)]))
-        );
-        for (state, count) in JobState::ALL.iter().zip(q.counts) {
-            let href = jobs_url(&[("queue", &q.name), ("state", state.as_str())]);
-            let _ = write!(b, "<td class=\"n\"><a href=\"{}\">{count}</a></td>", esc(&href));
+    let body = html! {
+        h1 { "Queues" }
+        (notice(done))
+        @if queues.is_empty() {
+            p.muted { "No queue has jobs, settings or a live node yet." }
+        } @else {
+            table #queues {
+                thead {
+                    tr {
+                        th { "Queue" }
+                        @for state in JobState::ALL { th { (state) } }
+                        th { "Status" } th { "Concurrency" } th { "Global limit" } th { "Rate limit" }
+                        th { "Partition limit" } th { "Nodes" }
+                        @if who.can_act() { th { "Controls" } }
+                    }
+                }
+                tbody { @for q in queues { (row(who, q)) } }
+            }
+            p.muted {
+                "Pause, resume and scale are stored and reach every node, including nodes started \
+                 later. Concurrency is per node."
+            }
         }
-        let paused = q.settings.paused == Some(true);
-        let status = if paused { "<span class=\"paused\">paused</span>" } else { "<span>running</span>" };
-        let or_default = |v: Option<u32>, default: &str| v.map_or(default.to_string(), |v| v.to_string());
-        let _ = write!(
-            b,
-            "<td class=\"status\">{status}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
-            or_default(q.settings.concurrency, "node's own"),
-            or_default(q.settings.global_limit, "none"),
-            q.settings.rate_limit.map_or("none".to_string(), |r| r.to_string()),
-            or_default(q.settings.partition_limit, "none"),
-            q.nodes
-        );
-        if who.can_act() {
-            let field = format!("<input type=\"hidden\" name=\"queue\" value=\"{name}\">");
-            b.push_str("<td>");
-            b.push_str(&if paused {
-                action_button(who, "/queues/resume", &field, "Resume", "", None)
-            } else {
-                action_button(who, "/queues/pause", &field, "Pause", "", None)
-            });
-            let current = q.settings.concurrency.map(|c| c.to_string()).unwrap_or_default();
-            let scale_fields = format!(
-                "{field}<input type=\"number\" name=\"concurrency\" min=\"1\" max=\"10000\" required \
-                 value=\"{current}\" aria-label=\"Concurrency of {name}\">"
-            );
-            b.push_str(&action_button(who, "/queues/scale", &scale_fields, "Scale", "", None));
-            b.push_str("</td>");
+    };
+    layout("Queues", Nav::Queues, who, body)
+}
+
+fn row(who: &Principal, q: &QueueView) -> Markup {
+    let paused = q.settings.paused == Some(true);
+    let or_default = |v: Option<u32>, default: &str| v.map_or(default.to_string(), |v| v.to_string());
+    let field = html! { input type="hidden" name="queue" value=(q.name); };
+    let current = q.settings.concurrency.map(|c| c.to_string()).unwrap_or_default();
+    html! {
+        tr data-queue=(q.name) {
+            td { a href=(jobs_url(&[("queue", &q.name)])) { (q.name) } }
+            @for (state, count) in JobState::ALL.iter().zip(q.counts) {
+                td.n { a href=(jobs_url(&[("queue", &q.name), ("state", state.as_str())])) { (count) } }
+            }
+            td.status {
+                @if paused { span.paused { "paused" } } @else { span { "running" } }
+            }
+            td.n { (or_default(q.settings.concurrency, "node's own")) }
+            td.n { (or_default(q.settings.global_limit, "none")) }
+            td.n { (q.settings.rate_limit.map_or("none".to_string(), |r| r.to_string())) }
+            td.n { (or_default(q.settings.partition_limit, "none")) }
+            td.n { (q.nodes) }
+            @if who.can_act() {
+                td {
+                    @if paused {
+                        (action_button(who, "/queues/resume", field.clone(), "Resume", "", None))
+                    } @else {
+                        (action_button(who, "/queues/pause", field.clone(), "Pause", "", None))
+                    }
+                    (action_button(who, "/queues/scale", html! {
+                        (field)
+                        input type="number" name="concurrency" min="1" max="10000" required
+                            value=(current) aria-label={ "Concurrency of " (q.name) };
+                    }, "Scale", "", None))
+                }
+            }
         }
-        b.push_str("</tr>");
     }
-    b.push_str("</tbody></table>");
-    b.push_str(
-        "<p class=\"muted\">Pause, resume and scale are stored and reach every node, including nodes \
-         started later. Concurrency is per node.</p>",
-    );
-    layout("Queues", Nav::Queues, who, &b)
 }

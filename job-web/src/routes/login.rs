@@ -30,7 +30,10 @@ fn login_page(
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map_or_else(random_token, str::to_string);
     let page = render::login::page(state.gate.has_basic(), next, &csrf, error);
-    let cookie = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
+    let cookie = format!(
+        "{LOGIN_CSRF_COOKIE}={csrf}; Path={}; HttpOnly; SameSite=Strict; Max-Age=3600",
+        render::url("/login")
+    );
     let mut response = (status, page).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(SET_COOKIE, value);
@@ -103,7 +106,8 @@ pub(crate) async fn submit(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
     let cookie = format!(
-        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        "{SESSION_COOKIE}={id}; Path={}; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        render::url("/"),
         SESSION_TTL.as_secs(),
         if secure { "; Secure" } else { "" }
     );
@@ -117,7 +121,8 @@ pub(crate) async fn submit(
 pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     state.gate.end_session(&headers);
     let mut response = render::see_other("/login");
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let expired =
+        format!("{SESSION_COOKIE}=; Path={}; HttpOnly; SameSite=Strict; Max-Age=0", render::url("/"));
     if let Ok(value) = HeaderValue::from_str(&expired) {
         response.headers_mut().insert(SET_COOKIE, value);
     }

@@ -11,11 +11,12 @@ pub(crate) mod queues;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{OriginalUri, Request};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{self, Next, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use jobsmith_runtime::engine::Engine;
@@ -53,7 +54,36 @@ pub(crate) fn build(engine: Arc<dyn Engine>, auth: Auth) -> Router {
         .route("/login", get(login::page).post(login::submit))
         .merge(guarded)
         .layer(map_response(security_headers))
+        .layer(middleware::from_fn(mount))
         .with_state(state)
+}
+
+/// Finds the path the dashboard is mounted at (what an enclosing `Router::nest` stripped from
+/// the path) and answers the request with it, so every link, redirect and cookie carries it.
+async fn mount(req: Request, next: Next) -> Response {
+    let original = req.extensions().get::<OriginalUri>().map(|o| o.0.path().to_owned());
+    match mount_path(original.as_deref(), req.uri().path()) {
+        Some(base) => render::mounted(Arc::from(base), next.run(req)).await,
+        None => render::error_page(
+            StatusCode::BAD_REQUEST,
+            "The dashboard is mounted at a path it cannot link to: use letters, digits and - . _ ~ / only.",
+        ),
+    }
+}
+
+/// The prefix of `original` (the path the client asked for) that the enclosing routers
+/// stripped to leave `inner`, without a trailing slash; "" at the root. `None` when the prefix
+/// holds characters that could break out of a cookie's `Path` or a `Location` header.
+fn mount_path(original: Option<&str>, inner: &str) -> Option<String> {
+    let Some(original) = original else { return Some(String::new()) };
+    let base = match original.strip_suffix(inner) {
+        Some(base) => base,
+        // `nest("/ops", ..)` hands `/ops` itself on as `/`.
+        None if inner == "/" => original,
+        None => "",
+    };
+    let base = base.trim_end_matches('/');
+    base.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/%".contains(&b)).then(|| base.to_string())
 }
 
 async fn not_found() -> Response {
@@ -115,4 +145,20 @@ impl IntoResponse for WebError {
 /// A query or form value, `None` when missing or blank (an empty filter field means "any").
 pub(crate) fn non_empty(value: &Option<String>) -> Option<String> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mount_path;
+
+    #[test]
+    fn the_mount_path_is_what_the_enclosing_routers_stripped() {
+        assert_eq!(mount_path(None, "/jobs").as_deref(), Some(""));
+        assert_eq!(mount_path(Some("/jobs"), "/jobs").as_deref(), Some(""));
+        assert_eq!(mount_path(Some("/ops/jobs/7"), "/jobs/7").as_deref(), Some("/ops"));
+        assert_eq!(mount_path(Some("/ops"), "/").as_deref(), Some("/ops"));
+        assert_eq!(mount_path(Some("/ops/"), "/").as_deref(), Some("/ops"));
+        assert_eq!(mount_path(Some("/a/b/login"), "/login").as_deref(), Some("/a/b"));
+        assert_eq!(mount_path(Some("/x;Path=/y/jobs"), "/jobs"), None);
+    }
 }
