@@ -12,19 +12,22 @@
 pub use jobsmith_macros::job;
 
 pub use jobsmith_runtime::{
-    Change, CronEntry, CronSpec, Db, Error, InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt,
-    JobFilter, JobHandle, JobMatch, JobOptions, JobRow, JobState, JobTx, MAX_ATTEMPTS_LIMIT,
-    MAX_PARTITION_KEY_BYTES, MAX_PARTITION_WEIGHT, MAX_WEIGHT, MinuteStats, MissedSlots, NewJob, NodeRow,
-    OnConflict, Outcome, Page, PartitionWeight, PerformFuture, Pool, Query, QueueInfo, QueueSettings,
-    QueueSettingsChange, RateLimit, Registry, RescueReport, Result, Retention, Runtime, RuntimeBuilder,
-    SequenceOverride, SequencePolicy, State, StateCount, StateNeed, StateValue, States, StepError,
-    Transaction, TypedJob, UniqueOptions, Updated, WorkerEntry, default_backoff, insert_all, insert_all_in,
+    Change, CronAdmin, CronEntry, CronEntryRow, CronEntrySpec, CronListing, CronSource, CronSpec, Db, Error,
+    InsertBuilder, InsertedJob, IntoOutcome, Job, JobContext, JobExt, JobFilter, JobHandle, JobMatch,
+    JobOptions, JobRow, JobState, JobTx, MAX_ATTEMPTS_LIMIT, MAX_PARTITION_KEY_BYTES, MAX_PARTITION_WEIGHT,
+    MAX_WEIGHT, MinuteStats, MissedSlots, NewJob, NodeRow, OnConflict, Outcome, Page, PartitionWeight,
+    PerformFuture, Pool, Query, QueueInfo, QueueSettings, QueueSettingsChange, RateLimit, Registry,
+    RescueReport, Result, Retention, Runtime, RuntimeBuilder, SequenceOverride, SequencePolicy, State,
+    StateCount, StateNeed, StateValue, States, StepError, Transaction, TypedJob, UniqueOptions, Updated,
+    WorkerEntry, WorkerRow, default_backoff, insert_all, insert_all_in,
 };
 
 #[cfg(feature = "postgres")]
 pub use jobsmith_runtime::{migrate, migrate_schema};
 
-pub use jobsmith_runtime::{backoff, cron, defaults, engine, prelude, preview, query, telemetry, testing};
+pub use jobsmith_runtime::{
+    backoff, cron, defaults, engine, prelude, preview, query, telemetry, testing, trace_context,
+};
 
 #[cfg(all(feature = "postgres", feature = "sqlite"))]
 pub mod guides;

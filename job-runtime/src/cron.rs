@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::insert::{InsertBuilder, NewJob};
 use crate::job::Job;
 use crate::state::JobState;
+use crate::types::{CronEntryRow, CronEntryWrite, JobTemplate};
 
 /// What to do with slots that fell due while no node was running (or no leader was elected).
 ///
@@ -35,6 +36,53 @@ pub enum MissedSlots {
         /// The most slots one catch-up fires.
         max: u32,
     },
+}
+
+impl MissedSlots {
+    /// The stored and printed form: `run-once`, `skip` or `run-all:<max>`.
+    fn text(self) -> String {
+        match self {
+            MissedSlots::RunOnce => "run-once".into(),
+            MissedSlots::Skip => "skip".into(),
+            MissedSlots::RunAll { max } => format!("run-all:{max}"),
+        }
+    }
+}
+
+/// The stored and printed form, which `parse` reads back (`_` for `-` too):
+///
+/// ```
+/// use jobsmith::cron::MissedSlots;
+/// assert_eq!(MissedSlots::RunAll { max: 5 }.to_string(), "run-all:5");
+/// assert_eq!("run_all:5".parse::<MissedSlots>().unwrap(), MissedSlots::RunAll { max: 5 });
+/// assert!("sometimes".parse::<MissedSlots>().is_err());
+/// ```
+impl std::fmt::Display for MissedSlots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl FromStr for MissedSlots {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let text = text.trim().replace('_', "-");
+        match text.as_str() {
+            "run-once" => Ok(MissedSlots::RunOnce),
+            "skip" => Ok(MissedSlots::Skip),
+            _ => text
+                .strip_prefix("run-all:")
+                .and_then(|max| max.parse::<u32>().ok())
+                .filter(|max| *max >= 1)
+                .map(|max| MissedSlots::RunAll { max })
+                .ok_or_else(|| {
+                    Error::InvalidOption(format!(
+                        "missed-slot policy `{text}`: use run-once, skip or run-all:<max> (max 1 or more)"
+                    ))
+                }),
+        }
+    }
 }
 
 /// How old a due slot must be to count as missed rather than just due.
@@ -97,6 +145,32 @@ impl Schedule {
             .take_while(|t| after.is_none_or(|a| *t > a))
             .take(max)
             .collect()
+    }
+
+    /// The expression in words ("At 02:00 AM, Monday through Friday"), for listings; the
+    /// expression itself where it has no wording (the cronspeak crate describes five fields; a
+    /// seconds field is worded here).
+    ///
+    /// ```
+    /// let s = jobsmith::cron::Schedule::parse("*/15 * * * *", "UTC").unwrap();
+    /// assert_eq!(s.describe(), "Every 15 minutes");
+    /// ```
+    pub fn describe(&self) -> String {
+        let fields: Vec<&str> = self.expr.split_whitespace().collect();
+        let words = |expr: &str| cronspeak::describe(expr).ok();
+        let described = match fields.as_slice() {
+            [seconds, rest @ ..] if rest.len() == 5 => {
+                let rest = rest.join(" ");
+                match (*seconds, rest.as_str()) {
+                    ("0", rest) => words(rest),
+                    ("*", "* * * * *") => Some("Every second".to_string()),
+                    (s, "* * * * *") if s.starts_with("*/") => Some(format!("Every {} seconds", &s[2..])),
+                    (s, rest) => words(rest).map(|w| format!("At second {s}; {w}")),
+                }
+            }
+            _ => words(&self.expr),
+        };
+        described.unwrap_or_else(|| self.expr.clone())
     }
 
     /// The first slot after `t`.
@@ -223,6 +297,36 @@ impl CronEntry {
         self.missed
     }
 
+    /// The entry as stored by the leader's catalog or by [`crate::CronAdmin::save`].
+    pub(crate) fn to_write(&self) -> CronEntryWrite {
+        CronEntryWrite {
+            name: self.name.clone(),
+            expr: self.schedule.expr().to_string(),
+            timezone: self.schedule.timezone().name().to_string(),
+            missed: self.missed.to_string(),
+            job: JobTemplate::of(&self.job),
+        }
+    }
+
+    /// A stored entry, as the leader runs it: the job type must be one this node registered and
+    /// the args must decode as that type's. The error says what is wrong, for the cron page.
+    pub(crate) fn from_row(
+        row: &CronEntryRow,
+        registry: &crate::registry::Registry,
+    ) -> std::result::Result<Self, String> {
+        let schedule = Schedule::parse(&row.expr, &row.timezone).map_err(|e| e.to_string())?;
+        let missed: MissedSlots = row.missed.parse().map_err(|e: Error| e.to_string())?;
+        let worker = registry
+            .get(&row.job.worker)
+            .ok_or_else(|| format!("no job type named `{}` is registered on the leader", row.job.worker))?;
+        (worker.check_args)(&row.job.args)
+            .map_err(|e| format!("the args do not decode as `{}`: {e}", row.job.worker))?;
+        let mut job = row.job.to_job();
+        // The registered name, so a row stored under an alias runs as the job type it now is.
+        job.worker = std::borrow::Cow::Borrowed(worker.name);
+        Ok(Self { name: row.name.clone(), schedule, job, missed })
+    }
+
     /// The job for `slot`: unique per entry and slot in every state, with the slot in its meta.
     pub(crate) fn job_for(&self, slot: DateTime<Utc>) -> NewJob {
         let mut job = self.job.clone();
@@ -239,6 +343,17 @@ impl CronEntry {
         }
         job
     }
+}
+
+/// The job that "run now" inserts for entry `name`: its template, outside the slot schedule
+/// (not unique), marked in its meta.
+pub(crate) fn run_now_job(name: &str, template: &JobTemplate) -> NewJob {
+    let mut job = template.to_job();
+    if let Some(meta) = job.meta.as_object_mut() {
+        meta.insert("cron".into(), name.into());
+        meta.insert("cron_run_now".into(), true.into());
+    }
+    job
 }
 
 #[cfg(test)]

@@ -241,6 +241,12 @@ impl Db {
         self.engine().set_partition_weight(queue, partition, weight).await
     }
 
+    /// Cron entries at run time: add, change, pause, run now and remove them, and list them with
+    /// the entries of the leader's code (see [`crate::CronAdmin`]).
+    pub fn cron(&self) -> crate::CronAdmin<'_> {
+        crate::CronAdmin::new(self.engine().as_ref())
+    }
+
     /// Chooses (or with `None` clears) the failure policy of one sequence, as
     /// [`crate::Runtime::set_sequence_policy`] does, from a process that runs no jobs.
     ///

@@ -234,8 +234,10 @@ impl<J: Job> InsertBuilder<J> {
                 "max_attempts must be 1 to {MAX_ATTEMPTS_LIMIT}, got {max_attempts}"
             )));
         }
-        let meta = self.meta.unwrap_or_else(|| serde_json::json!({}));
+        let mut meta = self.meta.unwrap_or_else(|| serde_json::json!({}));
         check_meta(&meta)?;
+        // The inserting span's trace, so the job's span continues it (feature `otel`).
+        crate::trace_context::record(&mut meta);
         let args = serde_json::to_value(&self.job)?;
         let partition_key = match (self.partition, &self.partition_meta) {
             (Some(key), _) => Some(key),
@@ -266,7 +268,7 @@ impl<J: Job> InsertBuilder<J> {
             None => (None, None),
         };
         Ok(NewJob {
-            worker: J::NAME,
+            worker: std::borrow::Cow::Borrowed(J::NAME),
             queue,
             args,
             meta,

@@ -10,6 +10,7 @@ pub mod app_state;
 pub mod backoff;
 pub mod context;
 pub mod cron;
+pub mod cron_admin;
 pub mod db;
 pub mod engine;
 pub mod error;
@@ -24,6 +25,7 @@ mod run_link;
 pub mod runtime;
 pub mod telemetry;
 pub mod testing;
+pub mod trace_context;
 pub mod transaction;
 pub mod types;
 pub mod waiting;
@@ -39,6 +41,7 @@ pub use app_state::{State, StateNeed, StateValue, States};
 pub use backoff::default_backoff;
 pub use context::JobContext;
 pub use cron::{CronEntry, MissedSlots};
+pub use cron_admin::{CronAdmin, CronEntrySpec, CronListing};
 pub use db::{Db, Pool};
 pub use engine::JobRow;
 pub use engine::{
@@ -56,8 +59,9 @@ pub use runtime::{QueueInfo, Runtime, RuntimeBuilder, defaults};
 pub use steps::StepError;
 pub use transaction::Transaction;
 pub use types::{
-    JobMatch, JobState, MAX_PARTITION_KEY_BYTES, MAX_PARTITION_WEIGHT, MAX_WEIGHT, PartitionWeight,
-    RateLimit, SequenceOverride, SequencePolicy, UNPARTITIONED_LOOKAHEAD, Updated,
+    CronEntryRow, CronSource, JobMatch, JobState, JobTemplate, MAX_PARTITION_KEY_BYTES, MAX_PARTITION_WEIGHT,
+    MAX_WEIGHT, PartitionWeight, RateLimit, SequenceOverride, SequencePolicy, UNPARTITIONED_LOOKAHEAD,
+    Updated, WorkerRow,
 };
 pub use waiting::JobHandle;
 

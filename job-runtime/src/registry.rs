@@ -24,6 +24,9 @@ pub struct WorkerEntry {
     pub backoff: fn(u32) -> Duration,
     /// Builds the job from empty args, for `#[job(cron = ...)]` on a job without args.
     pub build_empty: fn() -> crate::error::Result<crate::insert::NewJob>,
+    /// Whether args decode as this job type, for cron entries stored as JSON (the message says
+    /// which field does not).
+    pub check_args: fn(&serde_json::Value) -> Result<(), String>,
     /// The state types the job takes.
     pub states: &'static [crate::app_state::StateNeed],
     /// Earlier names whose rows this worker runs.
@@ -39,6 +42,7 @@ impl WorkerEntry {
             run: decode_and_perform::<J>,
             backoff: J::backoff,
             build_empty: build_empty::<J>,
+            check_args: check_args::<J>,
             states: J::STATES,
             aliases: J::ALIASES,
         }
@@ -49,6 +53,10 @@ fn build_empty<J: Job>() -> crate::error::Result<crate::insert::NewJob> {
     use crate::insert::JobExt;
     let job: J = decode_args(serde_json::json!({})).map_err(crate::error::Error::InvalidOption)?;
     job.build()
+}
+
+fn check_args<J: Job>(args: &serde_json::Value) -> Result<(), String> {
+    decode_args::<J>(args.clone()).map(|_| ())
 }
 
 inventory::collect!(WorkerEntry);
@@ -153,6 +161,7 @@ mod tests {
             run,
             backoff: crate::backoff::default_backoff,
             build_empty,
+            check_args: |_| Ok(()),
             states: &[],
             aliases,
         }

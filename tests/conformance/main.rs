@@ -10,6 +10,7 @@ mod harness;
 mod aliases;
 mod claims;
 mod cluster;
+mod cron_entries;
 mod insert;
 mod job_tx;
 mod jobs;

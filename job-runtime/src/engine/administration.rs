@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::types::{
-    JobFilter, JobRow, MinuteStats, Page, PartitionWeight, QueueSettings, SequenceOverride, SequencePolicy,
-    SettingsUpdate, StateCount,
+    CronEntryRow, CronEntryWrite, InsertedJob, JobFilter, JobRow, MinuteStats, Page, PartitionWeight,
+    QueueSettings, SequenceOverride, SequencePolicy, SettingsUpdate, StateCount, WorkerRow,
 };
 
 /// The administration operations (CLI, dashboard, [`crate::Runtime`]'s handle). Part of
@@ -61,6 +61,29 @@ pub trait Administration: Send + Sync + 'static {
     /// The sequences of `queue` (of every queue with `None`) with a policy of their own, by queue
     /// and key.
     async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>>;
+
+    /// Every cron entry (the leader's code entries as it last published them, and the stored
+    /// ones) with its last slot and that slot's job, by name.
+    async fn cron_entries(&self) -> Result<Vec<CronEntryRow>>;
+
+    /// Adds `entry` as a stored ([`crate::types::CronSource::Database`]) cron entry, or replaces
+    /// the stored entry of that name (keeping its pause and its last slot). Refused, storing
+    /// nothing, when a code entry has the name. The leader picks it up on its next cron pass.
+    async fn save_cron_entry(&self, entry: &CronEntryWrite) -> Result<()>;
+
+    /// Removes the stored cron entry `name` and its bookkeeping; `false` if there is none.
+    /// Refused for a code entry.
+    async fn remove_cron_entry(&self, name: &str) -> Result<bool>;
+
+    /// Pauses (its slots pass without jobs) or resumes any cron entry; `false` if there is none.
+    async fn pause_cron_entry(&self, name: &str, paused: bool) -> Result<bool>;
+
+    /// Inserts one job of cron entry `name` now, outside its schedule (not unique, not counted as
+    /// a slot); `None` if there is no such entry.
+    async fn run_cron_entry(&self, name: &str) -> Result<Option<InsertedJob>>;
+
+    /// The job types the leader runs, as it last published them, by name.
+    async fn workers(&self) -> Result<Vec<WorkerRow>>;
 
     /// Completed jobs and failed attempts per minute over the last `window`, oldest first.
     async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>>;

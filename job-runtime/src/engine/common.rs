@@ -31,6 +31,13 @@ pub(crate) fn ms(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
 }
 
+/// The refusal to change or remove a cron entry defined in the leader's code (ADR 30).
+pub(crate) fn code_cron_entry(name: &str) -> crate::error::Error {
+    crate::error::Error::InvalidOption(format!(
+        "cron entry `{name}` is defined in the leader's code: change it there (here it can only be paused or resumed)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

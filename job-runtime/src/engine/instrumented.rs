@@ -77,6 +77,16 @@ pub(crate) async fn insert(
 
 #[async_trait]
 impl RuntimeOps for Instrumented {
+    async fn publish_catalog(
+        &self,
+        code: &[crate::types::CronEntryWrite],
+        workers: &[crate::types::WorkerRow],
+    ) -> Result<()> {
+        traced!(self, "publish_catalog", self.0.publish_catalog(code, workers))
+    }
+    async fn set_cron_error(&self, name: &str, error: Option<&str>) -> Result<()> {
+        traced!(self, "set_cron_error", self.0.set_cron_error(name, error))
+    }
     async fn migrate(&self) -> Result<()> {
         traced!(self, "migrate", self.0.migrate())
     }
@@ -225,6 +235,24 @@ impl Notifications for Instrumented {
 
 #[async_trait]
 impl Administration for Instrumented {
+    async fn cron_entries(&self) -> Result<Vec<crate::types::CronEntryRow>> {
+        traced!(self, "cron_entries", self.0.cron_entries())
+    }
+    async fn save_cron_entry(&self, entry: &crate::types::CronEntryWrite) -> Result<()> {
+        traced!(self, "save_cron_entry", self.0.save_cron_entry(entry))
+    }
+    async fn remove_cron_entry(&self, name: &str) -> Result<bool> {
+        traced!(self, "remove_cron_entry", self.0.remove_cron_entry(name))
+    }
+    async fn pause_cron_entry(&self, name: &str, paused: bool) -> Result<bool> {
+        traced!(self, "pause_cron_entry", self.0.pause_cron_entry(name, paused))
+    }
+    async fn run_cron_entry(&self, name: &str) -> Result<Option<crate::types::InsertedJob>> {
+        traced!(self, "run_cron_entry", self.0.run_cron_entry(name))
+    }
+    async fn workers(&self) -> Result<Vec<crate::types::WorkerRow>> {
+        traced!(self, "workers", self.0.workers())
+    }
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         traced!(self, "list_jobs", self.0.list_jobs(filter, page))
     }

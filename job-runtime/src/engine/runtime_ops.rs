@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::types::{
-    Ack, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob, JobRow,
-    JobState, NewJob, NodeRow, PartitionRequest, PartitionedFetch, QueueSettings, RateLimit,
-    RateLimitedFetch, RescueReport, RescueRequest, Retention, StageReport, TxCompletion,
+    Ack, CronEntryWrite, CronFire, ExecutingRow, FetchRequest, FetchedJob, HandBack, Heartbeat, InsertedJob,
+    JobRow, JobState, NewJob, NodeRow, PartitionRequest, PartitionedFetch, QueueSettings, RateLimit,
+    RateLimitedFetch, RescueReport, RescueRequest, Retention, StageReport, TxCompletion, WorkerRow,
 };
 
 /// The operations the runtime (producers, executor, completer, stager, cluster upkeep, handle)
@@ -138,6 +138,14 @@ pub trait RuntimeOps: Send + Sync + 'static {
     /// records `new_last` (see [`CronFire`]); returns false (inserting nothing) if another node
     /// fired meanwhile.
     async fn cron_fire(&self, fire: CronFire<'_>) -> Result<bool>;
+
+    /// Leader: publishes the cron entries of its code (replacing the code entries published
+    /// before, keeping each one's pause; a stored entry of the same name becomes a code entry)
+    /// and the job types it runs, in one transaction.
+    async fn publish_catalog(&self, code: &[CronEntryWrite], workers: &[WorkerRow]) -> Result<()>;
+
+    /// Leader: records why cron entry `name` cannot run, or with `None` that it can.
+    async fn set_cron_error(&self, name: &str, error: Option<&str>) -> Result<()>;
 
     /// Every persisted queue setting.
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>>;

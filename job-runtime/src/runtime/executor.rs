@@ -61,6 +61,8 @@ async fn execute_one(
         outcome = tracing::field::Empty,
         duration_ms = tracing::field::Empty,
     );
+    // A child of the span that inserted the job, when its meta carries one (feature `otel`).
+    crate::trace_context::continue_in(&span, &job.meta);
     // Args may hold personal data: only with `RuntimeBuilder::log_args(true)`.
     if shared.config.log_args {
         span.record("job.args", tracing::field::display(&job.args));

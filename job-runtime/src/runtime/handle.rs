@@ -165,6 +165,11 @@ impl Runtime {
         self.shared.engine.set_partition_weight(queue, partition, weight).await
     }
 
+    /// Cron entries at run time, as [`crate::Db::cron`].
+    pub fn cron(&self) -> crate::CronAdmin<'_> {
+        crate::CronAdmin::new(self.shared.engine.as_ref())
+    }
+
     /// Chooses the failure policy of one sequence (the partition `partition` of the sequenced
     /// `queue`) in place of the queue's, or with `None` clears the choice: the ledger queue waits
     /// for a discarded job to be dealt with, but one account's sequence may go on after a

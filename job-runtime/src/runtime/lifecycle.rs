@@ -197,10 +197,9 @@ async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>
     }
     let gauges = services::gauges::Gauges::new(config.into());
     supervisor.service(Phase::Services, &shared, gauges);
-    if !cron.is_empty() {
-        let cron = services::cron::Cron { config: config.into(), entries: Arc::new(cron) };
-        supervisor.service(Phase::Services, &shared, cron);
-    }
+    // Always: entries stored in the database may be added at any time (ADR 30).
+    let cron = services::cron::Cron::new(config.into(), Arc::new(cron));
+    supervisor.service(Phase::Services, &shared, cron);
     if !shared.queues.is_empty() {
         let reconciler =
             services::reconciler::ClaimsReconciler { config: config.into(), ledger: Default::default() };

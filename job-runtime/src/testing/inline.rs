@@ -50,6 +50,16 @@ impl InlineEngine {
 
 #[async_trait]
 impl RuntimeOps for InlineEngine {
+    async fn publish_catalog(
+        &self,
+        code: &[crate::types::CronEntryWrite],
+        workers: &[crate::types::WorkerRow],
+    ) -> Result<()> {
+        self.inner.publish_catalog(code, workers).await
+    }
+    async fn set_cron_error(&self, name: &str, error: Option<&str>) -> Result<()> {
+        self.inner.set_cron_error(name, error).await
+    }
     async fn migrate(&self) -> Result<()> {
         self.inner.migrate().await
     }
@@ -200,6 +210,24 @@ impl Notifications for InlineEngine {
 
 #[async_trait]
 impl Administration for InlineEngine {
+    async fn cron_entries(&self) -> Result<Vec<crate::types::CronEntryRow>> {
+        self.inner.cron_entries().await
+    }
+    async fn save_cron_entry(&self, entry: &crate::types::CronEntryWrite) -> Result<()> {
+        self.inner.save_cron_entry(entry).await
+    }
+    async fn remove_cron_entry(&self, name: &str) -> Result<bool> {
+        self.inner.remove_cron_entry(name).await
+    }
+    async fn pause_cron_entry(&self, name: &str, paused: bool) -> Result<bool> {
+        self.inner.pause_cron_entry(name, paused).await
+    }
+    async fn run_cron_entry(&self, name: &str) -> Result<Option<crate::types::InsertedJob>> {
+        self.inner.run_cron_entry(name).await
+    }
+    async fn workers(&self) -> Result<Vec<crate::types::WorkerRow>> {
+        self.inner.workers().await
+    }
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         self.inner.list_jobs(filter, page).await
     }

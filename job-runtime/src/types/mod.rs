@@ -6,6 +6,7 @@
 //! re-exported where it lived before (`jobsmith::engine::Ack`, `jobsmith::JobRow`, ...).
 
 mod ack;
+mod cron_entry;
 mod job;
 mod matcher;
 mod new_job;
@@ -17,6 +18,7 @@ mod request;
 mod state;
 
 pub use ack::{Ack, AckKind};
+pub use cron_entry::{CronEntryRow, CronEntryWrite, CronSource, JobTemplate, WorkerRow};
 pub use job::{ExecutingRow, FetchCursor, FetchedJob, JobRow, MinuteStats, NodeRow, StateCount};
 pub use matcher::{JobChange, JobMatch, QueryOp, QueryOutput, Updated};
 pub(crate) use new_job::Schedule;

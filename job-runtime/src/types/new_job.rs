@@ -1,5 +1,6 @@
 //! A job ready to insert, and what an insert returns.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,9 @@ pub const MAX_PARTITION_KEY_BYTES: usize = 200;
 /// [`crate::insert::InsertBuilder::build`].
 #[derive(Debug, Clone)]
 pub struct NewJob {
-    pub(crate) worker: &'static str,
+    /// The job type's name: borrowed for typed inserts, owned for a cron entry stored in the
+    /// database (whose job type this process may not even link).
+    pub(crate) worker: Cow<'static, str>,
     pub(crate) queue: String,
     pub(crate) args: serde_json::Value,
     pub(crate) meta: serde_json::Value,
@@ -49,8 +52,8 @@ impl NewJob {
     }
 
     /// The worker name.
-    pub fn worker(&self) -> &'static str {
-        self.worker
+    pub fn worker(&self) -> &str {
+        &self.worker
     }
 
     /// The encoded args.

@@ -128,7 +128,7 @@ where
     let first = &jobs[0];
     let args: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.args).collect();
     let row = sqlx::query(AssertSqlSafe(uniform_statement(schema)))
-        .bind(first.worker)
+        .bind(first.worker.as_ref())
         .bind(&first.queue)
         .bind(&args)
         .bind(i16::from(first.priority))
@@ -185,7 +185,7 @@ impl<'a> Columns<'a> {
         };
         for job in jobs {
             let (delay, at) = job.schedule_parts();
-            c.workers.push(job.worker);
+            c.workers.push(&job.worker);
             c.queues.push(job.queue.as_str());
             c.args.push(&job.args);
             c.metas.push(&job.meta);
@@ -277,7 +277,7 @@ where
     use sqlx::Row;
     let (delay, at) = job.schedule_parts();
     let row = sqlx::query(AssertSqlSafe(single_statement(schema)))
-        .bind(job.worker)
+        .bind(job.worker.as_ref())
         .bind(&job.queue)
         .bind(&job.args)
         .bind(&job.meta)

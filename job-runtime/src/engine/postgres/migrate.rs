@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (14, "partition_weights", include_str!("../../../migrations/postgres/0014_partition_weights.sql")),
     (15, "sequences", include_str!("../../../migrations/postgres/0015_sequences.sql")),
     (16, "sequence_policies", include_str!("../../../migrations/postgres/0016_sequence_policies.sql")),
+    (17, "cron_entries", include_str!("../../../migrations/postgres/0017_cron_entries.sql")),
 ];
 
 /// Applies the pending migrations of the instance in `schema`, in one transaction under an

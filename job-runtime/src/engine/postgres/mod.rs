@@ -3,6 +3,7 @@
 //! Statements are formatted once per schema (see `sql::Statements`) so two isolated instances
 //! can share one database; all values travel as bind parameters.
 
+mod cron;
 mod migrate;
 mod row;
 mod sql;
@@ -206,6 +207,18 @@ fn pg(tx: &mut crate::Transaction) -> Result<&mut sqlx::PgConnection> {
 
 #[async_trait]
 impl RuntimeOps for PostgresEngine {
+    async fn publish_catalog(
+        &self,
+        code: &[crate::types::CronEntryWrite],
+        workers: &[crate::types::WorkerRow],
+    ) -> Result<()> {
+        self.publish_catalog_rows(code, workers).await
+    }
+
+    async fn set_cron_error(&self, name: &str, error: Option<&str>) -> Result<()> {
+        self.set_cron_error_row(name, error).await
+    }
+
     async fn migrate(&self) -> Result<()> {
         migrate(&self.pool, &self.schema).await
     }
@@ -689,7 +702,10 @@ impl RuntimeOps for PostgresEngine {
             return Ok(false);
         }
         if !jobs.is_empty() {
-            insert::insert_jobs(&mut *tx, &self.schema, jobs).await?;
+            let inserted = insert::insert_jobs(&mut *tx, &self.schema, jobs).await?;
+            if let Some(newest) = inserted.iter().map(|j| j.job.id).max() {
+                Self::record_cron_job(&mut tx, &self.schema, name, newest).await?;
+            }
         }
         tx.commit().await?;
         Ok(true)
@@ -990,6 +1006,30 @@ impl PostgresEngine {
 
 #[async_trait]
 impl Administration for PostgresEngine {
+    async fn cron_entries(&self) -> Result<Vec<crate::types::CronEntryRow>> {
+        self.cron_entry_rows().await
+    }
+
+    async fn save_cron_entry(&self, entry: &crate::types::CronEntryWrite) -> Result<()> {
+        self.save_cron_row(entry).await
+    }
+
+    async fn remove_cron_entry(&self, name: &str) -> Result<bool> {
+        self.remove_cron_row(name).await
+    }
+
+    async fn pause_cron_entry(&self, name: &str, paused: bool) -> Result<bool> {
+        self.pause_cron_row(name, paused).await
+    }
+
+    async fn run_cron_entry(&self, name: &str) -> Result<Option<InsertedJob>> {
+        self.run_cron_row(name).await
+    }
+
+    async fn workers(&self) -> Result<Vec<crate::types::WorkerRow>> {
+        self.worker_rows().await
+    }
+
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         let s = &self.schema;
         let listing = sqlx::query(AssertSqlSafe(format!(

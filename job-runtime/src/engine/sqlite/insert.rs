@@ -64,7 +64,7 @@ async fn insert_chunk(
             let state = if due > now { JobState::Scheduled } else { JobState::Available };
             (
                 state.as_str(),
-                job.worker,
+                job.worker.as_ref(),
                 &job.queue,
                 &job.args,
                 &job.meta,
@@ -115,7 +115,7 @@ async fn insert_one_kind(
          SELECT 'available', ?1, ?2, value, ?3, ?4, ?5, ?5, ?7 FROM json_each(?6)"
     );
     let done = sqlx::query(AssertSqlSafe(sql))
-        .bind(first.worker)
+        .bind(first.worker.as_ref())
         .bind(&first.queue)
         .bind(i64::from(first.priority))
         .bind(i64::from(first.max_attempts))
@@ -183,7 +183,7 @@ async fn insert_row_by_row(
         let state = if due > now { JobState::Scheduled } else { JobState::Available };
         let row = sqlx::query(AssertSqlSafe(insert.clone()))
             .bind(state.as_str())
-            .bind(job.worker)
+            .bind(job.worker.as_ref())
             .bind(&job.queue)
             .bind(job.args.to_string())
             .bind(job.meta.to_string())

@@ -8,6 +8,7 @@
 //!   processes on the same file find work by polling.
 //! - Times are integer milliseconds on this machine's clock (one node, one clock).
 
+mod cron;
 mod insert;
 mod migrate;
 mod partitioned;
@@ -538,6 +539,18 @@ async fn database_file<'c, E: sqlx::Executor<'c, Database = sqlx::Sqlite>>(e: E)
 
 #[async_trait]
 impl RuntimeOps for SqliteEngine {
+    async fn publish_catalog(
+        &self,
+        code: &[crate::types::CronEntryWrite],
+        workers: &[crate::types::WorkerRow],
+    ) -> Result<()> {
+        self.publish_catalog_rows(code, workers).await
+    }
+
+    async fn set_cron_error(&self, name: &str, error: Option<&str>) -> Result<()> {
+        self.set_cron_error_row(name, error).await
+    }
+
     async fn migrate(&self) -> Result<()> {
         let mut w = self.write().await?;
         migrate::migrate_on(&mut w, &self.prefix).await
@@ -1033,6 +1046,13 @@ impl RuntimeOps for SqliteEngine {
         .execute(&mut *tx)
         .await?;
         let out = insert::insert_jobs(&mut tx, p, jobs).await?;
+        if let Some(newest) = out.iter().map(|j| j.job.id).max() {
+            sqlx::query(AssertSqlSafe(format!("UPDATE {p}cron SET last_job_id = ?2 WHERE name = ?1")))
+                .bind(name)
+                .bind(newest)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         drop(w);
         wake::signal(&self.file, insert::signals_for(&out));
@@ -1269,6 +1289,30 @@ impl SqliteEngine {
 
 #[async_trait]
 impl Administration for SqliteEngine {
+    async fn cron_entries(&self) -> Result<Vec<crate::types::CronEntryRow>> {
+        self.cron_entry_rows().await
+    }
+
+    async fn save_cron_entry(&self, entry: &crate::types::CronEntryWrite) -> Result<()> {
+        self.save_cron_row(entry).await
+    }
+
+    async fn remove_cron_entry(&self, name: &str) -> Result<bool> {
+        self.remove_cron_row(name).await
+    }
+
+    async fn pause_cron_entry(&self, name: &str, paused: bool) -> Result<bool> {
+        self.pause_cron_row(name, paused).await
+    }
+
+    async fn run_cron_entry(&self, name: &str) -> Result<Option<InsertedJob>> {
+        self.run_cron_row(name).await
+    }
+
+    async fn workers(&self) -> Result<Vec<crate::types::WorkerRow>> {
+        self.worker_rows().await
+    }
+
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Vec<JobRow>> {
         let p = &self.prefix;
         let cols = row::JOB_COLUMNS;
