@@ -56,6 +56,9 @@ pub(crate) enum Command {
     /// Pause, resume or scale a queue on every node (persisted for nodes started later).
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// List cron entries (in code and stored); add, edit, pause, resume, run or remove stored ones.
+    #[command(subcommand)]
+    Cron(CronCommand),
     /// Delete finished jobs older than their retention.
     #[command(after_help = duration::HELP)]
     Prune(PruneArgs),
@@ -89,6 +92,102 @@ pub(crate) enum JobsCommand {
         /// Job id.
         id: i64,
     },
+}
+
+/// `cron ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum CronCommand {
+    /// Every cron entry: the leader's code entries and the stored ones, with the expression in
+    /// words, next and last slot, the last slot's job, and why an entry cannot run.
+    List,
+    /// The job types the leader runs (what `cron add --worker` takes), with their declared options.
+    Workers,
+    /// Store a new cron entry; the leader runs it within a second. Refused if the name is taken.
+    Add(CronAddArgs),
+    /// Change a stored entry: the options given replace the stored ones, the rest stay.
+    Edit(CronEditArgs),
+    /// Remove a stored entry (code entries are changed in code).
+    Remove {
+        /// The entry's name.
+        name: String,
+    },
+    /// Insert one job of an entry now, outside its schedule.
+    Run {
+        /// The entry's name.
+        name: String,
+    },
+    /// Pause an entry (stored or in code): its slots pass without jobs, and are not caught up.
+    Pause {
+        /// The entry's name.
+        name: String,
+    },
+    /// Resume a paused entry.
+    Resume {
+        /// The entry's name.
+        name: String,
+    },
+}
+
+/// The job options of `cron add` and `cron edit`.
+#[derive(Debug, Args)]
+pub(crate) struct CronJobArgs {
+    /// The time zone the expression is read in (IANA name, e.g. Europe/Paris). Default UTC.
+    #[arg(long)]
+    pub(crate) timezone: Option<String>,
+    /// The job's args, as JSON (as its type encodes them). Default `{}`.
+    #[arg(long)]
+    pub(crate) args: Option<String>,
+    /// What missed slots do: run-once (default), skip, or run-all:<max>.
+    #[arg(long, value_parser = parse_missed)]
+    pub(crate) missed: Option<jobsmith::MissedSlots>,
+    /// Another queue than the job type's declared one.
+    #[arg(long)]
+    pub(crate) queue: Option<String>,
+    /// Another priority (0 first to 9) than the declared one.
+    #[arg(long)]
+    pub(crate) priority: Option<u8>,
+    /// Other attempts than the declared ones.
+    #[arg(long)]
+    pub(crate) max_attempts: Option<u32>,
+    /// Tags instead of the declared ones (repeatable or comma-separated).
+    #[arg(long = "tag", value_delimiter = ',')]
+    pub(crate) tags: Option<Vec<String>>,
+    /// Metadata, a JSON object.
+    #[arg(long)]
+    pub(crate) meta: Option<String>,
+}
+
+/// `cron add` options.
+#[derive(Debug, Args)]
+pub(crate) struct CronAddArgs {
+    /// The entry's name, its key.
+    pub(crate) name: String,
+    /// The cron expression (five fields, an optional leading seconds field, or @hourly and such).
+    #[arg(long)]
+    pub(crate) expr: String,
+    /// The job type, by its worker name (`jobsmith cron workers` lists them).
+    #[arg(long)]
+    pub(crate) worker: String,
+    /// Store it paused.
+    #[arg(long)]
+    pub(crate) paused: bool,
+    #[command(flatten)]
+    pub(crate) job: CronJobArgs,
+}
+
+/// `cron edit` options.
+#[derive(Debug, Args)]
+pub(crate) struct CronEditArgs {
+    /// The entry's name.
+    pub(crate) name: String,
+    /// A new cron expression.
+    #[arg(long)]
+    pub(crate) expr: Option<String>,
+    /// Another job type.
+    #[arg(long)]
+    pub(crate) worker: Option<String>,
+    #[command(flatten)]
+    pub(crate) job: CronJobArgs,
 }
 
 /// `jobs list` options.
@@ -342,6 +441,10 @@ fn parse_web_token(s: &str) -> Result<String, String> {
 }
 
 /// A job state by its stored name.
+fn parse_missed(text: &str) -> Result<jobsmith::MissedSlots, String> {
+    text.parse().map_err(|e: jobsmith::Error| e.to_string())
+}
+
 fn parse_state(text: &str) -> Result<JobState, String> {
     text.trim().parse()
 }

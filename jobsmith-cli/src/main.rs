@@ -1,5 +1,5 @@
 //! `jobsmith`: the command line of jobsmith. Inspects and operates a job database, PostgreSQL or
-//! SQLite, with the same commands: migrate, status, jobs, queue, prune, web.
+//! SQLite, with the same commands: migrate, status, jobs, queue, cron, prune, web.
 
 mod args;
 mod commands;

@@ -1038,3 +1038,78 @@ on_both! {
         fresh.remove(Some(db)).await;
     }
 }
+
+on_both! {
+    /// `cron` manages entries at run time: `add` names a job type the leader published and takes
+    /// its declared options, `list` shows the entry with its schedule in words, `edit` changes
+    /// only what it is given, `pause`/`resume`, `run` inserts one job now, `remove` deletes it;
+    /// a malformed entry, a duplicate name and an unknown name are refused, storing nothing.
+    async fn cron_adds_lists_edits_pauses_runs_and_removes_entries(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        let add = ["cron", "add", "nightly", "--expr", "0 2 * * *", "--timezone", "Europe/Paris", "--worker", SendMail::NAME,
+            "--args", r#"{"to":"ops@example.com"}"#];
+        let stderr = fresh.cli(&add).fails(1);
+        assert!(stderr.contains("no leader has published"), "{stderr}");
+
+        // A leader publishes the job types it runs.
+        let rt = db.runtime().queue("mail", 1).start().await.expect("a node");
+        wait_for("the leader's job types", || async {
+            (!db.engine().workers().await.expect("workers").is_empty()).then_some(())
+        })
+        .await;
+        let workers = fresh.cli(&["cron", "workers"]).ok();
+        assert!(workers.lines().any(|l| l.starts_with(SendMail::NAME) && l.contains("mail")), "{workers}");
+
+        assert!(fresh.cli(&add).ok().contains("cron entry `nightly` added"));
+        let listed = fresh.json(&["cron", "list"]);
+        let entry = &listed[0];
+        assert_eq!((entry["name"].as_str(), entry["source"].as_str()), (Some("nightly"), Some("database")), "{listed}");
+        assert_eq!(entry["description"], "At 02:00 AM");
+        assert_eq!((entry["timezone"].as_str(), entry["queue"].as_str()), (Some("Europe/Paris"), Some("mail")), "declared queue");
+        assert_eq!(entry["args"]["to"], "ops@example.com");
+        assert!(entry["next_slot"].is_string() && entry["paused"] == false, "{entry}");
+        let text = fresh.cli(&["cron", "list"]).ok();
+        assert!(text.contains("0 2 * * * (At 02:00 AM)") && text.contains("enabled"), "{text}");
+
+        // Refusals store nothing.
+        assert!(fresh.cli(&add).fails(1).contains("exists already"));
+        let bad_json = fresh.cli(&["cron", "add", "x", "--expr", "* * * * *", "--worker", SendMail::NAME, "--args", "{to:"]).fails(1);
+        assert!(bad_json.contains("--args is not JSON"), "{bad_json}");
+        let bad_expr = fresh.cli(&["cron", "add", "x", "--expr", "0 25 * * *", "--worker", SendMail::NAME]).fails(1);
+        assert!(bad_expr.contains("hours must be 0-23"), "{bad_expr}");
+        let bad_missed = fresh.cli(&["cron", "add", "x", "--expr", "* * * * *", "--worker", SendMail::NAME, "--missed", "often"]).fails(2);
+        assert!(bad_missed.contains("missed-slot policy"), "{bad_missed}");
+        assert_eq!(fresh.json(&["cron", "list"]).as_array().map(Vec::len), Some(1), "nothing stored by a refusal");
+
+        // Edit changes what it is given and keeps the rest.
+        fresh.cli(&["cron", "edit", "nightly", "--expr", "30 3 * * *", "--priority", "2"]).ok();
+        let entry = &fresh.json(&["cron", "list"])[0];
+        assert_eq!((entry["expr"].as_str(), entry["timezone"].as_str()), (Some("30 3 * * *"), Some("Europe/Paris")), "{entry}");
+        assert_eq!(entry["args"]["to"], "ops@example.com");
+        let stored = &db.engine().cron_entries().await.expect("entries")[0];
+        assert_eq!((stored.job.priority, stored.job.max_attempts), (2, 3), "the given priority, the declared attempts");
+
+        assert!(fresh.cli(&["cron", "pause", "nightly"]).ok().contains("paused"));
+        let entry = &fresh.json(&["cron", "list"])[0];
+        assert!(entry["paused"] == true && entry["next_slot"].is_null(), "{entry}");
+        assert!(fresh.cli(&["cron", "list"]).ok().contains("paused"));
+        fresh.cli(&["cron", "resume", "nightly"]).ok();
+        assert_eq!(fresh.json(&["cron", "list"])[0]["paused"], false);
+
+        let job = fresh.json(&["cron", "run", "nightly"]);
+        let id = job["id"].as_i64().expect("the job's id");
+        let row = db.engine().get_job(id).await.expect("get").expect("the job");
+        assert_eq!((row.worker.as_str(), row.args["to"].as_str()), (SendMail::NAME, Some("ops@example.com")));
+        assert_eq!(row.meta["cron_run_now"], true);
+
+        assert!(fresh.cli(&["cron", "remove", "nightly"]).ok().contains("removed"));
+        assert_eq!(fresh.json(&["cron", "list"]), serde_json::json!([]));
+        for verb in ["remove", "pause", "resume", "edit"] {
+            let stderr = fresh.cli(&["cron", verb, "nightly"]).fails(1);
+            assert!(stderr.contains("there is no cron entry named `nightly`"), "{verb}: {stderr}");
+        }
+        assert!(fresh.cli(&["cron", "run", "nightly"]).fails(1).contains("no cron entry named"));
+        rt.shutdown().await.expect("shutdown");
+        fresh.remove(Some(db)).await;
+    }
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand; this one opens the database and dispatches.
 
+mod cron;
 mod jobs;
 mod migrate;
 mod prune;
@@ -21,6 +22,7 @@ pub(crate) async fn run(cli: Cli, url: &str) -> Result<(), Failure> {
         Command::Status => status::run(engine, cli.json).await,
         Command::Jobs(command) => jobs::run(engine, command, cli.json).await,
         Command::Queue(command) => queue::run(engine, command, cli.json).await,
+        Command::Cron(command) => cron::run(engine, command, cli.json).await,
         Command::Prune(args) => prune::run(engine, &args, cli.json).await,
         Command::Web(args) => web::run(db.engine().clone(), args, cli.json).await,
     }
