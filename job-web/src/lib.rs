@@ -35,9 +35,11 @@
 //! | `/login` | GET, POST | anyone (the form; POST needs the form's own CSRF token) |
 //! | `/` (queues and counts) | GET | any credential |
 //! | `/jobs`, `/jobs/{id}`, `/jobs/{id}/args.json` | GET | any credential |
+//! | `/cron` (entries, `?edit=<name>` fills the form) | GET | any credential |
 //! | `/cluster` (nodes, leader, throughput) | GET | any credential |
 //! | `/queues/pause`, `/queues/resume`, `/queues/scale` | POST | full access |
 //! | `/jobs/{id}/retry`, `/jobs/{id}/cancel`, `/jobs/{id}/delete` | POST | full access |
+//! | `/cron/save` (add or edit), `/cron/pause`, `/cron/resume`, `/cron/run`, `/cron/remove` | POST | full access |
 //! | `/logout` | POST | any session |
 //!
 //! (Under a prefix, every route moves with it: `/ops/jobs/login`, `/ops/jobs/jobs/{id}`, ...)

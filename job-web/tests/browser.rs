@@ -74,6 +74,10 @@ async fn retrying_a_discarded_job_from_the_browser_runs_it_to_completion() {
         std::panic::resume_unwind(panic);
     }
     assert_eq!(engine.get_job(id).await.unwrap().unwrap().state, JobState::Completed);
+    let stored = engine.cron_entries().await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!((stored[0].name.as_str(), stored[0].paused), (CRON_ENTRY, true));
+    assert_eq!(stored[0].job.args["account"], "acme");
 
     drop(driver);
     server.shutdown().await;
@@ -140,6 +144,64 @@ async fn scenario(c: &Client, base: &str, id: i64) {
     }
     let timeline = c.find(Locator::Css("#timeline")).await.unwrap().text().await.unwrap();
     assert!(timeline.contains("attempt 1 failed") && timeline.contains("completed"), "{timeline}");
+    screenshot(c, "job").await;
+
+    // Cron: add a stored entry through the form (the node published its job types), then pause it.
+    c.find(Locator::LinkText("Cron")).await.unwrap().click().await.unwrap();
+    wait_css(c, "#cron-form").await;
+    let field = |name: &'static str| async move {
+        c.find(Locator::Css(&format!("#cron-form [name={name}]"))).await.unwrap()
+    };
+    field("name").await.send_keys(CRON_ENTRY).await.unwrap();
+    field("expr").await.send_keys("0 3 * * MON-FRI").await.unwrap();
+    field("timezone").await.send_keys("Europe/Paris").await.unwrap();
+    field("worker").await.select_by_value(<ExportLedger as jobsmith::Job>::NAME).await.unwrap();
+    field("args").await.send_keys(r#"{"account":"acme"}"#).await.unwrap();
+    c.find(Locator::Css("#cron-save")).await.unwrap().click().await.unwrap();
+    let notice = wait_css(c, ".notice").await.text().await.unwrap();
+    assert!(notice.contains("Cron entry added"), "{notice}");
+    let row_css = format!("tr[data-cron='{CRON_ENTRY}']");
+    let row = wait_css(c, &row_css).await.text().await.unwrap();
+    assert!(row.contains("At 03:00 AM, Monday through Friday") && row.contains("enabled"), "{row}");
+    assert!(row.contains("Europe/Paris") && row.contains("acme"), "{row}");
+    c.find(Locator::Css(&format!("{row_css} form[action='/cron/pause'] button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let notice = wait_css(c, ".notice").await.text().await.unwrap();
+        if notice.contains("paused") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no pause notice: {notice}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let row = wait_css(c, &row_css).await.text().await.unwrap();
+    assert!(row.contains("paused") && row.contains("Resume"), "{row}");
+    screenshot(c, "cron").await;
+
+    for (page, css, name) in
+        [("/", "#queues", "queues"), ("/jobs", "#jobs", "jobs"), ("/cluster", "#nodes", "cluster")]
+    {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        wait_css(c, css).await;
+        screenshot(c, name).await;
+    }
+}
+
+/// A stored cron entry the test adds through the form.
+const CRON_ENTRY: &str = "ledger-nightly";
+
+/// With `JOBSMITH_SCREENSHOTS=<dir>`, saves the page as `<dir>/<name>.png`: the pictures in
+/// `docs/dashboard/` are made this way (`bash scripts/screenshots.sh`), never by hand.
+async fn screenshot(c: &Client, name: &str) {
+    let Ok(dir) = std::env::var("JOBSMITH_SCREENSHOTS") else { return };
+    let png = c.screenshot().await.unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
 }
 
 /// The element once it is on the page (after a navigation the click started).
@@ -211,6 +273,7 @@ impl ChromeDriver {
                     "--disable-background-networking",
                     "--disable-component-update",
                     "--disable-sync",
+                    "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.display()),
                 ],
             }),

@@ -42,6 +42,9 @@ async fn fixture() -> Fixture {
         .unwrap()
         .job
         .id;
+    // A stored cron entry whose name and args are user data too.
+    let entry = jobsmith::CronEntry::new("0 2 * * *", RenderReport { title: XSS.into() }).unwrap().named(XSS);
+    db.cron().save(entry).await.unwrap();
     let auth = Auth::token(FULL)
         .read_only_token(READ_ONLY)
         .basic("admin", "admin-pw")
@@ -58,6 +61,8 @@ fn pages(job: i64) -> Vec<String> {
         format!("/jobs/{job}"),
         format!("/jobs/{job}/args.json"),
         "/cluster".into(),
+        "/cron".into(),
+        format!("/cron?edit={}", form_urlencoded_name()),
         "/no-such-page".into(),
     ]
 }
@@ -71,8 +76,26 @@ fn actions(job: i64) -> Vec<(String, &'static str)> {
         (format!("/jobs/{job}/retry"), ""),
         (format!("/jobs/{job}/cancel"), ""),
         (format!("/jobs/{job}/delete"), "confirm=yes"),
+        ("/cron/save".into(), "mode=add&name=n&expr=0+2+*+*+*&worker=w"),
+        ("/cron/pause".into(), CRON_NAME_FIELD),
+        ("/cron/resume".into(), CRON_NAME_FIELD),
+        ("/cron/run".into(), CRON_NAME_FIELD),
+        ("/cron/remove".into(), "name=%3Cscript%3Ealert%28%27pwned%27%29%3C%2Fscript%3E&confirm=yes"),
         ("/logout".into(), ""),
     ]
+}
+
+/// The form field naming the fixture's cron entry.
+const CRON_NAME_FIELD: &str = "name=%3Cscript%3Ealert%28%27pwned%27%29%3C%2Fscript%3E";
+
+/// The fixture's cron entry name, for a query string.
+fn form_urlencoded_name() -> String {
+    CRON_NAME_FIELD.trim_start_matches("name=").to_string()
+}
+
+/// The fixture's cron entry: paused or not, and whether it still exists.
+async fn cron_entry(db: &Db) -> Option<bool> {
+    db.cron().list().await.unwrap().into_iter().find(|l| l.entry.name == XSS).map(|l| l.entry.paused)
 }
 
 struct Reply {
@@ -189,6 +212,7 @@ async fn anonymous_callers_are_refused_every_action() {
     }
     assert_eq!(queue_paused(&f.db).await, None);
     assert_eq!(job_state(&f.db, f.job).await, Some(JobState::Available));
+    assert_eq!(cron_entry(&f.db).await, Some(false), "the cron entry is untouched");
 }
 
 #[tokio::test]
@@ -238,6 +262,7 @@ async fn wrong_credentials_are_refused_everywhere() {
     }
     assert_eq!(queue_paused(&f.db).await, None);
     assert_eq!(job_state(&f.db, f.job).await, Some(JobState::Available));
+    assert_eq!(cron_entry(&f.db).await, Some(false), "the cron entry is untouched");
 }
 
 #[tokio::test]
@@ -285,6 +310,7 @@ async fn read_only_callers_get_403_on_every_action() {
     }
     assert_eq!(queue_paused(&f.db).await, None);
     assert_eq!(job_state(&f.db, f.job).await, Some(JobState::Available));
+    assert_eq!(cron_entry(&f.db).await, Some(false), "the cron entry is untouched");
     // Logging out is the one thing read-only sessions may do.
     let r = send(&f.app, Method::POST, "/logout", &cookie(&session), &format!("csrf={csrf}")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -323,6 +349,7 @@ async fn actions_without_the_right_csrf_token_are_refused() {
     }
     assert_eq!(queue_paused(&f.db).await, None);
     assert_eq!(job_state(&f.db, f.job).await, Some(JobState::Available));
+    assert_eq!(cron_entry(&f.db).await, Some(false), "the cron entry is untouched");
 
     // With the right token each action works.
     let ok = |path: String, fields: &str| (path, format!("{fields}&csrf={session_csrf}"));
@@ -351,6 +378,35 @@ async fn actions_without_the_right_csrf_token_are_refused() {
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(queue_paused(&f.db).await, Some(false));
+    // The cron actions, with the right token.
+    let with = |fields: &str| format!("{fields}&csrf={session_csrf}");
+    let r = send(&f.app, Method::POST, "/cron/pause", &cookie(&session), &with(CRON_NAME_FIELD)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(cron_entry(&f.db).await, Some(true));
+    let r = send(&f.app, Method::POST, "/cron/run", &cookie(&session), &with(CRON_NAME_FIELD)).await;
+    let location = r.headers.get(LOCATION).unwrap().to_str().unwrap().to_string();
+    assert!(location.starts_with("/jobs/") && location.ends_with("?done=cron-ran"), "{location}");
+    // No leader published its job types here: the form comes back with the reason, as typed.
+    let r = send(
+        &f.app,
+        Method::POST,
+        "/cron/save",
+        &cookie(&session),
+        &with("mode=add&name=nightly&expr=0+2+*+*+*&worker=w"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("no leader has published") && r.body.contains("value=\"nightly\""), "{}", r.body);
+    let r = send(
+        &f.app,
+        Method::POST,
+        "/cron/remove",
+        &cookie(&session),
+        &with(&format!("{CRON_NAME_FIELD}&confirm=yes")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(cron_entry(&f.db).await, None, "removed");
     // Delete needs its confirmation box too.
     let path = format!("/jobs/{}/delete", f.job);
     let r = send(&f.app, Method::POST, &path, &cookie(&session), &format!("csrf={session_csrf}")).await;

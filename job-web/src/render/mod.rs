@@ -7,6 +7,7 @@
 //! is mounted at in front (see [`mounted`]).
 
 pub(crate) mod cluster;
+pub(crate) mod cron;
 pub(crate) mod job;
 pub(crate) mod jobs;
 pub(crate) mod login;
@@ -72,6 +73,7 @@ pub(crate) fn escaped_len(c: char) -> usize {
 pub(crate) enum Nav {
     Queues,
     Jobs,
+    Cron,
     Cluster,
 }
 
@@ -133,6 +135,7 @@ pub(crate) fn page(title: &str, nav: Nav, who: &Principal, body: Markup) -> Html
                     span.brand { "jobsmith" }
                     a.on[nav == Nav::Queues] href=(url("/")) { "Queues" }
                     a.on[nav == Nav::Jobs] href=(url("/jobs")) { "Jobs" }
+                    a.on[nav == Nav::Cron] href=(url("/cron")) { "Cron" }
                     a.on[nav == Nav::Cluster] href=(url("/cluster")) { "Cluster" }
                     span.who {
                         @if !who.can_act() { span { "read-only" } }
@@ -204,6 +207,12 @@ pub(crate) fn notice(done: Option<&str>) -> Markup {
         "cancel-refused" => ("The job had already finished.", true),
         "deleted" => ("Job deleted.", false),
         "delete-refused" => ("Executing jobs cannot be deleted; cancel it first.", true),
+        "cron-added" => ("Cron entry added; the leader runs it from its next pass.", false),
+        "cron-changed" => ("Cron entry changed.", false),
+        "cron-paused" => ("Cron entry paused: its slots pass without jobs.", false),
+        "cron-resumed" => ("Cron entry resumed.", false),
+        "cron-removed" => ("Cron entry removed.", false),
+        "cron-ran" => ("Inserted by the cron entry's \"run now\".", false),
         _ => return html! {},
     };
     html! { div.notice.bad[bad] role="status" { (text) } }

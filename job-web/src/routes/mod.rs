@@ -4,6 +4,7 @@
 //! route listed here: add new routes there too.
 
 pub(crate) mod cluster;
+pub(crate) mod cron;
 pub(crate) mod jobs;
 pub(crate) mod login;
 pub(crate) mod queues;
@@ -45,6 +46,12 @@ pub(crate) fn build(engine: Arc<dyn Engine>, auth: Auth) -> Router {
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/jobs/{id}/delete", post(jobs::delete))
+        .route("/cron", get(cron::page))
+        .route("/cron/save", post(cron::save))
+        .route("/cron/pause", post(cron::pause))
+        .route("/cron/resume", post(cron::resume))
+        .route("/cron/run", post(cron::run))
+        .route("/cron/remove", post(cron::remove))
         .route("/cluster", get(cluster::page))
         .route("/logout", post(login::logout))
         // Unknown paths are guarded too, so they tell an anonymous caller nothing.
