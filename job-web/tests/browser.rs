@@ -67,7 +67,7 @@ async fn retrying_a_discarded_job_from_the_browser_runs_it_to_completion() {
     let client = driver.connect(&dir).await;
 
     // Assertions panic; the session is closed either way so no Chromium outlives the test.
-    let outcome = AssertUnwindSafe(scenario(&client, &base, id)).catch_unwind().await;
+    let outcome = AssertUnwindSafe(scenario(&client, &base, id, &db)).catch_unwind().await;
     let _ = client.close().await;
     if let Err(panic) = outcome {
         eprintln!("chromedriver log:\n{}", driver.log_tail());
@@ -85,7 +85,7 @@ async fn retrying_a_discarded_job_from_the_browser_runs_it_to_completion() {
     eprintln!("browser test took {:.1} s", started.elapsed().as_secs_f64());
 }
 
-async fn scenario(c: &Client, base: &str, id: i64) {
+async fn scenario(c: &Client, base: &str, id: i64, db: &Db) {
     // Not logged in: the dashboard sends the browser to the login page.
     c.goto(&format!("{base}/")).await.unwrap();
     let url = c.current_url().await.unwrap();
@@ -94,6 +94,15 @@ async fn scenario(c: &Client, base: &str, id: i64) {
     c.find(Locator::Css("#login")).await.unwrap().click().await.unwrap();
     let queues = wait_css(c, "#queues").await;
     assert!(queues.text().await.unwrap().contains("exports"));
+
+    // Live refresh: a job inserted now shows up on the open page, without a reload.
+    assert_eq!(wait_css(c, "#live-toggle").await.text().await.unwrap(), "Live: on");
+    db.insert(jobsmith::InsertBuilder::from(ExportLedger { account: "live".into() }).queue("live-refresh"))
+        .await
+        .unwrap();
+    let row = wait_text(c, "#queues tr[data-queue='live-refresh']", "live-refresh").await;
+    assert!(row.starts_with("live-refresh 1"), "one available job: {row}");
+    assert_eq!(c.current_url().await.unwrap().path(), "/", "no navigation happened");
 
     // The job list, filtered to discarded jobs through the form.
     c.find(Locator::LinkText("Jobs")).await.unwrap().click().await.unwrap();
@@ -111,39 +120,22 @@ async fn scenario(c: &Client, base: &str, id: i64) {
         assert!(Instant::now() < deadline, "the filter did not navigate: {url}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let link = wait_css(c, &format!("#jobs a.job[href='/jobs/{id}']")).await;
-    let rows = c.find(Locator::Css("#jobs")).await.unwrap().text().await.unwrap();
-    assert!(rows.contains("discarded") && !rows.contains("completed"), "{rows}");
+    let rows = wait_text(c, "#jobs", "discarded").await;
+    assert!(!rows.contains("completed"), "{rows}");
 
     // The job: discarded, its args shown as text (escaped, not run), its error listed.
-    link.click().await.unwrap();
-    assert_eq!(wait_css(c, "#state").await.text().await.unwrap(), "discarded");
-    assert!(c.find(Locator::Css("#args")).await.unwrap().text().await.unwrap().contains(ACCOUNT));
-    let errors = c.find(Locator::Css("#errors")).await.unwrap().text().await.unwrap();
-    assert!(errors.contains("ledger service unavailable"), "{errors}");
+    click_css(c, &format!("#jobs a.job[href='/jobs/{id}']")).await;
+    wait_text(c, "#state", "discarded").await;
+    wait_text(c, "#args", ACCOUNT).await;
+    wait_text(c, "#errors", "ledger service unavailable").await;
 
-    c.find(Locator::Css(&format!("form[action='/jobs/{id}/retry'] button")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let notice = wait_css(c, ".notice").await.text().await.unwrap();
-    assert!(notice.contains("available again"), "{notice}");
+    click_css(c, &format!("form[action='/jobs/{id}/retry'] button")).await;
+    wait_text(c, ".notice", "available again").await;
 
-    // The node picks the job up; reload until the page says so.
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let state = wait_css(c, "#state").await.text().await.unwrap();
-        if state == "completed" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the job page still says {state} after {DEADLINE:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        c.refresh().await.unwrap();
-    }
-    let timeline = c.find(Locator::Css("#timeline")).await.unwrap().text().await.unwrap();
-    assert!(timeline.contains("attempt 1 failed") && timeline.contains("completed"), "{timeline}");
+    // The node picks the job up, and the open page shows it by itself (live refresh).
+    wait_text(c, "#state", "completed").await;
+    let timeline = wait_text(c, "#timeline", "completed").await;
+    assert!(timeline.contains("attempt 1 failed"), "{timeline}");
     screenshot(c, "job").await;
 
     // Cron: add a stored entry through the form (the node published its job types), then pause it.
@@ -158,30 +150,42 @@ async fn scenario(c: &Client, base: &str, id: i64) {
     field("worker").await.select_by_value(<ExportLedger as jobsmith::Job>::NAME).await.unwrap();
     field("args").await.send_keys(r#"{"account":"acme"}"#).await.unwrap();
     c.find(Locator::Css("#cron-save")).await.unwrap().click().await.unwrap();
-    let notice = wait_css(c, ".notice").await.text().await.unwrap();
-    assert!(notice.contains("Cron entry added"), "{notice}");
+    wait_text(c, ".notice", "Cron entry added").await;
     let row_css = format!("tr[data-cron='{CRON_ENTRY}']");
-    let row = wait_css(c, &row_css).await.text().await.unwrap();
+    let row = wait_text(c, &row_css, "enabled").await;
     assert!(row.contains("At 03:00 AM, Monday through Friday") && row.contains("enabled"), "{row}");
     assert!(row.contains("Europe/Paris") && row.contains("acme"), "{row}");
-    c.find(Locator::Css(&format!("{row_css} form[action='/cron/pause'] button")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let notice = wait_css(c, ".notice").await.text().await.unwrap();
-        if notice.contains("paused") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no pause notice: {notice}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let row = wait_css(c, &row_css).await.text().await.unwrap();
-    assert!(row.contains("paused") && row.contains("Resume"), "{row}");
+    click_css(c, &format!("{row_css} form[action='/cron/pause'] button")).await;
+    wait_text(c, ".notice", "paused").await;
+    let row = wait_text(c, &row_css, "Resume").await;
+    assert!(row.contains("paused"), "{row}");
     screenshot(c, "cron").await;
+
+    // A bulk retry of a filtered set: two more ledger exports fail and are discarded; the
+    // filter selects the discarded ones, the confirmation counts them, and both run again.
+    let mut failed = Vec::new();
+    for account in ["north", "south"] {
+        failed.push(db.insert(ExportLedger { account: account.into() }).await.unwrap().job.id);
+    }
+    for id in &failed {
+        wait_for(&format!("job {id} to be discarded"), || async {
+            db.engine().get_job(*id).await.unwrap().is_some_and(|j| j.state == JobState::Discarded)
+        })
+        .await;
+    }
+    c.goto(&format!("{base}/jobs?state=discarded")).await.unwrap();
+    wait_css(c, "#bulk-bar select[name=scope]").await.select_by_value("filter").await.unwrap();
+    c.find(Locator::Css("#bulk-retry")).await.unwrap().click().await.unwrap();
+    wait_text(c, "h1", "Retry 2 jobs?").await;
+    screenshot(c, "bulk-confirm").await;
+    c.find(Locator::Css("#bulk-confirm-button")).await.unwrap().click().await.unwrap();
+    wait_text(c, ".notice", "Retried 2 jobs.").await;
+    for id in &failed {
+        wait_for(&format!("job {id} to complete"), || async {
+            db.engine().get_job(*id).await.unwrap().is_some_and(|j| j.state == JobState::Completed)
+        })
+        .await;
+    }
 
     for (page, css, name) in
         [("/", "#queues", "queues"), ("/jobs", "#jobs", "jobs"), ("/cluster", "#nodes", "cluster")]
@@ -212,6 +216,39 @@ async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("no `{css}` on the page within {DEADLINE:?}: {e}"))
+}
+
+/// The text of `css` once it contains `needle`. Elements found may go stale under a navigation
+/// or a live refresh that replaces them: those reads are simply tried again.
+async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    let mut last = String::new();
+    loop {
+        if let Ok(element) = c.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if text.contains(needle) {
+                return text;
+            }
+            last = text;
+        }
+        assert!(Instant::now() < deadline, "`{css}` never said {needle:?}; last: {last:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks `css`, finding it again when a live refresh replaced it between finding and clicking.
+async fn click_css(c: &Client, css: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(element) = c.find(Locator::Css(css)).await
+            && element.click().await.is_ok()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "could not click `{css}` within {DEADLINE:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Polls `done` until it holds or the deadline passes.

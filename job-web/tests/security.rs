@@ -63,6 +63,7 @@ fn pages(job: i64) -> Vec<String> {
         "/cluster".into(),
         "/cron".into(),
         format!("/cron?edit={}", form_urlencoded_name()),
+        "/assets/live.js".into(),
         "/no-such-page".into(),
     ]
 }
@@ -76,6 +77,12 @@ fn actions(job: i64) -> Vec<(String, &'static str)> {
         (format!("/jobs/{job}/retry"), ""),
         (format!("/jobs/{job}/cancel"), ""),
         (format!("/jobs/{job}/delete"), "confirm=yes"),
+        // (Leaked: the list holds `&'static str` forms, and this one names the job.)
+        (
+            "/jobs/bulk".into(),
+            Box::leak(format!("action=cancel&scope=checked&id={job}&confirm=yes").into_boxed_str()),
+        ),
+        ("/jobs/bulk".into(), "action=delete&scope=filter&queue=reports&confirm=yes"),
         ("/cron/save".into(), "mode=add&name=n&expr=0+2+*+*+*&worker=w"),
         ("/cron/pause".into(), CRON_NAME_FIELD),
         ("/cron/resume".into(), CRON_NAME_FIELD),
@@ -432,12 +439,22 @@ async fn user_data_is_escaped_on_every_page() {
         &format!("/jobs/{}", f.job),
         "/jobs?q=%3Cscript%3E",
         "/jobs?queue=%3Cscript%3E",
+        "/jobs?arg=title%3D%3Cscript%3E",
         "/cluster",
+        "/cron",
     ] {
         let r = send(&f.app, Method::GET, page, &bearer(FULL), "").await;
         assert_eq!(r.status, StatusCode::OK, "{page}");
-        assert!(!r.body.to_lowercase().contains("<script"), "unescaped markup on {page}");
+        // The one script tag is the dashboard's own file.
+        let own = "<script src=\"/assets/live.js\" defer></script>";
+        assert_eq!(r.body.matches(own).count(), 1, "{page}: {}", r.body);
+        assert!(!r.body.replace(own, "").to_lowercase().contains("<script"), "unescaped markup on {page}");
     }
+    let cron = send(&f.app, Method::GET, "/cron", &bearer(FULL), "").await.body;
+    assert!(
+        cron.contains("&lt;script&gt;alert('pwned')&lt;/script&gt;"),
+        "the entry's name, escaped: {cron}"
+    );
     let job = send(&f.app, Method::GET, &format!("/jobs/{}", f.job), &bearer(FULL), "").await.body;
     // args (pretty JSON), meta and tags are there, escaped.
     assert!(

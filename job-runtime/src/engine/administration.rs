@@ -7,8 +7,9 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::types::{
-    CronEntryRow, CronEntryWrite, InsertedJob, JobFilter, JobRow, MinuteStats, Page, PartitionWeight,
-    QueueSettings, SequenceOverride, SequencePolicy, SettingsUpdate, StateCount, WorkerRow,
+    CronEntryRow, CronEntryWrite, InsertedJob, JobFilter, JobMatch, JobRow, MinuteStats, Page,
+    PartitionWeight, QueryOp, QueryOutput, QueueSettings, SequenceOverride, SequencePolicy, SettingsUpdate,
+    StateCount, WorkerRow,
 };
 
 /// The administration operations (CLI, dashboard, [`crate::Runtime`]'s handle). Part of
@@ -61,6 +62,11 @@ pub trait Administration: Send + Sync + 'static {
     /// The sequences of `queue` (of every queue with `None`) with a policy of their own, by queue
     /// and key.
     async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>>;
+
+    /// Runs a typed query's operation ([`crate::Query`]: count, list, cancel, retry, delete,
+    /// update) on the jobs `m` matches, as [`crate::Db::query`] does: the dashboard's and the
+    /// CLI's bulk actions, which hold an engine rather than a pool.
+    async fn run_query(&self, m: &JobMatch, op: QueryOp) -> Result<QueryOutput>;
 
     /// Every cron entry (the leader's code entries as it last published them, and the stored
     /// ones) with its last slot and that slot's job, by name.

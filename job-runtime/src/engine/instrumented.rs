@@ -235,6 +235,13 @@ impl Notifications for Instrumented {
 
 #[async_trait]
 impl Administration for Instrumented {
+    async fn run_query(
+        &self,
+        m: &crate::types::JobMatch,
+        op: crate::types::QueryOp,
+    ) -> Result<crate::types::QueryOutput> {
+        traced!(self, "run_query", self.0.run_query(m, op))
+    }
     async fn cron_entries(&self) -> Result<Vec<crate::types::CronEntryRow>> {
         traced!(self, "cron_entries", self.0.cron_entries())
     }

@@ -35,10 +35,10 @@ pub use runtime_ops::RuntimeOps;
 
 pub use crate::types::{
     Ack, AckKind, CronFire, ExecutingRow, FetchCursor, FetchRequest, FetchedJob, HandBack, Heartbeat,
-    InsertedJob, JobFilter, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest,
-    PartitionWeight, PartitionedFetch, QueueSettings, QueueSettingsChange, RateLimit, RateLimitedFetch,
-    RatedStamp, RescueReport, RescueRequest, Retention, SequenceOverride, SequencePolicy, SettingsUpdate,
-    Signal, StageReport, StateCount, StepRecord, TxCompletion,
+    InsertedJob, JobFilter, JobMatch, JobRow, JobState, MinuteStats, NewJob, NodeRow, Page, PartitionRequest,
+    PartitionWeight, PartitionedFetch, QueryOp, QueryOutput, QueueSettings, QueueSettingsChange, RateLimit,
+    RateLimitedFetch, RatedStamp, RescueReport, RescueRequest, Retention, SequenceOverride, SequencePolicy,
+    SettingsUpdate, Signal, StageReport, StateCount, StepRecord, TxCompletion,
 };
 
 /// One database behind jobsmith: every operation of [`RuntimeOps`], [`Notifications`] and

@@ -210,6 +210,13 @@ impl Notifications for InlineEngine {
 
 #[async_trait]
 impl Administration for InlineEngine {
+    async fn run_query(
+        &self,
+        m: &crate::types::JobMatch,
+        op: crate::types::QueryOp,
+    ) -> Result<crate::types::QueryOutput> {
+        self.inner.run_query(m, op).await
+    }
     async fn cron_entries(&self) -> Result<Vec<crate::types::CronEntryRow>> {
         self.inner.cron_entries().await
     }

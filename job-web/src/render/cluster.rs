@@ -25,6 +25,7 @@ pub(crate) fn page(
     let failed: i64 = minutes.iter().map(|m| m.failed).sum();
     let body = html! {
         h1 { "Cluster" }
+        div #cluster-live data-live {
         h2 { "Throughput, last hour" }
         p {
             span #completed-total { (completed) } " completed, "
@@ -58,6 +59,7 @@ pub(crate) fn page(
                     }
                 }
             }
+        }
         }
     };
     layout("Cluster", Nav::Cluster, who, body)

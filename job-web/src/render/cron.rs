@@ -71,7 +71,7 @@ pub(crate) fn page(
         @if listed.is_empty() {
             p.muted { "No cron entry: none in the leader's code, and none stored." }
         } @else {
-            table #cron {
+            table #cron data-live {
                 thead {
                     tr {
                         th { "Entry" } th { "Schedule" } th { "Time zone" } th { "Next slot" } th { "Last slot" }

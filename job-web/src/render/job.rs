@@ -15,6 +15,7 @@ pub(crate) fn page(
     done: Option<&str>,
 ) -> Html<String> {
     let body = html! {
+        div #job-live data-live {
         h1 { "Job " (job.id) " " (state_badge(job.state, true)) }
         (notice(done))
         @if let Some(reason) = &job.unreadable {
@@ -85,6 +86,7 @@ pub(crate) fn page(
                     " " (event.what)
                 }
             }
+        }
         }
     };
     layout(&format!("Job {}", job.id), Nav::Jobs, who, body)

@@ -138,6 +138,8 @@ pub(crate) fn page(title: &str, nav: Nav, who: &Principal, body: Markup) -> Html
                     a.on[nav == Nav::Cron] href=(url("/cron")) { "Cron" }
                     a.on[nav == Nav::Cluster] href=(url("/cluster")) { "Cluster" }
                     span.who {
+                        // Live refresh (assets/live.js); the script names the state.
+                        button type="button" id="live-toggle" aria-pressed="true" { "Live" }
                         @if !who.can_act() { span { "read-only" } }
                         @if who.via == Via::Session {
                             form.inline method="post" action=(url("/logout")) {
@@ -148,6 +150,7 @@ pub(crate) fn page(title: &str, nav: Nav, who: &Principal, body: Markup) -> Html
                     }
                 }
                 main { (body) }
+                script src=(url("/assets/live.js")) defer {}
             }
         }
     };
@@ -192,6 +195,21 @@ pub(crate) fn time(t: DateTime<Utc>) -> String {
 /// A `<time>` element.
 pub(crate) fn time_el(t: DateTime<Utc>) -> Markup {
     html! { time datetime=(t.to_rfc3339()) { (time(t)) } }
+}
+
+/// The message of a `done=` key put on the URL after an action, with `n` the number of jobs a
+/// bulk action changed. Only these fixed texts (and a number) are shown, so the parameters cannot
+/// inject anything.
+pub(crate) fn notice_with_count(done: Option<&str>, n: Option<u64>) -> Markup {
+    let n = n.unwrap_or(0);
+    let plural = if n == 1 { "" } else { "s" };
+    let text = match done.unwrap_or("") {
+        "bulk-retry" => format!("Retried {n} job{plural}."),
+        "bulk-cancel" => format!("Cancelled {n} job{plural}."),
+        "bulk-delete" => format!("Deleted {n} job{plural}."),
+        _ => return notice(done),
+    };
+    html! { div.notice role="status" { (text) } }
 }
 
 /// The message of a `done=` key put on the URL after an action. Only these fixed texts are
@@ -267,13 +285,19 @@ pub(crate) fn see_other(path: &str) -> Response {
 
 /// The link to `/jobs` with these query parameters (empty values left out), mount path included.
 pub(crate) fn jobs_url(params: &[(&str, &str)]) -> String {
+    url(&jobs_path(params))
+}
+
+/// `/jobs` with these query parameters (empty values left out), within the dashboard (for
+/// [`see_other`], which adds the mount path itself).
+pub(crate) fn jobs_path(params: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     let mut any = false;
     for (name, value) in params.iter().filter(|(_, v)| !v.is_empty()) {
         query.append_pair(name, value);
         any = true;
     }
-    url(&if any { format!("/jobs?{}", query.finish()) } else { "/jobs".to_string() })
+    if any { format!("/jobs?{}", query.finish()) } else { "/jobs".to_string() }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub(crate) fn page(who: &Principal, queues: &[QueueView], done: Option<&str>) ->
         @if queues.is_empty() {
             p.muted { "No queue has jobs, settings or a live node yet." }
         } @else {
-            table #queues {
+            table #queues data-live {
                 thead {
                     tr {
                         th { "Queue" }

@@ -3,6 +3,7 @@
 use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
+use jobsmith_runtime::engine::{JobMatch, QueryOp, QueryOutput};
 use jobsmith_runtime::{JobFilter, JobState, Page, preview};
 use serde::Deserialize;
 
@@ -23,9 +24,13 @@ pub(crate) struct ListQuery {
     pub(crate) tag: Option<String>,
     /// A job id, or text in the args.
     pub(crate) q: Option<String>,
+    /// An args field and its value: `appointment_id = 7` (the value as JSON, or else as text).
+    pub(crate) arg: Option<String>,
     pub(crate) before_id: Option<String>,
     pub(crate) limit: Option<String>,
     pub(crate) done: Option<String>,
+    /// How many jobs a bulk action changed, for its notice.
+    pub(crate) n: Option<String>,
 }
 
 /// The parsed list query.
@@ -33,7 +38,44 @@ pub(crate) struct ListQuery {
 pub(crate) struct Listing {
     pub(crate) state: Option<JobState>,
     pub(crate) filter: JobFilter,
+    /// The args field filter as typed, and parsed.
+    pub(crate) arg_text: Option<String>,
+    pub(crate) arg: Option<(String, serde_json::Value)>,
     pub(crate) page: Page,
+}
+
+impl Listing {
+    /// The filter as a typed query's match, which bulk actions and the args field search use;
+    /// `None` when it has free text, which a match cannot express (`q` that is not a job id).
+    pub(crate) fn job_match(&self) -> Option<JobMatch> {
+        let f = &self.filter;
+        let ids = match &f.search {
+            None => None,
+            Some(text) => Some(vec![text.trim().parse::<i64>().ok()?]),
+        };
+        Some(JobMatch {
+            workers: f.worker.iter().cloned().collect(),
+            args: self.arg.iter().cloned().collect(),
+            ids,
+            states: f.states.clone(),
+            queues: f.queue.iter().cloned().collect(),
+            tags: f.tag.iter().cloned().collect(),
+            ..JobMatch::default()
+        })
+    }
+}
+
+/// `field = value`: the value as JSON when it parses (`7`, `true`, `"7"`), else as text.
+fn parse_arg(text: &str) -> Result<(String, serde_json::Value), WebError> {
+    let (field, value) = text.split_once('=').ok_or_else(|| {
+        WebError::BadRequest("Search an args field as `field = value`, e.g. `appointment_id = 7`.".into())
+    })?;
+    let (field, value) = (field.trim(), value.trim());
+    if field.is_empty() {
+        return Err(WebError::BadRequest("Which args field? Write `field = value`.".into()));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    Ok((field.to_string(), value))
 }
 
 impl ListQuery {
@@ -56,7 +98,15 @@ impl ListQuery {
             tag: non_empty(&self.tag),
             search: non_empty(&self.q),
         };
-        Ok(Listing { state, filter, page: Page { limit, before_id } })
+        let arg_text = non_empty(&self.arg);
+        let arg = arg_text.as_deref().map(parse_arg).transpose()?;
+        let listing = Listing { state, filter, arg_text, arg, page: Page { limit, before_id } };
+        if listing.arg.is_some() && listing.job_match().is_none() {
+            return Err(WebError::BadRequest(
+                "Search either by args text or by an args field, not both at once.".into(),
+            ));
+        }
+        Ok(listing)
     }
 }
 
@@ -66,8 +116,16 @@ pub(crate) async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let listing = query.parse()?;
-    let rows = state.engine.list_jobs(&listing.filter, listing.page).await?;
-    Ok(render::jobs::page(&who, &listing, &rows, query.done.as_deref()).into_response())
+    let rows = match (&listing.arg, listing.job_match()) {
+        // An args field: the engine's JSON operators, through the typed query's match.
+        (Some(_), Some(m)) => match state.engine.run_query(&m, QueryOp::List(listing.page)).await? {
+            QueryOutput::Rows(rows) => rows,
+            other => return Err(WebError::Engine(unexpected(other))),
+        },
+        _ => state.engine.list_jobs(&listing.filter, listing.page).await?,
+    };
+    let n = query.n.as_deref().and_then(|n| n.parse().ok());
+    Ok(render::jobs::page(&who, &listing, &rows, query.done.as_deref(), n).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,4 +192,160 @@ pub(crate) async fn delete(
     } else {
         Ok(render::see_other(&format!("/jobs/{id}?done=delete-refused")))
     }
+}
+
+fn unexpected(output: QueryOutput) -> jobsmith_runtime::Error {
+    jobsmith_runtime::Error::Unexpected(format!("a query answered {output:?}"))
+}
+
+/// What a bulk action does, and the states it may touch (a count shows how many it will).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bulk {
+    Retry,
+    Cancel,
+    Delete,
+}
+
+impl Bulk {
+    fn parse(text: &str) -> Result<Self, WebError> {
+        match text {
+            "retry" => Ok(Bulk::Retry),
+            "cancel" => Ok(Bulk::Cancel),
+            "delete" => Ok(Bulk::Delete),
+            other => Err(WebError::BadRequest(format!("There is no bulk action `{other}`."))),
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Bulk::Retry => "retry",
+            Bulk::Cancel => "cancel",
+            Bulk::Delete => "delete",
+        }
+    }
+
+    /// The states this action changes (the others it leaves alone, as the typed queries do).
+    pub(crate) fn states(self) -> &'static [JobState] {
+        match self {
+            Bulk::Retry => &[JobState::Discarded, JobState::Cancelled],
+            Bulk::Cancel => {
+                &[JobState::Available, JobState::Scheduled, JobState::Retryable, JobState::Executing]
+            }
+            Bulk::Delete => &[
+                JobState::Available,
+                JobState::Scheduled,
+                JobState::Retryable,
+                JobState::Completed,
+                JobState::Discarded,
+                JobState::Cancelled,
+            ],
+        }
+    }
+
+    fn op(self) -> QueryOp {
+        match self {
+            Bulk::Retry => QueryOp::Retry,
+            Bulk::Cancel => QueryOp::Cancel,
+            Bulk::Delete => QueryOp::Delete,
+        }
+    }
+}
+
+/// The most rows one can tick on a page (the largest page).
+const MAX_TICKED: usize = MAX_LIMIT as usize;
+
+/// A bulk action's form: the list's filter (so the filter scope and the way back keep it), the
+/// action, the scope (`checked` rows or the whole `filter`), the ticked ids, and `confirm`.
+#[derive(Debug, Default)]
+pub(crate) struct BulkForm {
+    pub(crate) list: ListQuery,
+    pub(crate) action: String,
+    pub(crate) scope: String,
+    pub(crate) ids: Vec<i64>,
+    pub(crate) confirm: bool,
+}
+
+impl BulkForm {
+    fn from_body(body: &[u8]) -> Result<Self, WebError> {
+        let mut form = BulkForm::default();
+        for (name, value) in form_urlencoded::parse(body) {
+            let value = value.into_owned();
+            let l = &mut form.list;
+            match name.as_ref() {
+                "state" => l.state = Some(value),
+                "queue" => l.queue = Some(value),
+                "worker" => l.worker = Some(value),
+                "tag" => l.tag = Some(value),
+                "q" => l.q = Some(value),
+                "arg" => l.arg = Some(value),
+                "action" => form.action = value,
+                "scope" => form.scope = value,
+                "confirm" => form.confirm = value == "yes",
+                "id" => form.ids.push(
+                    value.parse().map_err(|_| WebError::BadRequest(format!("`{value}` is not a job id.")))?,
+                ),
+                _ => {}
+            }
+        }
+        if form.ids.len() > MAX_TICKED {
+            return Err(WebError::BadRequest(format!("At most {MAX_TICKED} ticked jobs at once.")));
+        }
+        Ok(form)
+    }
+}
+
+/// Retry, cancel or delete the ticked jobs or every job the filter selects: first a page that
+/// says how many jobs it will touch and asks to confirm, then (with `confirm=yes`) the action,
+/// back to the list with the number done. Free-text search cannot select for a bulk action (a
+/// typed match cannot express it); ticked rows always can.
+pub(crate) async fn bulk(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    let form = BulkForm::from_body(&body)?;
+    let action = Bulk::parse(&form.action)?;
+    let listing = form.list.parse()?;
+    let mut m = match form.scope.as_str() {
+        "checked" => {
+            if form.ids.is_empty() {
+                return Err(WebError::BadRequest("Tick the jobs first, or choose every job the filter selects.".into()));
+            }
+            JobMatch { ids: Some(form.ids.clone()), ..JobMatch::default() }
+        }
+        "filter" => listing.job_match().ok_or_else(|| {
+            WebError::BadRequest(
+                "A free-text search cannot select jobs for a bulk action: filter by state, queue, worker, tag or \
+                 an args field, or tick the rows."
+                    .into(),
+            )
+        })?,
+        other => return Err(WebError::BadRequest(format!("There is no scope `{other}`."))),
+    };
+    m.states = m.states_within(action.states());
+    if !form.confirm {
+        let count = match state.engine.run_query(&m, QueryOp::Count).await? {
+            QueryOutput::Count(n) => n,
+            other => return Err(WebError::Engine(unexpected(other))),
+        };
+        return Ok(render::jobs::confirm_bulk(&who, &form, action, count).into_response());
+    }
+    let done = match state.engine.run_query(&m, action.op()).await? {
+        QueryOutput::Count(n) => n,
+        other => return Err(WebError::Engine(unexpected(other))),
+    };
+    let n = done.to_string();
+    let l = &form.list;
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let back = render::jobs_path(&[
+        ("state", &v(&l.state)),
+        ("queue", &v(&l.queue)),
+        ("worker", &v(&l.worker)),
+        ("tag", &v(&l.tag)),
+        ("q", &v(&l.q)),
+        ("arg", &v(&l.arg)),
+        ("done", &format!("bulk-{}", action.as_str())),
+        ("n", &n),
+    ]);
+    Ok(render::see_other(&back))
 }

@@ -41,6 +41,7 @@ pub(crate) fn build(engine: Arc<dyn Engine>, auth: Auth) -> Router {
         .route("/queues/resume", post(queues::resume))
         .route("/queues/scale", post(queues::scale))
         .route("/jobs", get(jobs::list))
+        .route("/jobs/bulk", post(jobs::bulk))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/args.json", get(jobs::args_json))
         .route("/jobs/{id}/retry", post(jobs::retry))
@@ -54,6 +55,7 @@ pub(crate) fn build(engine: Arc<dyn Engine>, auth: Auth) -> Router {
         .route("/cron/remove", post(cron::remove))
         .route("/cluster", get(cluster::page))
         .route("/logout", post(login::logout))
+        .route("/assets/live.js", get(live_js))
         // Unknown paths are guarded too, so they tell an anonymous caller nothing.
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), guard));
@@ -93,20 +95,26 @@ fn mount_path(original: Option<&str>, inner: &str) -> Option<String> {
     base.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/%".contains(&b)).then(|| base.to_string())
 }
 
+/// The live-refresh script: a constant of this crate, the only script the pages load.
+async fn live_js() -> Response {
+    const LIVE_JS: &str = include_str!("../../assets/live.js");
+    ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], LIVE_JS).into_response()
+}
+
 async fn not_found() -> Response {
     render::error_page(StatusCode::NOT_FOUND, "There is no such page.")
 }
 
-/// Headers on every response: no framing (clickjacking), no scripts at all (the pages need
-/// none, so an injection that slipped past escaping still could not run), no caching of pages
-/// that show job data, no referrer leaking filter values.
+/// Headers on every response: no framing (clickjacking), no scripts but the dashboard's own file
+/// (`/assets/live.js`; no inline script runs, so an injection that slipped past escaping still
+/// could not), no caching of pages that show job data, no referrer leaking filter values.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
+             img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -1006,6 +1006,15 @@ impl PostgresEngine {
 
 #[async_trait]
 impl Administration for PostgresEngine {
+    async fn run_query(
+        &self,
+        m: &crate::types::JobMatch,
+        op: crate::types::QueryOp,
+    ) -> Result<crate::types::QueryOutput> {
+        let mut conn = self.pool.acquire().await?;
+        <sqlx::Postgres as crate::engine::QueryDatabase>::run_query(&mut conn, &self.schema, m, op).await
+    }
+
     async fn cron_entries(&self) -> Result<Vec<crate::types::CronEntryRow>> {
         self.cron_entry_rows().await
     }

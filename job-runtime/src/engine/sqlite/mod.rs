@@ -1289,6 +1289,17 @@ impl SqliteEngine {
 
 #[async_trait]
 impl Administration for SqliteEngine {
+    async fn run_query(
+        &self,
+        m: &crate::types::JobMatch,
+        op: crate::types::QueryOp,
+    ) -> Result<crate::types::QueryOutput> {
+        // Through the write lock: most operations change rows.
+        let schema = self.prefix.strip_suffix('_').unwrap_or(&self.prefix).to_string();
+        let mut w = self.write().await?;
+        <sqlx::Sqlite as crate::engine::QueryDatabase>::run_query(&mut w, &schema, m, op).await
+    }
+
     async fn cron_entries(&self) -> Result<Vec<crate::types::CronEntryRow>> {
         self.cron_entry_rows().await
     }
