@@ -141,6 +141,7 @@ async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>
         claims: Arc::default(),
         connected_since: Mutex::new(None),
         states,
+        settings_apply: tokio::sync::Mutex::new(()),
     });
     let config = &shared.config;
 

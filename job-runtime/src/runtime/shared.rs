@@ -42,6 +42,9 @@ pub(crate) struct Shared {
     pub(crate) connected_since: Mutex<Option<std::time::Instant>>,
     /// What the jobs take as `State<T>` (see `RuntimeBuilder::state`).
     pub(crate) states: crate::app_state::States,
+    /// Held while settings are read and applied, so two applies never interleave (see
+    /// `apply_settings`).
+    pub(crate) settings_apply: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -97,7 +100,12 @@ impl Shared {
     }
 
     /// Applies persisted settings to this node's queues.
+    ///
+    /// One apply at a time, from the read to the last setting: the heartbeat's periodic apply and
+    /// the one a change notification starts can overlap, and the older read, finishing last,
+    /// would put back what the change replaced. In turn, the apply that starts last reads last.
     pub(crate) async fn apply_settings(&self) -> Result<()> {
+        let _one_at_a_time = self.settings_apply.lock().await;
         for settings in self.engine.queue_settings().await? {
             if let Some(q) = self.queues.get(&settings.name) {
                 if let Some(paused) = settings.paused {
@@ -109,10 +117,21 @@ impl Shared {
                 if let Some(n) = settings.concurrency {
                     q.set_limit(n as usize);
                 }
-                q.set_global_limit(settings.global_limit);
-                q.set_rate_limit(settings.rate_limit);
-                q.set_partition_limit(settings.partition_limit);
-                q.set_sequence(settings.sequence);
+                let reshapes_fetch = q.global_limit() != settings.global_limit
+                    || q.rate_limit() != settings.rate_limit
+                    || q.partition_limit() != settings.partition_limit
+                    || q.sequence() != settings.sequence;
+                if reshapes_fetch {
+                    // A fetch in flight under the old limits ends first (the producer holds the
+                    // gate across a fetch and its claims): once the node shows a new limit, no
+                    // claim is made under the old one. Without it, a fetch built just before the
+                    // change could wait for a connection and claim unlimited afterwards.
+                    let _gate = q.fetch_gate().await;
+                    q.set_global_limit(settings.global_limit);
+                    q.set_rate_limit(settings.rate_limit);
+                    q.set_partition_limit(settings.partition_limit);
+                    q.set_sequence(settings.sequence);
+                }
             }
         }
         Ok(())
