@@ -177,3 +177,31 @@ async fn what_cannot_be_selected_is_refused_with_the_reason() {
     let form = format!("action=cancel&scope=filter&q={}&csrf={csrf}", f.reports[4]);
     assert!(refused(form).await.2.contains("Cancel 1 job?"));
 }
+
+#[tokio::test]
+async fn an_args_field_search_looks_through_a_window_of_ids_at_a_time_and_goes_further_back() {
+    let f = fixture().await;
+    // The newest job gets an id far above the others: the first page's window of 100,000 ids
+    // holds it alone, and "older" continues below the window, where clinic 1's older job is.
+    let jobsmith::Pool::Sqlite(pool) = f.db.pool() else { unreachable!("an in-memory SQLite database") };
+    sqlx::query("UPDATE jobsmith_jobs SET id = 300000 WHERE id = ?1")
+        .bind(f.mail)
+        .execute(pool)
+        .await
+        .unwrap();
+    let first = send(&f.app, Method::GET, "/jobs?arg=clinic%3D1", "").await.2;
+    assert_eq!(first.matches("class=\"job\"").count(), 1, "{first}");
+    assert!(first.contains("href=\"/jobs/300000\"") && first.contains("id=\"args-window\""), "{first}");
+    assert!(first.contains("this one from 200001 up"), "{first}");
+    let older = first.split("id=\"older\" href=\"").nth(1).expect("an older link");
+    let href = older.split('"').next().unwrap().replace("&amp;", "&");
+    assert_eq!(href, "/jobs?arg=clinic%3D1&before_id=200001");
+    // The next window (100,001 to 200,000) has no match and says so, still offering older ids.
+    let second = send(&f.app, Method::GET, &href, "").await.2;
+    assert!(second.contains("No jobs match.") && second.contains("this one from 100001 up"), "{second}");
+    assert!(second.contains("before_id=100001"), "{second}");
+    let third = send(&f.app, Method::GET, "/jobs?arg=clinic%3D1&before_id=100001", "").await.2;
+    assert!(third.contains(&format!("href=\"/jobs/{}\"", f.reports[0])), "clinic 1's older job: {third}");
+    assert_eq!(third.matches("class=\"job\"").count(), 1, "{third}");
+    assert!(!third.contains("id=\"older\""), "nothing older than id 1: {third}");
+}

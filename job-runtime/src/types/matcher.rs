@@ -33,6 +33,9 @@ pub struct JobMatch {
     pub scheduled_from: Option<DateTime<Utc>>,
     /// Due before this.
     pub scheduled_before: Option<DateTime<Utc>>,
+    /// Ids at or above this: a bound on how far back a scan reaches (the dashboard's args field
+    /// search looks at a window of ids at a time, so a rare value costs a bounded scan).
+    pub min_id: Option<i64>,
     /// A value given to the query that could not be encoded: the operation fails with it and
     /// touches nothing.
     pub invalid: Option<String>,

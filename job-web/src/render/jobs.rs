@@ -6,7 +6,7 @@ use maud::{Markup, html};
 
 use super::{Nav, jobs_url, notice_with_count, page as layout, state_badge, time_el, url};
 use crate::auth::Principal;
-use crate::routes::jobs::{Bulk, BulkForm, DEFAULT_LIMIT, Listing};
+use crate::routes::jobs::{ARGS_SEARCH_WINDOW, Bulk, BulkForm, DEFAULT_LIMIT, Listing};
 
 /// How much of the args a row shows.
 const ARGS_PREVIEW_CHARS: usize = 120;
@@ -33,8 +33,15 @@ pub(crate) fn page(
     let filter_selectable = listing.job_match().is_some();
     // Keyset paging: "older" continues below the last id shown, with the same filters.
     let newest = listing.page.before_id.is_some().then(|| jobs_url(&filter_fields));
-    let older = rows.last().filter(|_| rows.len() as u32 >= listing.page.limit).map(|last| {
-        let before = last.id.to_string();
+    // A full page continues below its last row; an args field search that looked through its
+    // window of ids without filling the page continues below the window.
+    let continue_below = match (rows.last(), listing.searched_from) {
+        (Some(last), _) if rows.len() as u32 >= listing.page.limit => Some(last.id),
+        (_, Some(floor)) if floor > 1 => Some(floor),
+        _ => None,
+    };
+    let older = continue_below.map(|below| {
+        let before = below.to_string();
         let limit = listing.page.limit.to_string();
         jobs_url(&[
             ("state", state),
@@ -100,6 +107,12 @@ pub(crate) fn page(
             }
         } @else {
             (table(rows, false))
+        }
+        @if let Some(floor) = listing.searched_from {
+            p.muted #args-window {
+                "An args field has no index, so each page looks through " (ARGS_SEARCH_WINDOW) " ids: this one from "
+                (floor) " up. " @if floor > 1 { "\"older\" looks further back." }
+            }
         }
         @if newest.is_some() || older.is_some() {
             p {

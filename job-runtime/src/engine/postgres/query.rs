@@ -85,6 +85,9 @@ fn push_match(
     for key in &m.meta_keys {
         q.push(" AND jsonb_exists(meta, ").push_bind(key.clone()).push(")");
     }
+    if let Some(min) = m.min_id {
+        q.push(" AND id >= ").push_bind(min);
+    }
     if let Some(from) = m.scheduled_from {
         q.push(" AND scheduled_at >= ").push_bind(from);
     }

@@ -122,6 +122,9 @@ fn push_match(q: &mut QueryBuilder<Sqlite>, m: &JobMatch, states: Option<&[JobSt
     for key in &m.meta_keys {
         q.push(" AND json_type(meta, ").push_bind(JobMatch::json_path(key)).push(") IS NOT NULL");
     }
+    if let Some(min) = m.min_id {
+        q.push(" AND id >= ").push_bind(min);
+    }
     if let Some(from) = m.scheduled_from {
         q.push(" AND scheduled_at >= ").push_bind(from.timestamp_millis());
     }
