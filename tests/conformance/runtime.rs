@@ -100,6 +100,7 @@ conformance! {
     async fn failures_retry_with_backoff_then_discard_with_every_error(db) {
         let p = Probe::new();
         let rt = start(&db, &[("default", 5)]).await;
+        let rt_node = rt.node_name().to_string();
         let id = db.insert(AlwaysFails { probe: p.key.clone() }).await.unwrap().job.id;
         let job = db.wait_job(id, JobState::Discarded).await;
         rt.shutdown().await.unwrap();
@@ -110,6 +111,9 @@ conformance! {
             assert_eq!(e["attempt"], serde_json::json!(i + 1));
             assert_eq!(e["error"], serde_json::json!(format!("failure number {}", i + 1)));
             assert!(e["at"].is_string());
+            // Each failed attempt says where and when it ran (the dashboard's attempts table).
+            assert_eq!(e["node"], serde_json::json!(rt_node), "{e}");
+            assert!(e["started_at"].is_string() || e["started_at"].is_i64(), "{e}");
         }
         assert!(job.discarded_at.is_some());
         // Backoff: the declared 300 ms between attempts, not much more (staging wakes at due time).

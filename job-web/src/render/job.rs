@@ -57,10 +57,28 @@ pub(crate) fn page(
         @if let Some(result) = result { (result_section(result)) }
         h2 { "Meta" }
         pre #meta { (pretty(&job.meta)) }
-        h2 { "Errors" }
-        @if job.errors.is_empty() {
-            p.muted { "No attempt failed." }
+        h2 { "Attempts" }
+        @let attempts = attempts(job);
+        @if attempts.is_empty() {
+            p.muted { "Not run yet." }
         } @else {
+            table #attempts {
+                thead { tr { th { "Attempt" } th { "Node" } th { "Started" } th { "Duration" } th { "Outcome" } } }
+                tbody {
+                    @for a in &attempts {
+                        tr {
+                            td.n { (a.number) }
+                            td { @match &a.node { Some(n) => (n), None => span.muted { "?" } } }
+                            td { @match a.started { Some(t) => (time_el(t)), None => span.muted { "?" } } }
+                            td.n { @match a.duration_ms { Some(ms) => (format_duration(ms)), None => span.muted { "" } } }
+                            td { (a.outcome) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !job.errors.is_empty() {
+            h2 { "Errors" }
             table #errors {
                 thead { tr { th { "Attempt" } th { "At" } th { "Error" } } }
                 tbody {
@@ -150,6 +168,78 @@ fn result_section(result: &serde_json::Value) -> Markup {
             }
         }
         pre #result { (shown) }
+    }
+}
+
+/// One attempt as the job page lists it.
+struct Attempt {
+    number: String,
+    node: Option<String>,
+    started: Option<DateTime<Utc>>,
+    duration_ms: Option<i64>,
+    outcome: Markup,
+}
+
+/// Every attempt: each one that ended in an error entry (its node and start are recorded there
+/// since schema 17; older entries show `?`), then the last attempt if no entry covers it (running,
+/// or ended without an error: completed, snoozed).
+fn attempts(job: &JobRow) -> Vec<Attempt> {
+    let mut out = Vec::new();
+    let mut covered = std::collections::HashSet::new();
+    for e in &job.errors {
+        let entry = ErrorEntry::from(e);
+        if let Some(n) = entry.attempt {
+            covered.insert(n);
+        }
+        let started = time_field(&e["started_at"]);
+        out.push(Attempt {
+            number: entry.attempt_text(),
+            node: e["node"].as_str().map(str::to_owned),
+            started,
+            duration_ms: started.zip(entry.at).map(|(s, at)| (at - s).num_milliseconds()),
+            outcome: html! { "failed: " code { (first_line(&entry.error)) } },
+        });
+    }
+    if let Some(started) = job.attempted_at
+        && job.attempt > 0
+        && !covered.contains(&u64::from(job.attempt))
+    {
+        let ended = match job.state {
+            JobState::Completed => job.completed_at,
+            JobState::Discarded => job.discarded_at,
+            JobState::Cancelled => job.cancelled_at,
+            _ => None,
+        };
+        let outcome = match job.state {
+            JobState::Executing => html! { (state_badge(job.state, false)) " running" },
+            state => html! { (state_badge(state, false)) },
+        };
+        out.push(Attempt {
+            number: job.attempt.to_string(),
+            node: job.attempted_by.clone(),
+            started: Some(started),
+            duration_ms: ended.map(|e| (e - started).num_milliseconds()),
+            outcome,
+        });
+    }
+    out
+}
+
+/// A time in an error entry: RFC 3339 text (PostgreSQL) or milliseconds (SQLite).
+fn time_field(value: &serde_json::Value) -> Option<DateTime<Utc>> {
+    match value {
+        serde_json::Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)),
+        serde_json::Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
+        _ => None,
+    }
+}
+
+/// `850 ms`, `12.3 s`, `4 min 10 s`.
+fn format_duration(ms: i64) -> String {
+    match ms {
+        ms if ms < 1_000 => format!("{} ms", ms.max(0)),
+        ms if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        ms => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
     }
 }
 

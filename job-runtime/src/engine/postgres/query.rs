@@ -133,7 +133,7 @@ async fn cancel(conn: &mut PgConnection, s: &str, m: &JobMatch) -> Result<u64> {
         " ORDER BY id FOR UPDATE), upd AS (
             UPDATE {s}.jobs j SET state = 'cancelled', cancelled_at = now(),
                 errors = array_append(j.errors, jsonb_build_object(
-                    'attempt', j.attempt, 'at', now(), 'error', 'cancelled by request'))
+                    'attempt', j.attempt, 'at', now(), 'node', j.attempted_by, 'started_at', j.attempted_at, 'error', 'cancelled by request'))
             FROM locked WHERE j.id = locked.id
             RETURNING j.id, locked.state = 'executing' AS running
         ), notified AS (

@@ -150,7 +150,7 @@ impl Statements {
                     cancelled_at = CASE WHEN ({stamp}) = 'cancelled_at' THEN now() ELSE j.cancelled_at END,
                     errors = CASE WHEN ({error}) IS NULL THEN j.errors
                                   ELSE array_append(j.errors, jsonb_build_object(
-                                      'attempt', j.attempt, 'at', now(), 'error', ({error}))) END,
+                                      'attempt', j.attempt, 'at', now(), 'node', j.attempted_by, 'started_at', j.attempted_at, 'error', ({error}))) END,
                     attempt = j.attempt - ({refund})::int
                  WHERE j.id = ANY(ARRAY(SELECT unnest($1::bigint[])))
                    AND j.state::text = 'executing' AND coalesce(j.attempted_by, '') = $3
@@ -194,7 +194,7 @@ impl Statements {
                 ), upd AS (
                     UPDATE {s}.jobs j SET state = 'cancelled', cancelled_at = now(),
                         errors = array_append(j.errors, jsonb_build_object(
-                            'attempt', j.attempt, 'at', now(), 'error', 'cancelled by request'))
+                            'attempt', j.attempt, 'at', now(), 'node', j.attempted_by, 'started_at', j.attempted_at, 'error', 'cancelled by request'))
                     FROM old WHERE j.id = old.id
                     RETURNING old.state::text AS old_state
                 ), notified AS (
@@ -353,7 +353,7 @@ impl Statements {
                 ), moved AS (
                     UPDATE {s}.jobs j SET state = 'available', attempt = GREATEST(j.attempt - 1, 0),
                         errors = array_append(j.errors, jsonb_build_object(
-                            'attempt', j.attempt, 'at', now(), 'error', $4::text))
+                            'attempt', j.attempt, 'at', now(), 'node', j.attempted_by, 'started_at', j.attempted_at, 'error', $4::text))
                     WHERE j.id = ANY(ARRAY(SELECT id FROM lost))
                     RETURNING j.id, j.queue
                 ), notified AS (
@@ -725,7 +725,7 @@ fn move_back(s: &str, why: &str) -> String {
         "state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END::{s}.job_state,
          discarded_at = CASE WHEN j.attempt >= j.max_attempts THEN now() ELSE j.discarded_at END,
          errors = array_append(j.errors, jsonb_build_object(
-             'attempt', j.attempt, 'at', now(),
+             'attempt', j.attempt, 'at', now(), 'node', j.attempted_by, 'started_at', j.attempted_at,
              'error', 'rescued: node `' || coalesce(j.attempted_by, '?') || '` ' || {why} || ' while the job ran'))"
     )
 }

@@ -159,7 +159,7 @@ fn claim_query<'q>(
 
 const MOVE_BACK: &str = "state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
      discarded_at = CASE WHEN attempt >= max_attempts THEN ?2 ELSE discarded_at END,
-     errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3,
+     errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'node', attempted_by, 'started_at', attempted_at, 'at', ?3,
          'error', 'rescued: node `' || coalesce(attempted_by, '?') || '` {why} while the job ran'))";
 
 /// Results written per statement: 8 parameters each keeps a full chunk far below SQLite's default
@@ -288,7 +288,7 @@ async fn ack_chunk(
             discarded_at = CASE WHEN r.stamp = 'discarded_at' THEN ?2 ELSE discarded_at END,
             cancelled_at = CASE WHEN r.stamp = 'cancelled_at' THEN ?2 ELSE cancelled_at END,
             errors = CASE WHEN r.error IS NULL THEN errors
-                          ELSE json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', r.error)) END,
+                          ELSE json_insert(errors, '$[#]', json_object('attempt', attempt, 'node', attempted_by, 'started_at', attempted_at, 'at', ?3, 'error', r.error)) END,
             attempt = attempt - r.refund
          FROM (SELECT value ->> 0 AS job_id, value ->> 1 AS new_state, value ->> 2 AS delay, value ->> 3 AS error,
                       value ->> 4 AS refund, value ->> 5 AS of_attempt, value ->> 6 AS claim, value ->> 7 AS stamp
@@ -942,7 +942,7 @@ impl RuntimeOps for SqliteEngine {
         let mut w = self.write().await?;
         let moved: Vec<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'available', attempt = max(attempt - 1, 0),
-                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', ?4))
+                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'node', attempted_by, 'started_at', attempted_at, 'at', ?3, 'error', ?4))
              WHERE state = 'executing' AND attempted_by = ?1
                AND EXISTS (SELECT 1 FROM json_each(?2) c
                            WHERE json_extract(c.value, '$[0]') = id AND json_extract(c.value, '$[1]') = coalesce(attempted_at, 0))
@@ -1183,7 +1183,7 @@ impl RuntimeOps for SqliteEngine {
         let Some(old) = old else { return Ok(None) };
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {p}jobs SET state = 'cancelled', cancelled_at = ?2,
-                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?3, 'error', 'cancelled by request'))
+                 errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'node', attempted_by, 'started_at', attempted_at, 'at', ?3, 'error', 'cancelled by request'))
              WHERE id = ?1"
         )))
         .bind(id)

@@ -174,7 +174,7 @@ async fn cancel(
         let mut q =
             QueryBuilder::<Sqlite>::new(format!("UPDATE {p}jobs SET state = 'cancelled', cancelled_at = "));
         q.push_bind(now_ms())
-            .push(", errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ")
+            .push(", errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'node', attempted_by, 'started_at', attempted_at, 'at', ")
             .push_bind(Utc::now().to_rfc3339())
             .push(", 'error', 'cancelled by request'))");
         push_match(&mut q, m, Some(&states))?;
