@@ -82,16 +82,12 @@ pub(crate) enum JobsCommand {
     },
     /// Make a discarded or cancelled job available again, or every such job matching filters.
     Retry(RetryArgs),
-    /// Cancel a job that has not finished (a running job is told to stop).
-    Cancel {
-        /// Job id.
-        id: i64,
-    },
-    /// Delete a job that is not executing.
-    Delete {
-        /// Job id.
-        id: i64,
-    },
+    /// Cancel a job that has not finished (a running job is told to stop), or with filters every
+    /// unfinished job they select (prints the count; --yes does it).
+    Cancel(BulkArgs),
+    /// Delete a job that is not executing, or with filters every such job they select (prints the
+    /// count; --yes does it).
+    Delete(BulkArgs),
 }
 
 /// `cron ...`
@@ -188,6 +184,44 @@ pub(crate) struct CronEditArgs {
     pub(crate) worker: Option<String>,
     #[command(flatten)]
     pub(crate) job: CronJobArgs,
+}
+
+/// `jobs cancel|delete`: one job by id, or every job the filters select.
+#[derive(Debug, Args)]
+pub(crate) struct BulkArgs {
+    /// Job id.
+    #[arg(required_unless_present_any = ["states", "queue", "worker", "tag", "arg"],
+          conflicts_with_all = ["states", "queue", "worker", "tag", "arg"])]
+    pub(crate) id: Option<i64>,
+    /// Only jobs in this state (repeatable or comma-separated).
+    #[arg(long = "state", value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub(crate) states: Vec<JobState>,
+    /// Only jobs of this queue.
+    #[arg(long)]
+    pub(crate) queue: Option<String>,
+    /// Only jobs of this worker.
+    #[arg(long)]
+    pub(crate) worker: Option<String>,
+    /// Only jobs carrying this tag.
+    #[arg(long)]
+    pub(crate) tag: Option<String>,
+    /// Only jobs whose args field has this value: `field=value` (the value as JSON, else text).
+    #[arg(long, value_parser = parse_arg)]
+    pub(crate) arg: Option<(String, serde_json::Value)>,
+    /// With filters: do it (without, only the count of jobs it would change is printed).
+    #[arg(long)]
+    pub(crate) yes: bool,
+}
+
+/// `field=value`: the value as JSON when it parses, else as text.
+fn parse_arg(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (field, value) = text.split_once('=').ok_or("write the args field as field=value")?;
+    let (field, value) = (field.trim(), value.trim());
+    if field.is_empty() {
+        return Err("which args field? write field=value".into());
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    Ok((field.to_string(), value))
 }
 
 /// `jobs list` options.

@@ -1113,3 +1113,41 @@ on_both! {
         fresh.remove(Some(db)).await;
     }
 }
+
+on_both! {
+    /// `jobs cancel|delete` with filters count first and act with `--yes`, only on the jobs the
+    /// filters select and the states the operation changes; an args field selects too.
+    async fn cancel_and_delete_by_filter_count_first_then_act(kind: Kind) {
+        let (fresh, db) = Fresh::migrated(kind).await;
+        let mails = [mail(&db, "a@example.com").await, mail(&db, "b@example.com").await, mail(&db, "c@example.com").await];
+        let seven = charge_job(&db, 7).await;
+        let eight = charge_job(&db, 8).await;
+
+        let dry = fresh.cli(&["jobs", "cancel", "--queue", "mail"]).ok();
+        assert!(dry.contains("would cancel 3 jobs; add --yes"), "{dry}");
+        assert_eq!(state(&db, mails[0]).await, JobState::Available, "a count changes nothing");
+        let done = fresh.json(&["jobs", "cancel", "--queue", "mail", "--yes"]);
+        assert_eq!(done["cancelled"], 3, "{done}");
+        for id in mails {
+            assert_eq!(state(&db, id).await, JobState::Cancelled);
+        }
+        assert_eq!(state(&db, seven).await, JobState::Available, "another queue is untouched");
+
+        let done = fresh.cli(&["jobs", "delete", "--queue", "mail", "--state", "cancelled", "--yes"]).ok();
+        assert!(done.contains("deleted 3 jobs"), "{done}");
+        assert!(db.engine().get_job(mails[1]).await.expect("get").is_none());
+
+        // An args field: invoice 7 only.
+        assert_eq!(fresh.json(&["jobs", "delete", "--arg", "invoice=7"])["jobs"], 1);
+        fresh.cli(&["jobs", "delete", "--arg", "invoice=7", "--yes"]).ok();
+        assert!(db.engine().get_job(seven).await.expect("get").is_none());
+        assert_eq!(state(&db, eight).await, JobState::Available);
+
+        // Neither an id nor a filter, or both: usage errors.
+        fresh.cli(&["jobs", "cancel"]).fails(2);
+        fresh.cli(&["jobs", "delete", &eight.to_string(), "--queue", "billing"]).fails(2);
+        assert!(fresh.cli(&["jobs", "delete", "--arg", "invoice"]).fails(2).contains("field=value"));
+        assert_eq!(state(&db, eight).await, JobState::Available);
+        fresh.remove(Some(db)).await;
+    }
+}

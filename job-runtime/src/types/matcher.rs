@@ -153,6 +153,30 @@ pub enum QueryOp {
     Update(JobChange),
 }
 
+impl QueryOp {
+    /// The states an operator's bulk action with this operation changes: a count of the match
+    /// within them says how many jobs it will touch. A delete takes every state but `executing`
+    /// here (the typed [`crate::Query::delete`] takes only pending jobs unless states are named).
+    pub fn bulk_states(&self) -> &'static [JobState] {
+        match self {
+            QueryOp::Cancel => {
+                &[JobState::Available, JobState::Scheduled, JobState::Retryable, JobState::Executing]
+            }
+            QueryOp::Retry => &[JobState::Discarded, JobState::Cancelled],
+            QueryOp::Delete => &[
+                JobState::Available,
+                JobState::Scheduled,
+                JobState::Retryable,
+                JobState::Completed,
+                JobState::Discarded,
+                JobState::Cancelled,
+            ],
+            QueryOp::Update(_) => &[JobState::Available, JobState::Scheduled, JobState::Retryable],
+            QueryOp::Count | QueryOp::List(_) => &JobState::ALL,
+        }
+    }
+}
+
 /// What a [`QueryOp`] returns.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryOutput {

@@ -255,22 +255,9 @@ impl Bulk {
         }
     }
 
-    /// The states this action changes (the others it leaves alone, as the typed queries do).
+    /// The states this action changes (the others it leaves alone).
     pub(crate) fn states(self) -> &'static [JobState] {
-        match self {
-            Bulk::Retry => &[JobState::Discarded, JobState::Cancelled],
-            Bulk::Cancel => {
-                &[JobState::Available, JobState::Scheduled, JobState::Retryable, JobState::Executing]
-            }
-            Bulk::Delete => &[
-                JobState::Available,
-                JobState::Scheduled,
-                JobState::Retryable,
-                JobState::Completed,
-                JobState::Discarded,
-                JobState::Cancelled,
-            ],
-        }
+        self.op().bulk_states()
     }
 
     fn op(self) -> QueryOp {

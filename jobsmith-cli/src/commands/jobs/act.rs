@@ -1,11 +1,11 @@
 //! `jobsmith jobs retry|cancel|delete`: each tries the operation first and only looks the job up
 //! when it was refused, to say why (missing, or in a state that does not allow it).
 
-use jobsmith::engine::Engine;
+use jobsmith::engine::{Engine, JobMatch, QueryOp, QueryOutput};
 use jobsmith::{JobFilter, JobState};
 use serde_json::json;
 
-use crate::args::RetryArgs;
+use crate::args::{BulkArgs, RetryArgs};
 use crate::error::Failure;
 use crate::output;
 
@@ -81,4 +81,46 @@ pub(crate) async fn delete(engine: &dyn Engine, id: i64, json: bool) -> Result<(
 /// The job's current state, or "no job with id" when it does not exist.
 async fn state_of(engine: &dyn Engine, id: i64) -> Result<JobState, Failure> {
     Ok(engine.get_job(id).await?.ok_or(Failure::no_job(id))?.state)
+}
+
+/// Cancels or deletes every job the filters select, within the states the operation changes:
+/// without `--yes` it only counts them, so a filter is seen before it acts.
+pub(crate) async fn bulk(
+    engine: &dyn Engine,
+    args: BulkArgs,
+    op: QueryOp,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut m = JobMatch {
+        workers: args.worker.into_iter().collect(),
+        args: args.arg.into_iter().collect(),
+        states: args.states,
+        queues: args.queue.into_iter().collect(),
+        tags: args.tag.into_iter().collect(),
+        ..JobMatch::default()
+    };
+    m.states = m.states_within(op.bulk_states());
+    let verb = if op == QueryOp::Cancel { "cancel" } else { "delete" };
+    let count = |out: QueryOutput| match out {
+        QueryOutput::Count(n) => Ok(n),
+        other => Err(Failure::new(format!("unexpected answer to a {verb}: {other:?}"))),
+    };
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    if !args.yes {
+        let n = count(engine.run_query(&m, QueryOp::Count).await?)?;
+        if json {
+            output::print_json(&json!({ "would": verb, "jobs": n }));
+        } else {
+            println!("would {verb} {n} job{}; add --yes to do it", plural(n));
+        }
+        return Ok(());
+    }
+    let done = if op == QueryOp::Cancel { "cancelled" } else { "deleted" };
+    let n = count(engine.run_query(&m, op).await?)?;
+    if json {
+        output::print_json(&json!({ done: n }));
+    } else {
+        println!("{done} {n} job{}", plural(n));
+    }
+    Ok(())
 }
