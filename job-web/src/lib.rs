@@ -34,6 +34,7 @@
 //! | --- | --- | --- |
 //! | `/login` | GET, POST | anyone (the form; POST needs the form's own CSRF token) |
 //! | `/` (queues and counts) | GET | any credential |
+//! | `/queue?name=<queue>` (one queue: counts, settings, nodes, running jobs, partitions, chart) | GET | any credential |
 //! | `/jobs`, `/jobs/{id}`, `/jobs/{id}/args.json` | GET | any credential |
 //! | `/cron` (entries, `?edit=<name>` fills the form) | GET | any credential |
 //! | `/cluster` (nodes, leader, throughput) | GET | any credential |

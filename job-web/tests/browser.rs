@@ -187,6 +187,16 @@ async fn scenario(c: &Client, base: &str, id: i64, db: &Db) {
         .await;
     }
 
+    // The queue page shows a running job, with its node.
+    let held = db.insert(HoldSlot { ticket: 1 }).await.unwrap().job.id;
+    c.goto(&format!("{base}/")).await.unwrap();
+    click_css(c, "#queues tr[data-queue='exports'] td a").await;
+    let running = wait_text(c, "#queue-running", &held.to_string()).await;
+    assert!(running.contains("HoldSlot"), "{running}");
+    screenshot(c, "queue").await;
+    RELEASE.store(true, std::sync::atomic::Ordering::Release);
+    wait_text(c, "#queue-live", "Nothing is running.").await;
+
     for (page, css, name) in
         [("/", "#queues", "queues"), ("/jobs", "#jobs", "jobs"), ("/cluster", "#nodes", "cluster")]
     {
@@ -194,6 +204,19 @@ async fn scenario(c: &Client, base: &str, id: i64, db: &Db) {
         wait_css(c, css).await;
         screenshot(c, name).await;
     }
+}
+
+/// Lets the running `hold_slot` job finish.
+static RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Holds its slot until the test lets it go, so the queue page has a running job to show.
+#[jobsmith::job(queue = "exports")]
+async fn hold_slot(ticket: u32) -> Result<(), String> {
+    let _ = ticket;
+    while !RELEASE.load(std::sync::atomic::Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 /// A stored cron entry the test adds through the form.

@@ -61,6 +61,7 @@ fn pages(job: i64) -> Vec<String> {
         format!("/jobs/{job}"),
         format!("/jobs/{job}/args.json"),
         "/cluster".into(),
+        "/queue?name=reports".into(),
         "/cron".into(),
         format!("/cron?edit={}", form_urlencoded_name()),
         "/assets/live.js".into(),
@@ -472,6 +473,11 @@ async fn user_data_is_escaped_on_every_page() {
     f.db.insert(InsertBuilder::from(RenderReport { title: "x".into() }).queue("q<i>")).await.unwrap();
     let r = send(&f.app, Method::GET, "/", &bearer(FULL), "").await.body;
     assert!(r.contains("q&lt;i&gt;") && !r.contains("q<i>"), "{r}");
+    let r = send(&f.app, Method::GET, "/queue?name=q%3Ci%3E", &bearer(FULL), "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Queue q&lt;i&gt;") && !r.body.contains("q<i>"), "{}", r.body);
+    let r = send(&f.app, Method::GET, "/queue?name=nosuch", &bearer(FULL), "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

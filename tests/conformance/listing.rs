@@ -73,11 +73,16 @@ conformance! {
         db.wait_state_count(JobState::Completed, 4).await;
         rt.shutdown().await.unwrap();
         let _ = ids;
-        let stats = e.throughput(Duration::from_secs(3600)).await.unwrap();
+        let stats = e.throughput(Duration::from_secs(3600), None).await.unwrap();
         assert!(stats.len() >= 60, "one row per minute of the hour: {}", stats.len());
         assert_eq!(stats.iter().map(|s| s.completed).sum::<i64>(), 4);
         assert_eq!(stats.iter().map(|s| s.failed).sum::<i64>(), 0);
         assert!(stats.windows(2).all(|w| w[0].minute < w[1].minute));
+        // One queue's: the jobs ran on `default`, none on `other`.
+        let default = e.throughput(Duration::from_secs(3600), Some("default")).await.unwrap();
+        assert_eq!(default.iter().map(|s| s.completed).sum::<i64>(), 4);
+        let other = e.throughput(Duration::from_secs(3600), Some("other")).await.unwrap();
+        assert_eq!(other.iter().map(|s| s.completed).sum::<i64>(), 0);
     }
 }
 

@@ -91,8 +91,9 @@ pub trait Administration: Send + Sync + 'static {
     /// The job types the leader runs, as it last published them, by name.
     async fn workers(&self) -> Result<Vec<WorkerRow>>;
 
-    /// Completed jobs and failed attempts per minute over the last `window`, oldest first.
-    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>>;
+    /// Completed jobs and failed attempts per minute over the last `window`, oldest first; of one
+    /// queue with `Some`.
+    async fn throughput(&self, window: Duration, queue: Option<&str>) -> Result<Vec<MinuteStats>>;
 
     /// The result a completed job recorded (see [`crate::Outcome::CompleteWith`]), as JSON; `None`
     /// if it recorded none, has not completed, or was pruned.

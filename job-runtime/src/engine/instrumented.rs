@@ -292,8 +292,8 @@ impl Administration for Instrumented {
     async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>> {
         traced!(self, "sequence_policies", self.0.sequence_policies(queue))
     }
-    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
-        traced!(self, "throughput", self.0.throughput(window))
+    async fn throughput(&self, window: Duration, queue: Option<&str>) -> Result<Vec<MinuteStats>> {
+        traced!(self, "throughput", self.0.throughput(window, queue))
     }
     async fn get_result(&self, id: i64) -> Result<Option<serde_json::Value>> {
         traced!(self, "get_result", self.0.get_result(id))

@@ -267,8 +267,8 @@ impl Administration for InlineEngine {
     async fn sequence_policies(&self, queue: Option<&str>) -> Result<Vec<SequenceOverride>> {
         self.inner.sequence_policies(queue).await
     }
-    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
-        self.inner.throughput(window).await
+    async fn throughput(&self, window: Duration, queue: Option<&str>) -> Result<Vec<MinuteStats>> {
+        self.inner.throughput(window, queue).await
     }
     async fn get_result(&self, id: i64) -> Result<Option<serde_json::Value>> {
         self.inner.get_result(id).await

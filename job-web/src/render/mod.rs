@@ -11,6 +11,7 @@ pub(crate) mod cron;
 pub(crate) mod job;
 pub(crate) mod jobs;
 pub(crate) mod login;
+pub(crate) mod queue;
 pub(crate) mod queues;
 
 use std::future::Future;

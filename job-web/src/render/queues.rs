@@ -70,7 +70,7 @@ fn row(who: &Principal, q: &QueueView) -> Markup {
     let current = q.settings.concurrency.map(|c| c.to_string()).unwrap_or_default();
     html! {
         tr data-queue=(q.name) {
-            td { a href=(jobs_url(&[("queue", &q.name)])) { (q.name) } }
+            td { a href=(queue_url(&q.name)) { (q.name) } }
             @for (state, count) in JobState::ALL.iter().zip(q.counts) {
                 td.n { a href=(jobs_url(&[("queue", &q.name), ("state", state.as_str())])) { (count) } }
             }
@@ -98,4 +98,10 @@ fn row(who: &Principal, q: &QueueView) -> Markup {
             }
         }
     }
+}
+
+/// The link to queue `name`'s page.
+pub(crate) fn queue_url(name: &str) -> String {
+    let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("name", name).finish();
+    super::url(&format!("/queue?{query}"))
 }

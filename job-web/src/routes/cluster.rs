@@ -18,7 +18,7 @@ pub(crate) async fn page(
     Extension(who): Extension<Principal>,
 ) -> Result<Response, WebError> {
     let now = state.engine.now().await?;
-    let stats = state.engine.throughput(WINDOW).await?;
+    let stats = state.engine.throughput(WINDOW, None).await?;
     let nodes = state.engine.live_nodes(NODE_TTL).await?;
     let leader = state.engine.leader().await?;
     Ok(render::cluster::page(&who, now, &stats, &nodes, leader.as_deref()).into_response())

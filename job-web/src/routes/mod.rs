@@ -37,6 +37,7 @@ pub(crate) fn build(engine: Arc<dyn Engine>, auth: Auth) -> Router {
     let state = AppState { engine, gate: Arc::new(Gate::new(auth)) };
     let guarded = Router::new()
         .route("/", get(queues::overview))
+        .route("/queue", get(queues::queue_page))
         .route("/queues/pause", post(queues::pause))
         .route("/queues/resume", post(queues::resume))
         .route("/queues/scale", post(queues::scale))

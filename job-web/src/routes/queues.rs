@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use axum::extract::{Extension, Form, Query, State};
 use axum::response::{IntoResponse, Response};
-use jobsmith_runtime::QueueSettingsChange;
 use jobsmith_runtime::engine::SettingsUpdate;
+use jobsmith_runtime::{JobFilter, JobState, Page, QueueSettingsChange};
 use serde::Deserialize;
 
 use crate::auth::Principal;
@@ -61,6 +61,67 @@ pub(crate) async fn overview(
     }
     let views: Vec<QueueView> = queues.into_values().collect();
     Ok(render::queues::page(&who, &views, q.done.as_deref()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct QueueQuery {
+    #[serde(default)]
+    name: String,
+    done: Option<String>,
+}
+
+/// The chart's window.
+const WINDOW: Duration = Duration::from_secs(3600);
+
+/// How many running jobs the queue page lists.
+const RUNNING_SHOWN: u32 = 200;
+
+/// One queue's page (`/queue?name=...`: any queue name fits a query string).
+pub(crate) async fn queue_page(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, WebError> {
+    let name = q.name.as_str();
+    let mut view = QueueView::new(name);
+    let mut known = false;
+    for c in state.engine.count_by_state().await?.into_iter().filter(|c| c.queue == name) {
+        view.add(c.state, c.count);
+        known = true;
+    }
+    if let Some(s) = state.engine.queue_settings().await?.into_iter().find(|s| s.name == name) {
+        view.settings = s;
+        known = true;
+    }
+    let nodes: Vec<_> = state
+        .engine
+        .live_nodes(NODE_TTL)
+        .await?
+        .into_iter()
+        .filter(|n| n.queues.iter().any(|q| q == name))
+        .collect();
+    view.nodes = nodes.len();
+    if !known && nodes.is_empty() {
+        return Err(WebError::NotFound(format!(
+            "There is no queue `{name}`: no jobs, settings or live node."
+        )));
+    }
+    let filter = JobFilter {
+        states: vec![JobState::Executing],
+        queue: Some(name.to_string()),
+        ..JobFilter::default()
+    };
+    let running = state.engine.list_jobs(&filter, Page { limit: RUNNING_SHOWN, before_id: None }).await?;
+    let page = render::queue::QueuePage {
+        view: &view,
+        now: state.engine.now().await?,
+        nodes: &nodes,
+        running: &running,
+        weights: &state.engine.partition_weights(Some(name)).await?,
+        policies: &state.engine.sequence_policies(Some(name)).await?,
+        stats: &state.engine.throughput(WINDOW, Some(name)).await?,
+    };
+    Ok(render::queue::page(&who, &page, q.done.as_deref()).into_response())
 }
 
 #[derive(Debug, Deserialize)]

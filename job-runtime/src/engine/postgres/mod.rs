@@ -1157,7 +1157,7 @@ impl Administration for PostgresEngine {
             .collect()
     }
 
-    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
+    async fn throughput(&self, window: Duration, queue: Option<&str>) -> Result<Vec<MinuteStats>> {
         let s = &self.schema;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "WITH since AS (SELECT now() - $1 * interval '1 millisecond' AS t),
@@ -1166,11 +1166,13 @@ impl Administration for PostgresEngine {
                                        interval '1 minute') AS minute
              ), done AS (
                 SELECT date_trunc('minute', completed_at) AS minute, count(*) AS n FROM {s}.jobs
-                WHERE state = 'completed' AND completed_at >= (SELECT t FROM since) GROUP BY 1
+                WHERE state = 'completed' AND completed_at >= (SELECT t FROM since)
+                  AND ($2::text IS NULL OR queue = $2) GROUP BY 1
              ), failed AS (
                 SELECT date_trunc('minute', (e->>'at')::timestamptz) AS minute, count(*) AS n
                 FROM {s}.jobs j, unnest(j.errors) e
                 WHERE j.attempted_at >= (SELECT t FROM since) AND (e->>'at')::timestamptz >= (SELECT t FROM since)
+                  AND ($2::text IS NULL OR j.queue = $2)
                 GROUP BY 1
              )
              SELECT m.minute, coalesce(d.n, 0) AS completed, coalesce(f.n, 0) AS failed
@@ -1178,6 +1180,7 @@ impl Administration for PostgresEngine {
              ORDER BY m.minute"
         )))
         .bind(ms(window))
+        .bind(queue)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

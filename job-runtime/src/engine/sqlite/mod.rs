@@ -1481,14 +1481,15 @@ impl Administration for SqliteEngine {
             .collect()
     }
 
-    async fn throughput(&self, window: Duration) -> Result<Vec<MinuteStats>> {
+    async fn throughput(&self, window: Duration, queue: Option<&str>) -> Result<Vec<MinuteStats>> {
         let p = &self.prefix;
         let now = Utc::now();
         let since = now - chrono::Duration::from_std(window).unwrap_or_default();
         let rows: Vec<(String, Option<i64>, String)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT state, completed_at, errors FROM {p}jobs WHERE attempted_at >= ?1"
+            "SELECT state, completed_at, errors FROM {p}jobs WHERE attempted_at >= ?1 AND (?2 IS NULL OR queue = ?2)"
         )))
         .bind(since.timestamp_millis())
+        .bind(queue)
         .fetch_all(&self.pool)
         .await?;
         // One node's worth of rows: bucketing here keeps the SQL plain.
