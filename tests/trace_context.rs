@@ -110,6 +110,18 @@ async fn a_jobs_span_is_a_child_of_the_span_that_inserted_it_unless_switched_off
     wait_completed(&db, id).await;
     assert_eq!(job_span(&exporter, id).await.parent_span_id, SpanId::INVALID);
 
+    // A cron entry saved inside a request does not make its future jobs children of it.
+    let save = async {
+        let entry = jobsmith::CronEntry::new("0 3 * * *", Ping { n: 7 }).unwrap().named("nightly-ping");
+        db.cron().save(entry).await.unwrap();
+    };
+    save.instrument(tracing::info_span!("request", otel.name = "POST /cron")).await;
+    let stored =
+        db.cron().list().await.unwrap().into_iter().find(|l| l.entry.name == "nightly-ping").unwrap();
+    assert!(stored.entry.job.meta.get("traceparent").is_none(), "{}", stored.entry.job.meta);
+    let ran = db.cron().run_now("nightly-ping").await.unwrap();
+    assert!(ran.job.meta.get("traceparent").is_none(), "{}", ran.job.meta);
+
     // Switched off: nothing recorded at insert, and a traceparent already stored is not joined.
     jobsmith::trace_context::set_enabled(false);
     let id = insert_in_span(&db, "POST /quiet", InsertBuilder::from(Ping { n: 5 })).await;

@@ -250,12 +250,14 @@ impl CronEntry {
     /// Its name, which keys its bookkeeping, defaults to `<worker>:<expr>`.
     pub fn new<J: Job>(expr: &str, job: impl Into<InsertBuilder<J>>) -> Result<Self> {
         let schedule = Schedule::parse(expr, "UTC")?;
-        let job = job.into().build()?;
+        let mut job = job.into().build()?;
+        crate::trace_context::forget(&mut job.meta);
         Ok(Self { name: format!("{}:{expr}", J::NAME), schedule, job, missed: MissedSlots::default() })
     }
 
     /// Built from a registered worker's `#[job(cron = ...)]`.
-    pub(crate) fn from_parts(name: String, schedule: Schedule, job: NewJob) -> Self {
+    pub(crate) fn from_parts(name: String, schedule: Schedule, mut job: NewJob) -> Self {
+        crate::trace_context::forget(&mut job.meta);
         Self { name, schedule, job, missed: MissedSlots::default() }
     }
 

@@ -95,3 +95,12 @@ pub(crate) fn continue_in(span: &tracing::Span, meta: &serde_json::Value) {
 /// Without the `otel` feature a job's span starts its own trace.
 #[cfg(not(feature = "otel"))]
 pub(crate) fn continue_in(_span: &tracing::Span, _meta: &serde_json::Value) {}
+
+/// Removes a recorded trace context from `meta`: a cron entry's template is built once (inside
+/// whatever span saved it) and must not make every job it inserts later a child of that span.
+pub(crate) fn forget(meta: &mut serde_json::Value) {
+    if let Some(object) = meta.as_object_mut() {
+        object.remove(TRACEPARENT);
+        object.remove(TRACESTATE);
+    }
+}

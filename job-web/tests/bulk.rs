@@ -173,6 +173,12 @@ async fn what_cannot_be_selected_is_refused_with_the_reason() {
     let (status, _, body) = send(&f.app, Method::GET, "/jobs?q=r1&arg=clinic%3D1", "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("not both"), "{body}");
+    // A state the action cannot change selects nothing (not "any state"): no job is touched.
+    let form = format!("action=cancel&scope=filter&state=completed&csrf={csrf}");
+    assert!(refused(form.clone()).await.2.contains("Cancel 0 jobs?"));
+    let (_, location, _) = refused(format!("{form}&confirm=yes")).await;
+    assert_eq!(location.unwrap(), "/jobs?state=completed&done=bulk-cancel&n=0");
+    assert_eq!(states(&f.db, &f.reports).await, vec![JobState::Available; 5], "nothing cancelled");
     // An id is not free text: a bulk action on `q=<id>` selects that job.
     let form = format!("action=cancel&scope=filter&q={}&csrf={csrf}", f.reports[4]);
     assert!(refused(form).await.2.contains("Cancel 1 job?"));

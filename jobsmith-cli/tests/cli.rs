@@ -1143,6 +1143,10 @@ on_both! {
         assert!(db.engine().get_job(seven).await.expect("get").is_none());
         assert_eq!(state(&db, eight).await, JobState::Available);
 
+        // Only executing jobs named: a delete can change none of them, and changes nothing.
+        assert_eq!(fresh.json(&["jobs", "delete", "--state", "executing", "--yes"])["deleted"], 0);
+        assert_eq!(state(&db, eight).await, JobState::Available);
+
         // Neither an id nor a filter, or both: usage errors.
         fresh.cli(&["jobs", "cancel"]).fails(2);
         fresh.cli(&["jobs", "delete", &eight.to_string(), "--queue", "billing"]).fails(2);

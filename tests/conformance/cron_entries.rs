@@ -228,3 +228,30 @@ conformance! {
         rt.shutdown().await.unwrap();
     }
 }
+
+conformance! {
+    /// A stored entry whose schedule changes starts afresh, as a new entry does: the slots of
+    /// the new expression that passed before the change are not "missed" (with run-once, the
+    /// newest would fire at once).
+    async fn a_changed_schedule_starts_afresh_instead_of_firing_its_past_slots(db) {
+        let p = Probe::new();
+        let rt = node(&db).start().await.unwrap();
+        // Once a year: the leader records its newest past slot (1 January) and fires nothing.
+        let yearly = Record { probe: p.key.clone(), label: "yearly".into(), sleep_ms: 0 };
+        let yearly = CronEntry::new("0 0 1 1 *", yearly).unwrap().named("nightly").missed(MissedSlots::RunOnce);
+        db.cron().save(yearly).await.unwrap();
+        wait_for("the first schedule's last slot", LONG, || async {
+            db.cron().list().await.unwrap()[0].entry.last_slot.map(|_| ())
+        })
+        .await;
+        let job = Record { probe: p.key.clone(), label: "after".into(), sleep_ms: 0 };
+        let changed = CronEntry::new("0 3 * * *", job).unwrap().named("nightly").missed(MissedSlots::RunOnce);
+        db.cron().save(changed).await.unwrap();
+        settled_count(&db, "nightly").await;
+        let labels = labels_of(&db, "nightly").await;
+        assert!(!labels.contains(&"after".to_string()), "the new schedule fired a past slot: {labels:?}");
+        let listed = db.cron().list().await.unwrap();
+        assert_eq!(listed[0].entry.expr, "0 3 * * *");
+        rt.shutdown().await.unwrap();
+    }
+}

@@ -340,17 +340,28 @@ pub(crate) async fn bulk(
         })?,
         other => return Err(WebError::BadRequest(format!("There is no scope `{other}`."))),
     };
+    // The filter's states the action may change. None of them (a cancel of completed jobs, say)
+    // is nothing to do: an empty list would mean "any state" to the query.
     m.states = m.states_within(action.states());
+    let nothing = m.states.is_empty();
     if !form.confirm {
-        let count = match state.engine.run_query(&m, QueryOp::Count).await? {
-            QueryOutput::Count(n) => n,
-            other => return Err(WebError::Engine(unexpected(other))),
+        let count = if nothing {
+            0
+        } else {
+            match state.engine.run_query(&m, QueryOp::Count).await? {
+                QueryOutput::Count(n) => n,
+                other => return Err(WebError::Engine(unexpected(other))),
+            }
         };
         return Ok(render::jobs::confirm_bulk(&who, &form, action, count).into_response());
     }
-    let done = match state.engine.run_query(&m, action.op()).await? {
-        QueryOutput::Count(n) => n,
-        other => return Err(WebError::Engine(unexpected(other))),
+    let done = if nothing {
+        0
+    } else {
+        match state.engine.run_query(&m, action.op()).await? {
+            QueryOutput::Count(n) => n,
+            other => return Err(WebError::Engine(unexpected(other))),
+        }
     };
     let n = done.to_string();
     let l = &form.list;

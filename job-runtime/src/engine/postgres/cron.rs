@@ -46,8 +46,15 @@ impl PostgresEngine {
 
     pub(super) async fn save_cron_row(&self, entry: &CronEntryWrite) -> Result<()> {
         let s = &self.schema;
-        // One statement: the entry is written unless a code entry holds the name, which the
-        // RETURNING tells apart from a write.
+        let mut tx = self.pool.begin().await?;
+        let before: Option<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT expr, timezone FROM {s}.cron_entries WHERE name = $1 FOR UPDATE"
+        )))
+        .bind(&entry.name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        // The entry is written unless a code entry holds the name, which the RETURNING tells
+        // apart from a write.
         let written: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "INSERT INTO {s}.cron_entries (name, source, expr, timezone, missed, job)
              VALUES ($1, 'database', $2, $3, $4, $5)
@@ -61,12 +68,21 @@ impl PostgresEngine {
         .bind(&entry.timezone)
         .bind(&entry.missed)
         .bind(serde_json::to_value(&entry.job)?)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        match written {
-            Some(_) => Ok(()),
-            None => Err(code_entry(&entry.name)),
+        if written.is_none() {
+            return Err(code_entry(&entry.name));
         }
+        // A new schedule starts afresh, as a new entry does (no slot of it fires for the past);
+        // kept, the old schedule's last slot would make the new one's slots since then "missed".
+        if before.is_some_and(|(expr, tz)| expr != entry.expr || tz != entry.timezone) {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {s}.cron WHERE name = $1")))
+                .bind(&entry.name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(super) async fn remove_cron_row(&self, name: &str) -> Result<bool> {

@@ -49,6 +49,13 @@ impl SqliteEngine {
     pub(super) async fn save_cron_row(&self, entry: &CronEntryWrite) -> Result<()> {
         let p = &self.prefix;
         let mut w = self.write().await?;
+        let mut tx = w.transaction().await?;
+        let before: Option<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT expr, timezone FROM {p}cron_entries WHERE name = ?1"
+        )))
+        .bind(&entry.name)
+        .fetch_optional(&mut *tx)
+        .await?;
         let written: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "INSERT INTO {p}cron_entries (name, source, expr, timezone, missed, job, updated_at)
              VALUES (?1, 'database', ?2, ?3, ?4, ?5, ?6)
@@ -63,12 +70,20 @@ impl SqliteEngine {
         .bind(&entry.missed)
         .bind(serde_json::to_string(&entry.job)?)
         .bind(now_ms())
-        .fetch_optional(&mut *w)
+        .fetch_optional(&mut *tx)
         .await?;
-        match written {
-            Some(_) => Ok(()),
-            None => Err(code_entry(&entry.name)),
+        if written.is_none() {
+            return Err(code_entry(&entry.name));
         }
+        // A new schedule starts afresh, as a new entry does (see the PostgreSQL engine).
+        if before.is_some_and(|(expr, tz)| expr != entry.expr || tz != entry.timezone) {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {p}cron WHERE name = ?1")))
+                .bind(&entry.name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(super) async fn remove_cron_row(&self, name: &str) -> Result<bool> {

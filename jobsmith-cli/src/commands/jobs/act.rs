@@ -100,6 +100,9 @@ pub(crate) async fn bulk(
         ..JobMatch::default()
     };
     m.states = m.states_within(op.bulk_states());
+    // None of the states named can be changed (a cancel of completed jobs): nothing to do. An
+    // empty list would mean "any state" to the query.
+    let nothing = m.states.is_empty();
     let verb = if op == QueryOp::Cancel { "cancel" } else { "delete" };
     let count = |out: QueryOutput| match out {
         QueryOutput::Count(n) => Ok(n),
@@ -107,7 +110,7 @@ pub(crate) async fn bulk(
     };
     let plural = |n: u64| if n == 1 { "" } else { "s" };
     if !args.yes {
-        let n = count(engine.run_query(&m, QueryOp::Count).await?)?;
+        let n = if nothing { 0 } else { count(engine.run_query(&m, QueryOp::Count).await?)? };
         if json {
             output::print_json(&json!({ "would": verb, "jobs": n }));
         } else {
@@ -116,7 +119,7 @@ pub(crate) async fn bulk(
         return Ok(());
     }
     let done = if op == QueryOp::Cancel { "cancelled" } else { "deleted" };
-    let n = count(engine.run_query(&m, op).await?)?;
+    let n = if nothing { 0 } else { count(engine.run_query(&m, op).await?)? };
     if json {
         output::print_json(&json!({ done: n }));
     } else {
