@@ -142,6 +142,7 @@ async fn start_in(plan: Plan, supervisor: &mut Supervisor) -> Result<Arc<Shared>
         connected_since: Mutex::new(None),
         states,
         settings_apply: tokio::sync::Mutex::new(()),
+        settings_reload_queued: AtomicBool::new(false),
     });
     let config = &shared.config;
 

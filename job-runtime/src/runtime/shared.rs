@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     /// Held while settings are read and applied, so two applies never interleave (see
     /// `apply_settings`).
     pub(crate) settings_apply: tokio::sync::Mutex<()>,
+    /// A reload of the settings, asked for by a notification, waits to run (see `signals`).
+    pub(crate) settings_reload_queued: AtomicBool,
 }
 
 impl Shared {

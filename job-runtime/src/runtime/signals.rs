@@ -40,11 +40,11 @@ pub(crate) async fn dispatch(
                     q.hint_work();
                 }
                 shared.stager_wake.notify_one();
-                reload_settings(&shared).await;
+                reload_settings(&shared);
             }
             Signal::QueueSettings(queue) => {
                 if shared.queues.contains_key(&queue) {
-                    reload_settings(&shared).await;
+                    reload_settings(&shared);
                 }
             }
             Signal::LeaderResigned => shared.try_lead.notify_one(),
@@ -52,8 +52,18 @@ pub(crate) async fn dispatch(
     }
 }
 
-async fn reload_settings(shared: &Shared) {
-    if let Err(e) = shared.apply_settings().await {
-        tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reload queue settings");
+/// Reloads the settings in a task of its own: an apply waits for a fetch in flight to end (see
+/// `Shared::apply_settings`), and the signals behind this one (cancels) must not wait with it.
+/// One reload is queued at most; a signal that lands while one runs queues the next.
+fn reload_settings(shared: &Arc<Shared>) {
+    if shared.settings_reload_queued.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return;
     }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        shared.settings_reload_queued.store(false, std::sync::atomic::Ordering::Release);
+        if let Err(e) = shared.apply_settings().await {
+            tracing::warn!(target: "jobsmith", error = %e, "jobsmith could not reload queue settings");
+        }
+    });
 }

@@ -93,6 +93,10 @@ fn mount_path(original: Option<&str>, inner: &str) -> Option<String> {
         None => "",
     };
     let base = base.trim_end_matches('/');
+    // `//host` would read as another site in a Location header.
+    if base.starts_with("//") {
+        return None;
+    }
     base.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/%".contains(&b)).then(|| base.to_string())
 }
 
@@ -176,5 +180,6 @@ mod tests {
         assert_eq!(mount_path(Some("/ops/"), "/").as_deref(), Some("/ops"));
         assert_eq!(mount_path(Some("/a/b/login"), "/login").as_deref(), Some("/a/b"));
         assert_eq!(mount_path(Some("/x;Path=/y/jobs"), "/jobs"), None);
+        assert_eq!(mount_path(Some("//evil.example/jobs"), "/jobs"), None);
     }
 }
