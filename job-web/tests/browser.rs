@@ -174,6 +174,26 @@ async fn scenario(c: &Client, base: &str, id: i64, db: &Db) {
         .await;
     }
     c.goto(&format!("{base}/jobs?state=discarded")).await.unwrap();
+    // A ticked box stays ticked while the live refresh swaps the table under it.
+    click_css(c, &format!("#jobs input[name=id][value='{}']", failed[0])).await;
+    // Focus away from the table (a focused part is left alone), and keep the ticked box as it is
+    // now: once the table is swapped this element is gone from the page.
+    c.find(Locator::Css("h1")).await.unwrap().click().await.unwrap();
+    let old_box =
+        c.find(Locator::Css(&format!("#jobs input[name=id][value='{}']", failed[0]))).await.unwrap();
+    let before = c.find(Locator::Css("body")).await.unwrap().attr("data-refreshed").await.unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let now = c.find(Locator::Css("body")).await.unwrap().attr("data-refreshed").await.unwrap();
+        if now.is_some() && now != before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the page never refreshed itself");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(old_box.is_selected().await.is_err(), "the refresh replaced the table");
+    let ticked = c.find(Locator::Css(&format!("#jobs input[name=id][value='{}']", failed[0]))).await.unwrap();
+    assert!(ticked.is_selected().await.unwrap(), "the tick survived the refresh");
     wait_css(c, "#bulk-bar select[name=scope]").await.select_by_value("filter").await.unwrap();
     c.find(Locator::Css("#bulk-retry")).await.unwrap().click().await.unwrap();
     wait_text(c, "h1", "Retry 2 jobs?").await;

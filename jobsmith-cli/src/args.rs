@@ -213,15 +213,9 @@ pub(crate) struct BulkArgs {
     pub(crate) yes: bool,
 }
 
-/// `field=value`: the value as JSON when it parses, else as text.
+/// `field=value` (see `JobMatch::parse_field`).
 fn parse_arg(text: &str) -> Result<(String, serde_json::Value), String> {
-    let (field, value) = text.split_once('=').ok_or("write the args field as field=value")?;
-    let (field, value) = (field.trim(), value.trim());
-    if field.is_empty() {
-        return Err("which args field? write field=value".into());
-    }
-    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-    Ok((field.to_string(), value))
+    jobsmith::JobMatch::parse_field(text)
 }
 
 /// `jobs list` options.

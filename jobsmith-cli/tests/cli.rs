@@ -1150,7 +1150,7 @@ on_both! {
         // Neither an id nor a filter, or both: usage errors.
         fresh.cli(&["jobs", "cancel"]).fails(2);
         fresh.cli(&["jobs", "delete", &eight.to_string(), "--queue", "billing"]).fails(2);
-        assert!(fresh.cli(&["jobs", "delete", "--arg", "invoice"]).fails(2).contains("field=value"));
+        assert!(fresh.cli(&["jobs", "delete", "--arg", "invoice"]).fails(2).contains("field = value"));
         assert_eq!(state(&db, eight).await, JobState::Available);
         fresh.remove(Some(db)).await;
     }

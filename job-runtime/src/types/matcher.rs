@@ -42,6 +42,29 @@ pub struct JobMatch {
 }
 
 impl JobMatch {
+    /// Reads `field = value` (an args or meta field and the value it must equal), as the
+    /// dashboard's search and the CLI's `--arg` take it: the value as JSON when it parses (`7`,
+    /// `true`, `"7"`), else as text.
+    ///
+    /// ```
+    /// use jobsmith::JobMatch;
+    /// assert_eq!(JobMatch::parse_field("appointment_id = 7").unwrap(), ("appointment_id".into(), 7.into()));
+    /// assert_eq!(JobMatch::parse_field("kind=day_before").unwrap().1, "day_before");
+    /// assert!(JobMatch::parse_field("no value here").is_err());
+    /// ```
+    pub fn parse_field(text: &str) -> Result<(String, serde_json::Value), String> {
+        let (field, value) = text
+            .split_once('=')
+            .ok_or("write the field and its value as `field = value`, e.g. `appointment_id = 7`")?;
+        let (field, value) = (field.trim(), value.trim());
+        if field.is_empty() {
+            return Err("which field? write `field = value`".into());
+        }
+        let value =
+            serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        Ok((field.to_string(), value))
+    }
+
     /// The states of `allowed` that the match names too (all of `allowed` if it names none), in
     /// `allowed`'s order: what an operation that may only touch `allowed` goes through.
     pub fn states_within(&self, allowed: &[JobState]) -> Vec<JobState> {

@@ -69,15 +69,7 @@ impl Listing {
 
 /// `field = value`: the value as JSON when it parses (`7`, `true`, `"7"`), else as text.
 fn parse_arg(text: &str) -> Result<(String, serde_json::Value), WebError> {
-    let (field, value) = text.split_once('=').ok_or_else(|| {
-        WebError::BadRequest("Search an args field as `field = value`, e.g. `appointment_id = 7`.".into())
-    })?;
-    let (field, value) = (field.trim(), value.trim());
-    if field.is_empty() {
-        return Err(WebError::BadRequest("Which args field? Write `field = value`.".into()));
-    }
-    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-    Ok((field.to_string(), value))
+    JobMatch::parse_field(text).map_err(|why| WebError::BadRequest(format!("The args field search: {why}.")))
 }
 
 impl ListQuery {
